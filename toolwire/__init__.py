@@ -1,0 +1,3 @@
+"""toolwire: an MCP gateway. One key, one catalog, every tool, billed per call."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""One small error tree for everything a call can fail with.
+
+    ToolwireError                 (code INTERNAL)
+    ├── InvalidRequest            INVALID_REQUEST      the request itself is malformed
+    ├── Unauthenticated           UNAUTHENTICATED      no key, bad key, revoked key
+    ├── Forbidden                 FORBIDDEN            the key's scopes or a policy deny it
+    ├── ToolNotFound              TOOL_NOT_FOUND       no such tool or operation
+    ├── InvalidArguments          INVALID_ARGUMENTS    arguments fail the operation's schema
+    ├── InsufficientCredits       INSUFFICIENT_CREDITS the balance cannot cover the price
+    ├── RateLimited               RATE_LIMITED         a limit was hit; retry later
+    ├── PayloadTooLarge           PAYLOAD_TOO_LARGE    body over the configured limit
+    ├── Conflict                  CONFLICT             state clash (e.g. idempotency key reuse)
+    ├── NotFound                  NOT_FOUND            an admin resource (account, key) is unknown
+    └── UpstreamError             UPSTREAM_ERROR       the tool or its upstream failed
+        └── UpstreamTimeout       UPSTREAM_TIMEOUT     ... by not answering in time
+
+Errors know no protocol: each front door maps `.code` to its own conventions in one table. Messages
+are safe to show a caller: they never carry a secret or a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ToolwireError(Exception):
+    """Base of every error the gateway reports to a caller."""
+
+    code: ClassVar[str] = "INTERNAL"
+    default_message: ClassVar[str] = "internal error"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape every door starts from: code, message, details."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class InvalidRequest(ToolwireError):
+    code = "INVALID_REQUEST"
+    default_message = "invalid request"
+
+
+class Unauthenticated(ToolwireError):
+    code = "UNAUTHENTICATED"
+    default_message = "a valid API key is required"
+
+
+class Forbidden(ToolwireError):
+    code = "FORBIDDEN"
+    default_message = "this key may not use this tool"
+
+
+class ToolNotFound(ToolwireError):
+    code = "TOOL_NOT_FOUND"
+    default_message = "no such tool"
+
+
+class InvalidArguments(ToolwireError):
+    code = "INVALID_ARGUMENTS"
+    default_message = "arguments do not match the tool's input schema"
+
+
+class InsufficientCredits(ToolwireError):
+    code = "INSUFFICIENT_CREDITS"
+    default_message = "not enough credits for this call"
+
+
+class RateLimited(ToolwireError):
+    code = "RATE_LIMITED"
+    default_message = "rate limit exceeded"
+
+
+class PayloadTooLarge(ToolwireError):
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "request body too large"
+
+
+class Conflict(ToolwireError):
+    code = "CONFLICT"
+    default_message = "conflict"
+
+
+class NotFound(ToolwireError):
+    code = "NOT_FOUND"
+    default_message = "not found"
+
+
+class UpstreamError(ToolwireError):
+    code = "UPSTREAM_ERROR"
+    default_message = "the tool failed"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "UPSTREAM_TIMEOUT"
+    default_message = "the tool did not answer in time"
+
+
+class Internal(ToolwireError):
+    code = "INTERNAL"
+    default_message = "internal error"
+
+
+ALL_ERRORS: tuple[type[ToolwireError], ...] = (
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    ToolNotFound,
+    InvalidArguments,
+    InsufficientCredits,
+    RateLimited,
+    PayloadTooLarge,
+    Conflict,
+    NotFound,
+    UpstreamError,
+    UpstreamTimeout,
+    Internal,
+)
+"""Every concrete error, so a door's mapping table can be checked complete by a test."""
+
+BY_CODE: dict[str, type[ToolwireError]] = {cls.code: cls for cls in ALL_ERRORS}

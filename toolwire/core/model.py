@@ -1,0 +1,138 @@
+"""The nouns of the call path: ToolCall in, Outcome out, Principal for who is calling.
+
+Plain frozen dataclasses with slots: they are built once or twice per call, so they stay cheap.
+Credits are integers in micro-credits (1 credit = 1_000_000) everywhere inside the gateway; only
+a door's rendering turns them into decimal credits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolwire.core.errors import ToolwireError
+from toolwire.core.scopes import ScopeSet
+
+MICRO = 1_000_000
+"""Micro-credits in one credit."""
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+"""(progress, total, message) -> awaitable; how a tool reports progress to the door that asked."""
+
+
+def credits_to_micro(value: float | int | str) -> int:
+    """Parse a credit amount (e.g. ``0.25``) into exact micro-credits; rejects sub-micro precision."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a credit amount: {value!r}") from exc
+    if not dec.is_finite():
+        raise ValueError(f"not a credit amount: {value!r}")
+    micro = dec * MICRO
+    if micro != micro.to_integral_value():
+        raise ValueError(f"credit amounts have at most 6 decimals: {value!r}")
+    return int(micro)
+
+
+def micro_to_credits(micro: int) -> float | int:
+    """Render micro-credits as a JSON-friendly number of credits (an int when whole)."""
+    if micro % MICRO == 0:
+        return micro // MICRO
+    return micro / MICRO
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key of an account, with the scopes that key carries."""
+
+    key_id: str
+    account_id: str
+    scopes: ScopeSet
+    is_admin: bool = False
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One request to run one operation of one tool, as every door hands it to the core.
+
+    `tool` may be a bare tool name, or `tool.operation` when `operation` is None.
+    """
+
+    tool: str
+    arguments: Mapping[str, Any]
+    request_id: str
+    operation: str | None = None
+    door: str = "rest"
+    idempotency_key: str | None = None
+    on_progress: ProgressFn | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What every door reports beside the result: the receipt of the call."""
+
+    request_id: str
+    tool: str | None = None
+    credits_charged: int = 0
+    balance: int | None = None
+    latency_ms: float = 0.0
+    credential_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "request_id": self.request_id,
+            "tool": self.tool,
+            "credits_charged": micro_to_credits(self.credits_charged),
+            "balance": None if self.balance is None else micro_to_credits(self.balance),
+            "latency_ms": round(self.latency_ms, 3),
+        }
+        if self.credential_source is not None:
+            body["credential_source"] = self.credential_source
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of `Gateway.execute`: data on success, a typed error otherwise, meta always."""
+
+    meta: Meta
+    data: Any = None
+    error: ToolwireError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Credits held for one call between reserve and settle-or-release."""
+
+    id: str
+    account_id: str
+    key_id: str
+    amount: int
+    balance_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One record per call: who, which tool and operation, outcome, cost, latency."""
+
+    request_id: str
+    at: float
+    account_id: str | None
+    key_id: str | None
+    tool: str | None
+    operation: str | None
+    door: str
+    outcome: str
+    credits_charged: int
+    latency_ms: float
+    credential_source: str | None = None
+    message: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)

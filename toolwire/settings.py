@@ -1,0 +1,101 @@
+"""Typed settings, read once from `TOOLWIRE_*` environment variables (and CLI flags on top).
+
+A few fields, each with a default that runs on one machine with no setup. Nothing else in the
+package reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8787
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(".toolwire")
+    database_url: str | None = None
+    """SQLAlchemy URL; default: SQLite in the data directory."""
+    state_url: str = "memory://"
+    config: Path | None = None
+    """The catalog YAML (tools, prices, policies); built-in tools only when unset."""
+    secret_key: str | None = None
+    """Seals session ids and encrypts credentials; generated into the data directory if unset."""
+    admin_key: str | None = None
+    """Used as the admin key when set (automation); else one is generated on first start."""
+    public_url: str | None = None
+    """How clients reach this gateway (for printed snippets and OAuth metadata)."""
+    max_body_bytes: int = 1024 * 1024
+    default_timeout: float = 30.0
+    key_cache_seconds: float = 5.0
+    """How long a verified key is trusted before being looked up again (bounds revocation lag)."""
+    demo_credits: int = 100
+    log_level: str = "info"
+    log_format: str = "console"
+    """`console` for people, `json` for log shippers."""
+    cors_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins the MCP door accepts besides localhost (DNS-rebinding protection)."""
+    builtin_profiles: tuple[str, ...] = ()
+    """Optional extra built-in catalogs to load (e.g. `conformance`)."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return _async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'toolwire.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"TOOLWIRE_{f.name.upper()}")
+            if raw is None or f.name == "extra":
+                continue
+            values[f.name] = _coerce(f.name, str(f.type), raw)
+        return cls(**values)
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("tuple"):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if "Path" in type_name:
+            return Path(raw) if raw else None
+    except ValueError as exc:
+        raise ValueError(f"TOOLWIRE_{name.upper()}: {exc}") from exc
+    return raw or None if "None" in type_name else raw
+
+
+def _async_url(url: str) -> str:
+    """Accept the URLs people paste (`postgresql://`, `sqlite:///`) and pick the async driver."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
