@@ -56,7 +56,9 @@ class Gateway:
 
     def visible(self, principal: Principal) -> list[Operation]:
         """The operations this principal may call, in catalog order: what a door may list."""
-        return [op for op in self.catalog if principal.scopes.permits(op.tool, op.name, op.category)]
+        return [
+            op for op in self.catalog if principal.scopes.permits(op.tool, op.name, op.category)
+        ]
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
         started = time.perf_counter()

@@ -26,7 +26,9 @@ class InvokeContext:
     credentials: Mapping[str, str] = field(default_factory=dict)
     on_progress: ProgressFn | None = None
 
-    async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+    async def progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
         if self.on_progress is not None:
             await self.on_progress(progress, total, message)
 

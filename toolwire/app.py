@@ -1,0 +1,152 @@
+"""`create_app(settings)`: the ASGI application. The lifespan builds every service once.
+
+Nothing is created at import time; two apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolwire import __version__
+from toolwire.bootstrap import FirstStart, admin_account_id, first_start, load_secret
+from toolwire.config import build_catalog, load_config
+from toolwire.core.auth import Authenticator
+from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
+from toolwire.core.gateway import Gateway
+from toolwire.inbound import admin, openai, rest
+from toolwire.inbound.http import json_response
+from toolwire.inbound.openapi_doc import openapi_document
+from toolwire.services import Services
+from toolwire.settings import Settings
+from toolwire.store import Store
+
+log = logging.getLogger("toolwire.app")
+
+OnReady = Callable[[Services, FirstStart | None], None]
+RECONCILE_EVERY_S = 60.0
+
+
+async def build_services(settings: Settings) -> tuple[Services, FirstStart | None]:
+    """Everything a gateway process needs, in dependency order. The caller closes the store."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = load_secret(settings)
+    catalog = build_catalog(load_config(settings.config), settings.builtin_profiles)
+    store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
+    try:
+        admin_account = await admin_account_id(store)
+        created = await first_start(settings, store, admin_account)
+    except BaseException:
+        await store.close()
+        raise
+    gateway = Gateway(catalog, store.ledger, store.audit, default_timeout=settings.default_timeout)
+    auth = Authenticator(store.keys, admin_key=settings.admin_key, admin_account_id=admin_account)
+    return Services(settings, gateway, auth, store, secret), created
+
+
+async def _reconcile_forever(store: Store) -> None:
+    """Release reservations left behind by a process that died mid-call."""
+    while True:
+        try:
+            released = await store.ledger.reconcile()
+            if released:
+                log.warning("released %d stale reservations", released)
+        except Exception:
+            log.exception("reconcile failed")
+        await asyncio.sleep(RECONCILE_EVERY_S)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Routing failures (unknown path, wrong method) in the same envelope as everything else."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error: ToolwireError
+    if status == 404:
+        error = NotFound(f"no route for {request.url.path}")
+    elif status == 405:
+        error = InvalidRequest(f"method {request.method} not allowed on {request.url.path}")
+    elif status == 413:
+        error = PayloadTooLarge()
+    elif status < 500:
+        error = InvalidRequest(str(getattr(exc, "detail", "bad request")))
+    else:
+        log.error("unhandled error", exc_info=exc)
+        error = Internal()
+    response = rest.error_response(error, rest.request_id(request))
+    response.status_code = status
+    return response
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok", "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    try:
+        async with asyncio.timeout(2.0), svc.store.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return json_response({"status": "unavailable", "database": "unreachable"}, 503)
+    return json_response({"status": "ready", "tools": len(svc.gateway.catalog)})
+
+
+async def openapi_json(request: Request) -> Response:
+    svc: Services = request.app.state.services
+    return json_response(openapi_document(svc.settings.base_url))
+
+
+def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        services, created = await build_services(settings)
+        app.state.services = services
+        reconciler = asyncio.create_task(_reconcile_forever(services.store))
+        if on_ready is not None:
+            on_ready(services, created)
+        try:
+            yield {}
+        finally:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+            await services.store.close()
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["authorization", "x-api-key", "content-type", "idempotency-key"],
+                expose_headers=["x-request-id"],
+            )
+        )
+    routes = [
+        *rest.routes,
+        *openai.routes,
+        *admin.routes,
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: http_error},
+    )

@@ -1,0 +1,135 @@
+"""`toolwire serve` and `toolwire init`: run the gateway; write an example catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.panel import Panel
+
+from toolwire import logs
+from toolwire.app import create_app
+from toolwire.bootstrap import FirstStart
+from toolwire.cli.common import ConfigFile, DatabaseUrl, DataDir, console, fail, settings_from
+from toolwire.config import EXAMPLE, ConfigError, build_catalog, load_config
+from toolwire.core.model import micro_to_credits
+from toolwire.services import Services
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(init)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind. Env: TOOLWIRE_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port. Env: TOOLWIRE_PORT.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    profile: Annotated[
+        list[str] | None, typer.Option(help="Extra built-in catalog profile (repeatable).")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="console or json.")] = None,
+) -> None:
+    """Run the gateway. With no options: SQLite in ./.toolwire, built-in tools, 127.0.0.1:8787."""
+    settings = settings_from(data_dir, database_url, config).with_overrides(
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_format=log_format,
+        builtin_profiles=tuple(profile) if profile else None,
+    )
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        build_catalog(load_config(settings.config), settings.builtin_profiles)
+    except (ConfigError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    app = create_app(settings, on_ready=print_banner)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+
+
+def print_banner(services: Services, created: FirstStart | None) -> None:
+    settings = services.settings
+    url = settings.base_url
+    if created is not None:
+        _first_start(url, created)
+    where = (
+        (settings.database_url
+        and "database from TOOLWIRE_DATABASE_URL")
+        or (f"SQLite in {settings.data_dir.resolve()}")
+    )
+    console.print(
+        f"[bold green]toolwire[/] listening on [bold]{url}[/] · "
+        f"{len(services.gateway.catalog)} tools · {where}"
+    )
+    console.print(f"  REST  POST {url}/api/v1/execute    catalog  GET {url}/api/v1/tools")
+
+
+def _first_start(url: str, created: FirstStart) -> None:
+    lines = []
+    if created.admin_key:
+        lines.append(f"[bold]admin key[/]  {created.admin_key}")
+    lines.append(
+        f"[bold]demo key[/]   {created.demo_key}   "
+        f"(account {created.demo_account_id}, {micro_to_credits(created.demo_credits)} credits)"
+    )
+    lines.append("")
+    lines.append("These keys are shown once. Keep them somewhere safe.")
+    console.print(Panel("\n".join(lines), title="toolwire: first start", expand=False))
+    key = created.demo_key
+    curl = (
+        f"curl -s {url}/api/v1/execute -H 'Authorization: Bearer {key}' \\\n"
+        f"     -H 'Content-Type: application/json' \\\n"
+        '     -d \'{"tool": "echo", "input": {"message": "hello"}}\''
+    )
+    mcp_config = json.dumps(
+        {
+            "mcpServers": {
+                "toolwire": {"url": f"{url}/mcp", "headers": {"Authorization": f"Bearer {key}"}}
+            }
+        },
+        indent=2,
+    )
+    sdk = (
+        "from toolwire.client import Client\n"
+        f"client = Client({url!r}, api_key={key!r})\n"
+        'print(client.execute("echo", {"message": "hello"}).data)'
+    )
+    console.print("[bold]curl[/]", soft_wrap=True)
+    console.print(curl, highlight=False, soft_wrap=True)
+    console.print("[bold]MCP client config[/]")
+    console.print(mcp_config, highlight=False, soft_wrap=True)
+    console.print("[bold]Python SDK[/]")
+    console.print(sdk, highlight=False, soft_wrap=True)
+
+
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example catalog.")] = Path(
+        "toolwire.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example catalog (tools, prices, timeouts)."""
+    if path.exists() and not force:
+        raise fail(f"{path} exists; pass --force to overwrite")
+    path.write_text(EXAMPLE, encoding="utf-8")
+    console.print(f"wrote {path}; start with: toolwire serve --config {path}")

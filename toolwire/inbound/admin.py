@@ -1,0 +1,137 @@
+"""The admin API under `/admin/v1`: accounts, keys and credits, for the admin key only.
+
+Amounts arrive in credits (up to 6 decimals) and are stored as micro-credits. The same services
+back the CLI, so what the API can do the CLI can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolwire.core.errors import Forbidden, InvalidRequest, ToolwireError
+from toolwire.core.model import credits_to_micro, micro_to_credits
+from toolwire.inbound.http import json_response, parse_json, read_body
+from toolwire.inbound.rest import authenticate, error_response, request_id, services
+from toolwire.store.accounts import AccountStore
+
+Handler = Callable[[Request, AccountStore], Awaitable[Any]]
+
+
+def admin(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: admin key required, errors rendered as the REST envelope."""
+
+    async def endpoint(request: Request) -> Response:
+        rid = request_id(request)
+        try:
+            principal = await authenticate(request)
+            if not principal.is_admin:
+                raise Forbidden("the admin API needs an admin key")
+            body = await handler(request, services(request).store.accounts)
+        except ToolwireError as exc:
+            return error_response(exc, rid)
+        return json_response(body, status, {"x-request-id": rid})
+
+    return endpoint
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await read_body(request, services(request).settings.max_body_bytes)
+    body = parse_json(raw) if raw else {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+def _amount(value: Any, field: str, *, positive: bool) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest(f"'{field}' must be a number of credits")
+    try:
+        micro = credits_to_micro(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{field}': {exc}") from None
+    if micro < 0 or (positive and micro == 0):
+        raise InvalidRequest(f"'{field}' must be {'positive' if positive else 'zero or more'}")
+    return micro
+
+
+def _name(body: dict[str, Any], default: str | None = None) -> str:
+    name = body.get("name", default)
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidRequest("'name' must be a non-empty string of at most 200 characters")
+    return name.strip()
+
+
+def _scopes(body: dict[str, Any]) -> list[str]:
+    scopes = body.get("scopes", ["*"])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+        raise InvalidRequest("'scopes' must be a list of non-empty strings")
+    return list(scopes)
+
+
+async def create_account(request: Request, store: AccountStore) -> Any:
+    body = await _json_object(request)
+    credits = _amount(body.get("credits", 0), "credits", positive=False)
+    account = await store.create_account(_name(body), credits)
+    return {"account": account.to_dict()}
+
+
+async def list_accounts(request: Request, store: AccountStore) -> Any:
+    return {"accounts": [a.to_dict() for a in await store.list_accounts()]}
+
+
+async def get_account(request: Request, store: AccountStore) -> Any:
+    return {"account": (await store.get_account(request.path_params["account_id"])).to_dict()}
+
+
+async def create_key(request: Request, store: AccountStore) -> Any:
+    body = await _json_object(request)
+    info, secret = await store.create_key(
+        request.path_params["account_id"], _name(body, "default"), _scopes(body)
+    )
+    return {"key": info.to_dict(), "secret": secret}
+
+
+async def list_keys(request: Request, store: AccountStore) -> Any:
+    account_id = request.query_params.get("account_id")
+    return {"keys": [k.to_dict() for k in await store.list_keys(account_id)]}
+
+
+async def revoke_key(request: Request, store: AccountStore) -> Any:
+    info = await store.revoke_key(request.path_params["key_id"])
+    services(request).store.keys.invalidate(info.id)
+    return {"key": info.to_dict()}
+
+
+async def grant(request: Request, store: AccountStore) -> Any:
+    body = await _json_object(request)
+    account_id = request.path_params["account_id"]
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise InvalidRequest("'note' must be a string")
+    balance = await store.grant(
+        account_id, _amount(body.get("amount"), "amount", positive=True), note
+    )
+    return {"account_id": account_id, "balance": micro_to_credits(balance)}
+
+
+async def balance(request: Request, store: AccountStore) -> Any:
+    account_id = request.path_params["account_id"]
+    await store.get_account(account_id)
+    return {"account_id": account_id, "balance": micro_to_credits(await store.balance(account_id))}
+
+
+routes = [
+    Route("/admin/v1/accounts", admin(create_account, 201), methods=["POST"]),
+    Route("/admin/v1/accounts", admin(list_accounts), methods=["GET"]),
+    Route("/admin/v1/accounts/{account_id}", admin(get_account), methods=["GET"]),
+    Route("/admin/v1/accounts/{account_id}/keys", admin(create_key, 201), methods=["POST"]),
+    Route("/admin/v1/accounts/{account_id}/credits", admin(grant), methods=["POST"]),
+    Route("/admin/v1/accounts/{account_id}/balance", admin(balance), methods=["GET"]),
+    Route("/admin/v1/keys", admin(list_keys), methods=["GET"]),
+    Route("/admin/v1/keys/{key_id}", admin(revoke_key), methods=["DELETE"]),
+]

@@ -1,0 +1,72 @@
+"""HTTP plumbing every HTTP door shares: reading a bounded body, finding the key, JSON replies.
+
+Transport only: nothing here knows about tools, prices or scopes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from toolwire.core.errors import InvalidRequest, PayloadTooLarge
+
+JSON = "application/json"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidRequest("invalid Content-Length header") from None
+        if size > limit:
+            raise PayloadTooLarge(
+                f"request body of {size} bytes exceeds the limit of {limit} bytes",
+                details={"limit_bytes": limit},
+            )
+        if size == 0:
+            return b""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(
+                f"request body exceeds the limit of {limit} bytes", details={"limit_bytes": limit}
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def api_key_from(request: Request) -> str | None:
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    return request.headers.get("x-api-key") or None
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )

@@ -1,0 +1,196 @@
+"""The REST door: `/api/v1/execute`, the catalog in every tool format, and the caller's own account.
+
+It parses HTTP into a `ToolCall`, hands it to `Gateway.execute`, and renders the `Outcome` as the
+envelope `{"ok", "data" | "error", "meta"}`. Status codes come from one table, `HTTP_STATUS`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolwire.core.errors import Forbidden, InvalidRequest, ToolNotFound, ToolwireError
+from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
+from toolwire.inbound import formats
+from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
+from toolwire.services import Services
+
+HTTP_STATUS: dict[str, int] = {
+    "INVALID_REQUEST": 400,
+    "UNAUTHENTICATED": 401,
+    "INSUFFICIENT_CREDITS": 402,
+    "FORBIDDEN": 403,
+    "TOOL_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "INVALID_ARGUMENTS": 422,
+    "RATE_LIMITED": 429,
+    "INTERNAL": 500,
+    "UPSTREAM_ERROR": 502,
+    "UPSTREAM_TIMEOUT": 504,
+}
+"""The REST door's one mapping from error codes to HTTP statuses."""
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_CALL_FIELDS = frozenset({"tool", "operation", "input"})
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def request_id(request: Request) -> str:
+    """The caller's `X-Request-Id` when it is safe to echo, else a fresh one."""
+    given = request.headers.get("x-request-id")
+    if given and _REQUEST_ID.match(given):
+        return given
+    return f"req_{uuid.uuid4().hex}"
+
+
+def error_body(error: ToolwireError, meta: Meta) -> dict[str, Any]:
+    return {"ok": False, "error": error.to_dict(), "meta": meta.to_dict()}
+
+
+def error_response(error: ToolwireError, rid: str) -> Response:
+    """A failure before the call path ran (auth, body, parsing): no credits moved."""
+    return render_error(error, Meta(request_id=rid))
+
+
+def render_error(error: ToolwireError, meta: Meta) -> Response:
+    headers = {"x-request-id": meta.request_id}
+    if error.code == "UNAUTHENTICATED":
+        headers["www-authenticate"] = 'Bearer realm="toolwire"'
+    return json_response(error_body(error, meta), HTTP_STATUS.get(error.code, 500), headers)
+
+
+def render_outcome(outcome: Outcome) -> Response:
+    if outcome.error is not None:
+        return render_error(outcome.error, outcome.meta)
+    body = {"ok": True, "data": outcome.data, "meta": outcome.meta.to_dict()}
+    return json_response(body, 200, {"x-request-id": outcome.meta.request_id})
+
+
+async def authenticate(request: Request) -> Principal:
+    return await services(request).auth.authenticate(api_key_from(request))
+
+
+def parse_call(body: Any, rid: str, idempotency_key: str | None) -> ToolCall:
+    """`{"tool", "operation"?, "input"?}` -> ToolCall; shape errors are INVALID_REQUEST."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object with 'tool' and 'input'")
+    unknown = sorted(set(body) - _CALL_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(unknown)}", details={"fields": unknown})
+    tool = body.get("tool")
+    operation = body.get("operation")
+    arguments = body.get("input", {})
+    if not isinstance(tool, str) or not tool:
+        raise InvalidRequest("'tool' must be a non-empty string")
+    if operation is not None and not isinstance(operation, str):
+        raise InvalidRequest("'operation' must be a string")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise InvalidRequest("'input' must be a JSON object")
+    return ToolCall(
+        tool=tool,
+        operation=operation,
+        arguments=arguments,
+        request_id=rid,
+        door="rest",
+        idempotency_key=idempotency_key,
+    )
+
+
+async def execute(request: Request) -> Response:
+    rid = request_id(request)
+    svc = services(request)
+    try:
+        principal = await authenticate(request)
+        body = parse_json(await read_body(request, svc.settings.max_body_bytes))
+        call = parse_call(body, rid, request.headers.get("idempotency-key"))
+    except ToolwireError as exc:
+        return error_response(exc, rid)
+    return render_outcome(await svc.gateway.execute(principal, call))
+
+
+async def list_tools(request: Request) -> Response:
+    rid = request_id(request)
+    svc = services(request)
+    params = request.query_params
+    fmt = params.get("format")
+    try:
+        principal = await authenticate(request)
+        if fmt is not None and fmt not in formats.RENDERERS:
+            raise InvalidRequest(
+                f"unknown format {fmt!r}", details={"formats": sorted(formats.RENDERERS)}
+            )
+    except ToolwireError as exc:
+        return error_response(exc, rid)
+    visible = {op.qualified for op in svc.gateway.visible(principal)}
+    ops = [
+        op
+        for op in svc.gateway.catalog.search(params.get("q"), params.get("category"))
+        if op.qualified in visible
+    ]
+    headers = {"x-request-id": rid}
+    if fmt is None:
+        entries = [formats.catalog_entry(op) for op in ops]
+        return json_response({"tools": entries, "count": len(entries)}, headers=headers)
+    return json_response(
+        {"format": fmt, "tools": formats.render(ops, fmt), "count": len(ops)}, headers=headers
+    )
+
+
+async def get_tool(request: Request) -> Response:
+    rid = request_id(request)
+    svc = services(request)
+    name = request.path_params["name"]
+    try:
+        principal = await authenticate(request)
+        op = svc.gateway.catalog.get(name)
+        if op is None:
+            raise ToolNotFound(f"no tool named {name!r}", details={"tool": name})
+        if not principal.scopes.permits(op.tool, op.name, op.category):
+            raise Forbidden(f"this key may not use {op.qualified!r}")
+    except ToolwireError as exc:
+        return error_response(exc, rid)
+    return json_response(formats.catalog_entry(op), headers={"x-request-id": rid})
+
+
+async def me(request: Request) -> Response:
+    """The caller's own account, key and balance: what an SDK shows as 'who am I'."""
+    rid = request_id(request)
+    svc = services(request)
+    try:
+        principal = await authenticate(request)
+    except ToolwireError as exc:
+        return error_response(exc, rid)
+    balance = await svc.gateway.ledger.balance(principal.account_id) if principal.account_id else 0
+    return json_response(
+        {
+            "account_id": principal.account_id,
+            "key_id": principal.key_id,
+            "key_name": principal.name,
+            "is_admin": principal.is_admin,
+            "scopes": principal.scopes.patterns,
+            "balance": micro_to_credits(balance),
+        },
+        headers={"x-request-id": rid},
+    )
+
+
+routes = [
+    Route("/api/v1/execute", execute, methods=["POST"]),
+    Route("/api/v1/tools", list_tools, methods=["GET"]),
+    Route("/api/v1/tools/{name}", get_tool, methods=["GET"]),
+    Route("/api/v1/me", me, methods=["GET"]),
+]

@@ -1,0 +1,25 @@
+"""The services one gateway process runs on, built once in the app's lifespan and passed to doors.
+
+No module-level singletons: two apps in one process (tests do this) never share state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from toolwire.core.auth import Authenticator
+from toolwire.core.gateway import Gateway
+from toolwire.settings import Settings
+
+if TYPE_CHECKING:
+    from toolwire.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    gateway: Gateway
+    auth: Authenticator
+    store: Store
+    secret_key: bytes
