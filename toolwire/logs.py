@@ -18,7 +18,11 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     formatter = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _drop_color_message,
+            renderer,
+        ],
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.ExtraAdder(),
@@ -31,5 +35,13 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine"):
+    for noisy in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _drop_color_message(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """uvicorn attaches an ANSI-coloured copy of each message; the renderer colours already."""
+    event.pop("color_message", None)
+    return event

@@ -121,8 +121,8 @@ def start_gateway(
         **(env or {}),
     }
     log_path = data_dir / f"gateway-{port}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     gw = RunningGateway(
         f"http://127.0.0.1:{port}", admin_key, data_dir, process, log_path, full_env
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from toolwire.cli import serve
+from toolwire.cli import admin, serve, tools
 
 app = typer.Typer(
     name="toolwire",
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 serve.register(app)
+admin.register(app)
+tools.register(app)
 
 
 def main() -> None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.panel import Panel
 
-from toolwire import logs
-from toolwire.app import create_app
-from toolwire.bootstrap import FirstStart
 from toolwire.cli.common import ConfigFile, DatabaseUrl, DataDir, console, fail, settings_from
-from toolwire.config import EXAMPLE, ConfigError, build_catalog, load_config
 from toolwire.core.model import micro_to_credits
-from toolwire.services import Services
+
+if TYPE_CHECKING:
+    from toolwire.bootstrap import FirstStart
+    from toolwire.services import Services
+
+# The server's imports (uvicorn, the app, the store) load inside `serve` so that every other
+# command starts fast.
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +38,12 @@ def serve(
     log_format: Annotated[str | None, typer.Option(help="console or json.")] = None,
 ) -> None:
     """Run the gateway. With no options: SQLite in ./.toolwire, built-in tools, 127.0.0.1:8787."""
+    import uvicorn
+
+    from toolwire import logs
+    from toolwire.app import create_app
+    from toolwire.config import ConfigError, build_catalog, load_config
+
     settings = settings_from(data_dir, database_url, config).with_overrides(
         host=host,
         port=port,
@@ -72,10 +79,8 @@ def print_banner(services: Services, created: FirstStart | None) -> None:
     url = settings.base_url
     if created is not None:
         _first_start(url, created)
-    where = (
-        (settings.database_url
-        and "database from TOOLWIRE_DATABASE_URL")
-        or (f"SQLite in {settings.data_dir.resolve()}")
+    where = (settings.database_url and "database from TOOLWIRE_DATABASE_URL") or (
+        f"SQLite in {settings.data_dir.resolve()}"
     )
     console.print(
         f"[bold green]toolwire[/] listening on [bold]{url}[/] · "
@@ -88,9 +93,10 @@ def _first_start(url: str, created: FirstStart) -> None:
     lines = []
     if created.admin_key:
         lines.append(f"[bold]admin key[/]  {created.admin_key}")
+    lines.append(f"[bold]demo key[/]   {created.demo_key}")
     lines.append(
-        f"[bold]demo key[/]   {created.demo_key}   "
-        f"(account {created.demo_account_id}, {micro_to_credits(created.demo_credits)} credits)"
+        f"           account {created.demo_account_id}, "
+        f"{micro_to_credits(created.demo_credits)} credits"
     )
     lines.append("")
     lines.append("These keys are shown once. Keep them somewhere safe.")
@@ -129,6 +135,8 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example catalog (tools, prices, timeouts)."""
+    from toolwire.config import EXAMPLE
+
     if path.exists() and not force:
         raise fail(f"{path} exists; pass --force to overwrite")
     path.write_text(EXAMPLE, encoding="utf-8")

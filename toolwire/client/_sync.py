@@ -1,0 +1,124 @@
+"""`Client`: the blocking shell around `_core`. It only sends; `_core` does the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from toolwire.client import _core
+from toolwire.client._core import Amount, Call
+from toolwire.client._models import JSONObject, Result, ToolFormat
+
+T = TypeVar("T")
+
+
+class Client:
+    """A blocking client for one toolwire gateway.
+
+    `base_url` defaults to `TOOLWIRE_URL` (else http://127.0.0.1:8787) and `api_key` to
+    `TOOLWIRE_API_KEY`. Pass `http_client` to reuse your own `httpx.Client` (its pool, proxies,
+    transport); the client then leaves closing it to you.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = _core.DEFAULT_TIMEOUT,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = _core.resolve_base_url(base_url)
+        self._headers = _core.default_headers(_core.resolve_api_key(api_key))
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self.admin = Admin(self)
+
+    def execute(
+        self,
+        tool: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        operation: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Result:
+        """Run one tool operation (`"echo"`, `"calc.evaluate"`, or `tool` + `operation`)."""
+        return self._send(_core.execute(tool, input, operation, idempotency_key))
+
+    def tools(
+        self, format: ToolFormat | None = None, q: str | None = None, category: str | None = None
+    ) -> list[JSONObject]:
+        """The tools this key may use; with `format`, definitions ready for that platform's SDK."""
+        return self._send(_core.tools(format, q, category))
+
+    def tool(self, name: str) -> JSONObject:
+        """One tool operation's catalog entry (schema, price, annotations)."""
+        return self._send(_core.tool(name))
+
+    def run_openai_tool_calls(self, message_or_tool_calls: Any) -> list[JSONObject]:
+        """Run a model's tool calls; returns the `role: tool` messages to append, in order."""
+        return self._send(_core.run_openai_tool_calls(message_or_tool_calls))
+
+    def me(self) -> JSONObject:
+        """The calling key: account id, key id, scopes, balance."""
+        return self._send(_core.me())
+
+    def _send(self, call: Call[T]) -> T:
+        with _core.transport_errors():
+            response = self._http.request(
+                **_core.request_kwargs(self.base_url, self._headers, call)
+            )
+        return _core.finish(call, response)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Admin:
+    """The admin API (`/admin/v1`); the client's key must be an admin key."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create_account(self, name: str, credits: Amount = 0) -> JSONObject:
+        return self._client._send(_core.create_account(name, credits))
+
+    def list_accounts(self) -> list[JSONObject]:
+        return self._client._send(_core.list_accounts())
+
+    def get_account(self, account_id: str) -> JSONObject:
+        return self._client._send(_core.get_account(account_id))
+
+    def create_key(
+        self, account_id: str, name: str = "default", scopes: Sequence[str] = ("*",)
+    ) -> JSONObject:
+        """`{"key": {...}, "secret": "tw_..."}`; the secret is shown this once."""
+        return self._client._send(_core.create_key(account_id, name, scopes))
+
+    def list_keys(self, account_id: str | None = None) -> list[JSONObject]:
+        return self._client._send(_core.list_keys(account_id))
+
+    def revoke_key(self, key_id: str) -> JSONObject:
+        return self._client._send(_core.revoke_key(key_id))
+
+    def grant(self, account_id: str, amount: Amount, note: str | None = None) -> float:
+        """Add credits; returns the new balance."""
+        return self._client._send(_core.grant(account_id, amount, note))
+
+    def balance(self, account_id: str) -> float:
+        return self._client._send(_core.balance(account_id))
