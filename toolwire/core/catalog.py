@@ -195,7 +195,7 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     only), with `jsonschema` run afterwards on failure to report every failing path."""
     dialect = str(schema.get("$schema", ""))
     full = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    full.check_schema(schema)
+    full.check_schema(dict(schema))
     checker = full(schema, format_checker=None)
     fast: Callable[[Any], Any] | None = None
     if not dialect.startswith(_MODERN_DIALECTS):

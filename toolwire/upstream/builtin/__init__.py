@@ -1,0 +1,62 @@
+"""Built-in tools: typed Python functions served in-process, useful offline.
+
+    echo            returns its input (tests, benchmarks)
+    calc.evaluate   exact arithmetic on a parsed expression
+    time.now        current time in an IANA zone
+    time.convert    date-time conversion between zones
+    json.query      JMESPath over a JSON document
+    text.stats      counts and most common words of a text
+    text.regex_extract  regex matches with groups and spans, under a time budget
+    uuid.generate   UUID v4 or v7
+
+`builtin_specs()` is what the app calls. Optional profiles (off by default) add more tools: a
+profile is just another `BuiltinRegistry`, registered under a name with `BUILTINS.add_profile`,
+given directly or as the dotted path of the module that holds it (imported only when asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from toolwire.core.catalog import ToolSpec
+from toolwire.upstream.builtin import calc, clock, echo, jsonquery, text, uuids
+from toolwire.upstream.builtin.registry import (
+    BuiltinAdapter,
+    BuiltinOperation,
+    BuiltinRegistry,
+    build_operation,
+)
+
+BUILTINS = BuiltinRegistry()
+"""Every default built-in tool, in listing order."""
+BUILTINS.include(
+    echo.registry,
+    calc.registry,
+    clock.registry,
+    jsonquery.registry,
+    text.registry,
+    uuids.registry,
+)
+# Optional profiles: a name and the module that holds its `registry` (imported when asked for).
+BUILTINS.add_profile("conformance", "toolwire.upstream.builtin.conformance")
+
+
+def builtin_specs(
+    prices: Mapping[str, int] | None = None, profiles: Sequence[str] = ()
+) -> list[ToolSpec]:
+    """The ToolSpecs of the built-in tools plus those of the named profiles.
+
+    `prices` maps qualified names (`calc.evaluate`, `echo`) to micro-credits; default 0.
+    An unknown profile name is a ValueError (a configuration mistake, found at startup).
+    """
+    return BUILTINS.specs(prices, profiles)
+
+
+__all__ = [
+    "BUILTINS",
+    "BuiltinAdapter",
+    "BuiltinOperation",
+    "BuiltinRegistry",
+    "build_operation",
+    "builtin_specs",
+]
