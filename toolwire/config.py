@@ -31,6 +31,7 @@ SCHEMA: dict[str, Any] = {
                 "include": {"type": "array", "items": {"type": "string"}},
                 "exclude": {"type": "array", "items": {"type": "string"}},
                 "profiles": {"type": "array", "items": {"type": "string"}},
+                "modules": {"type": "array", "items": {"type": "string"}},
             },
         },
         "prices": {"type": "object", "additionalProperties": _AMOUNT},
@@ -52,6 +53,7 @@ class CatalogConfig:
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
     prices: Mapping[str, int] = field(default_factory=dict)
     charge_policy: Mapping[str, str] = field(default_factory=dict)
     timeouts: Mapping[str, float] = field(default_factory=dict)
@@ -88,6 +90,7 @@ def parse_config(raw: Any, source: str = "config") -> CatalogConfig:
         include=tuple(builtins.get("include", ("*",))),
         exclude=tuple(builtins.get("exclude", ())),
         profiles=tuple(builtins.get("profiles", ())),
+        modules=tuple(builtins.get("modules", ())),
         prices=prices,
         charge_policy=dict(raw.get("charge_policy", {})),
         timeouts=dict(raw.get("timeouts", {})),
@@ -134,10 +137,13 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
 
 
 def build_catalog(config: CatalogConfig, extra_profiles: tuple[str, ...] = ()) -> Catalog:
-    from toolwire.upstream.builtin import builtin_specs
+    from toolwire.upstream.builtin import builtin_specs, module_specs
 
     profiles = tuple(dict.fromkeys((*config.profiles, *extra_profiles)))
-    return Catalog(apply(config, builtin_specs(profiles=profiles)))
+    tools = builtin_specs(profiles=profiles)
+    for source in config.modules:
+        tools.extend(module_specs(source))
+    return Catalog(apply(config, tools))
 
 
 EXAMPLE = """\
@@ -150,6 +156,9 @@ builtins:
   exclude: []
   # Optional extra built-in catalogs, off by default (e.g. "conformance", the MCP test fixtures).
   profiles: []
+  # Your own tools: Python modules (importable, e.g. on PYTHONPATH) holding a `registry`
+  # (toolwire.upstream.builtin.BuiltinRegistry) of decorated, typed functions.
+  modules: []
 
 # Credits per call. A tool name sets the default for all its operations; `tool.operation`
 # overrides it. Up to 6 decimals (credits are stored as integer micro-credits). Unlisted: free.

@@ -135,6 +135,12 @@ class Gateway:
         """Charge or release; returns (charged, balance). Runs shielded: a cancelled call still
         resolves its reservation."""
         charge = error is None or (op is not None and op.charge_policy == "always")
-        if charge:
-            return reservation.amount, await self.ledger.settle(reservation, reservation.amount)
-        return 0, await self.ledger.release(reservation)
+        try:
+            if charge:
+                return reservation.amount, await self.ledger.settle(reservation, reservation.amount)
+            return 0, await self.ledger.release(reservation)
+        except Exception:
+            # The reservation stays open; the ledger's reconciler releases it later. The call's
+            # own outcome stands: a bookkeeping failure must not turn a result into an error.
+            log.exception("could not settle reservation %s", reservation.id)
+            return 0, reservation.balance_after

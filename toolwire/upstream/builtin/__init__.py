@@ -16,6 +16,7 @@ given directly or as the dotted path of the module that holds it (imported only 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 
 from toolwire.core.catalog import ToolSpec
@@ -52,6 +53,20 @@ def builtin_specs(
     return BUILTINS.specs(prices, profiles)
 
 
+def module_specs(source: str) -> list[ToolSpec]:
+    """The ToolSpecs of a user's module of tools: `"package.module"` (its `registry`) or
+    `"package.module:attribute"`, a `BuiltinRegistry` of decorated functions."""
+    module_name, _, attribute = source.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import tool module {module_name!r}: {exc}") from None
+    registry = getattr(module, attribute or "registry", None)
+    if not isinstance(registry, BuiltinRegistry):
+        raise ValueError(f"{source!r} does not name a BuiltinRegistry")
+    return registry.specs()
+
+
 __all__ = [
     "BUILTINS",
     "BuiltinAdapter",
@@ -59,4 +74,5 @@ __all__ = [
     "BuiltinRegistry",
     "build_operation",
     "builtin_specs",
+    "module_specs",
 ]

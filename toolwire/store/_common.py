@@ -1,0 +1,36 @@
+"""Small helpers shared by the store modules: time, ids, and the dialect-specific INSERT.
+
+Not part of the public API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ACCOUNT_PREFIX = "acc_"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z`, millisecond precision; None stays None."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def upsert_insert(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT construct, which offers `on_conflict_do_nothing`."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,0 +1,245 @@
+"""Audit events written off the call path: `SqlAuditSink`, the `AuditSink` port.
+
+What it is: `record(event)` appends to an in-memory buffer and returns at once; a background task
+writes the buffer in batches (one executemany) about every 200 ms, or as soon as 500 events are
+waiting; `close()` writes what is left. The buffer is bounded: beyond `max_buffer` events the
+oldest are dropped and counted (`dropped`), with a warning. A failed write is retried with back-off
+while the buffer allows. `recent()` reads events back, newest first.
+
+What it is not: a log shipper or an analytics store; `AuditEvent.extra` is not persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from toolwire.core.model import AuditEvent, micro_to_credits
+from toolwire.store._common import iso
+from toolwire.store.tables import audit_events
+
+log = logging.getLogger("toolwire.store.audit")
+
+FLUSH_INTERVAL = 0.2
+BATCH_SIZE = 500
+MAX_BUFFER = 100_000
+MAX_RECENT = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One stored audit event."""
+
+    id: int
+    request_id: str
+    at: datetime
+    account_id: str | None
+    key_id: str | None
+    tool: str | None
+    operation: str | None
+    door: str
+    outcome: str
+    credits_charged: int
+    latency_ms: float
+    credential_source: str | None
+    message: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "request_id": self.request_id,
+            "at": iso(self.at),
+            "account_id": self.account_id,
+            "key_id": self.key_id,
+            "tool": self.tool,
+            "operation": self.operation,
+            "door": self.door,
+            "outcome": self.outcome,
+            "credits_charged": micro_to_credits(self.credits_charged),
+            "latency_ms": self.latency_ms,
+            "credential_source": self.credential_source,
+            "message": self.message,
+        }
+
+
+class SqlAuditSink:
+    """Buffers audit events and writes them to `audit_events` in batches."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        flush_interval: float = FLUSH_INTERVAL,
+        batch_size: int = BATCH_SIZE,
+        max_buffer: int = MAX_BUFFER,
+    ) -> None:
+        self._engine = engine
+        self._interval = flush_interval
+        self._batch_size = batch_size
+        self._max_buffer = max_buffer
+        self._buffer: deque[AuditEvent] = deque()
+        self._nonempty = asyncio.Event()
+        self._full = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self.dropped = 0
+        """Events dropped because the buffer was full (or could not be written at close)."""
+        self._dropped_reported = 0
+        self.written = 0
+
+    def record(self, event: AuditEvent) -> None:
+        if self._closed:
+            log.warning("audit event %s recorded after close; dropped", event.request_id)
+            self.dropped += 1
+            return
+        if len(self._buffer) >= self._max_buffer:
+            self._buffer.popleft()
+            self.dropped += 1
+        self._buffer.append(event)
+        self._nonempty.set()
+        if len(self._buffer) >= self._batch_size:
+            self._full.set()
+        if self._task is None or self._task.done():
+            self._start()
+
+    async def start(self) -> None:
+        self._start()
+
+    async def flush(self) -> int:
+        """Write everything buffered now; returns how many events were written."""
+        async with self._lock:
+            return await self._write_all()
+
+    async def close(self) -> None:
+        """Write what is left and stop the background task."""
+        if self._closed:
+            return
+        self._closing = True
+        self._nonempty.set()
+        self._full.set()
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                await asyncio.shield(task)
+            except Exception:
+                log.exception("the audit writer failed")
+        self._closed = True
+        if self._buffer:  # the writer could not write them: say so, once
+            lost = len(self._buffer)
+            self._buffer.clear()
+            self.dropped += lost
+            log.error("%d audit event(s) could not be written before close", lost)
+
+    async def recent(self, limit: int = 100, account_id: str | None = None) -> list[AuditRecord]:
+        """The most recent events (after writing what is buffered), newest first."""
+        await self.flush()
+        limit = max(1, min(int(limit), MAX_RECENT))
+        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(audit_events.c.account_id == account_id)
+        async with self._engine.connect() as conn:
+            return [_record(row) for row in await conn.execute(query)]
+
+    def _start(self) -> None:
+        if self._closing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet: start() or the next record() will start the writer
+        self._task = loop.create_task(self._run(), name="audit-writer")
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await self._nonempty.wait()
+            if not self._closing and len(self._buffer) < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._full.wait()
+            try:
+                async with self._lock:
+                    await self._write_all()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.error("could not write %d audit event(s)", len(self._buffer), exc_info=True)
+                if self._closing:
+                    return
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            if self._closing and not self._buffer:
+                return
+
+    async def _write_all(self) -> int:
+        written = 0
+        if self.dropped > self._dropped_reported:
+            log.warning("audit buffer full: %d event(s) dropped so far", self.dropped)
+            self._dropped_reported = self.dropped
+        while self._buffer:
+            count = min(len(self._buffer), self._batch_size)
+            batch = [self._buffer.popleft() for _ in range(count)]
+            if not self._buffer:
+                self._nonempty.clear()
+            if len(self._buffer) < self._batch_size:
+                self._full.clear()
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(audit_events), [_row(e) for e in batch])
+            except BaseException:
+                # Put them back in front (as far as the bound allows) to try again later.
+                room = self._max_buffer - len(self._buffer)
+                keep = batch[-room:] if room > 0 else []
+                self.dropped += len(batch) - len(keep)
+                self._buffer.extendleft(reversed(keep))
+                if self._buffer:
+                    self._nonempty.set()
+                raise
+            written += count
+            self.written += count
+        return written
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "request_id": event.request_id,
+        "at": datetime.fromtimestamp(event.at, UTC),
+        "account_id": event.account_id,
+        "key_id": event.key_id,
+        "tool": event.tool,
+        "operation": event.operation,
+        "door": event.door,
+        "outcome": event.outcome,
+        "credits_charged": int(event.credits_charged),
+        "latency_ms": float(event.latency_ms),
+        "credential_source": event.credential_source,
+        "message": event.message,
+    }
+
+
+def _record(row: Row[Any]) -> AuditRecord:
+    return AuditRecord(
+        id=int(row.id),
+        request_id=row.request_id,
+        at=row.at,
+        account_id=row.account_id,
+        key_id=row.key_id,
+        tool=row.tool,
+        operation=row.operation,
+        door=row.door,
+        outcome=row.outcome,
+        credits_charged=int(row.credits_charged),
+        latency_ms=float(row.latency_ms),
+        credential_source=row.credential_source,
+        message=row.message,
+    )

@@ -1,0 +1,657 @@
+"""The credit ledger with group commit: `SqlLedger` implements `toolwire.core.ports.Ledger`.
+
+What it is: one background writer task per process that turns every reserve, settle and release
+queued since its last commit into ONE transaction:
+
+1. charge/release entries for resolved reservations, ``INSERT ... ON CONFLICT DO NOTHING`` on a
+   unique partial index (one resolution per reservation id), so a reservation is never resolved
+   twice, even by another process or by `reconcile()`;
+2. per account, in sorted id order (no deadlocks between processes), one conditional
+   ``UPDATE accounts SET balance = balance - :net WHERE id = :id AND balance >= :net RETURNING
+   balance``, where `net` is the account's reservations in this batch minus the credits its
+   resolutions give back. When it fails (not enough for all of them) the row is read ``FOR
+   NO KEY UPDATE`` and the reservations that fit are picked in arrival order, then one UPDATE
+   applies them: exactly the affordable ones succeed;
+3. one executemany INSERT of the `reserve` entries; commit.
+
+A `reserve` caller waits for its batch's commit; `settle` only enqueues and `release` waits.
+Idle, the writer awaits an event (no polling); a lone reservation is committed at once; under
+load the next batch accumulates while one commits. Settles that nobody waits for linger up to
+`settle_delay` (20 ms) for a reservation to share their commit, so at concurrency 1 each call
+costs one commit, not two. The writer keeps one connection of its own (no pool round trip per
+batch). A failed transaction fails every waiter of its batch with `Internal` (settles are retried
+a few times, then left to `reconcile()`); a dead writer fails everything queued and is restarted
+on the next call, so nobody waits forever. A caller cancelled while its batch commits gets its
+reservation released by the writer. The invariant ``accounts.balance == SUM(ledger_entries.amount)``
+holds at every commit.
+
+`reconcile()` releases reservations left unresolved by a process that died (older than
+`stale_after`, default ten minutes: longer than any call may run).
+
+What it is not: administration of credits (grants live in `toolwire.store.accounts`) nor pricing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, Text, bindparam, exists, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from toolwire.core.errors import InsufficientCredits, Internal, NotFound
+from toolwire.core.model import Principal, Reservation, micro_to_credits
+from toolwire.store._common import is_positive_int, upsert_insert, utcnow
+from toolwire.store.keys import random_id
+from toolwire.store.tables import RESOLVING_KINDS, RESOLVING_PREDICATE, accounts, ledger_entries
+
+log = logging.getLogger("toolwire.store.ledger")
+
+DEFAULT_STALE_AFTER = 600.0
+MAX_BATCH = 2_000
+SETTLE_ATTEMPTS = 3
+SETTLE_DELAY = 0.02
+"""How long settles nobody waits for may linger for a reservation to share their commit."""
+RECONCILE_PAGE = 500
+
+_NET = bindparam("b_net", type_=BigInteger)
+_ACC = bindparam("b_acc", type_=Text)
+
+_APPLY_NET = (
+    update(accounts)
+    .where(accounts.c.id == _ACC, accounts.c.balance >= _NET)
+    .values(balance=accounts.c.balance - _NET)
+    .returning(accounts.c.balance)
+)
+_APPLY_UNCONDITIONAL = (
+    update(accounts)
+    .where(accounts.c.id == _ACC)
+    .values(balance=accounts.c.balance - _NET)
+    .returning(accounts.c.balance)
+)
+# FOR NO KEY UPDATE (PostgreSQL; SQLite already holds the write lock here): the same lock an
+# UPDATE takes, which does not wait for the KEY SHARE locks other batches' ledger INSERTs hold.
+_READ_FOR_UPDATE = (
+    select(accounts.c.balance).where(accounts.c.id == _ACC).with_for_update(key_share=True)
+)
+_READ = select(accounts.c.balance).where(accounts.c.id == _ACC)
+
+
+@dataclass(slots=True, eq=False)
+class _Reserve:
+    account_id: str
+    key_id: str
+    amount: int
+    request_id: str
+    tool: str
+    operation: str
+    reservation_id: str
+    future: asyncio.Future[Reservation]
+
+
+@dataclass(slots=True, eq=False)
+class _Resolve:
+    kind: Literal["charge", "release"]
+    reservation: Reservation
+    charge: int
+    future: asyncio.Future[int] | None
+    attempts: int = 0
+
+    @property
+    def credit(self) -> int:
+        """What this resolution gives back to the balance."""
+        return self.reservation.amount - self.charge
+
+
+@dataclass(slots=True, eq=False)
+class _Barrier:
+    future: asyncio.Future[None]
+
+
+_Op = _Reserve | _Resolve | _Barrier
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one committed batch decided, applied to the futures after the commit."""
+
+    reserved: list[tuple[_Reserve, Reservation]] = field(default_factory=list)
+    refused: list[tuple[_Reserve, Exception]] = field(default_factory=list)
+    resolved: list[tuple[_Resolve, bool, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LedgerStats:
+    """Counters for metrics and informal benchmarks."""
+
+    batches: int = 0
+    ops: int = 0
+    failed_batches: int = 0
+    largest_batch: int = 0
+
+
+class SqlLedger:
+    """`Ledger` over `accounts` and `ledger_entries`, writing through one group-commit task."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        max_batch: int = MAX_BATCH,
+        settle_delay: float = SETTLE_DELAY,
+    ) -> None:
+        self._engine = engine
+        self.stale_after = stale_after
+        self._max_batch = max_batch
+        self._settle_delay = settle_delay
+        self._pending: list[_Op] = []
+        self._waiting = 0  # ops in _pending whose caller awaits them
+        self._inflight: list[_Op] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._failures = 0
+        self._reconcile_watermark = 0
+        self._resolution_stmt: Any = None
+        self._conn: AsyncConnection | None = None
+        self.stats = LedgerStats()
+
+    # lifecycle
+
+    async def start(self) -> None:
+        """Start the writer (the first call would start it too)."""
+        if self._closed:
+            raise RuntimeError("this ledger is closed")
+        self._ensure_writer()
+
+    async def close(self) -> None:
+        """Commit everything queued, then stop the writer. Calls after this raise."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(Exception):  # a crash is logged by _writer_done
+                await asyncio.shield(task)
+        self._closed = True
+        self._fail_all(self._pending, Internal("the ledger is closed"))
+        self._pending = []
+        self._waiting = 0
+        await self._drop_connection()
+
+    async def flush(self) -> None:
+        """Wait until everything queued before this call has been processed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(_Barrier(future))
+        await future
+
+    # the Ledger port
+
+    async def reserve(
+        self, principal: Principal, amount: int, *, request_id: str, tool: str, operation: str
+    ) -> Reservation:
+        if not is_positive_int(amount):
+            raise ValueError(
+                f"a reservation is a positive integer of micro-credits, not {amount!r}"
+            )
+        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        self._submit(
+            _Reserve(
+                principal.account_id,
+                principal.key_id,
+                amount,
+                request_id,
+                tool,
+                operation,
+                "res_" + random_id(16),
+                future,
+            )
+        )
+        return await future
+
+    async def settle(self, reservation: Reservation, charge: int) -> int:
+        """Charge `charge` (at most the reserved amount) and give back the rest.
+
+        Not awaited: the entry is written with the next batch. Returns the balance as known from
+        the reservation plus what this settle gives back.
+        """
+        if isinstance(charge, bool) or not isinstance(charge, int):
+            raise ValueError("a charge is an integer of micro-credits")
+        if not 0 <= charge <= reservation.amount:
+            raise ValueError(f"charge {charge} outside 0..{reservation.amount}")
+        self._submit(_Resolve("charge", reservation, charge, None))
+        return reservation.balance_after + reservation.amount - charge
+
+    async def release(self, reservation: Reservation) -> int:
+        """Give the whole reservation back; returns the balance after it (waits for the commit)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._submit(_Resolve("release", reservation, 0, future))
+        return await future
+
+    async def balance(self, account_id: str) -> int:
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(_READ, {"b_acc": account_id})).scalar()
+        if value is None:
+            raise NotFound("no such account", details={"account_id": account_id})
+        return int(value)
+
+    # recovery
+
+    async def reconcile(self, stale_after: float | None = None) -> int:
+        """Release every reservation older than `stale_after` seconds that has neither a charge
+        nor a release; returns how many it released. Idempotent and safe beside running writers
+        (in this process or others): a release is only written where none exists."""
+        age = self.stale_after if stale_after is None else stale_after
+        now = utcnow()
+        cutoff = now - timedelta(seconds=age)
+        r = ledger_entries.alias("r")
+        s = ledger_entries.alias("s")
+        resolved = exists().where(
+            s.c.reservation_id == r.c.reservation_id, s.c.kind.in_(RESOLVING_KINDS)
+        )
+        start = self._reconcile_watermark
+        released = 0
+        failures = 0
+        after = start
+        while True:
+            query = (
+                select(
+                    r.c.id,
+                    r.c.account_id,
+                    r.c.key_id,
+                    r.c.amount,
+                    r.c.reservation_id,
+                    r.c.request_id,
+                    r.c.tool,
+                    r.c.operation,
+                )
+                .where(r.c.kind == "reserve", r.c.id > after, r.c.created_at < cutoff, ~resolved)
+                .order_by(r.c.id)
+                .limit(RECONCILE_PAGE)
+            )
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for row in rows:
+                after = int(row.id)
+                try:
+                    if await self._release_stale(row):
+                        released += 1
+                except Exception:
+                    failures += 1
+                    log.exception("could not release stale reservation %s", row.reservation_id)
+            if len(rows) < RECONCILE_PAGE:
+                break
+        if failures == 0:
+            # Everything at or below the watermark is resolved or was examined; leave a margin
+            # of another `age` so entries committed late (or by skewed clocks) are seen again.
+            horizon = cutoff - timedelta(seconds=age)
+            async with self._engine.connect() as conn:
+                top = (
+                    await conn.execute(
+                        select(func.max(ledger_entries.c.id)).where(
+                            ledger_entries.c.id > start, ledger_entries.c.created_at < horizon
+                        )
+                    )
+                ).scalar()
+            if top is not None:
+                self._reconcile_watermark = max(self._reconcile_watermark, int(top))
+        log.debug("reconcile released %d stale reservation(s)", released)
+        return released
+
+    async def _release_stale(self, row: Any) -> bool:
+        amount = -int(row.amount)
+        async with self._engine.begin() as conn:
+            inserted = (
+                await conn.execute(
+                    self._resolution_insert(),
+                    [
+                        {
+                            "account_id": row.account_id,
+                            "key_id": row.key_id,
+                            "kind": "release",
+                            "amount": amount,
+                            "charged": 0,
+                            "reservation_id": row.reservation_id,
+                            "request_id": row.request_id,
+                            "tool": row.tool,
+                            "operation": row.operation,
+                            "note": "reconcile: stale reservation",
+                            "created_at": utcnow(),
+                        }
+                    ],
+                )
+            ).first()
+            if inserted is None:
+                return False
+            await conn.execute(_APPLY_UNCONDITIONAL, {"b_acc": row.account_id, "b_net": -amount})
+        return True
+
+    # the writer
+
+    def _submit(self, op: _Op) -> None:
+        if self._closed:
+            raise Internal("the ledger is closed")
+        if self._task is None or self._task.done():
+            if self._closing:
+                raise Internal("the ledger is closed")
+            self._ensure_writer()
+        self._pending.append(op)
+        if op.future is not None:
+            self._waiting += 1
+        self._wake.set()
+
+    def _ensure_writer(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
+        if self._task is not None:
+            log.error("the ledger writer had stopped; restarting it")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
+        self._task.add_done_callback(self._writer_done)
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        # Whatever ended the writer, nobody may keep waiting on it.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the ledger writer crashed", exc_info=task.exception())
+        stopped = Internal("the ledger writer stopped")
+        self._fail_all(self._inflight, stopped)
+        self._inflight = []
+        if not self._closing:
+            self._fail_all(self._pending, stopped)
+            self._pending = []
+            self._waiting = 0
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            if not self._waiting and not self._closing:
+                await self._linger()
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            self._waiting -= sum(1 for op in batch if op.future is not None)
+            self._inflight = batch
+            await self._process(batch)
+            self._inflight = []
+            if self._failures and self._pending:
+                await asyncio.sleep(min(0.05 * 2 ** (self._failures - 1), 2.0))
+
+    async def _linger(self) -> None:
+        """Only settles are queued and nobody waits for them: give a call that is about to
+        reserve a moment to join them, so one commit serves both (at most `settle_delay`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settle_delay):
+                while not self._waiting and not self._closing:
+                    self._wake.clear()
+                    await self._wake.wait()
+
+    async def _process(self, batch: list[_Op]) -> None:
+        reserves: list[_Reserve] = []
+        resolves: list[_Resolve] = []
+        barriers: list[_Barrier] = []
+        for op in batch:
+            if isinstance(op, _Reserve):
+                if not op.future.done():  # a caller that went away before its batch: skip it
+                    reserves.append(op)
+            elif isinstance(op, _Resolve):
+                resolves.append(op)
+            else:
+                barriers.append(op)
+        try:
+            if reserves or resolves:
+                try:
+                    outcome = await self._write(reserves, resolves)
+                except Exception as exc:
+                    self._failures += 1
+                    self.stats.failed_batches += 1
+                    log.error(
+                        "ledger batch of %d failed", len(reserves) + len(resolves), exc_info=True
+                    )
+                    self._fail_batch(reserves, resolves, exc)
+                else:
+                    self._failures = 0
+                    self.stats.batches += 1
+                    self.stats.ops += len(reserves) + len(resolves)
+                    self.stats.largest_batch = max(
+                        self.stats.largest_batch, len(reserves) + len(resolves)
+                    )
+                    self._deliver(outcome)
+        finally:
+            for barrier in barriers:
+                if not barrier.future.done():
+                    barrier.future.set_result(None)
+
+    def _fail_batch(
+        self, reserves: list[_Reserve], resolves: list[_Resolve], exc: Exception
+    ) -> None:
+        error = Internal("the ledger could not record this call")
+        error.__cause__ = exc
+        for reserve in reserves:
+            if not reserve.future.done():
+                reserve.future.set_exception(error)
+        for resolve in resolves:
+            if resolve.future is not None:
+                if not resolve.future.done():
+                    resolve.future.set_exception(error)
+            elif resolve.attempts + 1 < SETTLE_ATTEMPTS:
+                resolve.attempts += 1
+                self._pending.append(resolve)
+            else:
+                log.error(
+                    "settle of reservation %s dropped after %d attempts; reconcile will release it",
+                    resolve.reservation.id,
+                    SETTLE_ATTEMPTS,
+                )
+
+    def _deliver(self, outcome: _Outcome) -> None:
+        for op, reservation in outcome.reserved:
+            if op.future.done():
+                # The caller went away while its batch committed: give the credits back.
+                self._pending.append(_Resolve("release", reservation, 0, None))
+                self._wake.set()
+            else:
+                op.future.set_result(reservation)
+        for op, error in outcome.refused:
+            if not op.future.done():
+                op.future.set_exception(error)
+        for resolve, applied, balance in outcome.resolved:
+            if not applied:
+                log.warning(
+                    "reservation %s was already resolved; %s ignored",
+                    resolve.reservation.id,
+                    "settle" if resolve.kind == "charge" else "release",
+                )
+            if resolve.future is not None and not resolve.future.done():
+                resolve.future.set_result(balance)
+
+    @staticmethod
+    def _fail_all(ops: list[_Op], error: Exception) -> None:
+        for op in ops:
+            future = op.future
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    def _resolution_insert(self) -> Any:
+        if self._resolution_stmt is None:
+            self._resolution_stmt = (
+                upsert_insert(self._engine, ledger_entries)
+                .on_conflict_do_nothing(
+                    index_elements=[ledger_entries.c.reservation_id],
+                    index_where=text(RESOLVING_PREDICATE),
+                )
+                .returning(ledger_entries.c.reservation_id)
+            )
+        return self._resolution_stmt
+
+    async def _connection(self) -> AsyncConnection:
+        # The writer keeps one connection: no pool checkout and reset per batch.
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            await self._drop_connection()
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                log.debug("closing the ledger writer's connection failed", exc_info=True)
+
+    async def _write(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
+        try:
+            return await self._write_on(await self._connection(), reserves, resolves)
+        except Exception:
+            await self._drop_connection()  # start the next batch on a fresh connection
+            raise
+
+    async def _write_on(
+        self, conn: AsyncConnection, reserves: list[_Reserve], resolves: list[_Resolve]
+    ) -> _Outcome:
+        now = utcnow()
+        outcome = _Outcome()
+        async with conn.begin():
+            # 1. resolutions: at most one per reservation id, ever.
+            credit: dict[str, int] = defaultdict(int)
+            applied: set[str] = set()
+            if resolves:
+                applied = await self._insert_resolutions(conn, resolves, now)
+                seen: set[str] = set()
+                for op in resolves:
+                    rid = op.reservation.id
+                    if rid in applied and rid not in seen:
+                        seen.add(rid)
+                        credit[op.reservation.account_id] += op.credit
+            # 2. balances, one account at a time in a fixed order.
+            by_account: dict[str, list[_Reserve]] = defaultdict(list)
+            for reserve in reserves:
+                by_account[reserve.account_id].append(reserve)
+            touched = set(credit) | set(by_account)
+            touched.update(op.reservation.account_id for op in resolves)
+            after_credit: dict[str, int] = {}
+            for account_id in sorted(touched):
+                after_credit[account_id] = await self._apply_account(
+                    conn, account_id, credit.get(account_id, 0), by_account[account_id], outcome
+                )
+            # 3. the reserve entries, in one executemany.
+            if outcome.reserved:
+                await conn.execute(
+                    insert(ledger_entries),
+                    [
+                        {
+                            "account_id": op.account_id,
+                            "key_id": op.key_id,
+                            "kind": "reserve",
+                            "amount": -op.amount,
+                            "charged": 0,
+                            "reservation_id": op.reservation_id,
+                            "request_id": op.request_id,
+                            "tool": op.tool,
+                            "operation": op.operation,
+                            "note": None,
+                            "created_at": now,
+                        }
+                        for op, _ in outcome.reserved
+                    ],
+                )
+        for op in resolves:
+            rid = op.reservation.id
+            first = rid in applied
+            applied.discard(rid)  # a duplicate in the same batch was not applied
+            outcome.resolved.append((op, first, after_credit[op.reservation.account_id]))
+        return outcome
+
+    async def _insert_resolutions(
+        self, conn: AsyncConnection, resolves: list[_Resolve], now: datetime
+    ) -> set[str]:
+        rows = []
+        seen: set[str] = set()
+        for op in resolves:
+            res = op.reservation
+            if res.id in seen:
+                continue
+            seen.add(res.id)
+            rows.append(
+                {
+                    "account_id": res.account_id,
+                    "key_id": res.key_id,
+                    "kind": op.kind,
+                    "amount": op.credit,
+                    "charged": op.charge,
+                    "reservation_id": res.id,
+                    "request_id": None,
+                    "tool": None,
+                    "operation": None,
+                    "note": None,
+                    "created_at": now,
+                }
+            )
+        result = await conn.execute(self._resolution_insert(), rows)
+        inserted: list[Any] = list(result.scalars())
+        return {str(rid) for rid in inserted}
+
+    async def _apply_account(
+        self,
+        conn: AsyncConnection,
+        account_id: str,
+        credit: int,
+        ops: list[_Reserve],
+        outcome: _Outcome,
+    ) -> int:
+        """Apply one account's credits and as many of its reservations as it can afford, in
+        arrival order; returns the balance after the credits (before the reservations)."""
+        total = sum(op.amount for op in ops)
+        net = total - credit
+        if not ops and net == 0:
+            value = (await conn.execute(_READ, {"b_acc": account_id})).scalar()
+            return 0 if value is None else int(value)
+        row = (await conn.execute(_APPLY_NET, {"b_acc": account_id, "b_net": net})).first()
+        if row is not None:
+            running = int(row[0]) + total
+            after_credit = running
+            for op in ops:
+                running -= op.amount
+                outcome.reserved.append((op, self._reservation(op, running)))
+            return after_credit
+        # Not enough for all of them (or no such account): lock the row, pick what fits.
+        value = (await conn.execute(_READ_FOR_UPDATE, {"b_acc": account_id})).scalar()
+        if value is None:
+            error = NotFound("no such account", details={"account_id": account_id})
+            outcome.refused.extend((op, error) for op in ops)
+            return 0
+        after_credit = int(value) + credit
+        running = after_credit
+        accepted = 0
+        for op in ops:
+            if op.amount <= running:
+                running -= op.amount
+                accepted += op.amount
+                outcome.reserved.append((op, self._reservation(op, running)))
+            else:
+                outcome.refused.append((op, _insufficient(op.amount, running)))
+        if accepted or credit:
+            await conn.execute(
+                _APPLY_UNCONDITIONAL, {"b_acc": account_id, "b_net": accepted - credit}
+            )
+        return after_credit
+
+    @staticmethod
+    def _reservation(op: _Reserve, balance_after: int) -> Reservation:
+        return Reservation(op.reservation_id, op.account_id, op.key_id, op.amount, balance_after)
+
+
+def _insufficient(required: int, balance: int) -> InsufficientCredits:
+    return InsufficientCredits(
+        details={"required": micro_to_credits(required), "balance": micro_to_credits(balance)}
+    )
