@@ -5,7 +5,7 @@
     3 validate    the arguments against the compiled schema      -> InvalidArguments
     4 reserve     the operation's price                          -> InsufficientCredits
     5 invoke      the adapter, under the operation's timeout     -> UpstreamError / UpstreamTimeout
-    6 settle      charge on success (or always), else release    (in a finally: never skipped)
+    6 settle      charge on success (or always), else release    (on every path, cancellation too)
     7 audit       one event per call, handed to a batching sink
     8 Outcome     data or error, plus meta
 
@@ -85,9 +85,12 @@ class Gateway:
         except Exception:
             log.exception("gateway failure", extra={"request_id": call.request_id})
             error = Internal()
-        finally:
+        except BaseException:  # cancelled (the client went away): release, then propagate
             if reservation is not None:
-                charged, balance = await asyncio.shield(self._settle(op, reservation, error))
+                await asyncio.shield(self._settle(op, reservation, error, cancelled=True))
+            raise
+        if reservation is not None:
+            charged, balance = await asyncio.shield(self._settle(op, reservation, error))
         if balance is None and op is not None and error is None:
             balance = await self.ledger.balance(principal.account_id)
         meta = Meta(
@@ -130,11 +133,18 @@ class Gateway:
             raise UpstreamError(f"{op.qualified} failed") from None
 
     async def _settle(
-        self, op: Operation | None, reservation: Reservation, error: ToolwireError | None
+        self,
+        op: Operation | None,
+        reservation: Reservation,
+        error: ToolwireError | None,
+        *,
+        cancelled: bool = False,
     ) -> tuple[int, int]:
         """Charge or release; returns (charged, balance). Runs shielded: a cancelled call still
-        resolves its reservation."""
-        charge = error is None or (op is not None and op.charge_policy == "always")
+        resolves its reservation, and a cancelled call is never charged (no result was given)."""
+        charge = not cancelled and (
+            error is None or (op is not None and op.charge_policy == "always")
+        )
         try:
             if charge:
                 return reservation.amount, await self.ledger.settle(reservation, reservation.amount)
