@@ -26,13 +26,13 @@ BODY = '{"tool":"echo","input":{"message":"hello"}}'
 PRICE = 0.001
 
 
-def measure(seconds: float, database_url: str | None) -> dict[str, Any]:
+def measure(seconds: float, database_url: str | None, price: float = PRICE) -> dict[str, Any]:
     results: dict[str, Any] = {}
     env = {"TOOLWIRE_DATABASE_URL": database_url} if database_url else {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         baseline_server() as base,
-        running_gateway(Path(tmp), config={"prices": {"echo": PRICE}}, env=env) as gw,
+        running_gateway(Path(tmp), config={"prices": {"echo": price}}, env=env) as gw,
     ):
         _, key = gw.create_account(credits=10_000_000)
         targets = {
@@ -89,9 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--price", type=float, default=PRICE, help="credits per echo (0: free)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    report(measure(args.seconds, args.database_url), as_json=args.json)
+    report(measure(args.seconds, args.database_url, args.price), as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -187,14 +187,14 @@ async def test_a_caller_that_goes_away_during_the_commit_gets_its_credits_back(
     principal = await new_principal(store, 100 * PRICE)
     ledger = store.ledger
     entered, gate = asyncio.Event(), asyncio.Event()
-    write_on = ledger._write_on
+    write = ledger._write
 
     async def gated(*args: Any) -> Any:
         entered.set()
         await gate.wait()
-        return await write_on(*args)
+        return await write(*args)
 
-    monkeypatch.setattr(ledger, "_write_on", gated)
+    monkeypatch.setattr(ledger, "_write", gated)
     call = asyncio.create_task(_reserve(ledger, principal))
     async with asyncio.timeout(5):
         await entered.wait()

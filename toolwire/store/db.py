@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import Engine, event, make_url
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -66,6 +67,17 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     connect_args.setdefault("command_timeout", PG_COMMAND_TIMEOUT_S)
     options.update(kwargs)
     return create_async_engine(parsed, connect_args=connect_args, **options)
+
+
+def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A plain (pysqlite) engine on the same SQLite file, with the same pragmas, for work that
+    runs whole in one worker thread (the ledger's batches) instead of hopping per statement."""
+    url = engine.url.set(drivername="sqlite")
+    sync = sa_create_engine(
+        url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+    )
+    event.listen(sync, "connect", _sqlite_on_connect)
+    return sync
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
