@@ -42,7 +42,7 @@ def measure(seconds: float, database_url: str | None, price: float = PRICE) -> d
                 {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
             ),
         }
-        for name, (url, headers) in targets.items():  # warm both up
+        for url, headers in targets.values():  # warm both up
             wrk.run(url, BODY, headers, connections=8, seconds=1)
         for conns in (1, 32):
             for name, (url, headers) in targets.items():
