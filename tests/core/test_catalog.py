@@ -84,7 +84,7 @@ def test_validation_reports_every_failing_path() -> None:
     with pytest.raises(InvalidArguments) as info:
         validate({"n": 0, "extra": 1})
     errors = info.value.details["errors"]
-    assert {e["path"] for e in errors} == {"/", "/n"}
+    assert {e["path"] for e in errors} == {"/q", "/extra", "/n"}
     assert len(errors) == 3
 
 

@@ -102,7 +102,7 @@ def test_arguments_that_fail_the_schema_are_422_with_every_failing_path(
     wrong_error, missing_error = error_of(wrong_type), error_of(missing)
     assert wrong_error["code"] == missing_error["code"] == "INVALID_ARGUMENTS"
     assert [e["path"] for e in wrong_error["details"]["errors"]] == ["/expression"]
-    assert [e["path"] for e in missing_error["details"]["errors"]] == ["/"]
+    assert [e["path"] for e in missing_error["details"]["errors"]] == ["/expression"]
 
 
 @pytest.mark.parametrize(

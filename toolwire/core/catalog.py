@@ -206,7 +206,7 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
 
     def report(value: Any) -> InvalidArguments:
         errors = [
-            {"path": "/" + "/".join(str(p) for p in err.absolute_path), "message": err.message}
+            {"path": _pointer(err), "message": err.message}
             for err in sorted(checker.iter_errors(value), key=lambda e: list(e.absolute_path))
         ]
         return InvalidArguments(details={"errors": errors or [{"path": "/", "message": "invalid"}]})
@@ -228,3 +228,20 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
         return value
 
     return validate_full
+
+
+def _pointer(err: jsonschema.ValidationError) -> str:
+    """A JSON pointer to what is wrong: for a missing or unexpected property, the property
+    itself (`/expression`), not the object that lacks or carries it."""
+    parts = [str(p) for p in err.absolute_path]
+    instance = err.instance
+    if err.validator == "required" and isinstance(instance, dict):
+        missing = [p for p in err.validator_value if p not in instance]
+        if len(missing) == 1:
+            parts.append(str(missing[0]))
+    elif err.validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = [p for p in instance if p not in allowed]
+        if len(extra) == 1 and not err.schema.get("patternProperties"):
+            parts.append(str(extra[0]))
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
