@@ -26,11 +26,12 @@ from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
-from toolwire.inbound import admin, openai, rest
+from toolwire.inbound import admin, mcp, openai, rest
 from toolwire.inbound.http import json_response
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
 from toolwire.settings import Settings
+from toolwire.state import state_from_url
 from toolwire.store import Store
 
 log = logging.getLogger("toolwire.app")
@@ -53,7 +54,8 @@ async def build_services(settings: Settings) -> tuple[Services, FirstStart | Non
         raise
     gateway = Gateway(catalog, store.ledger, store.audit, default_timeout=settings.default_timeout)
     auth = Authenticator(store.keys, admin_key=settings.admin_key, admin_account_id=admin_account)
-    return Services(settings, gateway, auth, store, secret), created
+    state = state_from_url(settings.state_url)
+    return Services(settings, gateway, auth, store, secret, state), created
 
 
 async def _reconcile_forever(store: Store) -> None:
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
             await services.store.close()
+            await services.state.close()
 
     middleware = []
     if settings.cors_origins:
@@ -140,6 +143,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
         *rest.routes,
         *openai.routes,
         *admin.routes,
+        *mcp.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from toolwire.core.auth import Authenticator
 from toolwire.core.gateway import Gateway
 from toolwire.settings import Settings
+from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
     from toolwire.store import Store
@@ -23,3 +24,5 @@ class Services:
     auth: Authenticator
     store: Store
     secret_key: bytes
+    state: StateBackend
+    """Ephemeral shared state (memory:// or redis://): MCP session revocations, fan-out."""

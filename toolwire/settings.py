@@ -44,6 +44,13 @@ class Settings:
     """Browser origins the MCP door accepts besides localhost (DNS-rebinding protection)."""
     builtin_profiles: tuple[str, ...] = ()
     """Optional extra built-in catalogs to load (e.g. `conformance`)."""
+    mcp_session_ttl_s: float = 24 * 3600.0
+    """Lifetime of an MCP (handshake-era) session; the client initializes again after it."""
+    mcp_anonymous_key: str | None = None
+    """Off by default. When set, MCP requests without any credential act as this API key (for
+    the conformance suite, which cannot send headers). Never set it on a reachable gateway."""
+    oauth_authorization_servers: tuple[str, ...] = ()
+    """Issuer URLs named in /.well-known/oauth-protected-resource (RFC 9728) and 401s."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from toolwire.cli import admin, serve, tools
+from toolwire.cli import admin, serve, stdio, tools
 
 app = typer.Typer(
     name="toolwire",
@@ -17,6 +17,7 @@ app = typer.Typer(
 serve.register(app)
 admin.register(app)
 tools.register(app)
+stdio.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""The ephemeral state backends behave alike: memory:// always, redis:// against a throwaway
+redis-server on a free port (skipped when redis-server is not installed, failed when CI=true)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import pytest
+
+from toolwire.state import StateBackend, state_from_url
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.02)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateBackend]:
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    backend = state_from_url(url)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def test_values_expire_after_their_ttl(state: StateBackend) -> None:
+    await state.set("k", b"v", 60)
+    await state.set("short", b"v", 0.001)
+    await anyio.sleep(0.01)
+    assert (await state.get("k"), await state.get("short"), await state.get("none")) == (
+        b"v",
+        None,
+        None,
+    )
+
+
+async def test_logs_number_entries_keep_the_newest_and_read_after_a_position(
+    state: StateBackend,
+) -> None:
+    seqs = [await state.append("log", f"e{i}".encode(), 60, max_len=3) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert await state.read_after("log", 3) == [(4, b"e3"), (5, b"e4")]
+    assert [seq for seq, _ in await state.read_after("log", 0)] == [3, 4, 5]
+
+
+async def test_a_published_message_reaches_every_subscriber(state: StateBackend) -> None:
+    received: list[bytes] = []
+    with anyio.fail_after(5):
+        async with state.subscribe("ch") as first, state.subscribe("ch") as second:
+            await state.publish("ch", b"hello")
+            received.append(await first.__anext__())
+            received.append(await second.__anext__())
+    assert received == [b"hello", b"hello"]
+
+
+def test_an_unknown_state_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown state backend"):
+        state_from_url("etcd://x")

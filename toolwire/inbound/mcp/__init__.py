@@ -1,0 +1,54 @@
+"""The MCP door: Streamable HTTP at `/mcp` for both protocol eras, the legacy HTTP+SSE transport,
+the RFC 9728 protected-resource document, and (in `stdio`) the stdio server and bridge.
+
+Modules, from the wire inwards:
+
+    streamable_http   POST/GET/DELETE /mcp: era decision, sessions, batches, SSE
+    legacy_sse        GET /sse + POST /messages (2024-11-05 clients)
+    stdio             newline-delimited JSON-RPC on stdin/stdout (local, or bridged to a URL)
+    security          Origin/Host checks, Bearer authentication, 401 challenge, PRM document
+    envelope          2026-07-28 `_meta` and header validation
+    sessions          sealed Mcp-Session-Id tokens and their revocation set
+    sse               SSE framing and the JSON-or-SSE answer of one request
+    handlers          the MCP methods, shared by every transport
+    content           tool definitions and CallToolResult per protocol version
+    jsonrpc           framing, error codes and the core-error table
+    versions          the protocol versions and what each allows
+    runtime           per-app state: running calls, cancellation and list-changed fan-out
+
+Like every door, it translates and never decides: the core resolves, authorizes, validates,
+prices and runs each call.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from toolwire.inbound.http import json_response
+from toolwire.inbound.mcp import security
+from toolwire.inbound.mcp.legacy_sse import LegacyMessages, LegacySse
+from toolwire.inbound.mcp.streamable_http import McpEndpoint
+from toolwire.services import Services
+
+
+async def protected_resource(request: Request) -> Response:
+    """RFC 9728 metadata, when authorization servers are configured (404 in API-key-only mode)."""
+    services: Services = request.app.state.services
+    if not security.authorization_servers(services):
+        return json_response({"error": "not_found"}, 404)
+    return json_response(security.protected_resource_metadata(services))
+
+
+_endpoint = McpEndpoint()
+
+routes: list[BaseRoute] = [
+    Route("/mcp", _endpoint),
+    Route("/mcp/", _endpoint),
+    Route("/sse", LegacySse()),
+    Route("/messages", LegacyMessages()),
+    Route("/messages/", LegacyMessages()),
+    Route(security.PRM_PATH, protected_resource, methods=["GET"]),
+    Route(security.PRM_PATH + "/mcp", protected_resource, methods=["GET"]),
+]

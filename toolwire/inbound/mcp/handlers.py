@@ -1,0 +1,286 @@
+"""The MCP methods, once, for every transport and both eras.
+
+A transport (Streamable HTTP, legacy SSE, stdio) parses a message, settles who is calling and in
+which protocol version (`Context`), and calls `Handlers.handle`. Handlers return a result object
+or raise `RpcError`; they send notifications related to the request (progress, logs) through
+`Context.emit`, which the transport routes to the right stream or drops.
+
+What this is not: transport (framing, headers, sessions, SSE) or policy. `tools/call` hands the
+call to `Gateway.execute` and renders what comes back; scopes, validation, prices and limits are
+the core's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from toolwire import __version__
+from toolwire.core import names
+from toolwire.core.gateway import Gateway
+from toolwire.core.model import Principal, ToolCall
+from toolwire.inbound.mcp import content, versions
+from toolwire.inbound.mcp.jsonrpc import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    Request,
+    RpcError,
+    notification,
+)
+
+Era = Literal["handshake", "modern"]
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+PAGE_SIZE = 100
+LIST_TTL_MS = 60_000
+"""How long a client may cache `tools/list` (2026-07-28 `ttlMs`); list-changed notifications
+tell subscribed clients sooner."""
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+SERVER_INFO = {"name": "toolwire", "title": "toolwire", "version": __version__}
+INSTRUCTIONS = (
+    "toolwire is a gateway: each tool call is billed in credits to the caller's account. "
+    "Failed calls come back as results with isError set and an error code the model can act on."
+)
+HANDSHAKE_METHODS = frozenset({"initialize", "ping", "logging/setLevel"})
+"""Methods 2026-07-28 removed: a modern request for them is 'method not found'."""
+REMOVED_IN_MODERN = HANDSHAKE_METHODS | {"resources/subscribe", "resources/unsubscribe"}
+
+
+async def _drop(_message: dict[str, Any]) -> None:
+    return None
+
+
+async def _ignore_level(_level: str) -> None:
+    return None
+
+
+@dataclass
+class Context:
+    """Who sends this request, in which version, and where its notifications go."""
+
+    principal: Principal
+    version: str
+    era: Era
+    request_id: str
+    """The gateway's request id (audit, receipts): not the JSON-RPC id."""
+    emit: Emit = _drop
+    log_level: str | None = None
+    """Minimum level of `notifications/message` this client asked for; None: send none."""
+    set_log_level: Callable[[str], Awaitable[None]] = _ignore_level
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+    tools_changed: Callable[[], Awaitable[None]] | None = None
+
+
+def capabilities() -> dict[str, Any]:
+    """What this server offers: tools (with list-changed notifications) and logging; prompts and
+    resources are declared and empty, because clients list them unconditionally and an empty
+    list is the truthful answer."""
+    return {"tools": {"listChanged": True}, "logging": {}, "prompts": {}, "resources": {}}
+
+
+class CallChannel:
+    """The door's side of one running tool call: progress and log messages back to the client.
+
+    It is passed to the core as `ToolCall.on_progress` (a progress function) and also offers
+    `log()` and `tools_changed()`, which a tool reaches through `InvokeContext.on_progress` until
+    the core has a named seam for them (see docs/design/mcp-door.md).
+    """
+
+    __slots__ = ("_ctx", "_last", "_token")
+
+    def __init__(self, ctx: Context, progress_token: str | int | None) -> None:
+        self._ctx = ctx
+        self._token = progress_token
+        self._last: float | None = None
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        if self._token is None:
+            return
+        if self._last is not None and progress <= self._last:
+            return  # MCP: progress MUST increase
+        self._last = progress
+        params: dict[str, Any] = {"progressToken": self._token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message
+        await self._ctx.emit(notification("notifications/progress", params))
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        minimum = self._ctx.log_level
+        if minimum is None or level not in LOG_LEVELS:
+            return
+        if LOG_LEVELS.index(level) < LOG_LEVELS.index(minimum):
+            return
+        params: dict[str, Any] = {"level": level, "data": data}
+        if logger is not None:
+            params["logger"] = logger
+        await self._ctx.emit(notification("notifications/message", params))
+
+    async def tools_changed(self) -> None:
+        if self._ctx.tools_changed is not None:
+            await self._ctx.tools_changed()
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self._ctx.client_capabilities
+
+
+class Handlers:
+    """Method name -> handler, over one gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._methods: dict[str, Callable[[Context, Request], Awaitable[dict[str, Any]]]] = {
+            "ping": self.ping,
+            "logging/setLevel": self.set_level,
+            "server/discover": self.discover,
+            "tools/list": self.list_tools,
+            "tools/call": self.call_tool,
+            "prompts/list": self.list_prompts,
+            "resources/list": self.list_resources,
+            "resources/templates/list": self.list_resource_templates,
+            "resources/read": self.read_resource,
+        }
+
+    def knows(self, method: str, era: Era) -> bool:
+        if era == "modern" and method in REMOVED_IN_MODERN:
+            return False
+        if era == "handshake" and method == "server/discover":
+            return False
+        return method in self._methods
+
+    async def handle(self, ctx: Context, request: Request) -> dict[str, Any]:
+        if not self.knows(request.method, ctx.era):
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {request.method}")
+        result = await self._methods[request.method](ctx, request)
+        if ctx.era == "modern":
+            meta = dict(result.get("_meta") or {})
+            meta[versions.META_SERVER_INFO] = SERVER_INFO
+            result = {**result, "_meta": meta, "resultType": result.get("resultType", "complete")}
+        return result
+
+    # -- lifecycle and utilities ---------------------------------------------------------------
+
+    def initialize_result(self, version: str) -> dict[str, Any]:
+        return {
+            "protocolVersion": version,
+            "capabilities": capabilities(),
+            "serverInfo": SERVER_INFO,
+            "instructions": INSTRUCTIONS,
+        }
+
+    async def ping(self, ctx: Context, request: Request) -> dict[str, Any]:
+        return {}
+
+    async def set_level(self, ctx: Context, request: Request) -> dict[str, Any]:
+        level = request.params.get("level")
+        if level not in LOG_LEVELS:
+            raise RpcError(INVALID_PARAMS, "level must be one of: " + ", ".join(LOG_LEVELS))
+        await ctx.set_log_level(str(level))
+        return {}
+
+    async def discover(self, ctx: Context, request: Request) -> dict[str, Any]:
+        return {
+            "supportedVersions": list(versions.KNOWN),
+            "capabilities": capabilities(),
+            "instructions": INSTRUCTIONS,
+            "ttlMs": LIST_TTL_MS,
+            "cacheScope": "public",
+        }
+
+    # -- tools ---------------------------------------------------------------------------------
+
+    async def list_tools(self, ctx: Context, request: Request) -> dict[str, Any]:
+        catalog = self.gateway.catalog
+        view = content.view_of(catalog)
+        visible = self.gateway.visible(ctx.principal)
+        start = _read_cursor(request.params.get("cursor"), view.fingerprint)
+        page = visible[start : start + PAGE_SIZE]
+        result: dict[str, Any] = {"tools": [view.definition(op, ctx.version) for op in page]}
+        if start + PAGE_SIZE < len(visible):
+            result["nextCursor"] = _cursor(view.fingerprint, start + PAGE_SIZE)
+        if ctx.era == "modern":
+            result["ttlMs"] = LIST_TTL_MS
+            result["cacheScope"] = "private"  # the list depends on the key's scopes
+        return result
+
+    async def call_tool(self, ctx: Context, request: Request) -> dict[str, Any]:
+        params = request.params
+        name = params.get("name")
+        arguments = params.get("arguments")
+        if not isinstance(name, str) or not name:
+            raise RpcError(INVALID_PARAMS, "tools/call needs params.name, a string")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise RpcError(INVALID_PARAMS, "tools/call params.arguments must be an object")
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if isinstance(token, bool) or not isinstance(token, (str, int)):
+            token = None
+        tool, operation = names.parse(name, "mcp")
+        call = ToolCall(
+            tool=tool,
+            operation=operation,
+            arguments=arguments,
+            request_id=ctx.request_id,
+            door="mcp",
+            on_progress=CallChannel(ctx, token),
+        )
+        outcome = await self.gateway.execute(ctx.principal, call)
+        op = self.gateway.catalog.get(outcome.meta.tool) if outcome.meta.tool else None
+        return content.call_result(outcome, op, ctx.version)
+
+    # -- prompts and resources: none, truthfully ------------------------------------------------
+
+    async def list_prompts(self, ctx: Context, request: Request) -> dict[str, Any]:
+        return self._empty_list(ctx, "prompts")
+
+    async def list_resources(self, ctx: Context, request: Request) -> dict[str, Any]:
+        return self._empty_list(ctx, "resources")
+
+    async def list_resource_templates(self, ctx: Context, request: Request) -> dict[str, Any]:
+        return self._empty_list(ctx, "resourceTemplates")
+
+    async def read_resource(self, ctx: Context, request: Request) -> dict[str, Any]:
+        uri = request.params.get("uri")
+        code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
+        raise RpcError(code, "resource not found", {"uri": uri})
+
+    def _empty_list(self, ctx: Context, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = {key: []}
+        if ctx.era == "modern":
+            result["ttlMs"] = LIST_TTL_MS
+            result["cacheScope"] = "public"
+        return result
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def _cursor(fingerprint: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{fingerprint}:{offset}".encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: Any, fingerprint: str) -> int:
+    """The offset a cursor points at; INVALID_PARAMS for a foreign or stale one."""
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str) or len(cursor) > 128:
+        raise RpcError(INVALID_PARAMS, "invalid cursor")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        seen, _, offset = text.partition(":")
+        start = int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise RpcError(INVALID_PARAMS, "invalid cursor") from None
+    if seen != fingerprint or start < 0:
+        raise RpcError(INVALID_PARAMS, "cursor is stale: the tool list changed; list again")
+    return start

@@ -1,0 +1,213 @@
+"""JSON-RPC 2.0 framing for the MCP door, and its one error table.
+
+What this module is: the shapes of messages (request, notification, response), a parser that
+turns a decoded body into one of them or raises `RpcError` with the right code, the JSON-RPC codes
+MCP uses, and `CORE_ERRORS`, the single table that says how each core error code reaches an MCP
+client: as a tool result with `isError: true` (the model reads it and may correct itself), or as a
+JSON-RPC error (a protocol problem), and with which HTTP status.
+
+What it is not: transport (HTTP, SSE, stdio) or method handling; both live next door.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from toolwire.core.errors import ToolwireError
+
+RequestId = str | int
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+RESOURCE_NOT_FOUND = -32002
+"""Handshake era only; 2026-07-28 reports a missing resource as INVALID_PARAMS."""
+HEADER_MISMATCH = -32020
+MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+MODERN_HTTP_STATUS: dict[int, int] = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_REQUIRED_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+"""2026-07-28 Streamable HTTP: the HTTP status of a response carrying a JSON-RPC error."""
+
+HANDSHAKE_HTTP_STATUS: dict[int, int] = {PARSE_ERROR: 400, INVALID_REQUEST: 400}
+"""Handshake-era Streamable HTTP: only envelope failures change the status; a method's error
+travels in a 200 response like any other answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsToolError:
+    """Render the core error as a `CallToolResult` with `isError: true`."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsRpcError:
+    """Render the core error as a JSON-RPC error with this code."""
+
+    code: int
+
+
+CORE_ERRORS: dict[str, AsToolError | AsRpcError] = {
+    "INVALID_ARGUMENTS": AsToolError(),
+    "INSUFFICIENT_CREDITS": AsToolError(),
+    "RATE_LIMITED": AsToolError(),
+    "BUDGET_EXCEEDED": AsToolError(),
+    "FORBIDDEN": AsToolError(),
+    "CONFLICT": AsToolError(),
+    "UPSTREAM_ERROR": AsToolError(),
+    "UPSTREAM_TIMEOUT": AsToolError(),
+    "TOOL_NOT_FOUND": AsRpcError(INVALID_PARAMS),
+    "NOT_FOUND": AsRpcError(INVALID_PARAMS),
+    "INVALID_REQUEST": AsRpcError(INVALID_REQUEST),
+    "PAYLOAD_TOO_LARGE": AsRpcError(INVALID_REQUEST),
+    "UNAUTHENTICATED": AsRpcError(INVALID_REQUEST),
+    "INTERNAL": AsRpcError(INTERNAL_ERROR),
+}
+"""The MCP door's one mapping of core error codes. Tool failures become `isError` results
+carrying the code (MCP: "so the model can self-correct"); an unknown tool is a protocol error
+(`-32602`, as the spec's own example); transport-level codes (401, 413) are answered before a
+message is parsed and appear here only for completeness (stdio has no HTTP status)."""
+
+
+class RpcError(Exception):
+    """A JSON-RPC error to send back; `http_status` overrides the era's table when set."""
+
+    def __init__(
+        self, code: int, message: str, data: Any = None, *, http_status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.http_status = http_status
+
+    def to_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def from_core(error: ToolwireError) -> RpcError:
+    """The JSON-RPC error for a core error the table sends as a protocol error.
+
+    An INVALID_REQUEST whose details name `requiredCapabilities` (a tool that needs a client
+    capability the client did not declare) is MCP's MissingRequiredClientCapability.
+    """
+    details = error.details if isinstance(error.details, dict) else {}
+    if error.code == "INVALID_REQUEST" and isinstance(details.get("requiredCapabilities"), dict):
+        required = {"requiredCapabilities": details["requiredCapabilities"]}
+        return RpcError(MISSING_REQUIRED_CLIENT_CAPABILITY, error.message, required)
+    rule = CORE_ERRORS.get(error.code, AsRpcError(INTERNAL_ERROR))
+    code = rule.code if isinstance(rule, AsRpcError) else INTERNAL_ERROR
+    return RpcError(code, error.message, error.to_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: RequestId
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A client's answer to a server request (we send none; accepted and ignored)."""
+
+    id: RequestId | None
+
+
+Message = Request | Notification | Response
+Kind = Literal["request", "notification", "response"]
+
+
+def parse_message(obj: Any) -> Message:
+    """One decoded JSON value -> a message; `RpcError(INVALID_REQUEST)` for anything else.
+
+    Unknown members are ignored (forward compatible). Ids must be strings or integers, never
+    null or booleans. `params`, when present, must be an object.
+    """
+    if not isinstance(obj, dict):
+        raise RpcError(INVALID_REQUEST, "a JSON-RPC message must be an object")
+    if obj.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'a JSON-RPC message needs "jsonrpc": "2.0"')
+    method = obj.get("method")
+    if method is None:
+        if "result" in obj or "error" in obj:
+            rid = obj.get("id")
+            return Response(rid if _valid_id(rid) else None)
+        raise RpcError(INVALID_REQUEST, "a JSON-RPC message needs a method, a result or an error")
+    if not isinstance(method, str) or not method:
+        raise RpcError(INVALID_REQUEST, "method must be a non-empty string")
+    params = obj.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_REQUEST, "params must be an object")
+    if "id" not in obj:
+        return Notification(method, params)
+    rid = obj["id"]
+    if not _valid_id(rid):
+        raise RpcError(INVALID_REQUEST, "id must be a string or an integer")
+    return Request(rid, method, params)
+
+
+def request_id_of(obj: Any) -> RequestId | None:
+    """The id of a message that failed to parse, when it can still be read (to echo it)."""
+    if isinstance(obj, dict):
+        rid = obj.get("id")
+        if _valid_id(rid):
+            return rid
+    return None
+
+
+def _valid_id(rid: Any) -> bool:
+    return isinstance(rid, (str, int)) and not isinstance(rid, bool)
+
+
+def result(rid: RequestId, body: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rid, "result": body}
+
+
+def error(rid: RequestId | None, err: RpcError) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "error": err.to_error()}
+    if rid is not None:
+        message["id"] = rid
+    return message
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def dumps(message: Any) -> bytes:
+    """Compact JSON (never a newline inside: stdio frames on newlines)."""
+    return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+
+
+def loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise RpcError(PARSE_ERROR, "the body is not valid JSON") from None

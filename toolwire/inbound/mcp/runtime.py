@@ -1,0 +1,92 @@
+"""The MCP door's per-application runtime: what its transports share while the app runs.
+
+- the `Handlers` over the app's gateway and the `SessionStore` over its secret and state backend;
+- the calls running in this process, by (session id, JSON-RPC id), so `notifications/cancelled`
+  can stop them; a cancellation for a call running on another instance travels over the state
+  backend's `mcp:cancel` channel to the instance that runs it;
+- list-changed fan-out: `tools_changed()` publishes on `mcp:tools-changed`, which every open GET
+  stream, legacy SSE stream and `subscriptions/listen` stream of every instance relays.
+
+Built lazily on the first MCP request of an app (it needs a running event loop) and stored on
+`app.state`, so two apps in one process share nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from toolwire.inbound.mcp.handlers import Handlers
+from toolwire.inbound.mcp.jsonrpc import RequestId
+from toolwire.inbound.mcp.sessions import SessionSealer, SessionStore
+from toolwire.services import Services
+from toolwire.state import StateBackend
+
+log = logging.getLogger("toolwire.mcp")
+
+CANCEL_CHANNEL = "mcp:cancel"
+TOOLS_CHANGED_CHANNEL = "mcp:tools-changed"
+
+
+class Runtime:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.state: StateBackend = services.state
+        self.handlers = Handlers(services.gateway)
+        ttl = services.settings.mcp_session_ttl_s
+        self.sessions = SessionStore(SessionSealer(services.secret_key, ttl_s=ttl), self.state)
+        self._running: dict[tuple[str, RequestId], asyncio.Task[Any]] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- running calls and their cancellation -------------------------------------------------
+
+    def track(self, session_id: str, rid: RequestId, task: asyncio.Task[Any]) -> None:
+        self._running[(session_id, rid)] = task
+        task.add_done_callback(lambda _t: self._running.pop((session_id, rid), None))
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen_for_cancels(), name="mcp-cancel")
+
+    async def cancel(self, session_id: str, rid: Any) -> None:
+        """Cancel the call `rid` of the session, wherever it runs; unknown ids are ignored."""
+        if isinstance(rid, bool) or not isinstance(rid, (str, int)):
+            return
+        if self._cancel_here(session_id, rid):
+            return
+        await self.state.publish(CANCEL_CHANNEL, orjson.dumps([session_id, rid]))
+
+    def _cancel_here(self, session_id: str, rid: RequestId) -> bool:
+        task = self._running.get((session_id, rid))
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def _listen_for_cancels(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            async with self.state.subscribe(CANCEL_CHANNEL) as messages:
+                async for raw in messages:
+                    try:
+                        session_id, rid = orjson.loads(raw)
+                    except (orjson.JSONDecodeError, ValueError, TypeError):
+                        continue
+                    if isinstance(session_id, str) and isinstance(rid, (str, int)):
+                        self._cancel_here(session_id, rid)
+
+    # -- list changed --------------------------------------------------------------------------
+
+    async def tools_changed(self) -> None:
+        """Tell every open stream of every instance that the tool list changed."""
+        await self.state.publish(TOOLS_CHANGED_CHANNEL, b"tools")
+
+
+def runtime_of(app: Any) -> Runtime:
+    """The app's MCP runtime, created on first use."""
+    found: Runtime | None = getattr(app.state, "mcp_runtime", None)
+    if found is None:
+        found = Runtime(app.state.services)
+        app.state.mcp_runtime = found
+    return found

@@ -1,0 +1,105 @@
+"""Who may talk to the MCP door over HTTP: Origin and Host checks, and Bearer authentication.
+
+- DNS rebinding: a present `Origin` must be a loopback origin, this gateway's public origin, or
+  one of `settings.allowed_origins`; otherwise 403. When the gateway listens on loopback, `Host`
+  must name loopback (or the public URL's host) too.
+- Authentication: `Authorization: Bearer <key>` (or `X-API-Key`) goes to the core's
+  authenticator on every request. A 401 carries `WWW-Authenticate: Bearer`, with
+  `resource_metadata` pointing at our RFC 9728 document when authorization servers are
+  configured. `settings.mcp_anonymous_key`, off by default, lets an operator map requests that
+  carry no credential to one designated key (how the conformance suite, which cannot send a
+  header, is run; see docs/design/mcp-conformance-auth.md).
+
+What this is not: scopes or policy (the core decides what a principal may call).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from toolwire.core.errors import ToolwireError, Unauthenticated
+from toolwire.core.model import Principal
+from toolwire.inbound.http import api_key_from
+from toolwire.services import Services
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+PRM_PATH = "/.well-known/oauth-protected-resource"
+
+
+def _hostname(netloc: str) -> str:
+    host = netloc.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def origin_allowed(request: Request, services: Services) -> bool:
+    settings = services.settings
+    origin = request.headers.get("origin")
+    public = urlsplit(settings.base_url)
+    if origin is not None:
+        value = origin.strip().rstrip("/").lower()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False
+        if (
+            _hostname(parts.netloc) in LOOPBACK_HOSTS
+            or value == f"{public.scheme}://{public.netloc}".lower()
+        ):
+            pass
+        elif value not in {o.strip().rstrip("/").lower() for o in settings.allowed_origins}:
+            return False
+    if settings.host in LOOPBACK_HOSTS:
+        host = request.headers.get("host")
+        if host is not None:
+            allowed = set(LOOPBACK_HOSTS) | {(public.hostname or "").lower()}
+            allowed |= {(urlsplit(o).hostname or "").lower() for o in settings.allowed_origins}
+            if _hostname(host) not in allowed:
+                return False
+    return True
+
+
+async def authenticate(request: Request, services: Services) -> Principal:
+    """The principal of this request; `Unauthenticated` when the credential is missing or bad."""
+    raw = api_key_from(request)
+    if raw is None and request.headers.get("authorization") is None:
+        anonymous = services.settings.mcp_anonymous_key
+        if anonymous:
+            raw = anonymous
+    if raw is None:
+        raise Unauthenticated("missing credential: send 'Authorization: Bearer <key>'")
+    try:
+        return await services.auth.authenticate(raw)
+    except ToolwireError:
+        raise
+    except Exception as exc:  # a store failure must not look like a bad key
+        raise Unauthenticated("could not verify the credential") from exc
+
+
+def resource_url(services: Services) -> str:
+    """This gateway's canonical MCP resource identifier (RFC 8707 audience)."""
+    return services.settings.base_url + "/mcp"
+
+
+def authorization_servers(services: Services) -> tuple[str, ...]:
+    return services.settings.oauth_authorization_servers
+
+
+def challenge(services: Services) -> str:
+    """The `WWW-Authenticate` value of a 401."""
+    if authorization_servers(services):
+        prm = services.settings.base_url + PRM_PATH + "/mcp"
+        return f'Bearer resource_metadata="{prm}"'
+    return 'Bearer realm="toolwire"'
+
+
+def protected_resource_metadata(services: Services) -> dict[str, Any]:
+    return {
+        "resource": resource_url(services),
+        "authorization_servers": list(authorization_servers(services)),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "toolwire MCP gateway",
+    }

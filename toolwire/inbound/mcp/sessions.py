@@ -1,0 +1,181 @@
+"""Handshake-era MCP sessions without a session store: the `Mcp-Session-Id` is the session.
+
+`initialize` seals what the session needs to know (negotiated version, client info and
+capabilities, the key it is bound to, its expiry and a random id) into an AES-GCM token under a
+key derived from the gateway secret. Any instance sharing the secret can open it; nothing is
+stored per session. A token that does not open, has expired, or is presented with another key is
+"not found" (HTTP 404), which tells a client to initialize again.
+
+Ending a session (HTTP DELETE) is the one fact that must be shared: the session's random id goes
+into a revocation set in the state backend, with a TTL equal to the token's remaining life, so the
+set never holds more than the sessions ended within one TTL.
+
+What this module is not: HTTP handling, or authentication (the key is checked by the core on every
+request; the session only records which key it belongs to).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from toolwire.state import StateBackend
+
+TOKEN_PREFIX = "tws1."
+_AAD = b"toolwire mcp session v1"
+_NONCE_BYTES = 12
+MAX_TOKEN_CHARS = 4096
+"""A presented id longer than this is not ours; refuse it before decoding."""
+_MAX_CAPABILITIES_BYTES = 2048
+_MAX_INFO_CHARS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What an `Mcp-Session-Id` carries."""
+
+    id: str
+    version: str
+    key_id: str
+    expires_at: float
+    client_info: dict[str, Any] = field(default_factory=dict)
+    client_capabilities: dict[str, Any] = field(default_factory=dict)
+
+    def remaining(self, now: float | None = None) -> float:
+        return self.expires_at - (time.time() if now is None else now)
+
+
+class SessionNotFound(Exception):
+    """The presented session id is forged, expired, ended, or belongs to another key."""
+
+
+class SessionSealer:
+    """Seals and opens session tokens with a key derived from the gateway secret (HKDF-SHA256)."""
+
+    def __init__(self, secret: bytes, *, ttl_s: float) -> None:
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"toolwire mcp session"
+        ).derive(secret)
+        self._aead = AESGCM(key)
+        self.ttl_s = ttl_s
+
+    def new(
+        self,
+        version: str,
+        key_id: str,
+        client_info: Any = None,
+        client_capabilities: Any = None,
+        *,
+        now: float | None = None,
+    ) -> Session:
+        started = time.time() if now is None else now
+        return Session(
+            id=base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("="),
+            version=version,
+            key_id=key_id,
+            expires_at=float(int(started + self.ttl_s)),
+            client_info=_small_info(client_info),
+            client_capabilities=_small_capabilities(client_capabilities),
+        )
+
+    def seal(self, session: Session) -> str:
+        payload = orjson.dumps(
+            {
+                "s": session.id,
+                "v": session.version,
+                "k": session.key_id,
+                "e": int(session.expires_at),
+                "i": session.client_info,
+                "c": session.client_capabilities,
+            }
+        )
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = nonce + self._aead.encrypt(nonce, payload, _AAD)
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+    def open(self, token: str, *, now: float | None = None) -> Session:
+        """The session in `token`; `SessionNotFound` if it is not a live token of ours."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
+            raise SessionNotFound
+        body = token[len(TOKEN_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            payload = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD)
+            data = orjson.loads(payload)
+            session = Session(
+                id=str(data["s"]),
+                version=str(data["v"]),
+                key_id=str(data["k"]),
+                expires_at=float(data["e"]),
+                client_info=dict(data["i"]),
+                client_capabilities=dict(data["c"]),
+            )
+        except (binascii.Error, ValueError, InvalidTag, KeyError, TypeError):
+            raise SessionNotFound from None
+        if session.remaining(now) <= 0:
+            raise SessionNotFound
+        return session
+
+
+class SessionStore:
+    """Opening a session for a request: the token, the key binding, and the revocation set."""
+
+    def __init__(self, sealer: SessionSealer, state: StateBackend) -> None:
+        self.sealer = sealer
+        self.state = state
+
+    async def resume(self, token: str, key_id: str) -> Session:
+        session = self.sealer.open(token)
+        if session.key_id != key_id:
+            raise SessionNotFound
+        if await self.state.get(_ended_key(session.id)) is not None:
+            raise SessionNotFound
+        return session
+
+    async def end(self, session: Session) -> None:
+        ttl = session.remaining()
+        if ttl > 0:
+            await self.state.set(_ended_key(session.id), b"1", ttl)
+
+    async def set_log_level(self, session: Session, level: str) -> None:
+        ttl = session.remaining()
+        if ttl > 0:
+            await self.state.set(f"mcp:loglevel:{session.id}", level.encode(), ttl)
+
+    async def log_level(self, session: Session) -> str | None:
+        value = await self.state.get(f"mcp:loglevel:{session.id}")
+        return None if value is None else value.decode()
+
+
+def _ended_key(session_id: str) -> str:
+    return f"mcp:ended:{session_id}"
+
+
+def _small_info(info: Any) -> dict[str, Any]:
+    """Client info as shown in logs: name, version and title, each bounded."""
+    if not isinstance(info, dict):
+        return {}
+    return {
+        k: str(info[k])[:_MAX_INFO_CHARS]
+        for k in ("name", "version", "title")
+        if isinstance(info.get(k), str)
+    }
+
+
+def _small_capabilities(capabilities: Any) -> dict[str, Any]:
+    """Client capabilities, or just their names when the full object is large."""
+    if not isinstance(capabilities, dict):
+        return {}
+    if len(orjson.dumps(capabilities)) <= _MAX_CAPABILITIES_BYTES:
+        return capabilities
+    return {str(name)[:_MAX_INFO_CHARS]: {} for name in list(capabilities)[:32]}

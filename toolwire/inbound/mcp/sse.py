@@ -1,0 +1,186 @@
+"""Server-sent events over raw ASGI, and the one rule for answering a request on HTTP.
+
+`answer()` runs a request's handler and picks the response type late: a plain JSON response
+when the handler finishes without sending a notification (the common, cheap case), an SSE stream
+as soon as it sends one (progress, log messages), when the client accepts SSE. A client that goes
+away before the answer cancels the call; the core then releases its reserved credits.
+
+What this is not: MCP method logic, or session handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from starlette.types import Receive, Send
+
+from toolwire.inbound.mcp import jsonrpc
+
+KEEPALIVE_S = 15.0
+SSE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+JSON_HEADERS: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+
+
+class SseStream:
+    """An open `text/event-stream` response."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, *(headers or [])],
+            }
+        )
+        self.started = True
+
+    async def event(
+        self, data: bytes, *, event_id: str | None = None, retry_ms: int | None = None
+    ) -> None:
+        parts = []
+        if event_id is not None:
+            parts.append(b"id: " + event_id.encode())
+        if retry_ms is not None:
+            parts.append(b"retry: " + str(retry_ms).encode())
+        parts.append(b"event: message")
+        parts.append(b"data: " + data)
+        await self._send(
+            {"type": "http.response.body", "body": b"\n".join(parts) + b"\n\n", "more_body": True}
+        )
+
+    async def raw(self, text: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": text, "more_body": True})
+
+    async def comment(self) -> None:
+        await self.raw(b": keep-alive\n\n")
+
+    async def end(self) -> None:
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def send_json(
+    send: Send, body: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = jsonrpc.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *JSON_HEADERS,
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_empty(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", b"0"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def wait_disconnect(receive: Receive) -> None:
+    """Return when the client has gone away (call only after the body was read)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def answer(
+    send: Send,
+    receive: Receive,
+    run: Callable[[Emit], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    sse_allowed: bool,
+    status_of: Callable[[dict[str, Any]], int],
+    headers: list[tuple[bytes, bytes]] | None = None,
+    on_started: Callable[[asyncio.Task[Any]], None] | None = None,
+    priming: Callable[[], Awaitable[tuple[str, int] | None]] | None = None,
+) -> None:
+    """Run `run(emit)` (which returns the final JSON-RPC message) and answer the HTTP request.
+
+    `emit` queues notifications for this request; they switch the answer to SSE when allowed
+    and are dropped otherwise. `priming` may give (event id, retry ms) for a first, empty event.
+    """
+    queue: asyncio.Queue[tuple[bool, dict[str, Any]]] = asyncio.Queue()
+
+    async def emit(message: dict[str, Any]) -> None:
+        if sse_allowed:
+            queue.put_nowait((False, message))
+
+    async def body() -> None:
+        queue.put_nowait((True, await run(emit)))
+
+    task = asyncio.create_task(body())
+    if on_started is not None:
+        on_started(task)
+    gone = asyncio.create_task(wait_disconnect(receive))
+    stream = SseStream(send)
+    getter: asyncio.Task[tuple[bool, dict[str, Any]]] | None = None
+    try:
+        while True:
+            getter = getter or asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait(
+                {getter, gone, task} if not task.done() else {getter, gone},
+                timeout=KEEPALIVE_S,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if getter in done:
+                final, message = getter.result()
+                getter = None
+                if final and not stream.started:
+                    await send_json(send, message, status_of(message), headers)
+                    return
+                if not stream.started:
+                    await stream.start(headers)
+                    primed = await priming() if priming is not None else None
+                    if primed is not None:
+                        await stream.raw(
+                            f"id: {primed[0]}\nretry: {primed[1]}\ndata: \n\n".encode()
+                        )
+                await stream.event(jsonrpc.dumps(message))
+                if final:
+                    await stream.end()
+                    return
+            elif gone in done:
+                return
+            elif task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            elif not done and stream.started:
+                await stream.comment()
+    finally:
+        for pending in (getter, gone, task):
+            if pending is not None and not pending.done():
+                pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if getter is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone

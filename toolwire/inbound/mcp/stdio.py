@@ -1,0 +1,369 @@
+"""MCP over stdio: newline-delimited JSON-RPC on stdin/stdout, nothing else on stdout.
+
+Two ways to serve it (`toolwire stdio`):
+
+- `serve_local`: the gateway runs in this process (no HTTP server); each line is handled by the
+  same `Handlers` as the HTTP transports, for the principal of the key given on the command line.
+  One connection is one session: its version, log level and running calls live here. Requests run
+  concurrently, so `notifications/cancelled` reaches a running call (the core then releases its
+  credits). Both eras work: a request whose `_meta` carries a 2026-07-28 protocol version is
+  handled statelessly.
+- `bridge`: a desktop client that only speaks stdio uses a remote gateway. Each line is POSTed to
+  the gateway's `/mcp` with the key; JSON and SSE answers are written back as lines; after
+  `initialize`, the session's GET stream is relayed for list-changed notifications. The bridge
+  adds the 2026-07-28 routing headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`) from
+  the body. It does not add `Mcp-Param-*` headers, so tools that mirror arguments into headers
+  are not callable through it in the modern era.
+
+Logs go to stderr only (protocols.md §2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from toolwire.core.model import Principal
+from toolwire.inbound.mcp import envelope, jsonrpc, versions
+from toolwire.inbound.mcp.handlers import Context, Handlers, new_request_id
+from toolwire.inbound.mcp.jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    Notification,
+    Request,
+    RpcError,
+)
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL
+from toolwire.services import Services
+
+log = logging.getLogger("toolwire.mcp.stdio")
+Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+async def stdio_streams() -> tuple[asyncio.StreamReader, Write]:
+    """Async line reader over stdin and a locked line writer over stdout."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    lock = asyncio.Lock()
+    out = sys.stdout.buffer
+
+    async def write(message: dict[str, Any] | list[Any]) -> None:
+        async with lock:
+            out.write(jsonrpc.dumps(message) + b"\n")
+            out.flush()
+
+    return reader, write
+
+
+async def _lines(reader: asyncio.StreamReader) -> Any:
+    while True:
+        try:
+            line = await reader.readline()
+        except ValueError:  # a line over the limit
+            yield None
+            continue
+        if not line:
+            return
+        if line.strip():
+            yield line
+
+
+class LocalConnection:
+    """One stdio client of an in-process gateway."""
+
+    def __init__(self, services: Services, principal: Principal, write: Write) -> None:
+        self.services = services
+        self.handlers = Handlers(services.gateway)
+        self.principal = principal
+        self.write = write
+        self.version: str | None = None
+        self.log_level: str | None = None
+        self.capabilities: dict[str, Any] = {}
+        self.running: dict[Any, asyncio.Task[None]] = {}
+
+    async def serve(self, reader: asyncio.StreamReader) -> None:
+        async with self.services.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
+            relay = asyncio.create_task(self._relay_changes(changes))
+            try:
+                async for line in _lines(reader):
+                    await self._line(line)
+                if self.running:
+                    await asyncio.gather(*self.running.values(), return_exceptions=True)
+            finally:
+                relay.cancel()
+
+    async def _relay_changes(self, changes: Any) -> None:
+        async for _ in changes:
+            if self.version is not None:
+                await self.write(jsonrpc.notification("notifications/tools/list_changed"))
+
+    async def _line(self, line: bytes | None) -> None:
+        try:
+            if line is None:
+                raise RpcError(INVALID_REQUEST, "message too large")
+            body = jsonrpc.loads(line)
+        except RpcError as err:
+            await self.write(jsonrpc.error(None, err))
+            return
+        if isinstance(body, list):
+            await self._batch(body)
+            return
+        try:
+            message = jsonrpc.parse_message(body)
+        except RpcError as err:
+            await self.write(jsonrpc.error(jsonrpc.request_id_of(body), err))
+            return
+        if isinstance(message, Notification):
+            self._notification(message)
+        elif isinstance(message, Request):
+            task = asyncio.create_task(self._request(message))
+            self.running[message.id] = task
+            task.add_done_callback(functools.partial(self._finished, message.id))
+
+    def _finished(self, rid: Any, _task: asyncio.Task[None]) -> None:
+        self.running.pop(rid, None)
+
+    async def _batch(self, items: list[Any]) -> None:
+        if self.version is None or not versions.batches_allowed(self.version) or not items:
+            err = RpcError(INVALID_REQUEST, "JSON-RPC batches are accepted only in 2025-03-26")
+            await self.write(jsonrpc.error(None, err))
+            return
+        replies = []
+        for item in items:
+            try:
+                message = jsonrpc.parse_message(item)
+            except RpcError as err:
+                replies.append(jsonrpc.error(jsonrpc.request_id_of(item), err))
+                continue
+            if isinstance(message, Notification):
+                self._notification(message)
+            elif isinstance(message, Request):
+                replies.append(await self._answer(message))
+        if replies:
+            await self.write(replies)
+
+    def _notification(self, message: Notification) -> None:
+        if message.method == "notifications/cancelled":
+            task = self.running.get(message.params.get("requestId"))
+            if task is not None:
+                task.cancel()
+
+    async def _request(self, request: Request) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.write(await self._answer(request))
+
+    async def _answer(self, request: Request) -> dict[str, Any]:
+        try:
+            if request.method == "initialize" and envelope.meta_version(request.params) is None:
+                return jsonrpc.result(request.id, self._initialize(request))
+            ctx = self._context(request)
+            return jsonrpc.result(request.id, await self.handlers.handle(ctx, request))
+        except RpcError as err:
+            return jsonrpc.error(request.id, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("MCP handler failed")
+            return jsonrpc.error(request.id, RpcError(jsonrpc.INTERNAL_ERROR, "internal error"))
+
+    def _initialize(self, request: Request) -> dict[str, Any]:
+        requested = request.params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise RpcError(INVALID_PARAMS, "initialize needs params.protocolVersion, a string")
+        self.version = versions.negotiate(requested)
+        caps = request.params.get("capabilities")
+        self.capabilities = caps if isinstance(caps, dict) else {}
+        return self.handlers.initialize_result(self.version)
+
+    def _context(self, request: Request) -> Context:
+        modern = envelope.meta_version(request.params)
+        if modern is not None:
+            meta = _modern_meta(request)
+            return Context(
+                principal=self.principal,
+                version=meta.version,
+                era="modern",
+                request_id=new_request_id(),
+                emit=self.write,
+                log_level=meta.log_level,
+                client_capabilities=meta.client_capabilities,
+                tools_changed=self._tools_changed,
+            )
+        if self.version is None and request.method != "ping":
+            raise RpcError(INVALID_REQUEST, "send initialize first")
+
+        async def set_level(level: str) -> None:
+            self.log_level = level
+
+        return Context(
+            principal=self.principal,
+            version=self.version or versions.LATEST_HANDSHAKE,
+            era="handshake",
+            request_id=new_request_id(),
+            emit=self.write,
+            log_level=self.log_level,
+            set_log_level=set_level,
+            client_capabilities=self.capabilities,
+            tools_changed=self._tools_changed,
+        )
+
+    async def _tools_changed(self) -> None:
+        await self.services.state.publish(TOOLS_CHANGED_CHANNEL, b"tools")
+
+
+def _modern_meta(request: Request) -> envelope.ModernMeta:
+    """The modern `_meta` check without HTTP headers (stdio has none to mirror)."""
+    headers = {
+        "mcp-protocol-version": envelope.meta_version(request.params) or "",
+        "mcp-method": request.method,
+    }
+    name_field = envelope.NAME_FIELDS.get(request.method)
+    if name_field is not None and isinstance(request.params.get(name_field), str):
+        headers["mcp-name"] = request.params[name_field]
+    return envelope.check_modern(request, headers, envelope.no_schemas)
+
+
+async def serve_local(services: Services, principal: Principal) -> None:
+    reader, write = await stdio_streams()
+    await LocalConnection(services, principal, write).serve(reader)
+
+
+# -- bridge to a remote gateway -----------------------------------------------------------------
+
+
+class Bridge:
+    """stdin lines -> POST /mcp; answers (JSON or SSE) -> stdout lines."""
+
+    def __init__(self, url: str, key: str, write: Write, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.write = write
+        self.client = client
+        self.headers = {
+            "authorization": f"Bearer {key}",
+            "accept": "application/json, text/event-stream",
+            "content-type": "application/json",
+        }
+        self.session: str | None = None
+        self.version: str | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.listener: asyncio.Task[None] | None = None
+
+    async def serve(self, reader: asyncio.StreamReader) -> None:
+        async for line in _lines(reader):
+            if line is None:
+                await self.write(
+                    jsonrpc.error(None, RpcError(INVALID_REQUEST, "message too large"))
+                )
+                continue
+            task = asyncio.create_task(self._forward(line))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listener
+        if self.session is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.client.delete(self.url, headers=self._headers({}))
+
+    def _headers(self, body: Any) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.session is not None:
+            headers["mcp-session-id"] = self.session
+        if self.version is not None:
+            headers["mcp-protocol-version"] = self.version
+        if isinstance(body, dict) and isinstance(body.get("method"), str):
+            params = body.get("params")
+            modern = envelope.meta_version(params) if isinstance(params, dict) else None
+            if modern is not None:
+                headers["mcp-protocol-version"] = modern
+                headers["mcp-method"] = body["method"]
+                name_field = envelope.NAME_FIELDS.get(body["method"])
+                value = params.get(name_field) if name_field and isinstance(params, dict) else None
+                if isinstance(value, str):
+                    headers["mcp-name"] = value
+        return headers
+
+    async def _forward(self, line: bytes) -> None:
+        try:
+            body = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            await self.write(jsonrpc.error(None, RpcError(jsonrpc.PARSE_ERROR, "invalid JSON")))
+            return
+        rid = jsonrpc.request_id_of(body)
+        try:
+            async with self.client.stream(
+                "POST", self.url, content=line, headers=self._headers(body)
+            ) as response:
+                await self._relay(body, response)
+        except httpx.HTTPError as exc:
+            log.warning("gateway unreachable: %s", exc)
+            if rid is not None:
+                err = RpcError(jsonrpc.INTERNAL_ERROR, "the gateway could not be reached")
+                await self.write(jsonrpc.error(rid, err))
+
+    async def _relay(self, body: Any, response: httpx.Response) -> None:
+        if response.status_code == 202:
+            return
+        kind = response.headers.get("content-type", "")
+        if kind.startswith("text/event-stream"):
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    await self.write(orjson.loads(line[5:].strip()))
+            return
+        raw = await response.aread()
+        try:
+            answer = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            answer = None
+        if answer is None:
+            rid = jsonrpc.request_id_of(body)
+            if rid is not None:
+                err = RpcError(INVALID_REQUEST, f"gateway answered HTTP {response.status_code}")
+                await self.write(jsonrpc.error(rid, err))
+            return
+        if isinstance(body, dict) and body.get("method") == "initialize":
+            self.session = response.headers.get("mcp-session-id")
+            result = answer.get("result") if isinstance(answer, dict) else None
+            if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
+                self.version = result["protocolVersion"]
+            if self.session is not None and self.listener is None:
+                self.listener = asyncio.create_task(self._listen())
+        if (
+            isinstance(answer, dict)
+            and "id" not in answer
+            and isinstance(body, dict)
+            and "id" in body
+        ):
+            answer["id"] = body["id"]
+        await self.write(answer)
+
+    async def _listen(self) -> None:
+        """Relay the session's GET stream (list-changed notifications) until it ends."""
+        headers = {**self._headers({}), "accept": "text/event-stream"}
+        with contextlib.suppress(httpx.HTTPError):
+            async with self.client.stream("GET", self.url, headers=headers) as response:
+                if response.status_code != 200:
+                    return
+                async for line in response.aiter_lines():
+                    if line.startswith("data:") and line[5:].strip():
+                        await self.write(orjson.loads(line[5:].strip()))
+
+
+async def bridge(url: str, key: str) -> None:
+    reader, write = await stdio_streams()
+    timeout = httpx.Timeout(30.0, read=None)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        await Bridge(url, key, write, client).serve(reader)
