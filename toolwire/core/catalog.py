@@ -1,6 +1,6 @@
 """The compiled catalog: every tool and operation, with its validator and price, ready for O(1) use.
 
-A catalog is built once from declarations (built-in tools, the YAML config, later adapters) and never
+A catalog is built once from declarations (built-in tools, the YAML config, adapters) and never
 mutated: a reload builds a new one and swaps it in. Building is where schemas are compiled and names
 checked, so nothing on the call path parses or compiles anything.
 """
@@ -234,14 +234,16 @@ def _pointer(err: jsonschema.ValidationError) -> str:
     """A JSON pointer to what is wrong: for a missing or unexpected property, the property
     itself (`/expression`), not the object that lacks or carries it."""
     parts = [str(p) for p in err.absolute_path]
-    instance = err.instance
-    if err.validator == "required" and isinstance(instance, dict):
-        missing = [p for p in err.validator_value if p not in instance]
+    instance: Any = err.instance
+    schema: Any = err.schema
+    expected: Any = err.validator_value
+    if err.validator == "required" and isinstance(instance, dict) and isinstance(expected, list):
+        missing = [p for p in expected if p not in instance]
         if len(missing) == 1:
             parts.append(str(missing[0]))
     elif err.validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = set(err.schema.get("properties", {}))
+        allowed = set(schema.get("properties", {})) if isinstance(schema, dict) else set()
         extra = [p for p in instance if p not in allowed]
-        if len(extra) == 1 and not err.schema.get("patternProperties"):
+        if len(extra) == 1 and isinstance(schema, dict) and not schema.get("patternProperties"):
             parts.append(str(extra[0]))
     return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)

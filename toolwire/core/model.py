@@ -22,7 +22,7 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 def credits_to_micro(value: float | int | str) -> int:
-    """Parse a credit amount (e.g. ``0.25``) into exact micro-credits; rejects sub-micro precision."""
+    """Parse a credit amount (e.g. ``0.25``) into exact micro-credits; refuses sub-micro values."""
     from decimal import Decimal, InvalidOperation
 
     try:
