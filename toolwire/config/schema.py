@@ -1,0 +1,203 @@
+"""The catalog file's JSON Schema: every key the YAML may hold, so a typo has a location.
+
+What it is: data only (`SCHEMA`). What it is not: the meaning of the keys (see `toolwire.config`
+and `toolwire.config.upstreams`, and docs/adapters.md for the user-facing reference).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_AMOUNT = {"type": ["number", "string"]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_NAME = {"type": "string", "pattern": "^[a-zA-Z][a-zA-Z0-9_-]{0,29}$"}
+_EXPR = {"type": "string", "minLength": 1}
+"""A JMESPath expression."""
+
+AUTH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type", "secret"],
+    "properties": {
+        "type": {"enum": ["header", "bearer", "basic", "query", "oauth2_client_credentials"]},
+        "secret": {"type": "string", "description": "vault secret name"},
+        "name": {"type": "string"},
+        "format": {"type": "string", "pattern": "\\{secret\\}"},
+        "username": {"type": "string"},
+        "username_secret": {"type": "string"},
+        "token_url": {"type": "string", "pattern": "^https?://"},
+        "client_id": {"type": "string"},
+        "client_id_secret": {"type": "string"},
+        "scopes": _STRINGS,
+        "audience": {"type": "string"},
+        "client_auth": {"enum": ["basic", "body"]},
+        "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "oauth2_client_credentials"}}},
+            "then": {"required": ["token_url"]},
+        },
+    ],
+}
+
+UPSTREAM = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "base_url": {"type": "string", "pattern": "^https?://"},
+        "auth": AUTH,
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "retries": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+                "backoff": {"type": "number", "minimum": 0},
+            },
+        },
+        "max_response_bytes": {"type": "integer", "minimum": 1},
+        "allow_private_networks": {"type": "boolean"},
+    },
+}
+
+ANNOTATIONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        k: {"type": "boolean"} for k in ("read_only", "destructive", "idempotent", "open_world")
+    },
+}
+
+HTTP_OPERATION = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["upstream", "description", "input_schema"],
+    "properties": {
+        "upstream": {"type": "string"},
+        "description": {"type": "string"},
+        "title": {"type": "string"},
+        "input_schema": {"type": "object"},
+        "output_schema": {"type": "object"},
+        "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
+        "path": {"type": "string"},
+        "url": {"type": "string"},
+        "query": _EXPR,
+        "headers": _EXPR,
+        "body": _EXPR,
+        "response": _EXPR,
+        "response_envelope": {"type": "boolean"},
+        "error_message": _EXPR,
+        "idempotent": {"type": "boolean"},
+        "annotations": ANNOTATIONS,
+    },
+    "not": {"required": ["path", "url"]},
+}
+
+HTTP_TOOL = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["description", "operations"],
+    "properties": {
+        "description": {"type": "string"},
+        "category": {"type": "string"},
+        "operations": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": _NAME,
+            "additionalProperties": HTTP_OPERATION,
+        },
+    },
+}
+
+_RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {k: _STRINGS for k in ("tags", "operations", "paths", "methods")},
+}
+_RULES = {"oneOf": [_RULE, {"type": "array", "items": _RULE}]}
+
+OPENAPI_IMPORT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["spec"],
+    "properties": {
+        "spec": {"type": "string", "description": "file path (relative to this file) or URL"},
+        "tool": _NAME,
+        "description": {"type": "string"},
+        "category": {"type": "string"},
+        "upstream": {"type": "string"},
+        **{k: v for k, v in UPSTREAM["properties"].items()},  # type: ignore[attr-defined]
+        "include": _RULES,
+        "exclude": _RULES,
+        "allow_methods": _STRINGS,
+        "include_deprecated": {"type": "boolean"},
+        "operations": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "name": _NAME,
+                    "description": {"type": "string"},
+                    "title": {"type": "string"},
+                    "expose": {"type": "boolean"},
+                },
+            },
+        },
+    },
+}
+
+DATABASE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url", "tables"],
+    "properties": {
+        "url": {"type": "string", "pattern": "^(sqlite|postgres|postgresql)(\\+\\w+)?://"},
+        "password_secret": {"type": "string"},
+        "description": {"type": "string"},
+        "category": {"type": "string"},
+        "tables": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {"oneOf": [{"const": "*"}, _STRINGS]},
+        },
+        "functions": _STRINGS,
+        "row_limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "statement_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "include": {**_STRINGS, "description": "other catalog files merged under this one"},
+        "builtins": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "include": _STRINGS,
+                "exclude": _STRINGS,
+                "profiles": _STRINGS,
+                "modules": _STRINGS,
+            },
+        },
+        "prices": {"type": "object", "additionalProperties": _AMOUNT},
+        "byok_fees": {"type": "object", "additionalProperties": _AMOUNT},
+        "charge_policy": {
+            "type": "object",
+            "additionalProperties": {"enum": ["success", "always"]},
+        },
+        "timeouts": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "upstreams": {"type": "object", "propertyNames": _NAME, "additionalProperties": UPSTREAM},
+        "tools": {"type": "object", "propertyNames": _NAME, "additionalProperties": HTTP_TOOL},
+        "openapi": {
+            "type": "object",
+            "propertyNames": _NAME,
+            "additionalProperties": OPENAPI_IMPORT,
+        },
+        "databases": {"type": "object", "propertyNames": _NAME, "additionalProperties": DATABASE},
+    },
+}

@@ -1,0 +1,78 @@
+"""Foreign exceptions from upstreams, translated once into the core's error tree.
+
+    httpx.TimeoutException            -> UpstreamTimeout   (connect, read, write, pool)
+    BlockedAddress (SSRF guard)        -> Forbidden         (the caller's URL is not allowed)
+    httpx.ConnectError                 -> UpstreamError     reason "unreachable"
+    httpx.RemoteProtocolError/ReadError-> UpstreamError     reason "connection_reset"
+    any other httpx.HTTPError          -> UpstreamError     reason "transport"
+    an HTTP status >= 400              -> UpstreamError     reason "http_status", with the status
+    a body that is not JSON / too big  -> UpstreamError     reason "not_json" / "too_large"
+
+What it is: the one place those mappings live, most specific first. Messages name the upstream and
+never carry a URL (a query string may hold a key), a raw error body, or a secret; details hold the
+provider's status and a machine-readable reason. What it is not: retry policy (`upstream.http`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from toolwire.core.errors import Forbidden, UpstreamError, UpstreamTimeout
+from toolwire.upstream.net import BlockedAddress
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+def _blocked(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BlockedAddress):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def from_httpx(upstream: str, exc: httpx.HTTPError) -> UpstreamError | Forbidden:
+    """The core error for a transport failure talking to `upstream`."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(
+            f"{upstream} did not answer in time", details=_details(upstream, "timeout")
+        )
+    if _blocked(exc):
+        return Forbidden(
+            "the address is not reachable from this gateway (private or reserved network)",
+            details={"reason": "private_address"},
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamError(
+            f"{upstream} is unreachable", details=_details(upstream, "unreachable")
+        )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return UpstreamError(
+            f"{upstream} closed the connection", details=_details(upstream, "connection_reset")
+        )
+    return UpstreamError(f"{upstream} failed", details=_details(upstream, "transport"))
+
+
+def from_status(upstream: str, status: int, message: str | None = None) -> UpstreamError:
+    """A provider answered with an error status. `message` is the provider's own short message,
+    already picked by the spec's error mapping and scrubbed of secrets."""
+    details = _details(upstream, "http_status", status=status)
+    if message:
+        details["provider_message"] = message[:300]
+    details["retryable"] = status in RETRYABLE_STATUS
+    return UpstreamError(f"{upstream} answered HTTP {status}", details=details)
+
+
+def bad_body(upstream: str, reason: str, status: int) -> UpstreamError:
+    what = {"not_json": "a body that is not JSON", "too_large": "a body over the size limit"}
+    return UpstreamError(
+        f"{upstream} answered with {what.get(reason, 'an unusable body')}",
+        details=_details(upstream, reason, status=status),
+    )
+
+
+def _details(upstream: str, reason: str, **more: Any) -> dict[str, Any]:
+    return {"upstream": upstream, "reason": reason, **more}

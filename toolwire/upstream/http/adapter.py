@@ -1,0 +1,233 @@
+"""The declarative HTTP adapter: an `HttpUpstream` (one pooled client, its auth, its limits) and
+one `HttpOperation` per catalog operation, which builds, sends and maps a request.
+
+A call: build the request from the arguments (`request.py`) -> inject the credentials
+(`auth.py`) -> send, retrying idempotent operations on timeouts, resets and 429/502/503/504 with
+exponential backoff (and once after a 401 when an OAuth token can be refreshed) -> read at most
+`max_response_bytes` -> decode JSON -> map with the operation's JMESPath. Errors leave as the core's
+`UpstreamError`/`UpstreamTimeout`/`Forbidden` (see `toolwire.upstream.errors`); results and error
+messages are scrubbed of every secret the redactor knows and of this call's credentials.
+
+What it is not: billing, policy, or the catalog file format (`toolwire.config`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from jmespath.parser import ParsedResult
+
+from toolwire.core.catalog import Operation
+from toolwire.core.errors import ToolwireError, UpstreamError
+from toolwire.core.ports import InvokeContext
+from toolwire.upstream import errors
+from toolwire.upstream.http.auth import Auth, AuthSpec, make_auth
+from toolwire.upstream.http.request import Built, RequestBuilder
+from toolwire.upstream.net import make_client
+from toolwire.vault.redact import Redactor
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int = 1
+    """Total tries (1 = no retry). Only idempotent operations are ever retried."""
+    backoff: float = 0.2
+    """First delay in seconds; doubled each time, with full jitter."""
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """One HTTP upstream as the catalog declares it."""
+
+    name: str
+    base_url: str = ""
+    auth: AuthSpec | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    retries: Retries = Retries()
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    allow_private_networks: bool = False
+
+
+class HttpUpstream:
+    """The shared part of every operation of one upstream: its client and its auth."""
+
+    def __init__(self, spec: UpstreamSpec, redactor: Redactor) -> None:
+        self.spec = spec
+        self.redactor = redactor
+        self.auth: Auth | None = make_auth(spec.auth, redactor, spec.name)
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return self.spec.auth.slots if self.spec.auth else {}
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """Created on first use (inside the running loop), then reused for every call."""
+        if self._client is None:
+            self._client = make_client(
+                timeout=self.spec.timeout,
+                allow_private_networks=self.spec.allow_private_networks,
+                headers={"User-Agent": "toolwire", **self.spec.headers},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def url(self, built_url: str) -> str:
+        if built_url.startswith(("http://", "https://")):
+            return built_url
+        return self.spec.base_url.rstrip("/") + "/" + built_url.lstrip("/")
+
+    async def send(
+        self, method: str, built: Built, creds: Mapping[str, str], *, idempotent: bool
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """Send with auth and retries; returns (status, headers, body) of the final answer."""
+        attempts = self.spec.retries.attempts if idempotent else 1
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, headers, body = await self._once(method, built, creds)
+            except httpx.HTTPError as exc:
+                error = errors.from_httpx(self.spec.name, exc)
+                if attempt >= attempts or not isinstance(error, UpstreamError):
+                    raise error from None
+                await self._backoff(attempt, None)
+                continue
+            if status == 401 and self.auth and not refreshed and self.auth.invalidate(creds):
+                refreshed = True
+                continue
+            if status in errors.RETRYABLE_STATUS and attempt < attempts:
+                await self._backoff(attempt, headers.get("retry-after"))
+                continue
+            return status, headers, body
+
+    async def _once(
+        self, method: str, built: Built, creds: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        client = self.client
+        content = orjson.dumps(built.body) if built.has_body else None
+        headers = dict(built.headers)
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        headers.setdefault("Accept", "application/json")
+        request = client.build_request(
+            method,
+            self.url(built.url),
+            params=list(built.query),
+            headers=headers,
+            content=content,
+        )
+        if self.auth is not None:
+            await self.auth.apply(client, request, creds)
+        response = await client.send(request, stream=True)
+        try:
+            body = await self._read(response)
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers, body
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        limit = self.spec.max_response_bytes
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise errors.bad_body(self.spec.name, "too_large", response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise errors.bad_body(self.spec.name, "too_large", response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        delay = random.uniform(0, self.spec.retries.backoff * 2 ** (attempt - 1))
+        if retry_after is not None and retry_after.isdigit():
+            delay = max(delay, float(retry_after))
+        await asyncio.sleep(min(delay, MAX_BACKOFF_S))
+
+
+@dataclass
+class HttpOperation:
+    """One operation over an `HttpUpstream`; implements `toolwire.core.ports.Adapter`."""
+
+    upstream: HttpUpstream
+    request: RequestBuilder
+    response: ParsedResult | None = None
+    response_envelope: bool = False
+    """Evaluate `response` over {status, headers, body} instead of the body alone."""
+    error_message: ParsedResult | None = None
+    idempotent: bool | None = None
+
+    @property
+    def is_idempotent(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.request.method in IDEMPOTENT_METHODS
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+    async def invoke(
+        self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
+    ) -> Any:
+        redactor = Redactor(ctx.credentials.values())
+        try:
+            built = self.request.build(arguments)
+            status, headers, body = await self.upstream.send(
+                self.request.method, built, ctx.credentials, idempotent=self.is_idempotent
+            )
+            return self._scrub(redactor, self._result(status, headers, body))
+        except ToolwireError as exc:
+            exc.message = self._scrub(redactor, exc.message)
+            exc.details = self._scrub(redactor, exc.details)
+            exc.args = (exc.message,)
+            raise
+
+    def _scrub(self, call: Redactor, value: Any) -> Any:
+        return call.scrub_obj(self.upstream.redactor.scrub_obj(value))
+
+    def _result(self, status: int, headers: Mapping[str, str], body: bytes) -> Any:
+        name = self.upstream.spec.name
+        data: Any = None
+        decoded = True
+        if body.strip():
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                decoded = False
+        if status >= 400:
+            raise errors.from_status(name, status, self._message(data) if decoded else None)
+        if not decoded:
+            raise errors.bad_body(name, "not_json", status)
+        if self.response is None:
+            return data
+        source = data
+        if self.response_envelope:
+            source = {"status": status, "headers": dict(headers), "body": data}
+        return self.response.search(source)
+
+    def _message(self, data: Any) -> str | None:
+        if self.error_message is None or data is None:
+            return None
+        found = self.error_message.search(data)
+        return found if isinstance(found, str) else None
