@@ -26,48 +26,60 @@ from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
-from toolwire.inbound import admin, mcp, openai, rest
+from toolwire.inbound import admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.http import json_response
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
+from toolwire.store.billing import Billing
+from toolwire.store.byok import ByokCredentials
+from toolwire.store.secrets import SecretStore
+from toolwire.upstream.lifecycle import close_adapters
+from toolwire.vault import Redactor, Vault, install_log_redaction
 
 log = logging.getLogger("toolwire.app")
 
 OnReady = Callable[[Services, FirstStart | None], None]
-RECONCILE_EVERY_S = 60.0
 
 
 async def build_services(settings: Settings) -> tuple[Services, FirstStart | None]:
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = load_secret(settings)
-    catalog = build_catalog(load_config(settings.config), settings.builtin_profiles)
+    config = load_config(settings.config)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
     try:
         admin_account = await admin_account_id(store)
         created = await first_start(settings, store, admin_account)
+        redactor = Redactor()
+        install_log_redaction(redactor)
+        vault = Vault.over(SecretStore(store.engine), secret, redactor)
+        await vault.load()
+        catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
+        billing = Billing(
+            store,
+            secret,
+            idempotency_window_s=settings.idempotency_window_s,
+            dead_after_s=settings.instance_dead_after_s,
+            on_secret=redactor.add,
+        )
+        await billing.start()  # before serving: resolve what dead processes left open
     except BaseException:
         await store.close()
         raise
-    gateway = Gateway(catalog, store.ledger, store.audit, default_timeout=settings.default_timeout)
+    gateway = Gateway(
+        catalog,
+        store.ledger,
+        store.audit,
+        default_timeout=settings.default_timeout,
+        credentials=ByokCredentials(billing.byok, platform=vault),
+        idempotency=billing.idempotency,
+    )
     auth = Authenticator(store.keys, admin_key=settings.admin_key, admin_account_id=admin_account)
     state = state_from_url(settings.state_url)
-    return Services(settings, gateway, auth, store, secret, state), created
-
-
-async def _reconcile_forever(store: Store) -> None:
-    """Release reservations left behind by a process that died mid-call."""
-    while True:
-        try:
-            released = await store.ledger.reconcile()
-            if released:
-                log.warning("released %d stale reservations", released)
-        except Exception:
-            log.exception("reconcile failed")
-        await asyncio.sleep(RECONCILE_EVERY_S)
+    return Services(settings, gateway, auth, store, secret, state, billing), created
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -116,7 +128,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services, created = await build_services(settings)
         app.state.services = services
-        reconciler = asyncio.create_task(_reconcile_forever(services.store))
+        reconciler = asyncio.create_task(services.billing.run_forever())
         if on_ready is not None:
             on_ready(services, created)
         try:
@@ -125,6 +137,9 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await close_adapters(services.gateway.catalog)
+            await services.store.ledger.close()  # every reservation of this process resolved
+            await services.billing.stop()
             await services.store.close()
             await services.state.close()
 
@@ -134,7 +149,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "DELETE"],
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=["authorization", "x-api-key", "content-type", "idempotency-key"],
                 expose_headers=["x-request-id"],
             )
@@ -143,6 +158,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
         *rest.routes,
         *openai.routes,
         *admin.routes,
+        *admin_billing.routes,
         *mcp.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -15,6 +15,7 @@ from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
     from toolwire.store import Store
+    from toolwire.store.billing import Billing
 
 
 @dataclass
@@ -26,3 +27,5 @@ class Services:
     secret_key: bytes
     state: StateBackend
     """Ephemeral shared state (memory:// or redis://): MCP session revocations, fan-out."""
+    billing: Billing
+    """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""

@@ -51,6 +51,10 @@ class Settings:
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""
     oauth_authorization_servers: tuple[str, ...] = ()
     """Issuer URLs named in /.well-known/oauth-protected-resource (RFC 9728) and 401s."""
+    idempotency_window_s: float = 24 * 3600.0
+    """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
+    instance_dead_after_s: float = 30.0
+    """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

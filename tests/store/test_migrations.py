@@ -16,7 +16,8 @@ from toolwire.store.db import create_engine
 from toolwire.store.migrations import SCRIPT_LOCATION, migrate
 from toolwire.store.tables import metadata
 
-TABLES = {"accounts", "api_keys", "ledger_entries", "audit_events", "system_meta"}
+TABLES = {"accounts", "api_keys", "ledger_entries", "audit_events", "system_meta", "secrets"}
+HEAD_REVISION = "0003"
 
 
 async def _version_and_tables(url: str) -> tuple[list[str], set[str]]:
@@ -34,7 +35,7 @@ async def test_migrating_twice_is_a_no_op(db_url: str) -> None:
     await migrate(db_url)
     await migrate(db_url)
     versions, names = await _version_and_tables(db_url)
-    assert versions == ["0001"]
+    assert versions == [HEAD_REVISION]
     assert names >= TABLES
 
 
@@ -42,7 +43,7 @@ async def test_two_tasks_migrating_at_once_both_succeed(db_url: str) -> None:
     async with asyncio.timeout(60):
         await asyncio.gather(migrate(db_url), migrate(db_url), migrate(db_url))
     versions, names = await _version_and_tables(db_url)
-    assert versions == ["0001"]
+    assert versions == [HEAD_REVISION]
     assert names >= TABLES
 
 
@@ -59,7 +60,7 @@ async def test_two_processes_migrating_at_once_both_succeed(db_url: str) -> None
         results = [await proc.communicate() for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in results]
     versions, _ = await _version_and_tables(db_url)
-    assert versions == ["0001"]
+    assert versions == [HEAD_REVISION]
 
 
 async def test_the_migrated_schema_matches_the_tables_module(db_url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from toolwire.cli import admin, serve, stdio, tools
+from toolwire.cli import admin, openapi, secrets, serve, stdio, tools, usage
 
 app = typer.Typer(
     name="toolwire",
@@ -18,6 +18,9 @@ serve.register(app)
 admin.register(app)
 tools.register(app)
 stdio.register(app)
+secrets.register(app)
+openapi.register(app)
+usage.register(app)
 
 
 def main() -> None:

@@ -137,15 +137,19 @@ def _table(columns: Sequence[str], title: str | None = None) -> Table:
 
 
 def accounts_table(accounts: Iterable[AccountInfo], title: str | None = None) -> Table:
-    table = _table(("id", "name", "balance", "created", "status"), title)
+    table = _table(("id", "name", "balance", "low at", "created", "status"), title)
     for account in accounts:
         row = account.to_dict()
+        status = "disabled" if row["disabled"] else "active"
+        if row["low_balance"] is not None and account.balance <= (account.low_balance or 0):
+            status += " (low balance)"
         table.add_row(
             row["id"],
             row["name"],
             str(row["balance"]),
+            "" if row["low_balance"] is None else str(row["low_balance"]),
             _when(row["created_at"]),
-            "disabled" if row["disabled"] else "active",
+            status,
         )
     return table
 
@@ -192,14 +196,21 @@ def accounts_create(
     credits: Annotated[
         str, typer.Option("--credits", help="Initial credits (up to 6 decimals).")
     ] = "0",
+    low_balance: Annotated[
+        str | None,
+        typer.Option("--low-balance", help="Receipts flag a balance at or below this."),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Create an account, optionally with initial credits."""
+    """Create an account, optionally with initial credits and a low-balance threshold."""
     micro = parse_credits(credits, "--credits", positive=False)
+    low = (
+        None if low_balance is None else parse_credits(low_balance, "--low-balance", positive=False)
+    )
     settings = store_settings(data_dir, database_url)
-    account = with_store(settings, lambda store: store.create_account(name, micro))
+    account = with_store(settings, lambda store: store.create_account(name, micro, low_balance=low))
     if as_json:
         print_json({"account": account.to_dict()})
         return

@@ -14,6 +14,7 @@ nothing from the server: it needs only httpx.
 from toolwire.client._async import AsyncAdmin, AsyncClient
 from toolwire.client._errors import (
     ERRORS_BY_CODE,
+    BudgetExceeded,
     Conflict,
     Forbidden,
     InsufficientCredits,
@@ -39,6 +40,7 @@ __all__ = [
     "Admin",
     "AsyncAdmin",
     "AsyncClient",
+    "BudgetExceeded",
     "Client",
     "Conflict",
     "Forbidden",

@@ -11,6 +11,7 @@
     ├── PayloadTooLarge           PAYLOAD_TOO_LARGE     413  body over the gateway's limit
     ├── InvalidArguments          INVALID_ARGUMENTS     422  arguments fail the input schema
     ├── RateLimited               RATE_LIMITED          429  retry later (see .retry_after)
+    ├── BudgetExceeded            BUDGET_EXCEEDED       429  the key's hourly/daily spend cap
     ├── Internal                  INTERNAL              500  the gateway failed
     ├── UpstreamError             UPSTREAM_ERROR        502  the tool or its upstream failed
     │   └── UpstreamTimeout       UPSTREAM_TIMEOUT      504  ... by not answering in time
@@ -110,6 +111,10 @@ class RateLimited(ToolwireError):
     code = "RATE_LIMITED"
 
 
+class BudgetExceeded(ToolwireError):
+    code = "BUDGET_EXCEEDED"
+
+
 class Internal(ToolwireError):
     code = "INTERNAL"
 
@@ -147,6 +152,7 @@ ERRORS_BY_CODE: dict[str, type[ToolwireError]] = {
         PayloadTooLarge,
         InvalidArguments,
         RateLimited,
+        BudgetExceeded,
         Internal,
         UpstreamError,
         UpstreamTimeout,

@@ -25,6 +25,10 @@ class Meta:
     balance: float | None = None
     latency_ms: float = 0.0
     credential_source: str | None = None
+    low_balance: bool | None = None
+    """True when the balance is at or below the account's low-balance threshold."""
+    replayed: bool = False
+    """True when the gateway returned the stored outcome of an earlier call (Idempotency-Key)."""
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> Meta:
@@ -35,13 +39,18 @@ class Meta:
             balance=body.get("balance"),
             latency_ms=float(body.get("latency_ms") or 0.0),
             credential_source=body.get("credential_source"),
+            low_balance=body.get("low_balance"),
+            replayed=bool(body.get("replayed", False)),
         )
 
     def to_dict(self) -> JSONObject:
-        """The meta as the gateway sends it (`credential_source` only when there is one)."""
+        """The meta as the gateway sends it (optional fields only when they are set)."""
         body = asdict(self)
-        if self.credential_source is None:
-            del body["credential_source"]
+        for name in ("credential_source", "low_balance"):
+            if body[name] is None:
+                del body[name]
+        if not self.replayed:
+            del body["replayed"]
         return body
 
 

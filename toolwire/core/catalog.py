@@ -61,6 +61,10 @@ class OperationSpec:
     charge_policy: ChargePolicy = "success"
     timeout: float | None = None
     title: str | None = None
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    """Credential slots the adapter needs, each naming a vault secret: {"token": "tavily_key"}."""
+    byok_fee: int = 0
+    """What a call costs when it runs on the caller's own credential (BYOK) instead of `price`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class Operation:
     adapter: Adapter
     title: str | None
     validate: Callable[[Any], Any] = field(repr=False, compare=False)
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    byok_fee: int = 0
 
     @property
     def qualified(self) -> str:
@@ -187,6 +193,8 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         adapter=spec.adapter,
         title=spec.title,
         validate=compile_validator(schema),
+        credentials=dict(spec.credentials),
+        byok_fee=spec.byok_fee,
     )
 
 

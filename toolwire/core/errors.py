@@ -8,6 +8,7 @@
     ├── InvalidArguments          INVALID_ARGUMENTS    arguments fail the operation's schema
     ├── InsufficientCredits       INSUFFICIENT_CREDITS the balance cannot cover the price
     ├── RateLimited               RATE_LIMITED         a limit was hit; retry later
+    ├── BudgetExceeded            BUDGET_EXCEEDED      the key's hourly or daily budget is spent
     ├── PayloadTooLarge           PAYLOAD_TOO_LARGE    body over the configured limit
     ├── Conflict                  CONFLICT             state clash (e.g. idempotency key reuse)
     ├── NotFound                  NOT_FOUND            an admin resource (account, key) is unknown
@@ -77,6 +78,11 @@ class RateLimited(ToolwireError):
     default_message = "rate limit exceeded"
 
 
+class BudgetExceeded(ToolwireError):
+    code = "BUDGET_EXCEEDED"
+    default_message = "this key's spending budget is used up for now"
+
+
 class PayloadTooLarge(ToolwireError):
     code = "PAYLOAD_TOO_LARGE"
     default_message = "request body too large"
@@ -115,6 +121,7 @@ ALL_ERRORS: tuple[type[ToolwireError], ...] = (
     InvalidArguments,
     InsufficientCredits,
     RateLimited,
+    BudgetExceeded,
     PayloadTooLarge,
     Conflict,
     NotFound,

@@ -3,13 +3,19 @@
     1 resolve     the tool and operation in the catalog          -> ToolNotFound
     2 authorize   the key's scopes                               -> Forbidden
     3 validate    the arguments against the compiled schema      -> InvalidArguments
-    4 reserve     the operation's price                          -> InsufficientCredits
-    5 invoke      the adapter, under the operation's timeout     -> UpstreamError / UpstreamTimeout
-    6 settle      charge on success (or always), else release    (on every path, cancellation too)
-    7 audit       one event per call, handed to a batching sink
-    8 Outcome     data or error, plus meta
+    3b claim      the Idempotency-Key, if any: a replay returns  -> Conflict (other input, running)
+    4 credentials the operation's credential references -> values -> UpstreamError (not configured)
+    5 reserve     the price (the BYOK fee on the caller's own key) -> InsufficientCredits / Budget
+    6 invoke      the adapter, under the operation's timeout     -> UpstreamError / UpstreamTimeout
+    7 keep        an idempotent call's outcome, before its charge (a crash then charges it once)
+    8 settle      charge on success (or always), else release    (on every path, cancellation too)
+    9 audit       one event per call, handed to a batching sink
+   10 Outcome     data or error, plus meta
 
-Steps 1-4 fail before any upstream is touched and before any credit moves. Cancellation (a client
+Steps 1-5 fail before any upstream is touched and before any credit moves; a claimed key whose
+call did not reach the upstream is given up, so a retry runs afresh. Credentials resolve
+before the reservation because their source decides the charge (a caller's own key, BYOK, is not
+billed) and because a missing credential must fail before any credit moves. Cancellation (a client
 that went away) releases the reservation and propagates.
 """
 
@@ -29,7 +35,14 @@ from toolwire.core.errors import (
     UpstreamTimeout,
 )
 from toolwire.core.model import AuditEvent, Meta, Outcome, Principal, Reservation, ToolCall
-from toolwire.core.ports import AuditSink, InvokeContext, Ledger
+from toolwire.core.ports import (
+    AuditSink,
+    CredentialResolver,
+    IdempotencyStore,
+    InvokeContext,
+    Ledger,
+    ResolvedCredentials,
+)
 
 log = logging.getLogger("toolwire.gateway")
 
@@ -44,11 +57,15 @@ class Gateway:
         audit: AuditSink,
         *,
         default_timeout: float = 30.0,
+        credentials: CredentialResolver | None = None,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.ledger = ledger
         self.audit = audit
         self.default_timeout = default_timeout
+        self.credentials = credentials
+        self.idempotency = idempotency
 
     def swap_catalog(self, catalog: Catalog) -> None:
         """Replace the catalog atomically; calls already resolved finish on the old one."""
@@ -68,17 +85,35 @@ class Gateway:
         balance: int | None = None
         data: Any = None
         error: ToolwireError | None = None
+        creds = ResolvedCredentials()
+        claimed = invoked = False
         try:
             op = self.catalog.resolve(call.tool, call.operation)
             if not principal.scopes.permits(op.tool, op.name, op.category):
                 raise Forbidden(f"this key may not use {op.qualified!r}")
             arguments = op.validate(dict(call.arguments))
-            if op.price:
+            if call.idempotency_key is not None and self.idempotency is not None:
+                replay = await self.idempotency.claim(
+                    principal,
+                    call.idempotency_key,
+                    tool=op.qualified,
+                    arguments=arguments,
+                    request_id=call.request_id,
+                )
+                if replay is not None:
+                    return self._replayed(principal, call, op, replay)
+                claimed = True
+            creds = await self._credentials(principal, op)
+            price = op.byok_fee if creds.source == "byok" else op.price
+            if price:
                 reservation = await self.ledger.reserve(
-                    principal, op.price, request_id=call.request_id, tool=op.tool, operation=op.name
+                    principal, price, request_id=call.request_id, tool=op.tool, operation=op.name
                 )
                 balance = reservation.balance_after
-            ctx = InvokeContext(call.request_id, principal, on_progress=call.on_progress)
+            ctx = InvokeContext(
+                call.request_id, principal, creds.values, on_progress=call.on_progress
+            )
+            invoked = True
             data = await self._invoke(op, arguments, ctx)
         except ToolwireError as exc:
             error = exc
@@ -86,20 +121,24 @@ class Gateway:
             log.exception("gateway failure", extra={"request_id": call.request_id})
             error = Internal()
         except BaseException:  # cancelled (the client went away): release, then propagate
+            if claimed:
+                await asyncio.shield(self._forget(principal, call))
             if reservation is not None:
-                await asyncio.shield(self._settle(op, reservation, error, cancelled=True))
+                await asyncio.shield(self._settle(reservation, 0))
             raise
+        charge = self._charge(op, reservation, error)
         if reservation is not None:
-            charged, balance = await asyncio.shield(self._settle(op, reservation, error))
+            balance = reservation.balance_after + reservation.amount - charge
+        if claimed:
+            kept = Outcome(
+                self._meta(principal, call, op, charge, balance, creds, started), data, error
+            )
+            await asyncio.shield(self._keep(principal, call, kept, invoked, reservation))
+        if reservation is not None:
+            charged, balance = await asyncio.shield(self._settle(reservation, charge))
         if balance is None and op is not None and error is None:
             balance = await self.ledger.balance(principal.account_id)
-        meta = Meta(
-            request_id=call.request_id,
-            tool=op.qualified if op is not None else None,
-            credits_charged=charged,
-            balance=balance,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-        )
+        meta = self._meta(principal, call, op, charged, balance, creds, started)
         self.audit.record(
             AuditEvent(
                 request_id=call.request_id,
@@ -112,10 +151,96 @@ class Gateway:
                 outcome="OK" if error is None else error.code,
                 credits_charged=charged,
                 latency_ms=meta.latency_ms,
+                credential_source=creds.source,
                 message=None if error is None else error.message,
             )
         )
         return Outcome(meta=meta, data=data, error=error)
+
+    @staticmethod
+    def _meta(
+        principal: Principal,
+        call: ToolCall,
+        op: Operation | None,
+        charged: int,
+        balance: int | None,
+        creds: ResolvedCredentials,
+        started: float,
+    ) -> Meta:
+        low = principal.low_balance
+        return Meta(
+            request_id=call.request_id,
+            tool=op.qualified if op is not None else None,
+            credits_charged=charged,
+            balance=balance,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            credential_source=creds.source,
+            low_balance=None if low is None or balance is None else balance <= low,
+        )
+
+    def _replayed(
+        self, principal: Principal, call: ToolCall, op: Operation, replay: Outcome
+    ) -> Outcome:
+        """The first call's outcome, again: audited as a replay, charged nothing."""
+        self.audit.record(
+            AuditEvent(
+                request_id=call.request_id,
+                at=time.time(),
+                account_id=principal.account_id,
+                key_id=principal.key_id,
+                tool=op.tool,
+                operation=op.name,
+                door=call.door,
+                outcome="REPLAYED",
+                credits_charged=0,
+                latency_ms=0.0,
+                credential_source=replay.meta.credential_source,
+                message=f"replay of {replay.meta.request_id}",
+            )
+        )
+        return replay
+
+    async def _keep(
+        self,
+        principal: Principal,
+        call: ToolCall,
+        outcome: Outcome,
+        invoked: bool,
+        reservation: Reservation | None,
+    ) -> None:
+        """Store an idempotent call's outcome when the upstream ran; else give the key up."""
+        assert self.idempotency is not None and call.idempotency_key is not None
+        try:
+            if invoked:
+                reservation_id = None if reservation is None else reservation.id
+                await self.idempotency.complete(
+                    principal, call.idempotency_key, outcome, reservation_id
+                )
+            else:
+                await self.idempotency.abandon(principal, call.idempotency_key)
+        except Exception:
+            # The call's own outcome stands; the claim expires or the reconciler drops it.
+            log.exception("could not record idempotency key", extra={"request_id": call.request_id})
+
+    async def _forget(self, principal: Principal, call: ToolCall) -> None:
+        assert self.idempotency is not None and call.idempotency_key is not None
+        try:
+            await self.idempotency.abandon(principal, call.idempotency_key)
+        except Exception:
+            log.exception(
+                "could not give up idempotency key", extra={"request_id": call.request_id}
+            )
+
+    async def _credentials(self, principal: Principal, op: Operation) -> ResolvedCredentials:
+        """The values for the operation's credential references; nothing when it declares none."""
+        if not op.credentials:
+            return ResolvedCredentials()
+        if self.credentials is None:
+            raise UpstreamError(
+                f"{op.qualified} needs credentials and no vault is configured",
+                details={"reason": "credential_missing"},
+            )
+        return await self.credentials.resolve(principal, op)
 
     async def _invoke(self, op: Operation, arguments: dict[str, Any], ctx: InvokeContext) -> Any:
         timeout = op.timeout or self.default_timeout
@@ -132,22 +257,23 @@ class Gateway:
             log.exception("tool %s crashed", op.qualified, extra={"request_id": ctx.request_id})
             raise UpstreamError(f"{op.qualified} failed") from None
 
-    async def _settle(
-        self,
-        op: Operation | None,
-        reservation: Reservation,
-        error: ToolwireError | None,
-        *,
-        cancelled: bool = False,
-    ) -> tuple[int, int]:
-        """Charge or release; returns (charged, balance). Runs shielded: a cancelled call still
-        resolves its reservation, and a cancelled call is never charged (no result was given)."""
-        charge = not cancelled and (
-            error is None or (op is not None and op.charge_policy == "always")
-        )
+    @staticmethod
+    def _charge(
+        op: Operation | None, reservation: Reservation | None, error: ToolwireError | None
+    ) -> int:
+        """What the call costs: the reservation on success (or always, if the tool says so)."""
+        if reservation is None:
+            return 0
+        if error is None or (op is not None and op.charge_policy == "always"):
+            return reservation.amount
+        return 0
+
+    async def _settle(self, reservation: Reservation, charge: int) -> tuple[int, int]:
+        """Charge `charge` or release; returns (charged, balance). Runs shielded: a cancelled
+        call still resolves its reservation, and is never charged (no result was given)."""
         try:
             if charge:
-                return reservation.amount, await self.ledger.settle(reservation, reservation.amount)
+                return charge, await self.ledger.settle(reservation, charge)
             return 0, await self.ledger.release(reservation)
         except Exception:
             # The reservation stays open; the ledger's reconciler releases it later. The call's

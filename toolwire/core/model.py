@@ -53,6 +53,12 @@ class Principal:
     scopes: ScopeSet
     is_admin: bool = False
     name: str = ""
+    budget_hour: int | None = None
+    """Spend cap of this key per UTC hour, in micro-credits (None: no cap)."""
+    budget_day: int | None = None
+    """Spend cap of this key per UTC day, in micro-credits (None: no cap)."""
+    low_balance: int | None = None
+    """The account's low-balance threshold in micro-credits; receipts flag a balance at or below."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,10 @@ class Meta:
     balance: int | None = None
     latency_ms: float = 0.0
     credential_source: str | None = None
+    low_balance: bool | None = None
+    """True when the balance is at or below the account's threshold (None: no threshold set)."""
+    replayed: bool = False
+    """True when this is the stored outcome of an earlier call with the same Idempotency-Key."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -92,6 +102,10 @@ class Meta:
         }
         if self.credential_source is not None:
             body["credential_source"] = self.credential_source
+        if self.low_balance is not None:
+            body["low_balance"] = self.low_balance
+        if self.replayed:
+            body["replayed"] = True
         return body
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from toolwire.core.model import AuditEvent, Principal, ProgressFn, Reservation
+from toolwire.core.model import AuditEvent, Outcome, Principal, ProgressFn, Reservation
 
 if TYPE_CHECKING:
     from toolwire.core.catalog import Operation
@@ -45,6 +45,28 @@ class Adapter(Protocol):
     ) -> Any: ...
 
 
+CredentialSource = Literal["platform", "byok"]
+"""Whose credential a call runs with: the operator's vault, or the caller's own key (BYOK)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredentials:
+    """What the credential step hands the adapter, and whose credential it is (None: none
+    needed)."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    source: CredentialSource | None = None
+
+
+class CredentialResolver(Protocol):
+    """Turns an operation's credential references (slot -> secret name) into the values the adapter
+    injects. The platform vault implements it; BYOK wraps it (the caller's own key first, then the
+    vault), and a `byok` source tells the call path to skip the charge. Raises `UpstreamError` when
+    a referenced credential is not configured."""
+
+    async def resolve(self, principal: Principal, operation: Operation) -> ResolvedCredentials: ...
+
+
 class KeyStore(Protocol):
     """Turns a presented API key into a Principal, or None when it is unknown or revoked."""
 
@@ -67,6 +89,33 @@ class Ledger(Protocol):
     async def release(self, reservation: Reservation) -> int: ...
 
     async def balance(self, account_id: str) -> int: ...
+
+
+class IdempotencyStore(Protocol):
+    """Remembers calls made with an `Idempotency-Key`, per API key, for a configurable window.
+
+    `claim` returns None when this call may run (the key is new or expired), the first call's
+    `Outcome` (meta.replayed set) when the same key came with the same tool and input, and raises
+    `Conflict` when the key came with other input or its first call is still running; a key that
+    is not a short printable string raises `InvalidRequest`. After a claim the call path ends with
+    exactly one of `complete` (the upstream ran: keep the outcome) or `abandon` (it did not: a retry
+    runs afresh)."""
+
+    async def claim(
+        self,
+        principal: Principal,
+        key: str,
+        *,
+        tool: str,
+        arguments: Mapping[str, Any],
+        request_id: str,
+    ) -> Outcome | None: ...
+
+    async def complete(
+        self, principal: Principal, key: str, outcome: Outcome, reservation_id: str | None
+    ) -> None: ...
+
+    async def abandon(self, principal: Principal, key: str) -> None: ...
 
 
 class AuditSink(Protocol):

@@ -32,6 +32,7 @@ HTTP_STATUS: dict[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "INVALID_ARGUMENTS": 422,
     "RATE_LIMITED": 429,
+    "BUDGET_EXCEEDED": 429,
     "INTERNAL": 500,
     "UPSTREAM_ERROR": 502,
     "UPSTREAM_TIMEOUT": 504,
@@ -68,6 +69,8 @@ def render_error(error: ToolwireError, meta: Meta) -> Response:
     headers = {"x-request-id": meta.request_id}
     if error.code == "UNAUTHENTICATED":
         headers["www-authenticate"] = 'Bearer realm="toolwire"'
+    if isinstance(error.details, Mapping) and isinstance(error.details.get("retry_after_s"), int):
+        headers["retry-after"] = str(error.details["retry_after_s"])
     return json_response(error_body(error, meta), HTTP_STATUS.get(error.code, 500), headers)
 
 

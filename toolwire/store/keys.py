@@ -199,7 +199,10 @@ class SqlKeyStore:
                 api_keys.c.is_admin,
                 api_keys.c.name,
                 api_keys.c.revoked_at,
+                api_keys.c.budget_hour,
+                api_keys.c.budget_day,
                 accounts.c.disabled,
+                accounts.c.low_balance,
             )
             .join(accounts, accounts.c.id == api_keys.c.account_id)
             .where(api_keys.c.id == parsed.key_id)
@@ -222,6 +225,9 @@ class SqlKeyStore:
             scopes=ScopeSet(orjson.loads(row.scopes)),
             is_admin=bool(row.is_admin),
             name=row.name,
+            budget_hour=row.budget_hour,
+            budget_day=row.budget_day,
+            low_balance=row.low_balance,
         )
 
     def _remember(self, digest: bytes, principal: Principal | None) -> None:

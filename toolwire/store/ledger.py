@@ -26,7 +26,13 @@ reservation released by the writer. The invariant ``accounts.balance == SUM(ledg
 holds at every commit.
 
 `reconcile()` releases reservations left unresolved by a process that died (older than
-`stale_after`, default ten minutes: longer than any call may run).
+`stale_after`, default ten minutes: longer than any call may run). Each reserve entry names the
+process that wrote it (`instance_id`), so `resolve_orphans(instance_id)` can resolve a process's
+reservations as soon as that process is known dead (see `toolwire.store.instances`), charging
+those whose call is known to have completed and releasing the rest.
+
+Keys with spend caps (`Principal.budget_hour`/`budget_day`) are checked in the same transaction,
+before the balance step (see `toolwire.store.budgets`): a key over its cap gets `BudgetExceeded`.
 
 What it is not: administration of credits (grants live in `toolwire.store.accounts`) nor pricing.
 """
@@ -38,6 +44,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import Principal, Reservation, micro_to_credits
+from toolwire.store import budgets
 from toolwire.store._common import is_positive_int, upsert_insert, utcnow
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
@@ -61,6 +69,7 @@ MAX_BATCH = 2_000
 SETTLE_ATTEMPTS = 3
 SETTLE_DELAY = 0.02
 BALANCE_CACHE_SECONDS = 1.0
+GATHER_TURNS = 2
 BALANCE_CACHE_SIZE = 10_000
 """How long settles nobody waits for may linger for a reservation to share their commit."""
 RECONCILE_PAGE = 500
@@ -98,6 +107,7 @@ class _Reserve:
     operation: str
     reservation_id: str
     future: asyncio.Future[Reservation]
+    caps: budgets.Caps = budgets.NO_CAPS
 
 
 @dataclass(slots=True, eq=False)
@@ -107,6 +117,8 @@ class _Resolve:
     charge: int
     future: asyncio.Future[int] | None
     attempts: int = 0
+    buckets: tuple[str, ...] = ()
+    """(key_id, bucket, ...): the budget counters the reservation counted in, if any."""
 
     @property
     def credit(self) -> int:
@@ -131,6 +143,8 @@ class _Outcome:
     resolved: list[tuple[_Resolve, bool, int]] = field(default_factory=list)
     final: dict[str, int] = field(default_factory=dict)
     """Each touched account's balance after the batch: fed to the balance cache."""
+    buckets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Budget counters each new budgeted reservation counted in, by reservation id."""
 
 
 @dataclass(slots=True)
@@ -153,8 +167,12 @@ class SqlLedger:
         stale_after: float = DEFAULT_STALE_AFTER,
         max_batch: int = MAX_BATCH,
         settle_delay: float = SETTLE_DELAY,
+        instance_id: str | None = None,
     ) -> None:
         self._engine = engine
+        self.instance_id = instance_id
+        """Written on every reserve entry: which process holds the reservation."""
+        self._budget_rows: dict[str, tuple[str, ...]] = {}
         self.stale_after = stale_after
         self._max_batch = max_batch
         self._settle_delay = settle_delay
@@ -227,6 +245,7 @@ class SqlLedger:
                 operation,
                 "res_" + random_id(16),
                 future,
+                budgets.Caps(principal.budget_hour, principal.budget_day),
             )
         )
         return await future
@@ -241,14 +260,24 @@ class SqlLedger:
             raise ValueError("a charge is an integer of micro-credits")
         if not 0 <= charge <= reservation.amount:
             raise ValueError(f"charge {charge} outside 0..{reservation.amount}")
-        self._submit(_Resolve("charge", reservation, charge, None))
+        self._submit(self._resolution("charge", reservation, charge, None))
         return reservation.balance_after + reservation.amount - charge
 
     async def release(self, reservation: Reservation) -> int:
         """Give the whole reservation back; returns the balance after it (waits for the commit)."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._submit(_Resolve("release", reservation, 0, future))
+        self._submit(self._resolution("release", reservation, 0, future))
         return await future
+
+    def _resolution(
+        self,
+        kind: Literal["charge", "release"],
+        reservation: Reservation,
+        charge: int,
+        future: asyncio.Future[int] | None,
+    ) -> _Resolve:
+        buckets = self._budget_rows.pop(reservation.id, ())
+        return _Resolve(kind, reservation, charge, future, buckets=buckets)
 
     async def balance(self, account_id: str) -> int:
         """The account's balance as this process last saw it commit, or read when that is older
@@ -308,7 +337,7 @@ class SqlLedger:
             for row in rows:
                 after = int(row.id)
                 try:
-                    if await self._release_stale(row):
+                    if await self._resolve_stale(row, 0, "reconcile: stale reservation"):
                         released += 1
                         self._balances.pop(row.account_id, None)
                 except Exception:
@@ -333,8 +362,46 @@ class SqlLedger:
         log.debug("reconcile released %d stale reservation(s)", released)
         return released
 
-    async def _release_stale(self, row: Any) -> bool:
-        amount = -int(row.amount)
+    async def resolve_orphans(
+        self,
+        instance_id: str,
+        completed: Callable[[list[str]], Awaitable[Mapping[str, int]]] | None = None,
+    ) -> tuple[int, int]:
+        """Resolve every open reservation written by `instance_id`, a process known to be dead:
+        those `completed` reports (reservation id -> micro-credits to charge: the call finished
+        and its outcome was kept) are charged, the others released. Returns (charged, released).
+        Safe beside running writers and other reconcilers: a resolution is written at most once."""
+        r = ledger_entries.alias("r")
+        s = ledger_entries.alias("s")
+        resolved = exists().where(
+            s.c.reservation_id == r.c.reservation_id, s.c.kind.in_(RESOLVING_KINDS)
+        )
+        query = (
+            select(r.c.id, r.c.account_id, r.c.key_id, r.c.amount, r.c.reservation_id,
+                   r.c.request_id, r.c.tool, r.c.operation)
+            .where(r.c.kind == "reserve", r.c.instance_id == instance_id, ~resolved)
+            .order_by(r.c.id)
+        )  # fmt: skip
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        charges: Mapping[str, int] = {}
+        if rows and completed is not None:
+            charges = await completed([row.reservation_id for row in rows])
+        charged = released = 0
+        for row in rows:
+            charge = min(max(int(charges.get(row.reservation_id, 0)), 0), -int(row.amount))
+            note = "reconcile: process died after the call" if charge else "reconcile: process died"
+            if await self._resolve_stale(row, charge, note):
+                self._balances.pop(row.account_id, None)
+                if charge:
+                    charged += 1
+                else:
+                    released += 1
+        return charged, released
+
+    async def _resolve_stale(self, row: Any, charge: int, note: str) -> bool:
+        """Write one resolution for a reservation its process left open; False when it had one."""
+        amount = -int(row.amount) - charge
         async with self._engine.begin() as conn:
             inserted = (
                 await conn.execute(
@@ -343,14 +410,14 @@ class SqlLedger:
                         {
                             "account_id": row.account_id,
                             "key_id": row.key_id,
-                            "kind": "release",
+                            "kind": "charge" if charge else "release",
                             "amount": amount,
-                            "charged": 0,
+                            "charged": charge,
                             "reservation_id": row.reservation_id,
                             "request_id": row.request_id,
                             "tool": row.tool,
                             "operation": row.operation,
-                            "note": "reconcile: stale reservation",
+                            "note": note,
                             "created_at": utcnow(),
                         }
                     ],
@@ -405,6 +472,10 @@ class SqlLedger:
                 continue
             if not self._waiting and not self._closing:
                 await self._linger()
+            # Let the calls already runnable on the loop queue their reservations first, so
+            # they share this commit (group commit); costs a loop turn when nothing else runs.
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._waiting -= sum(1 for op in batch if op.future is not None)
@@ -484,10 +555,11 @@ class SqlLedger:
     def _deliver(self, outcome: _Outcome) -> None:
         for account_id, balance in outcome.final.items():
             self._remember(account_id, balance)
+        self._budget_rows.update(outcome.buckets)
         for op, reservation in outcome.reserved:
             if op.future.done():
                 # The caller went away while its batch committed: give the credits back.
-                self._pending.append(_Resolve("release", reservation, 0, None))
+                self._pending.append(self._resolution("release", reservation, 0, None))
                 self._wake.set()
             else:
                 op.future.set_result(reservation)
@@ -565,9 +637,14 @@ class SqlLedger:
         now = utcnow()
         outcome = _Outcome()
         with conn.begin():
+            # 0. budgets: lock the budgeted keys' counters, refuse what goes over a cap.
+            budgeted = any(op.caps for op in reserves) or any(op.buckets for op in resolves)
+            if budgeted:
+                reserves = self._admit_budgets(conn, now, reserves, resolves, outcome)
             # 1. resolutions: at most one per reservation id, ever.
             credit: dict[str, int] = defaultdict(int)
             applied: set[str] = set()
+            given_back: list[tuple[tuple[str, ...], int]] = []
             if resolves:
                 applied = self._insert_resolutions(conn, resolves, now)
                 seen: set[str] = set()
@@ -576,6 +653,8 @@ class SqlLedger:
                     if rid in applied and rid not in seen:
                         seen.add(rid)
                         credit[op.reservation.account_id] += op.credit
+                        if op.buckets:
+                            given_back.append((op.buckets, op.credit))
             # 2. balances, one account at a time in a fixed order.
             by_account: dict[str, list[_Reserve]] = defaultdict(list)
             for reserve in reserves:
@@ -604,16 +683,47 @@ class SqlLedger:
                             "operation": op.operation,
                             "note": None,
                             "created_at": now,
+                            "instance_id": self.instance_id,
                         }
                         for op, _ in outcome.reserved
                     ],
                 )
+            # 4. budgets: the counters move by what was reserved and what came back.
+            if budgeted:
+                reserved = [(op.key_id, op.amount, op.caps) for op, _ in outcome.reserved]
+                budgets.apply(conn, budgets.deltas_for(reserved, given_back, now))
+                for made, reservation in outcome.reserved:
+                    if made.caps:
+                        outcome.buckets[reservation.id] = budgets.buckets_for(
+                            made.key_id, made.caps, now
+                        )
         for op in resolves:
             rid = op.reservation.id
             first = rid in applied
             applied.discard(rid)  # a duplicate in the same batch was not applied
             outcome.resolved.append((op, first, after_credit[op.reservation.account_id]))
         return outcome
+
+    @staticmethod
+    def _admit_budgets(
+        conn: Connection,
+        now: datetime,
+        reserves: list[_Reserve],
+        resolves: list[_Resolve],
+        outcome: _Outcome,
+    ) -> list[_Reserve]:
+        """Lock the budget counters this batch moves; return the reservations within their caps
+        (the others are refused in `outcome`)."""
+        capped = [op for op in reserves if op.caps]
+        giving_back = [(op.buckets[0], b) for op in resolves for b in op.buckets[1:]]
+        requests = [budgets.Request(op.key_id, op.amount, op.caps) for op in capped]
+        _, verdicts = budgets.lock_and_admit(conn, now, requests, giving_back)
+        refused = set()
+        for op, verdict in zip(capped, verdicts, strict=True):
+            if verdict is not None:
+                refused.add(id(op))
+                outcome.refused.append((op, verdict))
+        return [op for op in reserves if id(op) not in refused]
 
     def _insert_resolutions(
         self, conn: Connection, resolves: list[_Resolve], now: datetime

@@ -100,6 +100,8 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("last_used_at", UTCDateTime, nullable=True),
+    Column("budget_hour", BigInteger, nullable=True),
+    Column("budget_day", BigInteger, nullable=True),
 )
 
 _kind_list = ", ".join(f"'{kind}'" for kind in LEDGER_KINDS)
@@ -122,9 +124,11 @@ ledger_entries = Table(
     Column("operation", Text, nullable=True),
     Column("note", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("instance_id", Text, nullable=True),
     CheckConstraint(f"kind IN ({_kind_list})", name="kind"),
     Index("ix_ledger_entries_account_id_id", "account_id", "id"),
     Index("ix_ledger_entries_reservation_id", "reservation_id"),
+    Index("ix_ledger_entries_instance_id", "instance_id"),
     Index(
         "uq_ledger_entries_resolution",
         "reservation_id",
@@ -159,3 +163,66 @@ system_meta = Table(
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+"""Upstream credentials, sealed with AES-GCM (see `toolwire.vault`); never stored in clear."""
+
+# Billing (migration 0003): process liveness, idempotent calls, BYOK credentials, key budgets.
+
+gateway_instances = Table(
+    "gateway_instances",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+"""One row per running gateway process; `ledger_entries.instance_id` names the one that reserved."""
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("idem_key", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("request_id", Text, nullable=False),
+    Column("instance_id", Text, nullable=True),
+    Column("reservation_id", Text, nullable=True),
+    Column("charged", BigInteger, nullable=False, server_default=text("0")),
+    Column("response", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    CheckConstraint("state IN ('pending', 'done')", name="state"),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
+    Index("ix_idempotency_keys_reservation_id", "reservation_id"),
+)
+"""`Idempotency-Key` claims per API key: pending while the first call runs, then its outcome."""
+
+byok_credentials = Table(
+    "byok_credentials",
+    metadata,
+    Column("account_id", Text, ForeignKey("accounts.id"), primary_key=True),
+    Column("provider", Text, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+"""An account's own provider credentials (BYOK), sealed like the vault's; never read back."""
+
+key_spend = Table(
+    "key_spend",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("bucket", Text, primary_key=True),
+    Column("spent", BigInteger, nullable=False, server_default=text("0")),
+)
+"""Micro-credits a budgeted key reserved (net of releases) per hour (`h:...`) and day (`d:...`)."""

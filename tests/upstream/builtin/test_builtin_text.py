@@ -182,13 +182,11 @@ async def test_the_event_loop_keeps_running_while_a_regex_times_out(call: Call) 
             ticks += 1
 
     task = asyncio.create_task(ticker())
-    started = time.perf_counter()
     outcome = await call("text.regex_extract", pattern=r"(a|aa)+b", text="a" * 60)
-    elapsed = time.perf_counter() - started
     task.cancel()
     assert outcome.error is not None
     assert outcome.error.code == "INVALID_ARGUMENTS"
-    assert elapsed >= text.REGEX_TIMEOUT
+    assert outcome.error.details["reason"] == "timeout"
     # A loop frozen by the match would tick at most once; a free loop ticks throughout.
     assert ticks >= 5
 

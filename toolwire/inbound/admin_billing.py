@@ -1,0 +1,201 @@
+"""Billing administration over HTTP: BYOK credentials, key budgets, low-balance thresholds, usage.
+
+    PUT    /admin/v1/accounts/{id}/byok/{provider}   {"value": "..."}  set or replace (201 / 200)
+    DELETE /admin/v1/accounts/{id}/byok/{provider}                     delete
+    GET    /admin/v1/accounts/{id}/byok                                providers set, never values
+    PATCH  /admin/v1/accounts/{id}                   {"low_balance": 5 | null}
+    PUT    /admin/v1/keys/{key_id}/budget            {"hour": 10 | null, "day": 100 | null}
+    GET    /admin/v1/keys/{key_id}/budget            caps and what was spent this hour and day
+    GET    /admin/v1/usage?account_id=&key_id=&tool=&since=&until=&format=json|csv
+
+and the same BYOK operations for an account's own keys under `/api/v1/me/byok`. Amounts are
+credits (up to 6 decimals). A credential value goes in and never comes out: no response, log
+line or error carries it. What this is not: the call path, or the accounts and keys API
+(`toolwire.inbound.admin`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolwire.core.errors import Forbidden, InvalidRequest, NotFound, ToolwireError
+from toolwire.core.model import Principal, credits_to_micro
+from toolwire.inbound.http import json_response, parse_json, read_body
+from toolwire.inbound.rest import authenticate, error_response, request_id, services
+from toolwire.services import Services
+from toolwire.store.byok import check_provider, providers
+from toolwire.store.usage import parse_day, to_csv
+
+Handler = Callable[[Request, Services, Principal], Awaitable[Any]]
+
+
+def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate (an admin key when `admin`), run, render JSON (or a Response as is)."""
+
+    async def run(request: Request) -> Response:
+        rid = request_id(request)
+        try:
+            principal = await authenticate(request)
+            if admin and not principal.is_admin:
+                raise Forbidden("the admin API needs an admin key")
+            result = await handler(request, services(request), principal)
+        except ToolwireError as exc:
+            return error_response(exc, rid)
+        if isinstance(result, Response):
+            result.headers["x-request-id"] = rid
+            return result
+        status, body = result
+        return json_response(body, status, {"x-request-id": rid})
+
+    return run
+
+
+async def _body(request: Request, svc: Services) -> dict[str, Any]:
+    raw = await read_body(request, svc.settings.max_body_bytes)
+    body = parse_json(raw) if raw else {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+def _credits_or_none(body: dict[str, Any], field: str) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest(f"'{field}' must be a number of credits or null")
+    try:
+        micro = credits_to_micro(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{field}': {exc}") from None
+    if micro < 0:
+        raise InvalidRequest(f"'{field}' cannot be negative")
+    return micro
+
+
+# BYOK
+
+
+async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[str, Any]) -> Any:
+    check_provider(provider, providers(svc.gateway.catalog))
+    value = body.get("value")
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest("'value' must be a non-empty string")
+    if set(body) - {"value"}:
+        raise InvalidRequest("only 'value' may be given")
+    info, created = await svc.billing.byok.put(account_id, provider, value)
+    return 201 if created else 200, {"credential": info.to_dict()}
+
+
+async def _delete_byok(svc: Services, account_id: str, provider: str) -> Any:
+    await svc.store.accounts.get_account(account_id)
+    if not await svc.billing.byok.delete(account_id, provider):
+        raise NotFound(
+            "this account has no credential for this provider", details={"provider": provider}
+        )
+    return 200, {"deleted": True, "account_id": account_id, "provider": provider}
+
+
+async def _list_byok(svc: Services, account_id: str) -> Any:
+    infos = await svc.billing.byok.list(account_id)
+    return 200, {
+        "credentials": [i.to_dict() for i in infos],
+        "providers": sorted(providers(svc.gateway.catalog)),
+    }
+
+
+async def put_byok(request: Request, svc: Services, _: Principal) -> Any:
+    p = request.path_params
+    return await _put_byok(svc, p["account_id"], p["provider"], await _body(request, svc))
+
+
+async def delete_byok(request: Request, svc: Services, _: Principal) -> Any:
+    return await _delete_byok(
+        svc, request.path_params["account_id"], request.path_params["provider"]
+    )
+
+
+async def list_byok(request: Request, svc: Services, _: Principal) -> Any:
+    return await _list_byok(svc, request.path_params["account_id"])
+
+
+async def put_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+    body = await _body(request, svc)
+    return await _put_byok(svc, me.account_id, request.path_params["provider"], body)
+
+
+async def delete_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+    return await _delete_byok(svc, me.account_id, request.path_params["provider"])
+
+
+async def list_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+    return await _list_byok(svc, me.account_id)
+
+
+# budgets and thresholds
+
+
+async def put_budget(request: Request, svc: Services, _: Principal) -> Any:
+    body = await _body(request, svc)
+    unknown = set(body) - {"hour", "day"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    key_id = request.path_params["key_id"]
+    hour, day = _credits_or_none(body, "hour"), _credits_or_none(body, "day")
+    return 200, {"budget": await svc.billing.set_budget(key_id, hour, day)}
+
+
+async def get_budget(request: Request, svc: Services, _: Principal) -> Any:
+    return 200, {"budget": await svc.billing.budget(request.path_params["key_id"])}
+
+
+async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
+    body = await _body(request, svc)
+    if set(body) != {"low_balance"}:
+        raise InvalidRequest("give exactly 'low_balance' (credits, or null to clear it)")
+    account_id = request.path_params["account_id"]
+    await svc.billing.set_low_balance(account_id, _credits_or_none(body, "low_balance"))
+    return 200, {"account": (await svc.store.accounts.get_account(account_id)).to_dict()}
+
+
+# usage
+
+
+async def usage(request: Request, svc: Services, _: Principal) -> Any:
+    q = request.query_params
+    fmt = q.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidRequest("'format' is json or csv")
+    rows = await svc.billing.usage.rows(
+        account_id=q.get("account_id") or None,
+        key_id=q.get("key_id") or None,
+        tool=q.get("tool") or None,
+        since=parse_day(q.get("since"), "since"),
+        until=parse_day(q.get("until"), "until"),
+    )
+    if fmt == "csv":
+        return Response(to_csv(rows), media_type="text/csv; charset=utf-8")
+    return 200, {"usage": [r.to_dict() for r in rows], "count": len(rows)}
+
+
+routes = [
+    Route("/admin/v1/accounts/{account_id}/byok", endpoint(list_byok), methods=["GET"]),
+    Route("/admin/v1/accounts/{account_id}/byok/{provider}", endpoint(put_byok), methods=["PUT"]),
+    Route(
+        "/admin/v1/accounts/{account_id}/byok/{provider}",
+        endpoint(delete_byok),
+        methods=["DELETE"],
+    ),
+    Route("/admin/v1/accounts/{account_id}", endpoint(patch_account), methods=["PATCH"]),
+    Route("/admin/v1/keys/{key_id}/budget", endpoint(put_budget), methods=["PUT"]),
+    Route("/admin/v1/keys/{key_id}/budget", endpoint(get_budget), methods=["GET"]),
+    Route("/admin/v1/usage", endpoint(usage), methods=["GET"]),
+    Route("/api/v1/me/byok", endpoint(list_my_byok, admin=False), methods=["GET"]),
+    Route("/api/v1/me/byok/{provider}", endpoint(put_my_byok, admin=False), methods=["PUT"]),
+    Route("/api/v1/me/byok/{provider}", endpoint(delete_my_byok, admin=False), methods=["DELETE"]),
+]

@@ -1,0 +1,206 @@
+"""Bring your own key (BYOK): an account's own provider credentials, and the resolver using them.
+
+What it is:
+
+- `ByokStore`, over `byok_credentials`: set (create or replace), delete and list an account's
+  credentials, one per provider. Values are sealed with the vault's `Sealer` (AES-GCM under the
+  gateway secret), bound to the account and provider, and are never returned by any API: the
+  list shows provider names and dates only.
+- `ByokCredentials`, the `toolwire.core.ports.CredentialResolver` the call path uses: when the
+  caller's account holds a credential for every provider an operation references, the call runs
+  with those (source ``byok``: priced at the operation's `byok_fee`, free by default); otherwise it
+  runs on the platform's resolver (the vault, source ``platform``).
+
+A provider is the name an operation's credential slot refers to (e.g. ``tavily`` in an upstream's
+``auth: {type: bearer, secret: tavily}``), the same name the operator's platform secret has: a
+customer's key stands in for the operator's. Only providers the catalog references are accepted.
+
+What it is not: the platform vault (`toolwire.vault`), nor redaction of values elsewhere: every
+value read is registered with the redactor, when one is given, so logs never show it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from toolwire.core.catalog import Operation
+from toolwire.core.errors import InvalidRequest, NotFound, UpstreamError
+from toolwire.core.model import Principal
+from toolwire.core.ports import CredentialResolver, ResolvedCredentials
+from toolwire.store._common import iso, upsert_insert, utcnow
+from toolwire.store.tables import accounts, byok_credentials
+from toolwire.vault.crypto import Sealer
+
+CACHE_SECONDS = 5.0
+MAX_VALUE_LENGTH = 8192
+_t = byok_credentials.c
+
+
+@dataclass(frozen=True, slots=True)
+class ByokInfo:
+    """A stored BYOK credential as administration sees it: never its value."""
+
+    account_id: str
+    provider: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "provider": self.provider,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+def _aad(account_id: str, provider: str) -> str:
+    return f"byok/{account_id}/{provider}"
+
+
+class ByokStore:
+    """Sealed per-account provider credentials, write-only from the outside."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        master_key: bytes,
+        *,
+        on_value: Callable[[str], None] | None = None,
+        cache_seconds: float = CACHE_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._sealer = Sealer(master_key)
+        self._on_value = on_value
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def put(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
+        """Create or replace; returns the info and whether it was new."""
+        if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
+            raise InvalidRequest(
+                f"a credential is a non-empty string of at most {MAX_VALUE_LENGTH} characters"
+            )
+        sealed = self._sealer.seal(_aad(account_id, provider), value)
+        now = utcnow()
+        insert = (
+            upsert_insert(self._engine, byok_credentials)
+            .values(
+                account_id=account_id,
+                provider=provider,
+                ciphertext=sealed,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[_t.account_id, _t.provider])
+        )
+        try:
+            async with self._engine.begin() as conn:
+                created = (await conn.execute(insert)).rowcount == 1
+                if not created:
+                    await conn.execute(
+                        update(byok_credentials)
+                        .where(_t.account_id == account_id, _t.provider == provider)
+                        .values(ciphertext=sealed, updated_at=now)
+                    )
+                row: datetime = (
+                    await conn.execute(
+                        select(_t.created_at).where(
+                            _t.account_id == account_id, _t.provider == provider
+                        )
+                    )
+                ).scalar_one()
+        except IntegrityError:
+            raise _unknown_account(account_id) from None
+        self._cache.pop(account_id, None)
+        if self._on_value is not None:
+            self._on_value(value)
+        return ByokInfo(account_id, provider, row, now), created
+
+    async def delete(self, account_id: str, provider: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(byok_credentials).where(_t.account_id == account_id, _t.provider == provider)
+            )
+        self._cache.pop(account_id, None)
+        return result.rowcount == 1
+
+    async def list(self, account_id: str) -> list[ByokInfo]:
+        async with self._engine.connect() as conn:
+            exists = (
+                await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
+            ).first()
+            if exists is None:
+                raise _unknown_account(account_id)
+            rows = await conn.execute(
+                select(_t.provider, _t.created_at, _t.updated_at)
+                .where(_t.account_id == account_id)
+                .order_by(_t.provider)
+            )
+            return [ByokInfo(account_id, r.provider, r.created_at, r.updated_at) for r in rows]
+
+    async def values(self, account_id: str) -> dict[str, str]:
+        """provider -> value for the call path (cached briefly); never exposed by an API."""
+        cached = self._cache.get(account_id)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(_t.provider, _t.ciphertext).where(_t.account_id == account_id)
+            )
+            found = {
+                r.provider: self._sealer.open(_aad(account_id, r.provider), r.ciphertext)
+                for r in rows
+            }
+        if self._on_value is not None:
+            for value in found.values():
+                self._on_value(value)
+        self._cache[account_id] = (time.monotonic(), found)
+        return found
+
+
+class ByokCredentials:
+    """The call path's credential step: the caller's own keys first, then the platform's."""
+
+    def __init__(self, store: ByokStore, platform: CredentialResolver | None = None) -> None:
+        self.store = store
+        self.platform = platform
+
+    async def resolve(self, principal: Principal, operation: Operation) -> ResolvedCredentials:
+        own = await self.store.values(principal.account_id) if principal.account_id else {}
+        if own and all(name in own for name in operation.credentials.values()):
+            values = {slot: own[name] for slot, name in operation.credentials.items()}
+            return ResolvedCredentials(values, "byok")
+        if self.platform is None:
+            raise UpstreamError(
+                f"{operation.qualified} needs a credential: none is configured for the platform "
+                "and this account has not set its own",
+                details={"reason": "credential_missing"},
+            )
+        return await self.platform.resolve(principal, operation)
+
+
+def providers(operations: Iterable[Operation]) -> set[str]:
+    """Every provider name the catalog's operations refer to: what BYOK accepts."""
+    return {name for op in operations for name in op.credentials.values()}
+
+
+def check_provider(provider: str, known: set[str]) -> str:
+    if provider not in known:
+        raise NotFound(
+            f"no tool uses a provider named {provider!r}",
+            details={"provider": provider, "providers": sorted(known)},
+        )
+    return provider
+
+
+def _unknown_account(account_id: str) -> NotFound:
+    return NotFound("no such account", details={"account_id": account_id})
