@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.inbound.mcp.conftest import MODERN, Gateway
+from tests.inbound.mcp.conftest import MODERN, Gateway, make_key
 from toolwire.inbound.mcp import handlers
 from toolwire.inbound.mcp.runtime import runtime_of
 
@@ -344,3 +344,40 @@ def test_mcp_and_mcp_slash_are_both_served_without_redirect(gateway: Gateway) ->
 def test_other_http_methods_are_405(gateway: Gateway) -> None:
     response = gateway.http.put("/mcp", headers={"authorization": f"Bearer {gateway.key}"})
     assert response.status_code == 405
+
+
+def test_a_tools_call_retried_with_the_same_idempotency_key_is_replayed_and_charged_once(
+    gateway: Gateway,
+) -> None:
+    _, key = make_key(gateway.http, 2, ["*"])
+    meta = {"io.toolwire/idempotencyKey": "retry-me-1"}
+    args = {"name": "echo", "arguments": {"message": "once"}}
+    first = gateway.post(_modern_body(args, meta), key=key, headers=_modern_headers())
+    again = gateway.post(_modern_body(args, meta), key=key, headers=_modern_headers())
+    first_meta = first.json()["result"]["_meta"]["io.toolwire/meta"]
+    again_meta = again.json()["result"]["_meta"]["io.toolwire/meta"]
+    assert first_meta["credits_charged"] == 0.5
+    assert again_meta["replayed"] is True
+    assert again.json()["result"]["content"] == first.json()["result"]["content"]
+    balance = gateway.http.get("/api/v1/me", headers={"authorization": f"Bearer {key}"})
+    assert balance.json()["balance"] == 1.5
+    other_input = {"name": "echo", "arguments": {"message": "different"}}
+    clash = gateway.post(_modern_body(other_input, meta), key=key, headers=_modern_headers())
+    assert clash.json()["result"]["isError"] is True
+    assert clash.json()["result"]["_meta"]["io.toolwire/error"]["code"] == "CONFLICT"
+
+
+def _modern_body(params: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    full = {
+        **params,
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            **meta,
+        },
+    }
+    return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": full}
+
+
+def _modern_headers() -> dict[str, str]:
+    return {"mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "echo"}

@@ -224,6 +224,13 @@ class Handlers:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if isinstance(token, bool) or not isinstance(token, (str, int)):
             token = None
+        idempotency_key = (
+            meta.get(versions.META_IDEMPOTENCY_KEY) if isinstance(meta, dict) else None
+        )
+        if idempotency_key is not None and not isinstance(idempotency_key, str):
+            raise RpcError(
+                INVALID_PARAMS, f"_meta.{versions.META_IDEMPOTENCY_KEY} must be a string"
+            )
         tool, operation = names.parse(name, "mcp")
         call = ToolCall(
             tool=tool,
@@ -231,6 +238,7 @@ class Handlers:
             arguments=arguments,
             request_id=ctx.request_id,
             door="mcp",
+            idempotency_key=idempotency_key,
             on_progress=CallChannel(ctx, token),
         )
         outcome = await self.gateway.execute(ctx.principal, call)

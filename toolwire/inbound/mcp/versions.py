@@ -26,6 +26,8 @@ META_SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
 META_TOOLWIRE: Final = "io.toolwire/meta"
 """Our own `_meta` key on tool results: request id, credits charged, balance, latency."""
 META_TOOLWIRE_ERROR: Final = "io.toolwire/error"
+META_IDEMPOTENCY_KEY: Final = "io.toolwire/idempotencyKey"
+"""tools/call `_meta` field: the MCP spelling of REST's `Idempotency-Key` header."""
 
 
 def at_least(version: str, minimum: str) -> bool:
