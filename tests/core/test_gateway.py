@@ -217,6 +217,9 @@ async def test_a_cancelled_call_releases_its_reservation(
     with pytest.raises(asyncio.CancelledError):
         await task
     await assert_balanced(store, who, 10)
+    await store.audit.flush()
+    records = await store.audit.recent(10, account_id=who.account_id)
+    assert [(r.outcome, r.credits_charged) for r in records] == [("CANCELLED", 0)]
 
 
 async def test_every_call_leaves_one_audit_record(gateway: Gateway, store: Store) -> None:

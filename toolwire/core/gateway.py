@@ -125,6 +125,7 @@ class Gateway:
                 await asyncio.shield(self._forget(principal, call))
             if reservation is not None:
                 await asyncio.shield(self._settle(reservation, 0))
+            self._audit(principal, call, op, "CANCELLED", 0, started, creds, "cancelled by client")
             raise
         charge = self._charge(op, reservation, error)
         if reservation is not None:
@@ -139,6 +140,22 @@ class Gateway:
         if balance is None and op is not None and error is None:
             balance = await self.ledger.balance(principal.account_id)
         meta = self._meta(principal, call, op, charged, balance, creds, started)
+        outcome = "OK" if error is None else error.code
+        message = None if error is None else error.message
+        self._audit(principal, call, op, outcome, charged, started, creds, message)
+        return Outcome(meta=meta, data=data, error=error)
+
+    def _audit(
+        self,
+        principal: Principal,
+        call: ToolCall,
+        op: Operation | None,
+        outcome: str,
+        charged: int,
+        started: float,
+        creds: ResolvedCredentials,
+        message: str | None,
+    ) -> None:
         self.audit.record(
             AuditEvent(
                 request_id=call.request_id,
@@ -148,14 +165,13 @@ class Gateway:
                 tool=op.tool if op is not None else call.tool,
                 operation=op.name if op is not None else call.operation,
                 door=call.door,
-                outcome="OK" if error is None else error.code,
+                outcome=outcome,
                 credits_charged=charged,
-                latency_ms=meta.latency_ms,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
                 credential_source=creds.source,
-                message=None if error is None else error.message,
+                message=message,
             )
         )
-        return Outcome(meta=meta, data=data, error=error)
 
     @staticmethod
     def _meta(
