@@ -50,17 +50,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Text, bindparam, exists, func, insert, select, text, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import Principal, Reservation, micro_to_credits
 from toolwire.store import budgets
-from toolwire.store._common import is_positive_int, upsert_insert, utcnow
+from toolwire.store._common import is_positive_int, utcnow
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
-from toolwire.store.tables import RESOLVING_KINDS, RESOLVING_PREDICATE, accounts, ledger_entries
+from toolwire.store.ledger_sql import (
+    APPLY_UNCONDITIONAL,
+    READ,
+    AlchemyStatements,
+    BatchStatements,
+    SqliteStatements,
+    resolution_insert,
+)
+from toolwire.store.tables import RESOLVING_KINDS, ledger_entries
 
 log = logging.getLogger("toolwire.store.ledger")
 
@@ -73,28 +81,6 @@ GATHER_TURNS = 2
 BALANCE_CACHE_SIZE = 10_000
 """How long settles nobody waits for may linger for a reservation to share their commit."""
 RECONCILE_PAGE = 500
-
-_NET = bindparam("b_net", type_=BigInteger)
-_ACC = bindparam("b_acc", type_=Text)
-
-_APPLY_NET = (
-    update(accounts)
-    .where(accounts.c.id == _ACC, accounts.c.balance >= _NET)
-    .values(balance=accounts.c.balance - _NET)
-    .returning(accounts.c.balance)
-)
-_APPLY_UNCONDITIONAL = (
-    update(accounts)
-    .where(accounts.c.id == _ACC)
-    .values(balance=accounts.c.balance - _NET)
-    .returning(accounts.c.balance)
-)
-# FOR NO KEY UPDATE (PostgreSQL; SQLite already holds the write lock here): the same lock an
-# UPDATE takes, which does not wait for the KEY SHARE locks other batches' ledger INSERTs hold.
-_READ_FOR_UPDATE = (
-    select(accounts.c.balance).where(accounts.c.id == _ACC).with_for_update(key_share=True)
-)
-_READ = select(accounts.c.balance).where(accounts.c.id == _ACC)
 
 
 @dataclass(slots=True, eq=False)
@@ -191,6 +177,7 @@ class SqlLedger:
         self._balances: dict[str, tuple[int, float]] = {}
         self._sync_engine: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+        self._thread_conn: Connection | None = None
 
     # lifecycle
 
@@ -215,6 +202,9 @@ class SqlLedger:
         self._pending = []
         self._waiting = 0
         await self._drop_connection()
+        if self._thread_conn is not None:
+            self._executor.submit(self._thread_conn.close).result()
+            self._thread_conn = None
         self._executor.shutdown(wait=True)
         if self._sync_engine is not None:
             self._sync_engine.dispose()
@@ -287,7 +277,7 @@ class SqlLedger:
         if known is not None and time.monotonic() - known[1] < BALANCE_CACHE_SECONDS:
             return known[0]
         async with self._engine.connect() as conn:
-            value = (await conn.execute(_READ, {"b_acc": account_id})).scalar()
+            value = (await conn.execute(READ, {"b_acc": account_id})).scalar()
         if value is None:
             raise NotFound("no such account", details={"account_id": account_id})
         self._remember(account_id, int(value))
@@ -425,7 +415,7 @@ class SqlLedger:
             ).first()
             if inserted is None:
                 return False
-            await conn.execute(_APPLY_UNCONDITIONAL, {"b_acc": row.account_id, "b_net": -amount})
+            await conn.execute(APPLY_UNCONDITIONAL, {"b_acc": row.account_id, "b_net": -amount})
         return True
 
     # the writer
@@ -585,14 +575,7 @@ class SqlLedger:
 
     def _resolution_insert(self) -> Any:
         if self._resolution_stmt is None:
-            self._resolution_stmt = (
-                upsert_insert(self._engine, ledger_entries)
-                .on_conflict_do_nothing(
-                    index_elements=[ledger_entries.c.reservation_id],
-                    index_where=text(RESOLVING_PREDICATE),
-                )
-                .returning(ledger_entries.c.reservation_id)
-            )
+            self._resolution_stmt = resolution_insert(self._engine)
         return self._resolution_stmt
 
     async def _connection(self) -> AsyncConnection:
@@ -627,9 +610,21 @@ class SqlLedger:
             raise
 
     def _write_in_thread(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
+        # The writer thread keeps one connection: no pool checkout and reset per batch.
         assert self._sync_engine is not None
-        with self._sync_engine.connect() as conn:
-            return self._write_batch(conn, reserves, resolves)
+        if self._thread_conn is None or self._thread_conn.closed:
+            self._thread_conn = self._sync_engine.connect()
+        try:
+            return self._write_batch(self._thread_conn, reserves, resolves)
+        except Exception:
+            self._thread_conn.close()  # start the next batch on a fresh connection
+            self._thread_conn = None
+            raise
+
+    def _statements(self, conn: Connection) -> BatchStatements:
+        if self._sync_engine is not None:
+            return SqliteStatements(conn)
+        return AlchemyStatements(conn, self._resolution_insert())
 
     def _write_batch(
         self, conn: Connection, reserves: list[_Reserve], resolves: list[_Resolve]
@@ -637,6 +632,7 @@ class SqlLedger:
         now = utcnow()
         outcome = _Outcome()
         with conn.begin():
+            sql = self._statements(conn)
             # 0. budgets: lock the budgeted keys' counters, refuse what goes over a cap.
             budgeted = any(op.caps for op in reserves) or any(op.buckets for op in resolves)
             if budgeted:
@@ -646,7 +642,7 @@ class SqlLedger:
             applied: set[str] = set()
             given_back: list[tuple[tuple[str, ...], int]] = []
             if resolves:
-                applied = self._insert_resolutions(conn, resolves, now)
+                applied = self._insert_resolutions(sql, resolves, now)
                 seen: set[str] = set()
                 for op in resolves:
                     rid = op.reservation.id
@@ -664,12 +660,11 @@ class SqlLedger:
             after_credit: dict[str, int] = {}
             for account_id in sorted(touched):
                 after_credit[account_id] = self._apply_account(
-                    conn, account_id, credit.get(account_id, 0), by_account[account_id], outcome
+                    sql, account_id, credit.get(account_id, 0), by_account[account_id], outcome
                 )
             # 3. the reserve entries, in one executemany.
             if outcome.reserved:
-                conn.execute(
-                    insert(ledger_entries),
+                sql.insert_entries(
                     [
                         {
                             "account_id": op.account_id,
@@ -726,7 +721,7 @@ class SqlLedger:
         return [op for op in reserves if id(op) not in refused]
 
     def _insert_resolutions(
-        self, conn: Connection, resolves: list[_Resolve], now: datetime
+        self, sql: BatchStatements, resolves: list[_Resolve], now: datetime
     ) -> set[str]:
         rows = []
         seen: set[str] = set()
@@ -748,15 +743,14 @@ class SqlLedger:
                     "operation": None,
                     "note": None,
                     "created_at": now,
+                    "instance_id": None,
                 }
             )
-        result = conn.execute(self._resolution_insert(), rows)
-        inserted: list[Any] = list(result.scalars())
-        return {str(rid) for rid in inserted}
+        return sql.insert_resolutions(rows)
 
     def _apply_account(
         self,
-        conn: Connection,
+        sql: BatchStatements,
         account_id: str,
         credit: int,
         ops: list[_Reserve],
@@ -767,14 +761,14 @@ class SqlLedger:
         total = sum(op.amount for op in ops)
         net = total - credit
         if not ops and net == 0:
-            value = (conn.execute(_READ, {"b_acc": account_id})).scalar()
+            value = sql.read(account_id)
             if value is None:
                 return 0
-            outcome.final[account_id] = int(value)
-            return int(value)
-        row = (conn.execute(_APPLY_NET, {"b_acc": account_id, "b_net": net})).first()
-        if row is not None:
-            running = int(row[0]) + total
+            outcome.final[account_id] = value
+            return value
+        applied = sql.apply_net(account_id, net)
+        if applied is not None:
+            running = applied + total
             after_credit = running
             for op in ops:
                 running -= op.amount
@@ -782,12 +776,12 @@ class SqlLedger:
             outcome.final[account_id] = running
             return after_credit
         # Not enough for all of them (or no such account): lock the row, pick what fits.
-        value = (conn.execute(_READ_FOR_UPDATE, {"b_acc": account_id})).scalar()
+        value = sql.read_for_update(account_id)
         if value is None:
             error = NotFound("no such account", details={"account_id": account_id})
             outcome.refused.extend((op, error) for op in ops)
             return 0
-        after_credit = int(value) + credit
+        after_credit = value + credit
         running = after_credit
         accepted = 0
         for op in ops:
@@ -798,7 +792,7 @@ class SqlLedger:
             else:
                 outcome.refused.append((op, _insufficient(op.amount, running)))
         if accepted or credit:
-            conn.execute(_APPLY_UNCONDITIONAL, {"b_acc": account_id, "b_net": accepted - credit})
+            sql.apply(account_id, accepted - credit)
         outcome.final[account_id] = running
         return after_credit
 
