@@ -240,3 +240,23 @@ async def test_usage_reports_calls_failures_and_credits_per_key_tool_and_day(
         assert {r["tool"]: r["calls"] for r in parsed} == {"echo": "4", "fail": "1"}
         bad = admin.get("/admin/v1/usage", params={"since": "yesterday"})
         assert bad.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_a_byok_call_is_charged_the_configured_platform_fee_not_the_price(
+    db_url: str, tmp_path: Path
+) -> None:
+    env = {"PYTHONPATH": str(REPO)}
+    if db_url.startswith("postgresql"):
+        env["TOOLWIRE_DATABASE_URL"] = db_url
+    config = {**CONFIG, "byok_fees": {"acme": 0.5}}
+    with running_gateway(tmp_path, config=config, env=env) as gw:
+        account_id, key = gw.create_account(credits=10)
+        with gw.admin() as admin, gw.client(key) as http:
+            own = f"sk-acme-fee-{secrets.token_hex(8)}"
+            put = admin.put(f"/admin/v1/accounts/{account_id}/byok/{PROVIDER}", json={"value": own})
+            assert put.status_code == 201
+            reply = call(http, "acme.whoami", {})
+            assert reply.status_code == 200
+            assert reply.json()["meta"]["credential_source"] == "byok"
+            assert reply.json()["meta"]["credits_charged"] == 0.5
+            assert balance(http) == 9.5
