@@ -34,3 +34,9 @@ def upsert_insert(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqli
 
 def is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy's SQLite DATETIME stores it (naive UTC, microseconds), for
+    rows written on the raw sqlite3 connection and read back through SQLAlchemy."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")

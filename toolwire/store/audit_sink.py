@@ -15,15 +15,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.model import AuditEvent, micro_to_credits
-from toolwire.store._common import iso
+from toolwire.store._common import iso, sqlite_timestamp
+from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.tables import audit_events
 
 log = logging.getLogger("toolwire.store.audit")
@@ -82,6 +85,10 @@ class SqlAuditSink:
         max_buffer: int = MAX_BUFFER,
     ) -> None:
         self._engine = engine
+        # SQLite: batches go through the raw sqlite3 connection in a worker thread, off the
+        # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
+        self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._interval = flush_interval
         self._batch_size = batch_size
         self._max_buffer = max_buffer
@@ -134,6 +141,9 @@ class SqlAuditSink:
             except Exception:
                 log.exception("the audit writer failed")
         self._closed = True
+        self._executor.shutdown(wait=True)
+        if self._sqlite is not None:
+            self._sqlite.dispose()
         if self._buffer:  # the writer could not write them: say so, once
             lost = len(self._buffer)
             self._buffer.clear()
@@ -181,6 +191,20 @@ class SqlAuditSink:
             if self._closing and not self._buffer:
                 return
 
+    async def _insert(self, batch: list[AuditEvent]) -> None:
+        if self._sqlite is None:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(audit_events), [_row(e) for e in batch])
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
+
+    def _insert_sqlite(self, batch: list[AuditEvent]) -> None:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            raw.executemany(_SQLITE_INSERT, [_sqlite_values(e) for e in batch])
+
     async def _write_all(self) -> int:
         written = 0
         if self.dropped > self._dropped_reported:
@@ -194,8 +218,7 @@ class SqlAuditSink:
             if len(self._buffer) < self._batch_size:
                 self._full.clear()
             try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert(audit_events), [_row(e) for e in batch])
+                await self._insert(batch)
             except BaseException:
                 # Put them back in front (as far as the bound allows) to try again later.
                 room = self._max_buffer - len(self._buffer)
@@ -208,6 +231,31 @@ class SqlAuditSink:
             written += count
             self.written += count
         return written
+
+
+_COLUMNS = (
+    "request_id",
+    "at",
+    "account_id",
+    "key_id",
+    "tool",
+    "operation",
+    "door",
+    "outcome",
+    "credits_charged",
+    "latency_ms",
+    "credential_source",
+    "message",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+def _sqlite_values(event: AuditEvent) -> tuple[Any, ...]:
+    row = _row(event)
+    row["at"] = sqlite_timestamp(row["at"])
+    return tuple(row[name] for name in _COLUMNS)
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:

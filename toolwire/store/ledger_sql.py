@@ -14,14 +14,13 @@ statements stay in SQLAlchemy: budgeted batches are the rarer path).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Text, bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.store._common import upsert_insert
+from toolwire.store._common import sqlite_timestamp, upsert_insert
 from toolwire.store.tables import RESOLVING_PREDICATE, accounts, ledger_entries
 
 ENTRY_COLUMNS = (
@@ -185,12 +184,9 @@ _INSERT_ONE = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES {_ROW_PLACEHOLDER
 
 def _values(row: Row) -> tuple[Any, ...]:
     return tuple(
-        _sqlite_time(row[name]) if name == "created_at" else row.get(name) for name in ENTRY_COLUMNS
+        sqlite_timestamp(row[name]) if name == "created_at" else row.get(name)
+        for name in ENTRY_COLUMNS
     )
-
-
-def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _int(value: Any) -> int | None:
