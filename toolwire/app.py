@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from toolwire import __version__
+from toolwire.auth.oauth import OAuthVerifier
 from toolwire.bootstrap import FirstStart, admin_account_id, first_start, load_secret
 from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
@@ -77,7 +78,12 @@ async def build_services(settings: Settings) -> tuple[Services, FirstStart | Non
         credentials=ByokCredentials(billing.byok, platform=vault),
         idempotency=billing.idempotency,
     )
-    auth = Authenticator(store.keys, admin_key=settings.admin_key, admin_account_id=admin_account)
+    tokens = None
+    if settings.oauth_authorization_servers:
+        tokens = OAuthVerifier(settings, store.keys.principal_for_key_id)
+    auth = Authenticator(
+        store.keys, admin_key=settings.admin_key, admin_account_id=admin_account, tokens=tokens
+    )
     state = state_from_url(settings.state_url)
     return Services(settings, gateway, auth, store, secret, state, billing), created
 

@@ -50,7 +50,15 @@ class Settings:
     """Off by default. When set, MCP requests without any credential act as this API key (for
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""
     oauth_authorization_servers: tuple[str, ...] = ()
-    """Issuer URLs named in /.well-known/oauth-protected-resource (RFC 9728) and 401s."""
+    """Issuer URLs named in /.well-known/oauth-protected-resource (RFC 9728) and 401s. When set,
+    a bearer JWT is accepted from these issuers (docs/design/mcp-oauth.md)."""
+    oauth_jwks_url: str | None = None
+    """Where the issuers' signing keys are; default: `jwks_uri` from each issuer's metadata."""
+    oauth_subject_claim: str = "sub"
+    """The access-token claim that names the caller (mapped by `oauth_subject_keys`)."""
+    oauth_subject_keys: tuple[str, ...] = ()
+    """`subject=key_id` (or `issuer#subject=key_id`) pairs: a token of that subject acts as that
+    API key (its account, scopes, budgets, credits). An unmapped subject gets a 401."""
     idempotency_window_s: float = 24 * 3600.0
     """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
     instance_dead_after_s: float = 30.0

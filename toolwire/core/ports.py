@@ -73,6 +73,14 @@ class KeyStore(Protocol):
     async def authenticate(self, raw_key: str) -> Principal | None: ...
 
 
+class TokenVerifier(Protocol):
+    """Turns a bearer token that is not an API key (an OAuth access token) into a Principal, or
+    raises `Unauthenticated`. The token itself never leaves the verifier: the Principal does not
+    carry it, so nothing downstream (adapters, upstreams) can forward it."""
+
+    async def principal(self, token: str) -> Principal: ...
+
+
 class Ledger(Protocol):
     """Credits in two phases: reserve before the upstream, then settle or release after.
 

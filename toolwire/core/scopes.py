@@ -46,8 +46,35 @@ class ScopeSet:
             self._cache[key] = hit
         return hit
 
+    def narrowed(self, patterns: Iterable[str]) -> ScopeSet:
+        """The intersection of these scopes and `patterns`: permits only what both permit (an
+        OAuth token's scopes narrowing its key's, never widening them)."""
+        return NarrowedScopes(self, patterns)
+
     def __repr__(self) -> str:
         return f"ScopeSet({self.patterns!r})"
+
+
+class NarrowedScopes(ScopeSet):
+    """`outer` intersected with further patterns. `patterns` shows the outer (key's) scopes."""
+
+    __slots__ = ("outer",)
+
+    def __init__(self, outer: ScopeSet, patterns: Iterable[str]) -> None:
+        super().__init__(patterns)
+        self.outer = outer
+
+    @property
+    def patterns(self) -> list[str]:
+        return self.outer.patterns
+
+    def permits(self, tool: str, operation: str, category: str) -> bool:
+        return self.outer.permits(tool, operation, category) and super().permits(
+            tool, operation, category
+        )
+
+    def __repr__(self) -> str:
+        return f"NarrowedScopes({self.outer!r}, {[*self.allow, *(f'!{p}' for p in self.deny)]!r})"
 
 
 def _any(patterns: tuple[str, ...], subjects: tuple[str, str], category: str) -> bool:

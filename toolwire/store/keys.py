@@ -145,6 +145,25 @@ class SqlKeyStore:
             self._used[principal.key_id] = time.time()
         return principal
 
+    async def principal_for_key_id(self, key_id: str) -> Principal | None:
+        """The Principal of key `key_id` without its secret (for an OAuth subject an operator
+        mapped to that key), or None when it is unknown, revoked or its account disabled. Cached
+        like a presented key: `invalidate(key_id)` forgets it."""
+        if len(key_id) != ID_LENGTH or not _ALPHABET.issuperset(key_id):
+            return None
+        digest = hashlib.sha256(b"key-id\0" + key_id.encode()).digest()
+        hit = self._positive.get(digest)
+        if hit is not None and hit[1] > time.monotonic():
+            self._used[key_id] = time.time()
+            return hit[0]
+        epoch = self._epoch
+        principal = await self._lookup(ParsedKey(key_id, ""), check_secret=False)
+        if epoch == self._epoch and principal is not None:
+            self._remember(digest, principal)
+        if principal is not None:
+            self._used[key_id] = time.time()
+        return principal
+
     def invalidate(self, key_id: str) -> None:
         """Forget every cached result for `key_id` (call after revoking it in this process)."""
         self._epoch += 1
@@ -190,7 +209,7 @@ class SqlKeyStore:
             self._remember(digest, principal)
         return principal
 
-    async def _lookup(self, parsed: ParsedKey) -> Principal | None:
+    async def _lookup(self, parsed: ParsedKey, *, check_secret: bool = True) -> Principal | None:
         query = (
             select(
                 api_keys.c.account_id,
@@ -215,7 +234,7 @@ class SqlKeyStore:
         if row is None:
             hmac.compare_digest(presented, presented)  # same work as a real comparison
             return None
-        if not hmac.compare_digest(presented, row.secret_hash):
+        if check_secret and not hmac.compare_digest(presented, row.secret_hash):
             return None
         if row.revoked_at is not None or row.disabled:
             return None

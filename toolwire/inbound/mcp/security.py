@@ -4,11 +4,13 @@
   one of `settings.allowed_origins`; otherwise 403. When the gateway listens on loopback, `Host`
   must name loopback (or the public URL's host) too.
 - Authentication: `Authorization: Bearer <key>` (or `X-API-Key`) goes to the core's
-  authenticator on every request. A 401 carries `WWW-Authenticate: Bearer`, with
-  `resource_metadata` pointing at our RFC 9728 document when authorization servers are
-  configured. `settings.mcp_anonymous_key`, off by default, lets an operator map requests that
-  carry no credential to one designated key (how the conformance suite, which cannot send a
-  header, is run; see docs/design/mcp-conformance-auth.md).
+  authenticator on every request; with authorization servers configured, a bearer JWT is an
+  OAuth access token verified by `toolwire.auth.oauth` (docs/design/mcp-oauth.md). A 401 carries
+  `WWW-Authenticate: Bearer`, with `resource_metadata` pointing at our RFC 9728 document when
+  authorization servers are configured, and `error="invalid_token"` when a credential was
+  presented but rejected (RFC 6750). `settings.mcp_anonymous_key`, off by default, lets an
+  operator map requests that carry no credential to one designated key (how the conformance
+  suite, which cannot send a header, is run; see docs/design/mcp-conformance-auth.md).
 
 What this is not: scopes or policy (the core decides what a principal may call).
 """
@@ -20,10 +22,16 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from toolwire.auth.oauth import mcp_resource
 from toolwire.core.errors import ToolwireError, Unauthenticated
 from toolwire.core.model import Principal
 from toolwire.inbound.http import api_key_from
 from toolwire.services import Services
+
+
+class InvalidToken(Unauthenticated):
+    """A credential was presented and rejected (RFC 6750 `error="invalid_token"`)."""
+
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 PRM_PATH = "/.well-known/oauth-protected-resource"
@@ -73,6 +81,8 @@ async def authenticate(request: Request, services: Services) -> Principal:
         raise Unauthenticated("missing credential: send 'Authorization: Bearer <key>'")
     try:
         return await services.auth.authenticate(raw)
+    except Unauthenticated as exc:
+        raise InvalidToken(exc.message, details=exc.details) from exc
     except ToolwireError:
         raise
     except Exception as exc:  # a store failure must not look like a bad key
@@ -81,19 +91,23 @@ async def authenticate(request: Request, services: Services) -> Principal:
 
 def resource_url(services: Services) -> str:
     """This gateway's canonical MCP resource identifier (RFC 8707 audience)."""
-    return services.settings.base_url + "/mcp"
+    return mcp_resource(services.settings)
 
 
 def authorization_servers(services: Services) -> tuple[str, ...]:
     return services.settings.oauth_authorization_servers
 
 
-def challenge(services: Services) -> str:
-    """The `WWW-Authenticate` value of a 401."""
+def challenge(services: Services, error: ToolwireError | None = None) -> str:
+    """The `WWW-Authenticate` value of a 401 (for `error`, when known)."""
     if authorization_servers(services):
         prm = services.settings.base_url + PRM_PATH + "/mcp"
-        return f'Bearer resource_metadata="{prm}"'
-    return 'Bearer realm="toolwire"'
+        value = f'Bearer resource_metadata="{prm}"'
+    else:
+        value = 'Bearer realm="toolwire"'
+    if isinstance(error, InvalidToken):
+        value += ', error="invalid_token"'
+    return value
 
 
 def protected_resource_metadata(services: Services) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Verifying credentials other than API keys (OAuth access tokens)."""
