@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -267,3 +268,88 @@ def test_a_session_opened_on_one_gateway_continues_on_another_sharing_the_secret
     assert on_b.json()["result"]["structuredContent"] == {"echo": "on b", "data": None}
     assert ended.status_code == 204
     assert closed.status_code == 404, time.monotonic() - started
+
+
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = 11
+"""A database of the machine's Redis for this test; its keys are few and expire on their own."""
+
+
+def redis_url() -> str:
+    """The machine's Redis, or a skip saying why (a failure when CI=true)."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        reachable = probe.connect_ex(REDIS) == 0
+    if not reachable:
+        reason = f"no Redis listening on {REDIS[0]}:{REDIS[1]}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}"
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """The frames of an SSE response that carry fields (keep-alive comments skipped)."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line:
+            if not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+        elif fields:
+            yield fields
+            fields = {}
+
+
+async def test_a_notification_stream_opened_on_one_gateway_resumes_on_another_sharing_redis(
+    tmp_path: Path,
+) -> None:
+    env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
+    database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
+    admin = f"tw_admin_{secrets.token_hex(8)}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        a = start_gateway(tmp_path / "a", env=env, admin_key=admin, args=[*database, *PROFILE])
+        b = start_gateway(tmp_path / "b", env=env, admin_key=admin, args=[*database, *PROFILE])
+    try:
+        _, key = a.create_account(credits=20, name="resume")
+        auth = {"authorization": f"Bearer {key}", "accept": "application/json, text/event-stream"}
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}},
+        }
+        trigger = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "test_trigger_tool_change", "arguments": {}},
+        }
+        async with httpx.AsyncClient(timeout=30) as http:
+            with anyio.fail_after(20):
+                opened = await http.post(a.url + "/mcp", json=init, headers=auth)
+                session = {
+                    **auth,
+                    "mcp-session-id": opened.headers["mcp-session-id"],
+                    "mcp-protocol-version": "2025-11-25",
+                }
+                async with http.stream("GET", a.url + "/mcp", headers=session) as on_a:
+                    primed = await anext(sse_events(on_a))
+                missed = await http.post(a.url + "/mcp", json=trigger, headers=session)
+                resumed = {**session, "last-event-id": primed["id"]}
+                async with http.stream("GET", b.url + "/mcp", headers=resumed) as on_b:
+                    events = sse_events(on_b)
+                    replayed = await anext(events)
+                    await http.post(a.url + "/mcp", json=trigger, headers=session)
+                    live = await anext(events)
+    finally:
+        a.stop()
+        b.stop()
+    assert missed.json()["result"]["isError"] is False
+    stream, _, first = primed["id"].rpartition(":")
+    assert primed["data"] == ""
+    assert replayed["data"] == live["data"]
+    assert '"notifications/tools/list_changed"' in replayed["data"]
+    assert replayed["id"].rpartition(":")[0] == live["id"].rpartition(":")[0] == stream
+    assert int(first) < int(replayed["id"].rpartition(":")[2]) < int(live["id"].rpartition(":")[2])

@@ -4,8 +4,10 @@
 - the calls running in this process, by (session id, JSON-RPC id), so `notifications/cancelled`
   can stop them; a cancellation for a call running on another instance travels over the state
   backend's `mcp:cancel` channel to the instance that runs it;
-- list-changed fan-out: `tools_changed()` publishes on `mcp:tools-changed`, which every open GET
-  stream, legacy SSE stream and `subscriptions/listen` stream of every instance relays.
+- list-changed fan-out: `tools_changed()` appends to the shared event log (`resume`, so a GET
+  stream can be resumed with `Last-Event-ID` on any instance) and publishes the entry's number on
+  `mcp:tools-changed`, which every open GET stream, legacy SSE stream and `subscriptions/listen`
+  stream of every instance relays.
 
 Built lazily on the first MCP request of an app (it needs a running event loop) and stored on
 `app.state`, so two apps in one process share nothing.
@@ -20,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from toolwire.inbound.mcp import resume
 from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.sessions import SessionSealer, SessionStore
@@ -79,8 +82,10 @@ class Runtime:
     # -- list changed --------------------------------------------------------------------------
 
     async def tools_changed(self) -> None:
-        """Tell every open stream of every instance that the tool list changed."""
-        await self.state.publish(TOOLS_CHANGED_CHANNEL, b"tools")
+        """Tell every open stream of every instance that the tool list changed, and log it for
+        streams that resume later."""
+        seq = await resume.log_change(self.state)
+        await self.state.publish(TOOLS_CHANGED_CHANNEL, str(seq).encode())
 
 
 def runtime_of(app: Any) -> Runtime:

@@ -8,8 +8,10 @@ Each POST is classified on its own (protocols.md §7.2):
     server/discover, modern version hdr  modern (and its validation explains what is missing)
     anything else                        handshake request without a session: 400
 
-GET opens the session's stream for `notifications/tools/list_changed`; DELETE ends the session.
-Both are handshake-era only: a modern request for them gets 405, as 2026-07-28 says.
+GET opens the session's stream for `notifications/tools/list_changed`, with event ids from
+2025-03-26 on, and `Last-Event-ID` replays what the stream missed (`resume`); DELETE ends the
+session. Both are handshake-era only: a modern request for them gets 405, as 2026-07-28 says
+(it has no resumability, so `Last-Event-ID` is never read for it).
 
 Order of checks on every request: Origin/Host (403), credential (401), media types (406/415),
 body size (413), JSON (400 -32700), JSON-RPC shape (400 -32600), then the era's own rules.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from toolwire.core.errors import PayloadTooLarge, ToolwireError, Unauthenticated
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import envelope, jsonrpc, security, sse, versions
+from toolwire.inbound.mcp import envelope, jsonrpc, resume, security, sse, versions
 from toolwire.inbound.mcp.handlers import Context, new_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -51,6 +54,7 @@ log = logging.getLogger("toolwire.mcp")
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
+LAST_EVENT_ID_HEADER = "last-event-id"
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
 
 
@@ -82,7 +86,7 @@ class McpEndpoint:
 async def unauthorized(send: Send, services: Services, exc: ToolwireError) -> None:
     error = exc if isinstance(exc, Unauthenticated) else Unauthenticated()
     err = RpcError(INVALID_REQUEST, error.message, error.to_dict())
-    headers = [(b"www-authenticate", security.challenge(services).encode())]
+    headers = [(b"www-authenticate", security.challenge(services, error).encode())]
     await sse.send_json(send, jsonrpc.error(None, err), 401, headers)
 
 
@@ -376,9 +380,17 @@ def _modern_status(message: dict[str, Any]) -> int:
 
 
 async def _relay(
-    stream: sse.SseStream, receive: Receive, changes: Any, frame: bytes | None
+    stream: sse.SseStream,
+    receive: Receive,
+    changes: Any,
+    frame: bytes | None,
+    event_id: Callable[[bytes], str | None] | None = None,
+    skip: Callable[[bytes], bool] | None = None,
 ) -> None:
-    """Forward list-changed frames until the client goes away; keep-alive comments meanwhile."""
+    """Forward list-changed frames until the client goes away; keep-alive comments meanwhile.
+
+    `event_id` names each frame's SSE id from the channel message; `skip` drops messages already
+    sent (replayed before going live)."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
     try:
         iterator = changes.__aiter__()
@@ -392,12 +404,13 @@ async def _relay(
                 return
             if nxt in done:
                 try:
-                    nxt.result()
+                    message: bytes = nxt.result()
                 except StopAsyncIteration:
                     await stream.end()
                     return
-                if frame is not None:
-                    await stream.event(frame)
+                if frame is not None and not (skip is not None and skip(message)):
+                    eid = event_id(message) if event_id is not None else None
+                    await stream.event(frame, event_id=eid)
             else:
                 nxt.cancel()
                 await stream.comment()
@@ -431,4 +444,31 @@ async def _session_verb(request: Request, send: Send, runtime: Runtime, who: Pri
     async with runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
         await stream.start()
         await stream.comment()
-        await _relay(stream, request.receive, changes, frame)
+        if not resume.resumable(session.version):
+            await _relay(stream, request.receive, changes, frame)
+            return
+        # Subscribed before reading the log: an event appended meanwhile arrives both ways and
+        # is sent once (`sent`), none falls between the two.
+        stream_id = resume.get_stream_id(session.id)
+        after = resume.resume_after(request.headers.get(LAST_EVENT_ID_HEADER), stream_id)
+        logged = await resume.logged_changes(runtime.state)
+        sent = set(resume.missed(logged, after)) if after is not None else set()
+        for seq in sorted(sent):
+            await stream.event(frame, event_id=resume.event_id(stream_id, seq))
+        if not sent and resume.primes(session.version):
+            current = max(logged[-1] if logged else 0, after or 0)
+            await stream.raw(f"id: {resume.event_id(stream_id, current)}\ndata: \n\n".encode())
+        await _relay(
+            stream,
+            request.receive,
+            changes,
+            frame,
+            event_id=lambda message: resume.event_id(stream_id, _seq(message)),
+            skip=lambda message: _seq(message) in sent,
+        )
+
+
+def _seq(message: bytes) -> int:
+    """The log entry number a list-changed channel message carries (0 if it carries none)."""
+    text = message.decode(errors="replace")
+    return int(text) if text.isascii() and text.isdigit() else 0
