@@ -71,11 +71,21 @@ class Gateway:
         """Replace the catalog atomically; calls already resolved finish on the old one."""
         self.catalog = catalog
 
-    def visible(self, principal: Principal) -> list[Operation]:
-        """The operations this principal may call, in catalog order: what a door may list."""
-        return [
-            op for op in self.catalog if principal.scopes.permits(op.tool, op.name, op.category)
-        ]
+    def visible(
+        self, principal: Principal, q: str | None = None, category: str | None = None
+    ) -> list[Operation]:
+        """The operations this principal may call, in catalog order, optionally searched: what a
+        door may list. An agent never sees a tool it cannot call."""
+        ops = self.catalog.search(q, category) if q or category else self.catalog
+        return [op for op in ops if principal.scopes.permits(op.tool, op.name, op.category)]
+
+    def describe(self, principal: Principal, tool: str, operation: str | None = None) -> Operation:
+        """Steps 1-2 of the call path on their own: the operation, if this principal may call
+        it (`ToolNotFound` / `Forbidden` otherwise)."""
+        op = self.catalog.resolve(tool, operation)
+        if not principal.scopes.permits(op.tool, op.name, op.category):
+            raise Forbidden(f"this key may not use {op.qualified!r}")
+        return op
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
         started = time.perf_counter()
@@ -88,9 +98,7 @@ class Gateway:
         creds = ResolvedCredentials()
         claimed = invoked = False
         try:
-            op = self.catalog.resolve(call.tool, call.operation)
-            if not principal.scopes.permits(op.tool, op.name, op.category):
-                raise Forbidden(f"this key may not use {op.qualified!r}")
+            op = self.describe(principal, call.tool, call.operation)
             arguments = op.validate(dict(call.arguments))
             if call.idempotency_key is not None and self.idempotency is not None:
                 replay = await self.idempotency.claim(

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core.errors import Forbidden, InvalidRequest, ToolNotFound, ToolwireError
+from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats
 from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
@@ -138,12 +138,7 @@ async def list_tools(request: Request) -> Response:
             )
     except ToolwireError as exc:
         return error_response(exc, rid)
-    visible = {op.qualified for op in svc.gateway.visible(principal)}
-    ops = [
-        op
-        for op in svc.gateway.catalog.search(params.get("q"), params.get("category"))
-        if op.qualified in visible
-    ]
+    ops = svc.gateway.visible(principal, params.get("q"), params.get("category"))
     headers = {"x-request-id": rid}
     if fmt is None:
         entries = [formats.catalog_entry(op) for op in ops]
@@ -159,11 +154,7 @@ async def get_tool(request: Request) -> Response:
     name = request.path_params["name"]
     try:
         principal = await authenticate(request)
-        op = svc.gateway.catalog.get(name)
-        if op is None:
-            raise ToolNotFound(f"no tool named {name!r}", details={"tool": name})
-        if not principal.scopes.permits(op.tool, op.name, op.category):
-            raise Forbidden(f"this key may not use {op.qualified!r}")
+        op = svc.gateway.describe(principal, name)
     except ToolwireError as exc:
         return error_response(exc, rid)
     return json_response(formats.catalog_entry(op), headers={"x-request-id": rid})

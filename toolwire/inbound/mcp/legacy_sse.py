@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
+from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import jsonrpc, security, sse, versions
 from toolwire.inbound.mcp.handlers import Context, new_request_id
@@ -43,6 +44,21 @@ def _version_key(session: Session) -> str:
     return f"mcp:legacy-version:{session.id}"
 
 
+async def _admit(request: Request, send: Send, services: Services, method: str) -> Principal | None:
+    """Method, Origin and key checks both legacy endpoints share; None once refused (answered)."""
+    if request.method != method:
+        await sse.send_empty(send, 405, [(b"allow", method.encode())])
+        return None
+    if not security.origin_allowed(request, services):
+        await sse.send_empty(send, 403)
+        return None
+    try:
+        return await security.authenticate(request, services)
+    except ToolwireError as exc:
+        await unauthorized(send, services, exc)
+        return None
+
+
 class LegacySse:
     """`GET /sse`: open a session and relay its messages until the client leaves."""
 
@@ -50,16 +66,8 @@ class LegacySse:
         request = Request(scope, receive)
         services: Services = scope["app"].state.services
         runtime = runtime_of(scope["app"])
-        if request.method != "GET":
-            await sse.send_empty(send, 405, [(b"allow", b"GET")])
-            return
-        if not security.origin_allowed(request, services):
-            await sse.send_empty(send, 403)
-            return
-        try:
-            principal = await security.authenticate(request, services)
-        except ToolwireError as exc:
-            await unauthorized(send, services, exc)
+        principal = await _admit(request, send, services, "GET")
+        if principal is None:
             return
         sealer = runtime.sessions.sealer
         session = sealer.new(versions.LEGACY_SSE_DEFAULT, principal.key_id)
@@ -122,16 +130,8 @@ class LegacyMessages:
         request = Request(scope, receive)
         services: Services = scope["app"].state.services
         runtime = runtime_of(scope["app"])
-        if request.method != "POST":
-            await sse.send_empty(send, 405, [(b"allow", b"POST")])
-            return
-        if not security.origin_allowed(request, services):
-            await sse.send_empty(send, 403)
-            return
-        try:
-            principal = await security.authenticate(request, services)
-        except ToolwireError as exc:
-            await unauthorized(send, services, exc)
+        principal = await _admit(request, send, services, "POST")
+        if principal is None:
             return
         token = request.query_params.get("sessionId") or request.query_params.get("session_id")
         if not token:
