@@ -2,8 +2,9 @@
 portal its doors' async clients run in, and the `door` fixture: a test that asks for it runs once
 per row of `registry.DOORS`, with the strict xfails `registry.DRIFTS` declares.
 
-Each door gets its own accounts (so one door's cells never see another's money): `rich` (scopes
-`*`), `limited` (scopes `matrix.*` only) and `broke` (less than the price of `matrix.add`).
+Each door gets its own two accounts (so one door's cells never see another's money): `rich`
+(scopes `*`, credits to spare) and `limited` (scopes `matrix.*` only, and less than the price of
+`matrix.add`). Two keys, not three, because a stdio door starts one process per key.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ LIMITED_SCOPES = ["matrix.*"]
 class Keys:
     rich: Key
     limited: Key
-    broke: Key
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -92,7 +92,6 @@ def keys(door_name: str, door_keys: dict[str, Keys], world: World) -> Keys:
     if door_name not in door_keys:
         door_keys[door_name] = Keys(
             rich=world.new_key(100, ["*"], f"{door_name}-rich"),
-            limited=world.new_key(100, LIMITED_SCOPES, f"{door_name}-limited"),
-            broke=world.new_key(PRICES["matrix.add"] / 5, ["*"], f"{door_name}-broke"),
+            limited=world.new_key(PRICES["matrix.add"] / 5, LIMITED_SCOPES, f"{door_name}-limited"),
         )
     return door_keys[door_name]

@@ -52,7 +52,8 @@ class Wire:
     status: int | None = None
 
     def matches(self, expected: Wire) -> bool:
-        """Equal, except that an expected `status` of None (no table row says it) is not compared."""
+        """Equal, except that an expected `status` of None (no table row says it) is not
+        compared."""
         same = (self.form, self.code) == (expected.form, expected.code)
         return same and (expected.status is None or self.status == expected.status)
 

@@ -85,6 +85,13 @@ def rpc_answer(exc: MCPError, status: int | None) -> Answer:
     return Answer(False, wire, code, exc.message, details, raw=exc)
 
 
+def first_leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups, which task groups wrap errors in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 class McpDoor(PortalDoor):
     """Shared by every MCP door: one open session per key, calls normalised from MCP results.
     Subclasses say how a session is opened (`connect`) and which HTTP status table applies."""
@@ -100,9 +107,9 @@ class McpDoor(PortalDoor):
     def connect(self, key: Key, status: StatusLog) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError
 
-    def session(self, key: Key) -> tuple[McpCaller, StatusLog]:
+    def session(self, key: Key, status: StatusLog | None = None) -> tuple[McpCaller, StatusLog]:
         if key.secret not in self.sessions:
-            status = StatusLog()
+            status = status or StatusLog()
             opened = self.portal.wrap_async_context_manager(self.connect(key, status))
             self.sessions[key.secret] = (self.stack.enter_context(opened), status)
         return self.sessions[key.secret]
@@ -110,10 +117,14 @@ class McpDoor(PortalDoor):
     def call(
         self, key: Key, tool: str, args: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> Answer:
+        status = StatusLog()
         try:
-            self.session(key)
-        except MCPError as exc:  # refused while connecting: an admission failure
-            return rpc_answer(exc, None)
+            self.session(key, status)
+        except Exception as exc:  # refused while connecting: an admission failure
+            cause = first_leaf(exc)
+            if isinstance(cause, MCPError):
+                return rpc_answer(cause, status.last)
+            return Answer(False, Wire("no-session", type(cause).__name__, status.last), raw=exc)
         return super().call(key, tool, args, idempotency_key=idempotency_key)
 
     async def alist_tools(self, key: Key) -> set[str]:
@@ -195,10 +206,12 @@ class LegacySseDoor(McpDoor):
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:
         headers = {"Authorization": f"Bearer {key.secret}"}
         url = self.world.gateway.url + "/sse"
-        async with sse_client(url, headers=headers) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+        async with (
+            sse_client(url, headers=headers) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
 
 
 class StdioDoor(McpDoor):
@@ -238,4 +251,3 @@ def stdio_local(world: World) -> McpDoor:
 
 def stdio_url(world: World) -> McpDoor:
     return StdioDoor(world, "stdio-url", local=False)
-

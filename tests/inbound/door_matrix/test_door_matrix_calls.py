@@ -47,9 +47,7 @@ def test_a_scope_denied_tool_is_refused_and_charges_nothing(
     assert world.balance(keys.limited) == before
 
 
-def test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool(
-    door: Door, keys: Keys
-) -> None:
+def test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool(door: Door, keys: Keys) -> None:
     denied = door.call(keys.limited, DENIED, {})
     unknown = door.call(keys.limited, UNKNOWN, {})
     assert denied.comparable(DENIED) == unknown.comparable(UNKNOWN)
@@ -70,9 +68,9 @@ def test_invalid_arguments_are_refused_and_charge_nothing(
 def test_a_call_the_balance_cannot_cover_is_refused_and_charges_nothing(
     door: Door, keys: Keys, world: World
 ) -> None:
-    before = world.balance(keys.broke)
-    refused(door, door.call(keys.broke, ADD, {"a": 1, "b": 2}), "INSUFFICIENT_CREDITS")
-    assert world.balance(keys.broke) == before
+    before = world.balance(keys.limited)
+    refused(door, door.call(keys.limited, ADD, {"a": 1, "b": 2}), "INSUFFICIENT_CREDITS")
+    assert world.balance(keys.limited) == before
 
 
 def test_a_call_that_times_out_releases_its_credits(door: Door, keys: Keys, world: World) -> None:
@@ -100,7 +98,8 @@ def test_a_cancelled_call_charges_nothing(door: Door, keys: Keys, world: World) 
     reserved = before - PRICES["matrix.wait"]
 
     async def started() -> None:
-        while await world.abalance(key) != reserved:  # held by another process: poll
+        # The reservation is held in another process: no event crosses to here, so poll.
+        while await world.abalance(key) != reserved:  # noqa: ASYNC110
             await anyio.sleep(0.02)
 
     door.call_cancelled(key, "matrix.wait", {"seconds": WAIT_S}, started)
