@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 import anyio
+import pytest
 
 from tests.inbound.door_matrix.books import audit_record, open_reservations, wait_for
 from tests.inbound.door_matrix.conftest import PRICES, Keys
@@ -53,15 +54,25 @@ def test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool(door: Door, 
     assert denied.comparable(DENIED) == unknown.comparable(UNKNOWN)
 
 
-def test_an_unknown_tool_is_refused_as_tool_not_found(door: Door, keys: Keys) -> None:
-    refused(door, door.call(keys.rich, UNKNOWN, {}), "TOOL_NOT_FOUND")
+@pytest.mark.parametrize(
+    "name",
+    [UNKNOWN, "matrix.nosuch", "nosuch", "hidden.peek.more"],
+    ids=["unknown-tool", "unknown-operation", "bare-unknown", "three-parts"],
+)
+def test_an_unknown_tool_is_refused_as_tool_not_found(door: Door, keys: Keys, name: str) -> None:
+    refused(door, door.call(keys.rich, name, {}), "TOOL_NOT_FOUND")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [{"a": "one", "b": 2}, {"a": 1}, {"a": 1, "b": 2, "c": 3}, {"a": 1.5, "b": 2}],
+    ids=["wrong-type", "missing", "unknown-field", "not-an-integer"],
+)
 def test_invalid_arguments_are_refused_and_charge_nothing(
-    door: Door, keys: Keys, world: World
+    door: Door, keys: Keys, world: World, args: dict[str, object]
 ) -> None:
     before = world.balance(keys.rich)
-    refused(door, door.call(keys.rich, ADD, {"a": "one", "b": 2}), "INVALID_ARGUMENTS")
+    refused(door, door.call(keys.rich, ADD, args), "INVALID_ARGUMENTS")
     assert world.balance(keys.rich) == before
 
 
