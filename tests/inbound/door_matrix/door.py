@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import anyio
 import httpx
@@ -179,6 +179,12 @@ class World:
             return value
 
 
+def offline_world() -> World:
+    """A world with no gateway and no portal: enough to build a door and read its error table
+    (`expected_error`); anything that does I/O fails."""
+    return World(gateway=cast(RunningGateway, None), portal=cast(BlockingPortal, None))
+
+
 class PortalDoor:
     """Runs a door's async clients in the world's portal, each operation bounded in time.
 
@@ -191,8 +197,11 @@ class PortalDoor:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.portal = world.portal
         self.stack = contextlib.ExitStack()
+
+    @property
+    def portal(self) -> BlockingPortal:
+        return self.world.portal
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         async def bounded() -> T:
