@@ -24,6 +24,7 @@ import anyio
 import httpx
 from anyio.from_thread import BlockingPortal
 
+from toolwire.core import names
 from toolwire.testing import RunningGateway
 
 T = TypeVar("T")
@@ -239,6 +240,12 @@ class PortalDoor:
 
     def close(self) -> None:
         self.stack.close()
+
+
+def canonical_name(external: str, fmt: names.Format) -> str:
+    """A tool name as a door's format spells it, back as canonical `tool.operation`."""
+    tool, operation = names.parse(external, fmt)
+    return names.qualified(tool, operation or tool)
 
 
 def error_fields(error: Any) -> tuple[str | None, str | None, Any]:

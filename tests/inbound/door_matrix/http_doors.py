@@ -22,6 +22,7 @@ from tests.inbound.door_matrix.door import (
     PortalDoor,
     Stage,
     Wire,
+    canonical_name,
     error_fields,
 )
 from toolwire.client import AsyncClient
@@ -91,11 +92,6 @@ class RestDoor(PortalDoor):
 def openai_name(canonical: str) -> str:
     tool, operation = names.parse(canonical)
     return names.external(tool, operation or tool, "openai")
-
-
-def canonical_name(external: str, fmt: names.Format) -> str:
-    tool, operation = names.parse(external, fmt)
-    return names.qualified(tool, operation or tool)
 
 
 class OpenAIDoor(RestDoor):

@@ -31,6 +31,7 @@ from tests.inbound.door_matrix.door import (
     Stage,
     Wire,
     World,
+    canonical_name,
     error_fields,
 )
 from toolwire.inbound.mcp import versions
@@ -129,7 +130,9 @@ class McpDoor(PortalDoor):
 
     async def alist_tools(self, key: Key) -> set[str]:
         caller, _ = self.sessions[key.secret]
-        return {tool.name for tool in (await caller.list_tools()).tools}
+        listed = await caller.list_tools()
+        assert listed.next_cursor is None, "the test catalog fits one page"
+        return {canonical_name(tool.name, "mcp") for tool in listed.tools}
 
     def list_tools(self, key: Key) -> set[str]:
         self.session(key)
