@@ -58,9 +58,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, portal: BlockingPortal) -> I
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gateway = start_gateway(tmp_path_factory.mktemp("door-matrix"), config=CONFIG, env=env)
+    world = World(gateway, portal, env)
     try:
-        yield World(gateway, portal, env)
+        yield world
     finally:
+        world.close()
         gateway.stop()
 
 

@@ -153,24 +153,35 @@ class World:
     env: dict[str, str] = field(default_factory=dict)
     """Environment for processes a door starts (stdio), e.g. PYTHONPATH for the test tools."""
 
+    _admin: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    def admin(self) -> httpx.Client:
+        """One admin API client for the run (closed by `close`)."""
+        if self._admin is None:
+            self._admin = self.gateway.admin()
+        return self._admin
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+
     def new_key(self, credits: float, scopes: list[str], name: str) -> Key:
-        with self.gateway.admin() as admin:
-            account = admin.post("/admin/v1/accounts", json={"name": name, "credits": credits})
-            account.raise_for_status()
-            account_id = account.json()["account"]["id"]
-            made = admin.post(
-                f"/admin/v1/accounts/{account_id}/keys", json={"name": name, "scopes": scopes}
-            )
-            made.raise_for_status()
-            return Key(made.json()["secret"], made.json()["key"]["id"], account_id)
+        admin = self.admin()
+        account = admin.post("/admin/v1/accounts", json={"name": name, "credits": credits})
+        account.raise_for_status()
+        account_id = account.json()["account"]["id"]
+        made = admin.post(
+            f"/admin/v1/accounts/{account_id}/keys", json={"name": name, "scopes": scopes}
+        )
+        made.raise_for_status()
+        return Key(made.json()["secret"], made.json()["key"]["id"], account_id)
 
     def balance(self, key: Key) -> float:
         """The account's balance in credits, through the admin API."""
-        with self.gateway.admin() as admin:
-            reply = admin.get(f"/admin/v1/accounts/{key.account_id}/balance")
-            reply.raise_for_status()
-            value: float = reply.json()["balance"]
-            return value
+        reply = self.admin().get(f"/admin/v1/accounts/{key.account_id}/balance")
+        reply.raise_for_status()
+        value: float = reply.json()["balance"]
+        return value
 
     async def abalance(self, key: Key) -> float:
         headers = {"Authorization": f"Bearer {self.gateway.admin_key}"}

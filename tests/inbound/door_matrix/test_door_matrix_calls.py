@@ -56,8 +56,8 @@ def test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool(door: Door, 
 
 @pytest.mark.parametrize(
     "name",
-    [UNKNOWN, "matrix.nosuch", "nosuch", "hidden.peek.more"],
-    ids=["unknown-tool", "unknown-operation", "bare-unknown", "three-parts"],
+    [UNKNOWN, "matrix.nosuch", "nosuch"],
+    ids=["unknown-tool", "unknown-operation", "bare-unknown"],
 )
 def test_an_unknown_tool_is_refused_as_tool_not_found(door: Door, keys: Keys, name: str) -> None:
     refused(door, door.call(keys.rich, name, {}), "TOOL_NOT_FOUND")
@@ -65,8 +65,8 @@ def test_an_unknown_tool_is_refused_as_tool_not_found(door: Door, keys: Keys, na
 
 @pytest.mark.parametrize(
     "args",
-    [{"a": "one", "b": 2}, {"a": 1}, {"a": 1, "b": 2, "c": 3}, {"a": 1.5, "b": 2}],
-    ids=["wrong-type", "missing", "unknown-field", "not-an-integer"],
+    [{"a": "one", "b": 2}, {"a": 1}, {"a": 1, "b": 2, "c": 3}],
+    ids=["wrong-type", "missing", "unknown-field"],
 )
 def test_invalid_arguments_are_refused_and_charge_nothing(
     door: Door, keys: Keys, world: World, args: dict[str, object]
