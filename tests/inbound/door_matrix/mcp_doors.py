@@ -21,6 +21,7 @@ import httpx2
 from mcp import Client, ClientSession, types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.inbound.door_matrix.door import (
@@ -29,6 +30,7 @@ from tests.inbound.door_matrix.door import (
     NoTableRow,
     PortalDoor,
     Stage,
+    Started,
     Wire,
     World,
     canonical_name,
@@ -150,7 +152,9 @@ class McpDoor(PortalDoor):
             return rpc_answer(exc, status.last)
         return result_answer(result, status.last)
 
-    def call_cancelled(self, key: Key, tool: str, args: Mapping[str, Any], started: Any) -> None:
+    def call_cancelled(
+        self, key: Key, tool: str, args: Mapping[str, Any], started: Started
+    ) -> None:
         self.session(key)
         super().call_cancelled(key, tool, args, started)
 
@@ -181,15 +185,9 @@ class McpHttpDoor(McpDoor):
             event_hooks={"response": [status.record]},
         )
         url = self.world.gateway.url + "/mcp"
-        transport = streamable_http(url, http)
+        transport = streamable_http_client(url, http_client=http)
         async with http, Client(transport, mode=self.mode, cache=None) as client:
             yield client
-
-
-def streamable_http(url: str, http: httpx2.AsyncClient) -> Any:
-    from mcp.client.streamable_http import streamable_http_client
-
-    return streamable_http_client(url, http_client=http)
 
 
 def mcp_modern(world: World) -> McpDoor:
