@@ -32,6 +32,9 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 20.0
 """Upper bound of one door operation; a door that hangs fails its test instead of the run."""
 
+VARYING_META = frozenset({"request_id", "latency_ms"})
+"""Receipt fields that differ between any two requests."""
+
 Stage = Literal["call", "admission"]
 """Where a failure happens: in the call path (`call`), or before it, while the door admits the
 request (`admission`: authentication, body, transport checks)."""
@@ -81,7 +84,7 @@ class Answer:
 
     def comparable(self, name: str) -> tuple[Any, ...]:
         """This answer with what legitimately differs between two requests removed: request
-        ids and timings, and the tool's own name (echoed in messages and details)."""
+        ids and timings, and the tool's own name (echoed in messages, details and receipt)."""
 
         spellings = (name, name.replace(".", "__"))  # canonical, and as OpenAI spells it
 
@@ -91,7 +94,15 @@ class Answer:
                 text = text.replace(spelling, "<tool>")
             return json.loads(text)
 
-        return (self.ok, self.wire, self.code, scrub(self.message), scrub(self.details))
+        receipt = {k: v for k, v in (self.meta or {}).items() if k not in VARYING_META}
+        return (
+            self.ok,
+            self.wire,
+            self.code,
+            scrub(self.message),
+            scrub(self.details),
+            scrub(receipt),
+        )
 
 
 @dataclass(frozen=True, slots=True)
