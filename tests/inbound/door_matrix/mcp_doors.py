@@ -52,7 +52,7 @@ class McpCaller(Protocol):
     async def list_tools(self) -> types.ListToolsResult: ...
 
     async def call_tool(
-        self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any
+        self, name: str, arguments: dict[str, Any] | None = None, *, meta: Any = None
     ) -> types.CallToolResult: ...
 
 
