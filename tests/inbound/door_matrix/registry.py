@@ -1,0 +1,72 @@
+"""The doors of the matrix, one row each, and the cells known to fail today.
+
+Adding a door (A2A is next) means adding one row to `DOORS`: write a class with the `Door` face
+(tests/inbound/door_matrix/door.py; subclass `PortalDoor` to run an async client): `list_tools`
+maps the door's listing back to canonical `tool.operation`, `call` normalises its answer into
+an `Answer`, `call_cancelled` cancels the door's own way (for A2A: `tasks/cancel`), and
+`expected_error` reads the door's own error table (for A2A: its task-state/JSON-RPC mapping in
+toolwire/inbound/a2a.py), never a literal. Every behaviour then runs over it. A cell that
+fails because of a known drift gets a row in `DRIFTS`, which makes it a strict xfail: it turns
+into a failure the day the drift is fixed, so the row is removed with the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.inbound.door_matrix.door import Door, World
+from tests.inbound.door_matrix.http_doors import OpenAIDoor, RestDoor, SdkDoor
+from tests.inbound.door_matrix.mcp_doors import (
+    LegacySseDoor,
+    mcp_handshake,
+    mcp_modern,
+    stdio_local,
+    stdio_url,
+)
+
+DoorFactory = Callable[[World], Door]
+
+DOORS: dict[str, DoorFactory] = {
+    "rest": RestDoor,
+    "openai": OpenAIDoor,
+    "mcp-stateless": mcp_modern,
+    "mcp-handshake": mcp_handshake,
+    "legacy-sse": LegacySseDoor,
+    "stdio-local": stdio_local,
+    "stdio-url": stdio_url,
+    "sdk": SdkDoor,
+}
+"""Door name -> factory over the shared `World` (one gateway, one portal)."""
+
+DENIED_AS_UNKNOWN = "issue 8 item 14 (branch sec-core)"
+
+DISCONNECT = (
+    "drift: an HTTP client that goes away does not cancel a {door} call; it runs on and is "
+    "charged (issue 10)"
+)
+DRIFTS: dict[tuple[str, str], str] = {
+    ("test_a_cancelled_call_charges_nothing", "rest"): DISCONNECT.format(door="REST"),
+    ("test_a_cancelled_call_charges_nothing", "openai"): DISCONNECT.format(door="tool_calls"),
+    ("test_a_cancelled_call_charges_nothing", "sdk"): DISCONNECT.format(door="REST (SDK)"),
+    ("test_an_idempotent_replay_returns_the_first_result_and_is_charged_once", "openai"): (
+        "drift: the tool_calls door passes no idempotency key (header or tool call id) to the "
+        "core, so a replayed tool call runs and is charged again (issue 10)"
+    ),
+}
+"""(behaviour test name, door name) -> why that cell fails today."""
+
+EVERY_DOOR_DRIFTS: dict[str, str] = {
+    "test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool": DENIED_AS_UNKNOWN,
+    "test_an_auth_store_failure_gets_the_same_unavailable_answer_at_every_door": (
+        "drift: an unreachable key store is answered 500 INTERNAL by REST, tool_calls and the SDK, "
+        "401 (-32600 UNAUTHENTICATED, 'could not verify the credential') by MCP over HTTP, SSE and "
+        "the stdio bridge, and stdio --local exits before speaking; no door's table has an "
+        "UNAVAILABLE row yet (issue 10)"
+    ),
+}
+"""Behaviour test name -> why it fails today at every door."""
+
+
+def drift(behaviour: str, door: str) -> str | None:
+    """Why the cell (behaviour, door) is expected to fail today, or None."""
+    return EVERY_DOOR_DRIFTS.get(behaviour) or DRIFTS.get((behaviour, door))

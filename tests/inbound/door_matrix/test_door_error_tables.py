@@ -1,0 +1,74 @@
+"""Every error the core can raise has a row in every door's error table (issue 10 item 3), read
+through the same door rows the behaviour matrix uses, and the SDK's reverse table agrees with
+REST's. No gateway runs here: only the tables are read.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import toolwire
+from tests.inbound.door_matrix.door import Door, NoTableRow, offline_world
+from tests.inbound.door_matrix.registry import DOORS
+from toolwire.client import _errors as sdk_errors
+from toolwire.core import errors as core_errors
+from toolwire.inbound import rest
+
+
+def every_error_class() -> list[type[core_errors.ToolwireError]]:
+    """`ToolwireError` and every subclass defined anywhere in the package (imported first)."""
+    for module in pkgutil.walk_packages(toolwire.__path__, "toolwire."):
+        if not module.name.startswith(("toolwire.store.migrations", "toolwire.__main__")):
+            importlib.import_module(module.name)
+    found: list[type[core_errors.ToolwireError]] = [core_errors.ToolwireError]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return found
+
+
+ERRORS = every_error_class()
+
+
+@pytest.fixture
+def table(door_name: str) -> Door:
+    return DOORS[door_name](offline_world())
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: f"{cls.__name__}")
+def test_every_core_error_has_a_row_in_every_doors_table(
+    table: Door, error: type[core_errors.ToolwireError]
+) -> None:
+    try:
+        table.expected_error(error.code)
+    except NoTableRow as missing:
+        pytest.fail(str(missing))
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: f"{cls.__name__}")
+def test_every_error_class_is_one_of_the_listed_codes(
+    error: type[core_errors.ToolwireError],
+) -> None:
+    listed = core_errors.BY_CODE.get(error.code)
+    assert listed is not None, f"{error.__name__}: code {error.code!r} is not in ALL_ERRORS"
+    assert issubclass(error, listed) or error is core_errors.ToolwireError
+
+
+@pytest.mark.parametrize("error", core_errors.ALL_ERRORS, ids=lambda cls: cls.__name__)
+def test_the_sdk_raises_the_same_named_class_for_every_code(
+    error: type[core_errors.ToolwireError],
+) -> None:
+    raised = sdk_errors.ERRORS_BY_CODE[error.code]
+    assert (raised.__name__, raised.code) == (error.__name__, error.code)
+    parents = [c.__name__ for c in error.__mro__[1:] if issubclass(c, core_errors.ToolwireError)]
+    assert [c.__name__ for c in raised.__mro__[1 : len(parents) + 1]] == parents
+
+
+@pytest.mark.parametrize("status", sorted(set(rest.HTTP_STATUS.values())))
+def test_the_sdk_reads_every_rest_status_back_to_a_code_with_that_status(status: int) -> None:
+    """For an answer without an envelope (a proxy's page), the SDK guesses the code from the
+    status alone; its guess must be a code REST answers with that same status."""
+    guessed = sdk_errors.CODE_FOR_STATUS.get(status, "INTERNAL")
+    assert rest.HTTP_STATUS[guessed] == status
