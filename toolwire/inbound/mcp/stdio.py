@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from toolwire.core.model import Principal
-from toolwire.inbound.mcp import envelope, jsonrpc, versions
+from toolwire.inbound.mcp import batch, envelope, jsonrpc, versions
 from toolwire.inbound.mcp.handlers import Context, Handlers, new_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -47,6 +47,7 @@ from toolwire.services import Services
 log = logging.getLogger("toolwire.mcp.stdio")
 Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
 MAX_LINE_BYTES = 16 * 1024 * 1024
+BATCHES_ONLY = "JSON-RPC batches are accepted only in 2025-03-26 sessions"
 
 
 async def stdio_streams() -> tuple[asyncio.StreamReader, Write]:
@@ -89,7 +90,8 @@ class LocalConnection:
         self.version: str | None = None
         self.log_level: str | None = None
         self.capabilities: dict[str, Any] = {}
-        self.running: dict[Any, asyncio.Task[None]] = {}
+        self.running: dict[Any, asyncio.Task[Any]] = {}
+        self.batches: set[asyncio.Task[None]] = set()
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         async with self.services.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
@@ -97,8 +99,9 @@ class LocalConnection:
             try:
                 async for line in _lines(reader):
                     await self._line(line)
-                if self.running:
-                    await asyncio.gather(*self.running.values(), return_exceptions=True)
+                if self.running or self.batches:
+                    pending = [*self.running.values(), *self.batches]
+                    await asyncio.gather(*pending, return_exceptions=True)
             finally:
                 relay.cancel()
 
@@ -116,7 +119,9 @@ class LocalConnection:
             await self.write(jsonrpc.error(None, err))
             return
         if isinstance(body, list):
-            await self._batch(body)
+            task = asyncio.create_task(self._batch(body))  # its calls stay cancellable
+            self.batches.add(task)
+            task.add_done_callback(self.batches.discard)
             return
         try:
             message = jsonrpc.parse_message(body)
@@ -134,22 +139,22 @@ class LocalConnection:
         self.running.pop(rid, None)
 
     async def _batch(self, items: list[Any]) -> None:
-        if self.version is None or not versions.batches_allowed(self.version) or not items:
-            err = RpcError(INVALID_REQUEST, "JSON-RPC batches are accepted only in 2025-03-26")
-            await self.write(jsonrpc.error(None, err))
+        if not items:
+            await self.write(batch.refused(batch.EMPTY))
             return
-        replies = []
-        for item in items:
-            try:
-                message = jsonrpc.parse_message(item)
-            except RpcError as err:
-                replies.append(jsonrpc.error(jsonrpc.request_id_of(item), err))
-                continue
-            if isinstance(message, Notification):
-                self._notification(message)
-            elif isinstance(message, Request):
-                replies.append(await self._answer(message))
-        if replies:
+        if self.version is None or not versions.batches_allowed(self.version):
+            await self.write(batch.refused(BATCHES_ONLY))
+            return
+
+        async def notify(message: Notification) -> None:
+            self._notification(message)
+
+        def track(rid: Any, task: asyncio.Task[Any]) -> None:
+            self.running[rid] = task
+            task.add_done_callback(functools.partial(self._finished, rid))
+
+        replies = await batch.answer(items, notify=notify, request=self._answer, track=track)
+        if replies is not None:
             await self.write(replies)
 
     def _notification(self, message: Notification) -> None:
