@@ -37,6 +37,7 @@ from toolwire.inbound.mcp.stdio import Write, lines, stdio_streams
 log = logging.getLogger("toolwire.mcp.stdio")
 
 UNREACHABLE = "the gateway could not be reached"
+BROKEN = "the connection to the gateway failed"
 TIMED_OUT = "the gateway did not answer in time"
 NO_ANSWER = "the gateway ended its answer without a response to this request"
 FAILED = "the bridge could not forward this request"
@@ -138,9 +139,12 @@ class Bridge:
         except httpx.TimeoutException as exc:
             log.warning("gateway timed out: %r", exc)
             reason = TIMED_OUT
-        except httpx.TransportError as exc:
+        except httpx.ConnectError as exc:
             log.warning("gateway unreachable: %r", exc)
             reason = UNREACHABLE
+        except httpx.TransportError as exc:
+            log.warning("gateway connection failed: %r", exc)
+            reason = BROKEN
         except Exception:
             log.exception("forwarding a message failed")
             reason = FAILED
