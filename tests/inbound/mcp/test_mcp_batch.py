@@ -5,13 +5,9 @@ one entry per request."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import orjson
-
 from tests.inbound.mcp.conftest import Gateway
-from toolwire.inbound.mcp.stdio import LocalConnection
 
 V = "2025-03-26"
 PING = {"jsonrpc": "2.0", "id": "p", "method": "ping"}
@@ -33,29 +29,7 @@ def over_http(gateway: Gateway, body: Any, version: str = V) -> tuple[int, Any]:
 
 def over_stdio(gateway: Gateway, body: Any, version: str = V) -> list[Any]:
     """What `toolwire stdio --local` writes for an initialize line and then `body`."""
-    services = gateway.http.app.state.services  # type: ignore[attr-defined]
-    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize"}
-    init["params"] = {"protocolVersion": version, "capabilities": {}}
-    written: list[Any] = []
-    initialized = asyncio.Event()
-
-    async def write(message: Any) -> None:
-        written.append(message)
-        initialized.set()
-
-    async def run() -> None:
-        principal = await services.auth.authenticate(gateway.key)
-        reader = asyncio.StreamReader()
-        reader.feed_data(orjson.dumps(init) + b"\n")
-        connection = LocalConnection(services, principal, write)
-        serving = asyncio.create_task(connection.serve(reader))
-        await asyncio.wait_for(initialized.wait(), 5)  # the version is set
-        reader.feed_data(orjson.dumps(body) + b"\n")
-        reader.feed_eof()
-        await serving
-
-    gateway.http.portal.call(run)  # type: ignore[union-attr]
-    return written[1:]
+    return gateway.stdio([body], version)[1:]
 
 
 def test_the_issue_case_an_empty_batch_is_one_invalid_request_with_id_null(
@@ -117,3 +91,15 @@ def test_a_mixed_batch_gets_one_entry_per_request(gateway: Gateway) -> None:
         assert by_id["2"]["result"]["content"][0]["text"] == '{"echo":"b","data":null}'
         assert by_id["None"]["error"]["code"] == -32600
     assert status == 200
+
+
+def test_a_call_cancelled_over_stdio_gets_no_reply(gateway: Gateway) -> None:
+    wait = {
+        "jsonrpc": "2.0",
+        "id": "w",
+        "method": "tools/call",
+        "params": {"name": "test_wait", "arguments": {"seconds": 30}},
+    }
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "w"}}
+    written = gateway.stdio([wait, cancel, PING], "2025-11-25")
+    assert [m.get("id") for m in written] == [0, "p"]
