@@ -87,27 +87,23 @@ def cancelled(rid: int) -> dict[str, Any]:
 # -- 1. cancellation ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("progress", [False, True], ids=["before-any-event", "mid-stream"])
 async def test_the_issue_case_a_cancelled_call_ends_its_sse_post_without_a_response(
-    gateway: RunningGateway,
+    gateway: RunningGateway, progress: bool
 ) -> None:
     _, key = gateway.create_account(credits=5, name="cancel-sse")
     async with httpx.AsyncClient(timeout=30) as http:
         with anyio.fail_after(15):
             session = await initialize(http, gateway.url, key, "2025-11-25")
-            async with http.stream(
-                "POST", gateway.url + "/mcp", json=wait_call(1), headers=session
-            ) as response:
-                lines = response.aiter_lines()
-                async for line in lines:
-                    if "notifications/progress" in line:
-                        break  # running: its credit is reserved
-                reserved = balance(gateway, key)
-                cancel = await http.post(gateway.url + "/mcp", json=cancelled(1), headers=session)
-                rest = [line async for line in lines]
-    assert (reserved, cancel.status_code) == (4, 202)
-    assert response.status_code == 200
+            body = wait_call(1, progress=progress)
+            call = asyncio.create_task(http.post(gateway.url + "/mcp", json=body, headers=session))
+            await wait_until(lambda: balance(gateway, key) == 4)  # running: 1 credit reserved
+            cancel = await http.post(gateway.url + "/mcp", json=cancelled(1), headers=session)
+            response = await call
+    data = [line for line in response.text.splitlines() if line.startswith("data:")]
+    assert (cancel.status_code, response.status_code) == (202, 200)
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert not [line for line in rest if line.startswith("data:") and line[5:].strip()]
+    assert all('"notifications/progress"' in line for line in data), data
     await wait_until(lambda: balance(gateway, key) == 5)
     no_traceback(gateway)
 
