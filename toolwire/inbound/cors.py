@@ -25,7 +25,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from toolwire.inbound import origins
 from toolwire.settings import Settings
@@ -64,6 +64,14 @@ class Cors(CORSMiddleware):
             expose_headers=EXPOSE_HEADERS,
         )
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Requests without an `Origin` (every non-browser client: the hot path) pass untouched;
+        CORS has nothing to say to them."""
+        if scope["type"] == "http" and not any(k == b"origin" for k, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def is_allowed_origin(self, origin: str) -> bool:
         return origins.allowed(origin, self.settings)
