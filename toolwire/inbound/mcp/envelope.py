@@ -116,11 +116,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     """The value of header `name` (lower case) as the client meant it: surrounding whitespace
     removed (RFC 9110 §5.5), then decoded from the base64 sentinel; None when absent.
     Raises `UnreadableHeader` when it is repeated or its sentinel is malformed."""
-    getlist = getattr(headers, "getlist", None)
-    if callable(getlist):
-        values = [str(v) for v in getlist(name)]
-    else:
-        values = [headers[name]] if name in headers else []
+    values = _raw_values(headers, name)
     if not values:
         return None
     if len(values) > 1:
@@ -146,6 +142,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | _Unreadable | None:
 
 
 def _raw_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value sent for `name` (Starlette headers keep repeats; a plain mapping has one)."""
     getlist = getattr(headers, "getlist", None)
     if callable(getlist):
         return [str(v) for v in getlist(name)]

@@ -175,8 +175,9 @@ async def answer(
     try:
         while True:
             getter = getter or asyncio.create_task(queue.get())
+            ended = task.done() and not _failed(task)  # its final message is queued
             done, _ = await asyncio.wait(
-                {getter, gone, task} if not task.done() else {getter, gone},
+                {getter, gone} if ended else {getter, gone, task},
                 timeout=KEEPALIVE_S,
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -199,10 +200,10 @@ async def answer(
                     return
             elif gone in done:
                 return
-            elif task in done and task.cancelled():
+            elif task.done() and task.cancelled():  # notifications already queued went first
                 await _end_cancelled(send, stream, accepts, headers)
                 return
-            elif task in done and task.exception() is not None:
+            elif task.done() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             elif not done and stream.started:
                 await stream.comment()
@@ -217,6 +218,10 @@ async def answer(
                 await getter
         with contextlib.suppress(asyncio.CancelledError):
             await gone
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.cancelled() or task.exception() is not None
 
 
 async def _end_cancelled(
