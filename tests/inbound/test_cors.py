@@ -137,3 +137,16 @@ def test_the_alias_is_merged_into_the_one_setting() -> None:
     )
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert settings.with_overrides(port=1).cors_origins == settings.cors_origins
+
+
+def test_a_listed_public_page_may_reach_a_gateway_on_loopback(listed: TestClient) -> None:
+    ask = {
+        "origin": APP,
+        "access-control-request-method": "POST",
+        "access-control-request-private-network": "true",
+    }
+    assert (
+        listed.options("/mcp", headers=ask).headers["access-control-allow-private-network"]
+        == "true"
+    )
+    assert listed.options("/mcp", headers={**ask, "origin": EVIL}).status_code == 400

@@ -9,6 +9,8 @@ allowed origin:
   `X-API-Key`, `Content-Type`, `Accept`, `Idempotency-Key`, and the MCP headers
   (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Last-Event-ID`, and
   any `Mcp-Param-{Name}` whose name is an RFC 9110 token);
+- Private Network Access preflights (a public page calling a gateway on loopback or the LAN)
+  are allowed, for allowed origins only;
 - a response exposes the headers a browser client must read: `Mcp-Session-Id`,
   `MCP-Protocol-Version`, `X-Request-Id`, `WWW-Authenticate`, `Retry-After`.
 
@@ -62,6 +64,7 @@ class Cors(CORSMiddleware):
             allow_methods=ALLOW_METHODS,
             allow_headers=ALLOW_HEADERS,
             expose_headers=EXPOSE_HEADERS,
+            allow_private_network=True,  # a listed public page may reach a gateway on loopback
         )
         self.settings = settings
 
