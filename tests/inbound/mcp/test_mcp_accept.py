@@ -199,3 +199,10 @@ def test_accept_is_read_with_q_values_and_specificity(
     accept: str | None, json: bool, sse: bool
 ) -> None:
     assert media.accepts(accept) == media.Accepts(json=json, sse=sse)
+
+
+def test_subscriptions_listen_needs_sse_and_a_json_only_client_gets_406(gateway: Gateway) -> None:
+    body = _modern("subscriptions/listen", {"notifications": {"toolsListChanged": True}})
+    headers = _modern_headers("subscriptions/listen", JSON_ONLY)
+    response = gateway.post(body, headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (406, -32600)

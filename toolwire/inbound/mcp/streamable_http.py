@@ -318,6 +318,14 @@ class Post:
         )
 
     async def _listen(self, request: RpcRequest) -> None:
+        if not self.accepts.sse:  # a long-lived stream has no JSON form
+            err = RpcError(
+                INVALID_REQUEST,
+                "subscriptions/listen needs Accept: text/event-stream",
+                http_status=406,
+            )
+            await self._error(request.id, err, "modern")
+            return
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
         agreed = {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
