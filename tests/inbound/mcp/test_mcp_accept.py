@@ -126,6 +126,10 @@ EXCHANGES: dict[str, tuple[Exchange, int]] = {
     "wrong content type": (_raw(b"{}", "text/plain"), 415),
     "too large": (_raw(b'{"x": "' + b"a" * 70_000 + b'"}'), 413),
     "foreign origin": (_raw(orjson.dumps(PING), origin="http://evil.example.com"), 403),
+    "legacy /messages without a session": (
+        lambda gw, accept: gw.post(PING, headers={"accept": accept}, path="/messages"),
+        400,
+    ),
     "no credential": (
         lambda gw, accept: gw.http.post("/mcp", json=PING, headers={"accept": accept}),
         401,
