@@ -15,7 +15,6 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,6 +27,7 @@ from toolwire.core.auth import Authenticator
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.inbound import admin, admin_billing, mcp, openai, rest
+from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
@@ -149,17 +149,7 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
             await services.store.close()
             await services.state.close()
 
-    middleware = []
-    if settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=["authorization", "x-api-key", "content-type", "idempotency-key"],
-                expose_headers=["x-request-id"],
-            )
-        )
+    middleware = [Middleware(Cors, settings=settings)]
     routes = [
         *rest.routes,
         *openai.routes,

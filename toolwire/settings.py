@@ -40,8 +40,10 @@ class Settings:
     log_format: str = "console"
     """`console` for people, `json` for log shippers."""
     cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed besides loopback and the public URL's own origin, by CORS (every
+    route) and by the MCP door's Origin check alike (`toolwire.inbound.origins`); `*`: any."""
     allowed_origins: tuple[str, ...] = ()
-    """Browser origins the MCP door accepts besides localhost (DNS-rebinding protection)."""
+    """Deprecated alias of `cors_origins` (`TOOLWIRE_ALLOWED_ORIGINS`), merged into it."""
     builtin_profiles: tuple[str, ...] = ()
     """Optional extra built-in catalogs to load (e.g. `conformance`)."""
     mcp_session_ttl_s: float = 24 * 3600.0
@@ -64,6 +66,11 @@ class Settings:
     instance_dead_after_s: float = 30.0
     """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        merged = tuple(dict.fromkeys((*self.cors_origins, *self.allowed_origins)))
+        object.__setattr__(self, "cors_origins", merged)
+        object.__setattr__(self, "allowed_origins", ())
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -27,10 +27,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(app: ASGIApp) -> Iterator[Served]:
+def serving(app: ASGIApp, port: int = 0) -> Iterator[Served]:
+    """Serve `app` on 127.0.0.1:`port` (0: a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(

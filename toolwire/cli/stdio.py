@@ -52,7 +52,7 @@ def stdio(
     logs.configure(settings.log_level, settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per forwarded message
     if url is not None:
-        from toolwire.inbound.mcp.stdio import bridge
+        from toolwire.inbound.mcp.bridge import bridge
 
         asyncio.run(bridge(url, key))
         return

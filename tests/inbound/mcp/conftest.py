@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from toolwire.app import create_app
+from toolwire.inbound.mcp.stdio import LocalConnection
 from toolwire.settings import Settings
 
 ADMIN_KEY = "tw_admin_in_process_test_key_0123456789"
@@ -94,6 +97,33 @@ class Gateway:
         return self.post(
             {"jsonrpc": "2.0", "id": rid, "method": method, "params": full}, headers=sent
         )
+
+    def stdio(self, lines: list[Any], version: str = "2025-11-25") -> list[Any]:
+        """What `toolwire stdio --local` writes for an initialize line, then `lines` (sent once
+        initialize is answered), until each is handled."""
+        services = self.http.app.state.services  # type: ignore[attr-defined]
+        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize"}
+        init["params"] = {"protocolVersion": version, "capabilities": {}}
+        written: list[Any] = []
+        initialized = asyncio.Event()
+
+        async def write(message: Any) -> None:
+            written.append(message)
+            initialized.set()
+
+        async def run() -> None:
+            principal = await services.auth.authenticate(self.key)
+            reader = asyncio.StreamReader()
+            reader.feed_data(orjson.dumps(init) + b"\n")
+            connection = LocalConnection(services, principal, write)
+            serving = asyncio.create_task(connection.serve(reader))
+            await asyncio.wait_for(initialized.wait(), 5)  # the version is set
+            reader.feed_data(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+            reader.feed_eof()
+            await asyncio.wait_for(serving, 10)
+
+        self.http.portal.call(run)  # type: ignore[union-attr]
+        return written
 
 
 def make_key(http: TestClient, credits: float, scopes: list[str]) -> tuple[str, str]:

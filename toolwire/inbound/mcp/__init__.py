@@ -5,11 +5,14 @@ Modules, from the wire inwards:
 
     streamable_http   POST/GET/DELETE /mcp: era decision, sessions, batches, SSE
     legacy_sse        GET /sse + POST /messages (2024-11-05 clients)
-    stdio             newline-delimited JSON-RPC on stdin/stdout (local, or bridged to a URL)
+    stdio             newline-delimited JSON-RPC on stdin/stdout, served in process
+    bridge            `toolwire stdio --url`: stdin lines forwarded to a remote /mcp
     security          Origin/Host checks, Bearer authentication, 401 challenge, PRM document
-    envelope          2026-07-28 `_meta` and header validation
+    envelope          2026-07-28 `_meta` and header validation, Mcp-* header value coding
     sessions          sealed Mcp-Session-Id tokens and their revocation set
     sse               SSE framing and the JSON-or-SSE answer of one request
+    media             which response types a client's Accept header allows
+    batch             JSON-RPC batches (2025-03-26), for HTTP and stdio alike
     handlers          the MCP methods, shared by every transport
     content           tool definitions and CallToolResult per protocol version
     jsonrpc           framing, error codes and the core-error table

@@ -8,6 +8,11 @@ Checked in the order that gives each failure its own answer:
     version not one we speak                                      -32022  400 (+ supported list)
     Mcp-Method / Mcp-Name / Mcp-Param-* not mirroring the body    -32020  400
 
+Every `Mcp-*` header value is read the one way `header()` reads it: decoded from the
+`=?base64?{UTF-8 bytes}?=` sentinel when it carries one, before any comparison (2026-07-28
+Streamable HTTP: "servers MUST decode"); a repeated header or a malformed sentinel never matches.
+`encode_header_value` is the sending side (the stdio bridge), and the two round-trip.
+
 What this is not: method dispatch, or argument validation (the core validates arguments against
 the tool's schema; here only the header copies of them are compared).
 """
@@ -37,6 +42,7 @@ NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "u
 X_MCP_HEADER = "x-mcp-header"
 _B64 = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 _B64_ALPHABET = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+_PLAIN = re.compile(r"^[\x20-\x7e]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ def check_modern(message: Message, headers: Mapping[str, str], schema_of: Schema
         raise RpcError(
             HEADER_MISMATCH,
             "MCP-Protocol-Version header does not match params._meta protocolVersion",
-            {"header": "MCP-Protocol-Version", "expected": version, "received": header},
+            {"header": "MCP-Protocol-Version", "expected": version, "received": _raw(header)},
         )
     if version not in versions.MODERN:
         raise RpcError(
@@ -102,16 +108,56 @@ def check_modern(message: Message, headers: Mapping[str, str], schema_of: Schema
     )
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    return None if value is None else value.strip()
+class UnreadableHeader(ValueError):
+    """A header sent more than once, or whose `=?base64?...?=` sentinel does not decode."""
 
 
-def _mismatch(header: str, expected: Any, received: str | None) -> RpcError:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header `name` (lower case) as the client meant it: surrounding whitespace
+    removed (RFC 9110 §5.5), then decoded from the base64 sentinel; None when absent.
+    Raises `UnreadableHeader` when it is repeated or its sentinel is malformed."""
+    values = _raw_values(headers, name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise UnreadableHeader(f"{name} is sent more than once")
+    decoded = decode_header_value(values[0].strip())
+    if decoded is None:
+        raise UnreadableHeader(f"{name} carries a malformed =?base64?...?= value")
+    return decoded
+
+
+class _Unreadable:
+    """Stands for an unreadable header in comparisons: equal to nothing a body holds."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | _Unreadable | None:
+    try:
+        return header(headers, name)
+    except UnreadableHeader:
+        return _Unreadable(",".join(_raw_values(headers, name)))
+
+
+def _raw_values(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value sent for `name` (Starlette headers keep repeats; a plain mapping has one)."""
+    getlist = getattr(headers, "getlist", None)
+    if callable(getlist):
+        return [str(v) for v in getlist(name)]
+    return [headers[name]] if name in headers else []
+
+
+def _raw(value: str | _Unreadable | None) -> str | None:
+    return value.raw if isinstance(value, _Unreadable) else value
+
+
+def _mismatch(label: str, expected: Any, received: str | _Unreadable | None) -> RpcError:
     return RpcError(
         HEADER_MISMATCH,
-        f"{header} header does not match the request body",
-        {"header": header, "expected": expected, "received": received},
+        f"{label} header does not match the request body",
+        {"header": label, "expected": expected, "received": _raw(received)},
     )
 
 
@@ -155,7 +201,7 @@ def _check_param_headers(
                 raise _mismatch(label, None, raw)
             continue
         expected = _header_text(arguments[name])
-        if raw is None or decode_header_value(raw) != expected:
+        if raw != expected:
             raise _mismatch(label, expected, raw)
 
 
@@ -174,6 +220,18 @@ def decode_header_value(value: str) -> str | None:
     if len(payload) % 4 or not _B64_ALPHABET.match(payload):
         return None
     try:
-        return base64.b64decode(payload, validate=True).decode("utf-8")
+        raw = base64.b64decode(payload, validate=True)
+        if base64.b64encode(raw).decode("ascii") != payload:
+            return None  # non-canonical (stray bits): the sender's encoder never makes it
+        return raw.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
+
+
+def encode_header_value(value: str) -> str:
+    """`value` as an HTTP header value that reads back exactly: verbatim when it is printable
+    ASCII without surrounding whitespace and does not look like the sentinel, else
+    `=?base64?{base64 of its UTF-8 bytes}?=` (2026-07-28 Streamable HTTP). Never raises."""
+    if _PLAIN.match(value) and value == value.strip() and not _B64.match(value):
+        return value
+    return "=?base64?" + base64.b64encode(value.encode("utf-8", "surrogatepass")).decode() + "?="

@@ -187,9 +187,12 @@ def result(rid: RequestId, body: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": rid, "result": body}
 
 
-def error(rid: RequestId | None, err: RpcError) -> dict[str, Any]:
+def error(rid: RequestId | None, err: RpcError, *, null_id: bool = False) -> dict[str, Any]:
+    """An error response. An unknown id is left out (MCP's schema: `id` is optional on an
+    error and never null), or sent as `"id": null` when `null_id` (JSON-RPC 2.0 §5, inside and
+    for a batch, which only 2025-03-26 accepts)."""
     message: dict[str, Any] = {"jsonrpc": "2.0", "error": err.to_error()}
-    if rid is not None:
+    if rid is not None or null_id:
         message["id"] = rid
     return message
 

@@ -1,11 +1,15 @@
 """The deprecated HTTP+SSE transport (MCP 2024-11-05): `GET /sse` and `POST /messages`.
 
-The client opens `GET /sse`; the first event, `endpoint`, names the URL to POST messages to
-(`/messages?sessionId=<sealed session>`). Each POST is answered `202 Accepted`; the JSON-RPC
-answer travels on the SSE stream. The session id is the same sealed token as Streamable HTTP's
-(bound to the key, verifiable by any instance), so a POST may land on any instance: it is handled
-there, and its answer and notifications are published on the session's channel in the state
-backend, which the instance holding the stream relays. Closing the stream ends the session.
+The client opens `GET /sse`; the first event, `endpoint`, names the URL to POST messages to:
+`messages?sessionId=<sealed session>`, a reference relative to the SSE URL (RFC 3986 §5), so it
+resolves to the sibling `/messages` under whatever path prefix the client reached `/sse` by
+(a reverse proxy that strips `/tw`, an ASGI `root_path`), with no setting to keep in step.
+
+Each POST is answered `202 Accepted`; the JSON-RPC answer travels on the SSE stream. The
+session id is the same sealed token as Streamable HTTP's (bound to the key, verifiable by any
+instance), so a POST may land on any instance: it is handled there, and its answer and
+notifications are published on the session's channel in the state backend, which the instance
+holding the stream relays. Closing the stream ends the session.
 
 What this is not: a second implementation of MCP methods (they are `handlers`), or a place for
 modern-era features (2026-07-28 has no such transport).
@@ -24,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from toolwire.core.errors import ToolwireError
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import jsonrpc, security, sse, versions
+from toolwire.inbound.mcp import jsonrpc, media, security, sse, versions
 from toolwire.inbound.mcp.handlers import Context, new_request_id
 from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, RpcError
 from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
@@ -34,6 +38,10 @@ from toolwire.inbound.mcp.streamable_http import unauthorized
 from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp")
+
+
+MESSAGES_RELATIVE = "messages"
+"""The POST endpoint relative to the SSE URL (`/sse` and `/messages` are siblings)."""
 
 
 def _channel(session: Session) -> str:
@@ -55,7 +63,7 @@ async def _admit(request: Request, send: Send, services: Services, method: str) 
     try:
         return await security.authenticate(request, services)
     except ToolwireError as exc:
-        await unauthorized(send, services, exc)
+        await unauthorized(send, services, exc, media.accepts(request.headers.get("accept")))
         return None
 
 
@@ -71,7 +79,7 @@ class LegacySse:
             return
         sealer = runtime.sessions.sealer
         session = sealer.new(versions.LEGACY_SSE_DEFAULT, principal.key_id)
-        endpoint = f"/messages?sessionId={sealer.seal(session)}"
+        endpoint = f"{MESSAGES_RELATIVE}?sessionId={sealer.seal(session)}"
         stream = sse.SseStream(send)
         try:
             async with (
@@ -133,10 +141,11 @@ class LegacyMessages:
         principal = await _admit(request, send, services, "POST")
         if principal is None:
             return
+        accepts = media.accepts(request.headers.get("accept"))
         token = request.query_params.get("sessionId") or request.query_params.get("session_id")
         if not token:
             err = RpcError(INVALID_REQUEST, "sessionId is required")
-            await sse.send_json(send, jsonrpc.error(None, err), 400)
+            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=400)
             return
         try:
             session = await runtime.sessions.resume(token, principal.key_id)
@@ -144,11 +153,11 @@ class LegacyMessages:
             message = jsonrpc.parse_message(body)
         except SessionNotFound:
             err = RpcError(INVALID_REQUEST, "session not found")
-            await sse.send_json(send, jsonrpc.error(None, err), 404)
+            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=404)
             return
         except (RpcError, ToolwireError) as exc:
             err = exc if isinstance(exc, RpcError) else RpcError(INVALID_REQUEST, exc.message)
-            await sse.send_json(send, jsonrpc.error(None, err), 400)
+            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=400)
             return
         await sse.send_empty(send, 202)
         if isinstance(message, Notification):

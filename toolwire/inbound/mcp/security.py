@@ -1,8 +1,8 @@
 """Who may talk to the MCP door over HTTP: Origin and Host checks, and Bearer authentication.
 
-- DNS rebinding: a present `Origin` must be a loopback origin, this gateway's public origin, or
-  one of `settings.allowed_origins`; otherwise 403. When the gateway listens on loopback, `Host`
-  must name loopback (or the public URL's host) too.
+- DNS rebinding: a present `Origin` must be on the one origin allow-list (`inbound.origins`:
+  loopback, this gateway's public origin, `settings.cors_origins`); otherwise 403. When the
+  gateway listens on loopback, `Host` must name loopback (or the public or a listed host) too.
 - Authentication: `Authorization: Bearer <key>` (or `X-API-Key`) goes to the core's
   authenticator on every request; with authorization servers configured, a bearer JWT is an
   OAuth access token verified by `toolwire.auth.oauth` (docs/design/mcp-oauth.md). A 401 carries
@@ -18,13 +18,13 @@ What this is not: scopes or policy (the core decides what a principal may call).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from toolwire.auth.oauth import mcp_resource
 from toolwire.core.errors import ToolwireError, Unauthenticated
 from toolwire.core.model import Principal
+from toolwire.inbound import origins
 from toolwire.inbound.http import api_key_from
 from toolwire.services import Services
 
@@ -33,40 +33,20 @@ class InvalidToken(Unauthenticated):
     """A credential was presented and rejected (RFC 6750 `error="invalid_token"`)."""
 
 
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 PRM_PATH = "/.well-known/oauth-protected-resource"
 
 
-def _hostname(netloc: str) -> str:
-    host = netloc.strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def origin_allowed(request: Request, services: Services) -> bool:
+    """A present `Origin` is on the one allow-list (`toolwire.inbound.origins`, shared with
+    CORS); on a loopback listener, `Host` names a loopback, public or listed host."""
     settings = services.settings
     origin = request.headers.get("origin")
-    public = urlsplit(settings.base_url)
-    if origin is not None:
-        value = origin.strip().rstrip("/").lower()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            return False
-        if (
-            _hostname(parts.netloc) in LOOPBACK_HOSTS
-            or value == f"{public.scheme}://{public.netloc}".lower()
-        ):
-            pass
-        elif value not in {o.strip().rstrip("/").lower() for o in settings.allowed_origins}:
-            return False
-    if settings.host in LOOPBACK_HOSTS:
+    if origin is not None and not origins.allowed(origin, settings):
+        return False
+    if settings.host in origins.LOOPBACK_HOSTS:
         host = request.headers.get("host")
-        if host is not None:
-            allowed = set(LOOPBACK_HOSTS) | {(public.hostname or "").lower()}
-            allowed |= {(urlsplit(o).hostname or "").lower() for o in settings.allowed_origins}
-            if _hostname(host) not in allowed:
-                return False
+        if host is not None and origins.hostname(host) not in origins.allowed_hosts(settings):
+            return False
     return True
 
 

@@ -2,8 +2,12 @@
 
 `answer()` runs a request's handler and picks the response type late: a plain JSON response
 when the handler finishes without sending a notification (the common, cheap case), an SSE stream
-as soon as it sends one (progress, log messages), when the client accepts SSE. A client that goes
-away before the answer cancels the call; the core then releases its reserved credits.
+as soon as it sends one (progress, log messages), when the client accepts SSE. A client that
+accepts only SSE gets every answer as a stream (`send_reply`). A client that goes away before the
+answer cancels the call; the core then releases its reserved credits. A call cancelled by
+`notifications/cancelled` gets no JSON-RPC response (MCP cancellation: the receiver SHOULD NOT
+answer) and its HTTP exchange ends cleanly: an open stream ends, an unopened one is an empty
+stream, or `202 Accepted` for a client that accepts only JSON (docs/design/mcp-door.md).
 
 What this is not: MCP method logic, or session handling.
 """
@@ -18,6 +22,7 @@ from typing import Any
 from starlette.types import Receive, Send
 
 from toolwire.inbound.mcp import jsonrpc
+from toolwire.inbound.mcp.media import ANY, Accepts
 
 KEEPALIVE_S = 15.0
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
@@ -35,11 +40,13 @@ class SseStream:
         self._send = send
         self.started = False
 
-    async def start(self, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def start(
+        self, headers: list[tuple[bytes, bytes]] | None = None, *, status: int = 200
+    ) -> None:
         await self._send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": status,
                 "headers": [*SSE_HEADERS, *(headers or [])],
             }
         )
@@ -87,6 +94,26 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
+async def send_reply(
+    send: Send,
+    body: Any,
+    status: int = 200,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    accepts: Accepts = ANY,
+) -> None:
+    """One JSON-RPC message (or batch) as the whole answer, in a type the client accepts:
+    `application/json` when it accepts JSON, else a `text/event-stream` of one event (the status
+    is kept: a 400 error is a 400 stream)."""
+    if accepts.json or not accepts.sse:
+        await send_json(send, body, status, headers)
+        return
+    stream = SseStream(send)
+    await stream.start(headers, status=status)
+    await stream.event(jsonrpc.dumps(body))
+    await stream.end()
+
+
 async def send_empty(
     send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -116,7 +143,7 @@ async def answer(
     receive: Receive,
     run: Callable[[Emit], Coroutine[Any, Any, dict[str, Any]]],
     *,
-    sse_allowed: bool,
+    accepts: Accepts,
     status_of: Callable[[dict[str, Any]], int],
     headers: list[tuple[bytes, bytes]] | None = None,
     on_started: Callable[[asyncio.Task[Any]], None] | None = None,
@@ -126,7 +153,10 @@ async def answer(
 
     `emit` queues notifications for this request; they switch the answer to SSE when allowed
     and are dropped otherwise. `priming` may give (event id, retry ms) for a first, empty event.
+    When the call is cancelled (`on_started` gave its task to whoever may cancel it), no
+    JSON-RPC message is sent and the exchange ends cleanly.
     """
+    sse_allowed = accepts.sse
     queue: asyncio.Queue[tuple[bool, dict[str, Any]]] = asyncio.Queue()
 
     async def emit(message: dict[str, Any]) -> None:
@@ -145,8 +175,9 @@ async def answer(
     try:
         while True:
             getter = getter or asyncio.create_task(queue.get())
+            ended = task.done() and not _failed(task)  # its final message is queued
             done, _ = await asyncio.wait(
-                {getter, gone, task} if not task.done() else {getter, gone},
+                {getter, gone} if ended else {getter, gone, task},
                 timeout=KEEPALIVE_S,
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -154,7 +185,7 @@ async def answer(
                 final, message = getter.result()
                 getter = None
                 if final and not stream.started:
-                    await send_json(send, message, status_of(message), headers)
+                    await send_reply(send, message, status_of(message), headers, accepts=accepts)
                     return
                 if not stream.started:
                     await stream.start(headers)
@@ -169,7 +200,10 @@ async def answer(
                     return
             elif gone in done:
                 return
-            elif task in done and task.exception() is not None:
+            elif task.done() and task.cancelled():  # notifications already queued went first
+                await _end_cancelled(send, stream, accepts, headers)
+                return
+            elif task.done() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             elif not done and stream.started:
                 await stream.comment()
@@ -184,3 +218,19 @@ async def answer(
                 await getter
         with contextlib.suppress(asyncio.CancelledError):
             await gone
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.cancelled() or task.exception() is not None
+
+
+async def _end_cancelled(
+    send: Send, stream: SseStream, accepts: Accepts, headers: list[tuple[bytes, bytes]] | None
+) -> None:
+    """End the exchange of a cancelled request without a JSON-RPC message."""
+    if not stream.started and not accepts.sse:
+        await send_empty(send, 202, headers)
+        return
+    if not stream.started:
+        await stream.start(headers)
+    await stream.end()

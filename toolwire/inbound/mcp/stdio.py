@@ -8,12 +8,7 @@ Two ways to serve it (`toolwire stdio`):
   concurrently, so `notifications/cancelled` reaches a running call (the core then releases its
   credits). Both eras work: a request whose `_meta` carries a 2026-07-28 protocol version is
   handled statelessly.
-- `bridge`: a desktop client that only speaks stdio uses a remote gateway. Each line is POSTed to
-  the gateway's `/mcp` with the key; JSON and SSE answers are written back as lines; after
-  `initialize`, the session's GET stream is relayed for list-changed notifications. The bridge
-  adds the 2026-07-28 routing headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`) from
-  the body. It does not add `Mcp-Param-*` headers, so tools that mirror arguments into headers
-  are not callable through it in the modern era.
+- `bridge` (its own module, `bridge.py`): each line is forwarded to a remote gateway's `/mcp`.
 
 Logs go to stderr only (protocols.md §2.1).
 """
@@ -28,11 +23,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-import orjson
-
 from toolwire.core.model import Principal
-from toolwire.inbound.mcp import envelope, jsonrpc, versions
+from toolwire.inbound.mcp import batch, envelope, jsonrpc, versions
 from toolwire.inbound.mcp.handlers import Context, Handlers, new_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -47,6 +39,7 @@ from toolwire.services import Services
 log = logging.getLogger("toolwire.mcp.stdio")
 Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
 MAX_LINE_BYTES = 16 * 1024 * 1024
+BATCHES_ONLY = "JSON-RPC batches are accepted only in 2025-03-26 sessions"
 
 
 async def stdio_streams() -> tuple[asyncio.StreamReader, Write]:
@@ -65,7 +58,7 @@ async def stdio_streams() -> tuple[asyncio.StreamReader, Write]:
     return reader, write
 
 
-async def _lines(reader: asyncio.StreamReader) -> Any:
+async def lines(reader: asyncio.StreamReader) -> Any:
     while True:
         try:
             line = await reader.readline()
@@ -89,16 +82,18 @@ class LocalConnection:
         self.version: str | None = None
         self.log_level: str | None = None
         self.capabilities: dict[str, Any] = {}
-        self.running: dict[Any, asyncio.Task[None]] = {}
+        self.running: dict[Any, asyncio.Task[Any]] = {}
+        self.batches: set[asyncio.Task[None]] = set()
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         async with self.services.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
             relay = asyncio.create_task(self._relay_changes(changes))
             try:
-                async for line in _lines(reader):
+                async for line in lines(reader):
                     await self._line(line)
-                if self.running:
-                    await asyncio.gather(*self.running.values(), return_exceptions=True)
+                if self.running or self.batches:
+                    pending = [*self.running.values(), *self.batches]
+                    await asyncio.gather(*pending, return_exceptions=True)
             finally:
                 relay.cancel()
 
@@ -116,7 +111,9 @@ class LocalConnection:
             await self.write(jsonrpc.error(None, err))
             return
         if isinstance(body, list):
-            await self._batch(body)
+            task = asyncio.create_task(self._batch(body))  # its calls stay cancellable
+            self.batches.add(task)
+            task.add_done_callback(self.batches.discard)
             return
         try:
             message = jsonrpc.parse_message(body)
@@ -134,22 +131,22 @@ class LocalConnection:
         self.running.pop(rid, None)
 
     async def _batch(self, items: list[Any]) -> None:
-        if self.version is None or not versions.batches_allowed(self.version) or not items:
-            err = RpcError(INVALID_REQUEST, "JSON-RPC batches are accepted only in 2025-03-26")
-            await self.write(jsonrpc.error(None, err))
+        if not items:
+            await self.write(batch.refused(batch.EMPTY))
             return
-        replies = []
-        for item in items:
-            try:
-                message = jsonrpc.parse_message(item)
-            except RpcError as err:
-                replies.append(jsonrpc.error(jsonrpc.request_id_of(item), err))
-                continue
-            if isinstance(message, Notification):
-                self._notification(message)
-            elif isinstance(message, Request):
-                replies.append(await self._answer(message))
-        if replies:
+        if self.version is None or not versions.batches_allowed(self.version):
+            await self.write(batch.refused(BATCHES_ONLY))
+            return
+
+        async def notify(message: Notification) -> None:
+            self._notification(message)
+
+        def track(rid: Any, task: asyncio.Task[Any]) -> None:
+            self.running[rid] = task
+            task.add_done_callback(functools.partial(self._finished, rid))
+
+        replies = await batch.answer(items, notify=notify, request=self._answer, track=track)
+        if replies is not None:
             await self.write(replies)
 
     def _notification(self, message: Notification) -> None:
@@ -236,134 +233,3 @@ def _modern_meta(request: Request) -> envelope.ModernMeta:
 async def serve_local(services: Services, principal: Principal) -> None:
     reader, write = await stdio_streams()
     await LocalConnection(services, principal, write).serve(reader)
-
-
-# -- bridge to a remote gateway -----------------------------------------------------------------
-
-
-class Bridge:
-    """stdin lines -> POST /mcp; answers (JSON or SSE) -> stdout lines."""
-
-    def __init__(self, url: str, key: str, write: Write, client: httpx.AsyncClient) -> None:
-        self.url = url
-        self.write = write
-        self.client = client
-        self.headers = {
-            "authorization": f"Bearer {key}",
-            "accept": "application/json, text/event-stream",
-            "content-type": "application/json",
-        }
-        self.session: str | None = None
-        self.version: str | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.listener: asyncio.Task[None] | None = None
-
-    async def serve(self, reader: asyncio.StreamReader) -> None:
-        async for line in _lines(reader):
-            if line is None:
-                await self.write(
-                    jsonrpc.error(None, RpcError(INVALID_REQUEST, "message too large"))
-                )
-                continue
-            task = asyncio.create_task(self._forward(line))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.listener is not None:
-            self.listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.listener
-        if self.session is not None:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.client.delete(self.url, headers=self._headers({}))
-
-    def _headers(self, body: Any) -> dict[str, str]:
-        headers = dict(self.headers)
-        if self.session is not None:
-            headers["mcp-session-id"] = self.session
-        if self.version is not None:
-            headers["mcp-protocol-version"] = self.version
-        if isinstance(body, dict) and isinstance(body.get("method"), str):
-            params = body.get("params")
-            modern = envelope.meta_version(params) if isinstance(params, dict) else None
-            if modern is not None:
-                headers["mcp-protocol-version"] = modern
-                headers["mcp-method"] = body["method"]
-                name_field = envelope.NAME_FIELDS.get(body["method"])
-                value = params.get(name_field) if name_field and isinstance(params, dict) else None
-                if isinstance(value, str):
-                    headers["mcp-name"] = value
-        return headers
-
-    async def _forward(self, line: bytes) -> None:
-        try:
-            body = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            await self.write(jsonrpc.error(None, RpcError(jsonrpc.PARSE_ERROR, "invalid JSON")))
-            return
-        rid = jsonrpc.request_id_of(body)
-        try:
-            async with self.client.stream(
-                "POST", self.url, content=line, headers=self._headers(body)
-            ) as response:
-                await self._relay(body, response)
-        except httpx.HTTPError as exc:
-            log.warning("gateway unreachable: %s", exc)
-            if rid is not None:
-                err = RpcError(jsonrpc.INTERNAL_ERROR, "the gateway could not be reached")
-                await self.write(jsonrpc.error(rid, err))
-
-    async def _relay(self, body: Any, response: httpx.Response) -> None:
-        if response.status_code == 202:
-            return
-        kind = response.headers.get("content-type", "")
-        if kind.startswith("text/event-stream"):
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and line[5:].strip():
-                    await self.write(orjson.loads(line[5:].strip()))
-            return
-        raw = await response.aread()
-        try:
-            answer = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            answer = None
-        if answer is None:
-            rid = jsonrpc.request_id_of(body)
-            if rid is not None:
-                err = RpcError(INVALID_REQUEST, f"gateway answered HTTP {response.status_code}")
-                await self.write(jsonrpc.error(rid, err))
-            return
-        if isinstance(body, dict) and body.get("method") == "initialize":
-            self.session = response.headers.get("mcp-session-id")
-            result = answer.get("result") if isinstance(answer, dict) else None
-            if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
-                self.version = result["protocolVersion"]
-            if self.session is not None and self.listener is None:
-                self.listener = asyncio.create_task(self._listen())
-        if (
-            isinstance(answer, dict)
-            and "id" not in answer
-            and isinstance(body, dict)
-            and "id" in body
-        ):
-            answer["id"] = body["id"]
-        await self.write(answer)
-
-    async def _listen(self) -> None:
-        """Relay the session's GET stream (list-changed notifications) until it ends."""
-        headers = {**self._headers({}), "accept": "text/event-stream"}
-        with contextlib.suppress(httpx.HTTPError):
-            async with self.client.stream("GET", self.url, headers=headers) as response:
-                if response.status_code != 200:
-                    return
-                async for line in response.aiter_lines():
-                    if line.startswith("data:") and line[5:].strip():
-                        await self.write(orjson.loads(line[5:].strip()))
-
-
-async def bridge(url: str, key: str) -> None:
-    reader, write = await stdio_streams()
-    timeout = httpx.Timeout(30.0, read=None)
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        await Bridge(url, key, write, client).serve(reader)

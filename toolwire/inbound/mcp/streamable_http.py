@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from toolwire.core.errors import PayloadTooLarge, ToolwireError, Unauthenticated
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import envelope, jsonrpc, resume, security, sse, versions
+from toolwire.inbound.mcp import batch, envelope, jsonrpc, media, resume, security, sse, versions
 from toolwire.inbound.mcp.handlers import Context, new_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -56,6 +56,7 @@ SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
 LAST_EVENT_ID_HEADER = "last-event-id"
 ALLOW = [(b"allow", b"GET, POST, DELETE")]
+BATCHES_ONLY = "JSON-RPC batches are accepted only in 2025-03-26 sessions"
 
 
 class McpEndpoint:
@@ -65,14 +66,15 @@ class McpEndpoint:
         request = Request(scope, receive)
         services: Services = scope["app"].state.services
         runtime = runtime_of(scope["app"])
+        accepts = media.accepts(request.headers.get("accept"))
         if not security.origin_allowed(request, services):
             err = RpcError(INVALID_REQUEST, "origin not allowed", {"code": "FORBIDDEN"})
-            await sse.send_json(send, jsonrpc.error(None, err), 403)
+            await sse.send_reply(send, jsonrpc.error(None, err), 403, accepts=accepts)
             return
         try:
             principal = await security.authenticate(request, services)
         except ToolwireError as exc:
-            await unauthorized(send, services, exc)
+            await unauthorized(send, services, exc, accepts)
             return
         method = request.method
         if method == "POST":
@@ -83,22 +85,13 @@ class McpEndpoint:
             await sse.send_empty(send, 405, ALLOW)
 
 
-async def unauthorized(send: Send, services: Services, exc: ToolwireError) -> None:
+async def unauthorized(
+    send: Send, services: Services, exc: ToolwireError, accepts: media.Accepts = media.ANY
+) -> None:
     error = exc if isinstance(exc, Unauthenticated) else Unauthenticated()
     err = RpcError(INVALID_REQUEST, error.message, error.to_dict())
     headers = [(b"www-authenticate", security.challenge(services, error).encode())]
-    await sse.send_json(send, jsonrpc.error(None, err), 401, headers)
-
-
-def _accepts(request: Request) -> tuple[bool, bool]:
-    """(accepts JSON, accepts SSE), leniently: no Accept or */* accepts both."""
-    accept = request.headers.get("accept", "").lower()
-    if not accept.strip() or "*/*" in accept:
-        return True, True
-    return (
-        "application/json" in accept or "application/*" in accept,
-        "text/event-stream" in accept or "text/*" in accept,
-    )
+    await sse.send_reply(send, jsonrpc.error(None, err), 401, headers, accepts=accepts)
 
 
 class Post:
@@ -112,7 +105,7 @@ class Post:
         self.services = services
         self.runtime = runtime
         self.principal = who
-        self.json_ok, self.sse_ok = _accepts(request)
+        self.accepts = media.accepts(request.headers.get("accept"))
 
     async def run(self) -> None:
         try:
@@ -136,7 +129,7 @@ class Post:
             raise RpcError(
                 INVALID_REQUEST, "Content-Type must be application/json", http_status=415
             )
-        if not (self.json_ok or self.sse_ok):
+        if self.accepts.nothing:
             raise RpcError(
                 INVALID_REQUEST,
                 "Accept must allow application/json or text/event-stream",
@@ -165,11 +158,11 @@ class Post:
             await self._handshake(message)
         elif method == "server/discover" or (
             headers.get(VERSION_HEADER) is not None
-            and headers.get(VERSION_HEADER, "").strip() not in versions.HANDSHAKE
+            and _version_header(headers) not in versions.HANDSHAKE
         ):
             await self._modern(message)
         elif isinstance(message, RpcRequest) and message.method == "ping":
-            await sse.send_json(self.send, jsonrpc.result(message.id, {}))
+            await self._reply(jsonrpc.result(message.id, {}))
         elif isinstance(message, RpcRequest):
             err = RpcError(INVALID_REQUEST, "no Mcp-Session-Id: send initialize first")
             await self._error(message.id, err, "handshake")
@@ -193,10 +186,8 @@ class Post:
         )
         token = self.runtime.sessions.sealer.seal(session)
         result = self.runtime.handlers.initialize_result(version)
-        await sse.send_json(
-            self.send,
-            jsonrpc.result(request.id, result),
-            headers=[(b"mcp-session-id", token.encode())],
+        await self._reply(
+            jsonrpc.result(request.id, result), headers=[(b"mcp-session-id", token.encode())]
         )
 
     async def _open_session(self) -> Session | None:
@@ -213,11 +204,11 @@ class Post:
             err = RpcError(INVALID_REQUEST, "session not found: initialize again", http_status=404)
             await self._error(rid, err, "handshake")
             return
-        header = self.request.headers.get(VERSION_HEADER)
-        if header is not None and header.strip() not in versions.KNOWN:
+        header = _version_header(self.request.headers)
+        if header is not None and header not in versions.KNOWN:
             err = RpcError(
                 INVALID_REQUEST,
-                f"unsupported MCP-Protocol-Version {header.strip()!r}",
+                f"unsupported MCP-Protocol-Version {header!r}",
                 {"supported": list(versions.HANDSHAKE)},
                 http_status=400,
             )
@@ -261,35 +252,33 @@ class Post:
             self.send,
             self.request.receive,
             run,
-            sse_allowed=self.sse_ok,
+            accepts=self.accepts,
             status_of=_handshake_status,
             on_started=lambda task: self.runtime.track(session.id, request.id, task),
         )
 
     async def _batch(self, items: list[Any]) -> None:
         session = await self._open_session() if self.request.headers.get(SESSION_HEADER) else None
-        if session is None or not versions.batches_allowed(session.version) or not items:
-            err = RpcError(INVALID_REQUEST, "JSON-RPC batches are accepted only in 2025-03-26")
-            await self._error(None, err, "handshake")
+        if not items:
+            await self._reply(batch.refused(batch.EMPTY), 400)
             return
-        replies: list[dict[str, Any]] = []
-        calls = []
-        for item in items:
-            try:
-                message = jsonrpc.parse_message(item)
-            except RpcError as err:
-                replies.append(jsonrpc.error(jsonrpc.request_id_of(item), err))
-                continue
-            if isinstance(message, Notification):
-                await self._notification(session, message)
-            elif isinstance(message, RpcRequest):
-                ctx = self._handshake_context(session, None)
-                calls.append(self._handle(ctx, message))
-        replies.extend(await asyncio.gather(*calls))
-        if replies:
-            await sse.send_json(self.send, replies)
-        else:
+        if session is None or not versions.batches_allowed(session.version):
+            await self._reply(batch.refused(BATCHES_ONLY), 400)
+            return
+
+        async def one(request: RpcRequest) -> dict[str, Any]:
+            return await self._handle(self._handshake_context(session, None), request)
+
+        replies = await batch.answer(
+            items,
+            notify=functools.partial(self._notification, session),
+            request=one,
+            track=functools.partial(self.runtime.track, session.id),
+        )
+        if replies is None:
             await sse.send_empty(self.send, 202)
+        else:
+            await self._reply(replies)
 
     # -- modern era ----------------------------------------------------------------------------
 
@@ -325,10 +314,18 @@ class Post:
             return await self._handle(ctx, message)
 
         await sse.answer(
-            self.send, self.request.receive, run, sse_allowed=self.sse_ok, status_of=_modern_status
+            self.send, self.request.receive, run, accepts=self.accepts, status_of=_modern_status
         )
 
     async def _listen(self, request: RpcRequest) -> None:
+        if not self.accepts.sse:  # a long-lived stream has no JSON form
+            err = RpcError(
+                INVALID_REQUEST,
+                "subscriptions/listen needs Accept: text/event-stream",
+                http_status=406,
+            )
+            await self._error(request.id, err, "modern")
+            return
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
         agreed = {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
@@ -365,7 +362,21 @@ class Post:
     async def _error(self, rid: Any, err: RpcError, era: str) -> None:
         table = jsonrpc.MODERN_HTTP_STATUS if era == "modern" else jsonrpc.HANDSHAKE_HTTP_STATUS
         status = err.http_status or table.get(err.code, 200)
-        await sse.send_json(self.send, jsonrpc.error(rid, err), status)
+        await self._reply(jsonrpc.error(rid, err), status)
+
+    async def _reply(
+        self, body: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        await sse.send_reply(self.send, body, status, headers, accepts=self.accepts)
+
+
+def _version_header(headers: Any) -> str | None:
+    """The MCP-Protocol-Version header, decoded like every Mcp-* header; an unreadable one
+    as sent (it then names no version we know)."""
+    try:
+        return envelope.header(headers, VERSION_HEADER)
+    except envelope.UnreadableHeader:
+        return str(headers.get(VERSION_HEADER, ""))
 
 
 def _handshake_status(message: dict[str, Any]) -> int:
@@ -420,8 +431,9 @@ async def _relay(
 
 async def _session_verb(request: Request, send: Send, runtime: Runtime, who: Principal) -> None:
     """GET (the session's notification stream) and DELETE (end the session)."""
-    header = request.headers.get(VERSION_HEADER, "").strip()
+    header = _version_header(request.headers) or ""
     token = request.headers.get(SESSION_HEADER)
+    accepts = media.accepts(request.headers.get("accept"))
     if header in versions.MODERN or token is None:
         await sse.send_empty(send, 405, ALLOW)
         return
@@ -429,15 +441,15 @@ async def _session_verb(request: Request, send: Send, runtime: Runtime, who: Pri
         session = await runtime.sessions.resume(token.strip(), who.key_id)
     except SessionNotFound:
         err = RpcError(INVALID_REQUEST, "session not found: initialize again")
-        await sse.send_json(send, jsonrpc.error(None, err), 404)
+        await sse.send_reply(send, jsonrpc.error(None, err), 404, accepts=accepts)
         return
     if request.method == "DELETE":
         await runtime.sessions.end(session)
         await sse.send_empty(send, 204)
         return
-    if not _accepts(request)[1]:
+    if not accepts.sse:
         err = RpcError(INVALID_REQUEST, "GET /mcp needs Accept: text/event-stream")
-        await sse.send_json(send, jsonrpc.error(None, err), 406)
+        await sse.send_reply(send, jsonrpc.error(None, err), 406, accepts=accepts)
         return
     stream = sse.SseStream(send)
     frame = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
