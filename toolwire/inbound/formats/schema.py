@@ -242,19 +242,15 @@ class _Builder:
             self._enum(schema["enum"], out, notes)
 
     def _enum(self, values: list[Any], out: Schema, notes: list[str]) -> None:
-        kept = values
-        if self.rules.enum_scalars_only:
-            kept = [
-                v for v in values if isinstance(v, str | int | float) and not isinstance(v, bool)
-            ]
-            if len(kept) < len(values):
-                notes.append(_note("also", [v for v in values if v not in kept]))
-        if len(kept) > ENUM_MAX:
-            examples = orjson.dumps(kept[:5]).decode()[:NOTE_MAX]
-            notes.append(f"one of {len(kept)} values, such as {examples}")
-            return
-        if kept:
-            out["enum"] = kept
+        """An `enum` the vendor can state, or none (any value) and the values in a note."""
+        scalar = all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values)
+        if len(values) > ENUM_MAX:
+            examples = orjson.dumps(values[:5]).decode()[:NOTE_MAX]
+            notes.append(f"one of {len(values)} values, such as {examples}")
+        elif self.rules.enum_scalars_only and not scalar:
+            notes.append(_note("one of", values))
+        else:
+            out["enum"] = values
 
     def _object(self, schema: Mapping[str, Any], out: Schema, notes: list[str], depth: int) -> None:
         props = schema.get("properties")
