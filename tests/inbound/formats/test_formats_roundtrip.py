@@ -134,3 +134,17 @@ def test_without_the_format_a_renamed_key_is_refused_by_the_tool_schema(client: 
     schema = _definition(client, "gemini", "vendorkeys__find_items")["parametersJsonSchema"]
     with pytest.raises(InvalidArguments):
         client.execute("vendorkeys.find_items", {_key(schema, "X_Trace_"): "t-3"})
+
+
+@pytest.mark.parametrize(
+    "extra", [{"format": "klingon"}, {"format": "gemini", "operation": "find_items"}]
+)
+def test_execute_refuses_an_unknown_format_or_one_with_an_operation(
+    gateway: RunningGateway, key: str, extra: dict[str, str]
+) -> None:
+    body = {"tool": "vendorkeys", "input": {}, **extra}
+    with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {key}"}) as http:
+        response = http.post("/api/v1/execute", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_REQUEST"

@@ -5,6 +5,7 @@ vendor's spelling come back in the original shape."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -143,6 +144,39 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"n": 2, "x": "y"},
     ),
     "empty object root": ({"type": "object"}, {}),
+    "chained $refs outside $defs that fan out (issue 9 item 11 shape)": (
+        {
+            **obj(top={"$ref": "#/components/L0"}),
+            "components": {
+                f"L{i}": obj(**{k: {"$ref": f"#/components/L{i + 1}"} for k in "abcd"})
+                for i in range(12)
+            }
+            | {"L12": {"type": "string"}},
+        },
+        {"top": {"a": {"b": {}}}},
+    ),
+    "choices fanning out over 20 levels, then a refused key": (
+        {
+            **obj(f={"$ref": "#/$defs/F0"}),
+            "$defs": {
+                f"F{i}": {"anyOf": [{"$ref": f"#/$defs/F{i + 1}"}, {"$ref": f"#/$defs/F{i + 1}"}]}
+                for i in range(20)
+            }
+            | {"F20": obj(**{"k k": {}})},
+        },
+        {"f": {"k k": 1}},
+    ),
+    "$ref with sibling constraints": (
+        {
+            **obj(a={"$ref": "#/$defs/S", "maxLength": 3}, b={"$ref": "#/$defs/S"}),
+            "$defs": {"S": {"type": "string", "minLength": 1}},
+        },
+        {"a": "ab", "b": "abcdef"},
+    ),
+    "integers past 64 bits": (
+        obj(n={"type": "integer", "minimum": -9223372036854776000, "maximum": 2**70}),
+        {"n": 5},
+    ),
     "free-form object with a long description": (
         {**obj(meta={"type": "object"}), "description": "d" * 3000},
         {"meta": {"a b": 1}},
@@ -249,3 +283,14 @@ def test_a_long_description_is_cut_for_openai_but_keeps_the_price() -> None:
     assert len(openai_text) == 1024
     assert openai_text.endswith("…\n\nPrice: 2.5 credits per call.")
     assert len(anthropic_text) > 2000
+
+
+def test_chained_refs_are_hoisted_into_defs_not_expanded() -> None:
+    schema, _ = TABLE["chained $refs outside $defs that fan out (issue 9 item 11 shape)"]
+    catalog = _catalog(schema)
+
+    shown = parts("openai", formats.render(catalog, catalog, "openai")[0])[2]
+
+    assert sorted(shown["$defs"]) == sorted(f"components_L{i}" for i in range(13))
+    assert shown["properties"]["top"] == {"$ref": "#/$defs/components_L0"}
+    assert len(json.dumps(shown)) < 4_000

@@ -20,6 +20,8 @@ from typing import Any
 from toolwire.inbound.formats.vendors import MAX_DEPTH, Rules
 
 HASH_LEN = 6
+FAMILY_MAX = 256
+"""At most this many schemas stand for one value (its `$ref` target and combinator members)."""
 KEY_MAX = 64
 
 
@@ -50,18 +52,23 @@ def resolve(root: Mapping[str, Any], ref: Any) -> Any:
     return node
 
 
-def _family(root: Mapping[str, Any], schema: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
-    """`schema` and every schema it also stands for: its `$ref` target and combinator members."""
-    if not isinstance(schema, Mapping) or depth > MAX_DEPTH:
-        return
-    yield schema
-    if "$ref" in schema:
-        yield from _family(root, resolve(root, schema["$ref"]), depth + 1)
-    for word in ("anyOf", "oneOf", "allOf"):
-        members = schema.get(word)
-        if isinstance(members, list):
-            for member in members:
-                yield from _family(root, member, depth + 1)
+def _family(root: Mapping[str, Any], schema: Any) -> Iterator[Mapping[str, Any]]:
+    """`schema` and every schema it also stands for: its `$ref` target and combinator members,
+    each once (a cycle or a fan-out of references is walked in linear time)."""
+    seen: set[int] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Mapping) or id(node) in seen or len(seen) > FAMILY_MAX:
+            continue
+        seen.add(id(node))
+        yield node
+        if "$ref" in node:
+            stack.append(resolve(root, node["$ref"]))
+        for word in ("allOf", "oneOf", "anyOf"):
+            members = node.get(word)
+            if isinstance(members, list):
+                stack.extend(reversed(members))
 
 
 def restore(value: Any, schema: Any, root: Mapping[str, Any], rules: Rules, depth: int = 0) -> Any:

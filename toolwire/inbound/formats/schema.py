@@ -10,8 +10,11 @@ Translations: `oneOf` -> `anyOf`; `const` -> a one-value `enum`; `allOf` merged 
 has none; tuples (`prefixItems`, array `items`) -> `items` of the members; `patternProperties` ->
 `additionalProperties`; `true` -> `{}` and a `false` property dropped; an array gets `items: {}`
 (any item, which is what a missing `items` means); an over-long `enum` -> its type and examples.
-`$ref`s into `$defs`/`definitions` stay (as `#/$defs/...`) where the vendor takes them; any other
-local `$ref` is inlined up to `REF_INLINE_DEPTH` deep (which also ends cycles). The root becomes
+`$ref`s into `$defs`/`definitions` stay (as `#/$defs/...`) where the vendor takes them, and the
+target of any other local `$ref` (`#`, `#/components/...`) is hoisted into `$defs`, so shared and
+recursive definitions stay linear in size. A `$ref` with sibling constraints (or for a vendor
+without `$defs`) is inlined, at most `REF_INLINE_DEPTH` times per reference (ending cycles) and
+`INLINE_BUDGET` nodes per schema. The root becomes
 a plain object: `anyOf`/`oneOf`/`allOf` members there are merged into its properties, and the
 choice they expressed is stated in the description. Property keys the vendor refuses are renamed
 by `keys.safe_key`, which `keys.restore` reverses.
@@ -19,6 +22,7 @@ by `keys.safe_key`, which `keys.restore` reverses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +30,22 @@ from typing import Any
 import orjson
 
 from toolwire.inbound.formats.keys import resolve, safe_key
-from toolwire.inbound.formats.vendors import ENUM_MAX, MAX_DEPTH, REF_INLINE_DEPTH, Rules
+from toolwire.inbound.formats.vendors import (
+    ENUM_MAX,
+    INLINE_BUDGET,
+    MAX_DEPTH,
+    REF_INLINE_DEPTH,
+    Rules,
+)
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 NUMBER_WORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 COUNT_WORDS = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties")
 ROOT_CHOICES = ("allOf", "anyOf", "oneOf")
 NOTE_MAX = 80
+JSON_INT_MAX = 2**53
+"""Integers past this (e.g. OpenAPI's `minimum: -9223372036854776000`) are sent as floats: JSON
+encoders and vendors parse them as doubles anyway, and some encoders refuse them outright."""
 Schema = dict[str, Any]
 
 
@@ -74,6 +87,7 @@ class _Builder:
         self.source = source
         self.rules = rules
         self.renamed = False
+        self.built = 0
         self.inlining: list[str] = []
         self.defs: dict[str, str] = {}
         """`#/$defs/X` or `#/definitions/X` -> its name under the output's `$defs`."""
@@ -93,11 +107,22 @@ class _Builder:
         out["type"] = "object"
         out.setdefault("properties", {})
         if self.rules.refs and self.defs:
-            out["$defs"] = {
-                name: self.node(resolve(self.source, pointer), 1) or {}
-                for pointer, name in self.defs.items()
-            }
+            built: Schema = {}
+            while len(built) < len(self.defs):  # building one may hoist another
+                for pointer, name in list(self.defs.items()):
+                    if name not in built:
+                        built[name] = self.node(resolve(self.source, pointer), 1) or {}
+            out["$defs"] = built
         return out
+
+    def _hoist(self, ref: str) -> str:
+        """A `$defs` name for the schema a local `$ref` outside `$defs` points to."""
+        base = "root" if ref == "#" else re.sub(r"[^A-Za-z0-9_.-]+", "_", ref[2:]).strip("_")
+        name = base or "ref"
+        while name in self.defs.values():
+            name = f"{name}_"
+        self.defs[ref] = name
+        return name
 
     def _flatten_root(self) -> Schema:
         """The root with its `allOf`/`anyOf`/`oneOf` members (and a root `$ref`) merged in."""
@@ -154,6 +179,7 @@ class _Builder:
             return None
         if not isinstance(schema, Mapping):
             return {}
+        self.built += 1 if self.inlining else 0
         if depth > MAX_DEPTH:
             return {"description": "(nested too deeply to describe here)"}
         if isinstance(schema.get("$ref"), str):
@@ -185,15 +211,16 @@ class _Builder:
     def _ref(self, schema: Mapping[str, Any], depth: int) -> Schema | None:
         ref = schema["$ref"]
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
-        name = self.defs.get(ref) if self.rules.refs else None
-        if name is not None and set(siblings) <= {"description", "title"}:
+        target = resolve(self.source, ref)
+        if self.rules.refs and target is not None and set(siblings) <= {"description", "title"}:
+            name = self.defs.get(ref) or self._hoist(ref)
             pointer: Schema = {"$ref": f"#/$defs/{_escape(name)}"}
             text = siblings.get("description")
             if isinstance(text, str) and text:
                 return {"anyOf": [pointer], "description": text}
             return pointer
-        target = resolve(self.source, ref)
-        if self.inlining.count(ref) >= REF_INLINE_DEPTH or target is None:
+        spent = self.built > INLINE_BUDGET
+        if spent or self.inlining.count(ref) >= REF_INLINE_DEPTH or target is None:
             what = "the same shape as its parent" if target is not None else "any value"
             out: Schema = {"description": f"({what})"}
             if isinstance(siblings.get("description"), str):
@@ -311,6 +338,8 @@ class _Builder:
         for word in (*NUMBER_WORDS, *COUNT_WORDS, "pattern"):
             value = schema.get(word)
             if _fits(word, value):
+                if isinstance(value, int) and abs(value) > JSON_INT_MAX:
+                    value = float(value)
                 if word in allowed:
                     out[word] = value
                 else:

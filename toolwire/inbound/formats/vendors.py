@@ -44,11 +44,15 @@ ENUM_MAX = 500
 (OpenAI's Structured Outputs cap 1000 values per schema; a model cannot use thousands anyway)."""
 
 REF_INLINE_DEPTH = 4
-"""How deep a `$ref` outside `$defs` (or any `$ref`, for a vendor without `$defs`) is inlined
-before it becomes an open schema; it also ends a `$ref` cycle."""
+"""How many times one `$ref` that must be inlined (it has sibling constraints, or the vendor has
+no `$defs`) is inlined inside itself before it becomes an open schema; it ends `$ref` cycles."""
 
 MAX_DEPTH = 24
 """Nesting deeper than this is described as an open schema."""
+
+INLINE_BUDGET = 1_000
+"""At most this many schema nodes are built by inlining `$ref`s for one operation; past it a
+`$ref` becomes an open schema (chains of references fan out exponentially when inlined)."""
 
 
 @dataclass(frozen=True, slots=True)
