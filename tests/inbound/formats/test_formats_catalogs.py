@@ -7,7 +7,7 @@ import pytest
 
 from tests.inbound.formats.catalogs import catalogs, every_operation
 from tests.inbound.formats.vendor_rules import FORMATS, parts, sdk_check, violations
-from toolwire.core.catalog import Catalog
+from toolwire.core.catalog import Catalog, Operation
 from toolwire.inbound import formats
 
 
@@ -51,3 +51,21 @@ def test_definitions_are_computed_once_per_catalog_and_format() -> None:
 
     assert all(a is b for a, b in zip(first, again, strict=True))
     assert formats.view(catalog, "anthropic") is formats.view(catalog, "anthropic")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_name_a_vendor_would_refuse_is_shortened_with_a_hash_and_maps_back(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = catalogs()["openapi-petstore"]
+    catalog = Catalog([])  # a fresh catalog object: views are cached per catalog
+    catalog.__dict__.update(source.__dict__)
+    monkeypatch.setattr(Operation, "external", lambda op, _fmt: f"ü.{op.tool}.{op.name}" * 4)
+
+    shown = formats.render(catalog, catalog, fmt)
+
+    for op, definition in zip(catalog, shown, strict=True):
+        name = parts(fmt, definition)[0]
+        assert violations(fmt, definition) == []
+        assert formats.inbound(catalog, fmt, name, {})[:2] == (op.tool, op.name)
+    assert len({parts(fmt, d)[0] for d in shown}) == len(shown)

@@ -90,7 +90,8 @@ def _build(catalog: Catalog, fmt: str) -> FormatView:
 def _one(op: Operation, fmt: str, shown: FormatView) -> tuple[Definition, str]:
     vendor = VENDOR_OF[fmt]
     if vendor == "mcp":
-        return definitions.mcp(op), _safe_name(op.external("mcp"), MCP_NAME.match, shown)
+        name = _safe_name(op.external("mcp"), MCP_NAME.match, shown)
+        return {**definitions.mcp(op), "name": name}, name
     rules = RULES[vendor]
     name = _safe_name(op.external(vendor), rules.name.match, shown)
     normalised = normalise(op.input_schema, rules)

@@ -41,6 +41,7 @@ from toolwire.inbound.formats.vendors import (
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 NUMBER_WORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 COUNT_WORDS = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties")
+CONSTRAINT_WORDS = frozenset({*NUMBER_WORDS, *COUNT_WORDS, "pattern"})
 ROOT_CHOICES = ("allOf", "anyOf", "oneOf")
 NOTE_MAX = 80
 JSON_INT_MAX = 2**53
@@ -335,8 +336,8 @@ class _Builder:
 
     def _scalars(self, schema: Mapping[str, Any], out: Schema, notes: list[str]) -> None:
         allowed = self.rules.keywords
-        for word in (*NUMBER_WORDS, *COUNT_WORDS, "pattern"):
-            value = schema.get(word)
+        for word in [w for w in schema if w in CONSTRAINT_WORDS]:
+            value = schema[word]
             if _fits(word, value):
                 if isinstance(value, int) and abs(value) > JSON_INT_MAX:
                     value = float(value)
