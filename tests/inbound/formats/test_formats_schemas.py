@@ -122,9 +122,11 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 "$select": {"type": "array", "items": obj(**{"a b": {"type": "integer"}})},
                 "9lives": {"type": "integer"},
                 "k" * 80: {"type": "string"},
+                "line\n": {"type": "string"},
+                "": {"type": "string"},
             }
         ),
-        {"filter[status]": "open", "$select": [{"a b": 1}], "9lives": 9, "k" * 80: "x"},
+        {"filter[status]": "open", "$select": [{"a b": 1}], "9lives": 9, "line\n": "", "": "e"},
     ),
     "constraints some vendors lack": (
         obj(

@@ -102,7 +102,7 @@ def violations(fmt: str, definition: dict[str, Any]) -> list[str]:
     name, description, schema = parts(fmt, definition)
     who = vendor(fmt)
     found = []
-    if not NAME[who].match(name):
+    if not NAME[who].fullmatch(name):
         found.append(f"name {name!r}")
     if who in DESCRIPTION_MAX and len(description) > DESCRIPTION_MAX[who]:
         found.append(f"description of {len(description)} characters")
@@ -152,7 +152,7 @@ def _node_problems(who: str, node: Any, defs: dict[str, Any]) -> Iterator[str]:
             yield "enum of other than strings and numbers"
     keys = KEY.get(who)
     for key in node.get("properties", {}) if keys else ():
-        if not keys.match(key):  # type: ignore[union-attr]
+        if not keys.fullmatch(key):  # type: ignore[union-attr]
             yield f"property key {key!r}"
 
 

@@ -2,7 +2,7 @@
 
 A key that matches the vendor's rule is kept. Any other key becomes its allowed characters, `_`
 for the rest, cut to fit, then `_` and six hex digits of its SHA-256: the renamed key depends on
-the original key alone (`filter[status]` -> `filter_status__5b1c0e`), so the same function maps
+the original key alone (`filter[status]` -> `filter_status__ff36da`), so the same function maps
 definitions out and arguments back, with no table to keep in step.
 
 Arguments come back in the vendor's spelling; `restore()` walks them beside the operation's
@@ -27,7 +27,7 @@ KEY_MAX = 64
 
 def safe_key(key: str, rules: Rules) -> str:
     """`key` as `rules` accept it: unchanged when it already is."""
-    if rules.key is None or rules.key.match(key):
+    if rules.key is None or rules.key.fullmatch(key):
         return key
     base = rules.key_invalid.sub("_", key)
     if rules.key_start is not None and not rules.key_start.match(base):

@@ -90,10 +90,10 @@ def _build(catalog: Catalog, fmt: str) -> FormatView:
 def _one(op: Operation, fmt: str, shown: FormatView) -> tuple[Definition, str]:
     vendor = VENDOR_OF[fmt]
     if vendor == "mcp":
-        name = _safe_name(op.external("mcp"), MCP_NAME.match, shown)
+        name = _safe_name(op.external("mcp"), MCP_NAME.fullmatch, shown)
         return {**definitions.mcp(op), "name": name}, name
     rules = RULES[vendor]
-    name = _safe_name(op.external(vendor), rules.name.match, shown)
+    name = _safe_name(op.external(vendor), rules.name.fullmatch, shown)
     normalised = normalise(op.input_schema, rules)
     if normalised.renamed:
         shown.renamed.add(op.qualified)
