@@ -187,10 +187,13 @@ def execute(
     input: Mapping[str, Any] | None,
     operation: str | None,
     idempotency_key: str | None,
+    format: ToolFormat | None = None,
 ) -> Call[Result]:
     body: JSONObject = {"tool": tool, "input": dict(input or {})}
     if operation is not None:
         body["operation"] = operation
+    if format is not None:
+        body["format"] = format
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     return Call("POST", "/api/v1/execute", _result, json=body, headers=headers)
 

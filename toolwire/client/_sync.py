@@ -44,9 +44,14 @@ class Client:
         *,
         operation: str | None = None,
         idempotency_key: str | None = None,
+        format: ToolFormat | None = None,
     ) -> Result:
-        """Run one tool operation (`"echo"`, `"calc.evaluate"`, or `tool` + `operation`)."""
-        return self._send(_core.execute(tool, input, operation, idempotency_key))
+        """Run one tool operation (`"echo"`, `"calc.evaluate"`, or `tool` + `operation`).
+
+        With `format`, `tool` and `input` are what a model of that format sent back (the name
+        and arguments of an Anthropic `tool_use` block or a Gemini `function_call`), and the
+        gateway maps renamed argument keys back to the tool's own."""
+        return self._send(_core.execute(tool, input, operation, idempotency_key, format))
 
     def tools(
         self, format: ToolFormat | None = None, q: str | None = None, category: str | None = None

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall
+from toolwire.inbound import formats
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 
@@ -46,7 +46,6 @@ async def _run_one(
 ) -> Outcome:
     gateway = services(request).gateway
     fn = raw["function"]
-    tool, operation = names.parse(fn["name"], "openai")
     arguments_text = fn.get("arguments") or "{}"
     try:
         arguments = (
@@ -57,6 +56,7 @@ async def _run_one(
     if not isinstance(arguments, dict):
         error = InvalidArguments("function.arguments must be a JSON object encoded as a string")
         return Outcome(meta=Meta(request_id=rid, tool=fn["name"]), error=error)
+    tool, operation, arguments = formats.inbound(gateway.catalog, "openai", fn["name"], arguments)
     call = ToolCall(
         tool=tool, operation=operation, arguments=arguments, request_id=rid, door="openai"
     )

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats
@@ -40,7 +41,7 @@ HTTP_STATUS: dict[str, int] = {
 """The REST door's one mapping from error codes to HTTP statuses."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_CALL_FIELDS = frozenset({"tool", "operation", "input"})
+_CALL_FIELDS = frozenset({"tool", "operation", "input", "format"})
 
 
 def services(request: Request) -> Services:
@@ -85,8 +86,13 @@ async def authenticate(request: Request) -> Principal:
     return await services(request).auth.authenticate(api_key_from(request))
 
 
-def parse_call(body: Any, rid: str, idempotency_key: str | None) -> ToolCall:
-    """`{"tool", "operation"?, "input"?}` -> ToolCall; shape errors are INVALID_REQUEST."""
+def parse_call(
+    body: Any, rid: str, idempotency_key: str | None, catalog: Catalog | None = None
+) -> ToolCall:
+    """`{"tool", "operation"?, "input"?, "format"?}` -> ToolCall; shape errors are
+    INVALID_REQUEST. With `format` (one of `formats.FORMATS`), `tool` and `input` are as a model
+    of that format sent them (a tool-use block's `name` and `input`, a function call's `name`
+    and `args`), and are mapped back to the operation's own name and argument keys."""
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object with 'tool' and 'input'")
     unknown = sorted(set(body) - _CALL_FIELDS)
@@ -97,6 +103,15 @@ def parse_call(body: Any, rid: str, idempotency_key: str | None) -> ToolCall:
     arguments = body.get("input", {})
     if not isinstance(tool, str) or not tool:
         raise InvalidRequest("'tool' must be a non-empty string")
+    fmt = body.get("format")
+    if fmt is not None:
+        if fmt not in formats.FORMATS or operation is not None:
+            raise InvalidRequest(
+                "'format' must be one of the tool formats, without 'operation'",
+                details={"formats": list(formats.FORMATS)},
+            )
+        if catalog is not None:
+            tool, operation, arguments = formats.inbound(catalog, fmt, tool, arguments)
     if operation is not None and not isinstance(operation, str):
         raise InvalidRequest("'operation' must be a string")
     if arguments is None:
@@ -119,7 +134,7 @@ async def execute(request: Request) -> Response:
     try:
         principal = await authenticate(request)
         body = parse_json(await read_body(request, svc.settings.max_body_bytes))
-        call = parse_call(body, rid, request.headers.get("idempotency-key"))
+        call = parse_call(body, rid, request.headers.get("idempotency-key"), svc.gateway.catalog)
     except ToolwireError as exc:
         return error_response(exc, rid)
     return render_outcome(await svc.gateway.execute(principal, call))
@@ -132,9 +147,9 @@ async def list_tools(request: Request) -> Response:
     fmt = params.get("format")
     try:
         principal = await authenticate(request)
-        if fmt is not None and fmt not in formats.RENDERERS:
+        if fmt is not None and fmt not in formats.FORMATS:
             raise InvalidRequest(
-                f"unknown format {fmt!r}", details={"formats": sorted(formats.RENDERERS)}
+                f"unknown format {fmt!r}", details={"formats": sorted(formats.FORMATS)}
             )
     except ToolwireError as exc:
         return error_response(exc, rid)
@@ -144,7 +159,12 @@ async def list_tools(request: Request) -> Response:
         entries = [formats.catalog_entry(op) for op in ops]
         return json_response({"tools": entries, "count": len(entries)}, headers=headers)
     return json_response(
-        {"format": fmt, "tools": formats.render(ops, fmt), "count": len(ops)}, headers=headers
+        {
+            "format": fmt,
+            "tools": formats.render(svc.gateway.catalog, ops, fmt),
+            "count": len(ops),
+        },
+        headers=headers,
     )
 
 
