@@ -16,6 +16,7 @@ import jsonschema
 
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
+from toolwire.core.jsonsafe import json_safe
 from toolwire.core.ports import Adapter
 
 ChargePolicy = Literal["success", "always"]
@@ -24,6 +25,9 @@ _MODERN_DIALECTS = (
     "https://json-schema.org/draft/2020-12/schema",
     "https://json-schema.org/draft/2019-09/schema",
 )
+
+
+_DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +176,32 @@ class Catalog:
         return found
 
 
+def check_input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`schema` made JSON-safe (`jsonsafe.json_safe`) and checked the way `Catalog` compiles it:
+    an object schema its validator accepts. Raises `ValueError` with the reason. Adapters that
+    decide whether to expose an operation (the OpenAPI import) call this same function, so what
+    they expose always compiles."""
+    safe = json_safe(schema)
+    if not isinstance(safe, dict) or safe.get("type") != "object":
+        raise ValueError("input schema must have type 'object'")
+    try:
+        validator = jsonschema.validators.validator_for(safe, default=_DEFAULT_VALIDATOR)
+        validator.check_schema(safe)
+    except jsonschema.SchemaError as exc:
+        at = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise ValueError(
+            f"the validator cannot compile its schema at {at}: {exc.message}"
+        ) from None
+    except RecursionError:
+        raise ValueError("its schema nests too deeply to compile") from None
+    return safe
+
+
 def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
-    schema = dict(spec.input_schema)
-    if schema.get("type") != "object":
-        raise ValueError(f"{tool.name}.{spec.name}: input schema must have type 'object'")
+    try:
+        schema = check_input_schema(spec.input_schema)
+    except ValueError as exc:
+        raise ValueError(f"{tool.name}.{spec.name}: {exc}") from None
     if spec.price < 0:
         raise ValueError(f"{tool.name}.{spec.name}: price must not be negative")
     return Operation(
@@ -185,7 +211,7 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         description=spec.description,
         tool_description=tool.description,
         input_schema=schema,
-        output_schema=spec.output_schema,
+        output_schema=None if spec.output_schema is None else json_safe(spec.output_schema),
         annotations=spec.annotations,
         price=spec.price,
         charge_policy=spec.charge_policy,
@@ -202,14 +228,14 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
     """A validator for `schema`: fastjsonschema when it handles the dialect (fast, first error
     only), with `jsonschema` run afterwards on failure to report every failing path."""
     dialect = str(schema.get("$schema", ""))
-    full = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    full = jsonschema.validators.validator_for(schema, default=_DEFAULT_VALIDATOR)
     full.check_schema(dict(schema))
     checker = full(schema, format_checker=None)
     fast: Callable[[Any], Any] | None = None
     if not dialect.startswith(_MODERN_DIALECTS):
         try:
             fast = fastjsonschema.compile(dict(schema))
-        except fastjsonschema.JsonSchemaDefinitionException:
+        except Exception:  # its definition errors, bad regexes, deep nesting: use jsonschema
             fast = None
 
     def report(value: Any) -> InvalidArguments:
