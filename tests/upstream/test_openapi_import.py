@@ -4,7 +4,6 @@ invalid documents refused with the location of the problem."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
