@@ -1,18 +1,21 @@
 """The compiled catalog: every tool and operation, with its validator and price, ready for O(1) use.
 
 A catalog is built once from declarations (built-in tools, the YAML config, adapters) and never
-mutated: a reload builds a new one and swaps it in. Building is where schemas are compiled and names
-checked, so nothing on the call path parses or compiles anything.
+mutated: a reload builds a new one and swaps it in. Building is where schemas are made JSON-safe
+and checked against their metaschema and names checked, so nothing on the call path parses
+anything; only an operation's fast validator is generated on its first call (`compile_validator`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import fastjsonschema
 import jsonschema
+import orjson
 
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
@@ -184,17 +187,49 @@ def check_input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     safe = json_safe(schema)
     if not isinstance(safe, dict) or safe.get("type") != "object":
         raise ValueError("input schema must have type 'object'")
+    validator = jsonschema.validators.validator_for(safe, default=_DEFAULT_VALIDATOR)
+    parts: list[tuple[tuple[str, ...], Any]] = [((), safe)]
+    if validator is _DEFAULT_VALIDATOR:
+        # 2020-12 checks each `properties` and `$defs` entry on its own against the metaschema:
+        # check them one by one, so that what operations share is checked once.
+        shallow = {k: v for k, v in safe.items() if k not in ("$defs", "properties")}
+        parts = [((), shallow)]
+        for key in ("properties", "$defs"):
+            entries = safe.get(key)
+            if isinstance(entries, dict):
+                parts.extend(((key, name), sub) for name, sub in entries.items())
+            elif key in safe:
+                parts.append(((), {key: entries}))
     try:
-        validator = jsonschema.validators.validator_for(safe, default=_DEFAULT_VALIDATOR)
-        validator.check_schema(safe)
+        for prefix, part in parts:
+            at = prefix
+            _check_once(validator, part)
     except jsonschema.SchemaError as exc:
-        at = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        where = "/".join([*at, *(str(p) for p in exc.absolute_path)]) or "(top level)"
         raise ValueError(
-            f"the validator cannot compile its schema at {at}: {exc.message}"
+            f"the validator cannot compile its schema at {where}: {exc.message}"
         ) from None
     except RecursionError:
         raise ValueError("its schema nests too deeply to compile") from None
     return safe
+
+
+_CHECKED: set[bytes] = set()
+_MAX_CHECKED = 65_536
+
+
+def _check_once(validator: Any, schema: Any) -> None:
+    """`validator.check_schema(schema)`, skipped for content already checked (by digest): a
+    metaschema check costs milliseconds, and an import's plan and the catalog check the same
+    schemas, many operations sharing their `$defs`."""
+    data = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    key = validator.__name__.encode() + hashlib.blake2b(data, digest_size=16).digest()
+    if key in _CHECKED:
+        return
+    validator.check_schema(schema)
+    if len(_CHECKED) >= _MAX_CHECKED:
+        _CHECKED.clear()
+    _CHECKED.add(key)
 
 
 def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
@@ -225,18 +260,25 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
 
 
 def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
-    """A validator for `schema`: fastjsonschema when it handles the dialect (fast, first error
-    only), with `jsonschema` run afterwards on failure to report every failing path."""
+    """A validator for `schema` (checked by `check_input_schema`): fastjsonschema when it
+    handles the dialect (fast, first error only), with `jsonschema` run afterwards on failure
+    to report every failing path. The fast validator's code is generated on the operation's
+    first call, not when the catalog is built: a large OpenAPI import has a thousand
+    operations, most never called, and generating them all took seconds at every start."""
     dialect = str(schema.get("$schema", ""))
     full = jsonschema.validators.validator_for(schema, default=_DEFAULT_VALIDATOR)
-    full.check_schema(dict(schema))
     checker = full(schema, format_checker=None)
-    fast: Callable[[Any], Any] | None = None
-    if not dialect.startswith(_MODERN_DIALECTS):
-        try:
-            fast = fastjsonschema.compile(dict(schema))
-        except Exception:  # its definition errors, bad regexes, deep nesting: use jsonschema
-            fast = None
+    compiled: list[Callable[[Any], Any] | None] = []
+    if dialect.startswith(_MODERN_DIALECTS):
+        compiled.append(None)
+
+    def fast() -> Callable[[Any], Any] | None:
+        if not compiled:
+            try:
+                compiled.append(fastjsonschema.compile(dict(schema)))
+            except Exception:  # its definition errors, bad regexes, deep nesting: jsonschema
+                compiled.append(None)
+        return compiled[0]
 
     def report(value: Any) -> InvalidArguments:
         errors = [
@@ -245,23 +287,18 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
         ]
         return InvalidArguments(details={"errors": errors or [{"path": "/", "message": "invalid"}]})
 
-    if fast is not None:
-        fast_fn = fast
+    def validate(value: Any) -> Any:
+        fast_fn = fast()
+        if fast_fn is None:
+            if not checker.is_valid(value):
+                raise report(value)
+            return value
+        try:
+            return fast_fn(value)
+        except fastjsonschema.JsonSchemaValueException:
+            raise report(value) from None
 
-        def validate(value: Any) -> Any:
-            try:
-                return fast_fn(value)
-            except fastjsonschema.JsonSchemaValueException:
-                raise report(value) from None
-
-        return validate
-
-    def validate_full(value: Any) -> Any:
-        if not checker.is_valid(value):
-            raise report(value)
-        return value
-
-    return validate_full
+    return validate
 
 
 def _pointer(err: jsonschema.ValidationError) -> str:
