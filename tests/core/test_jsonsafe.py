@@ -31,6 +31,7 @@ def test_values_no_encoder_accepts_are_made_safe() -> None:
         "default": datetime.date(2020, 1, 1),
         "enum": (1, math.nan, "a"),
         3: "int key",
+        "description": "cut \ud83d here",
     }
     safe = json_safe(raw)
     assert safe == {
@@ -40,6 +41,7 @@ def test_values_no_encoder_accepts_are_made_safe() -> None:
         "default": "2020-01-01",
         "enum": [1, "a"],
         "3": "int key",
+        "description": "cut \ufffd here",
     }
     orjson.dumps(safe)
 
@@ -64,12 +66,20 @@ paths:
 """
 
 
+LONE = (
+    '{"openapi": "3.0.3", "info": {"title": "lone", "version": "1"}, "paths": {"/x": {"get": '
+    '{"operationId": "x", "summary": "cut \\ud83d here"}}}}'
+)
+
+
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("jsonsafe")
     (data / "odd.yaml").write_text(SPEC)
+    (data / "lone.json").write_text(LONE)
     (data / "toolwire.yaml").write_text(
         "openapi:\n  odd:\n    spec: odd.yaml\n    base_url: https://api.example.test\n"
+        "  lone:\n    spec: lone.json\n    base_url: https://api.example.test\n"
     )
     settings = Settings(data_dir=data, admin_key=ADMIN, config=data / "toolwire.yaml")
     with TestClient(create_app(settings), base_url="http://127.0.0.1:8787") as client:
@@ -120,3 +130,4 @@ def test_mcp_tools_list_lists_every_tool_beside_the_odd_one(http: TestClient) ->
     assert odd["after"]["minimum"] == -9.223372036854776e18
     assert "maximum" not in odd["after"] and "multipleOf" not in odd["ratio"]
     assert odd["since"]["default"] == "2020-01-01"
+    assert tools["lone.x"]["description"] == "cut \ufffd here"

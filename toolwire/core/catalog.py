@@ -8,6 +8,7 @@ anything; only an operation's fast validator is generated on its first call (`co
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import orjson
 
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
-from toolwire.core.jsonsafe import json_safe
+from toolwire.core.jsonsafe import json_safe, safe_text
 from toolwire.core.ports import Adapter
 
 ChargePolicy = Literal["success", "always"]
@@ -242,21 +243,27 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
     return Operation(
         tool=tool.name,
         name=spec.name,
-        category=tool.category,
-        description=spec.description,
-        tool_description=tool.description,
+        category=safe_text(tool.category),
+        description=safe_text(spec.description),
+        tool_description=safe_text(tool.description),
         input_schema=schema,
         output_schema=None if spec.output_schema is None else json_safe(spec.output_schema),
-        annotations=spec.annotations,
+        annotations=_safe_annotations(spec.annotations),
         price=spec.price,
         charge_policy=spec.charge_policy,
         timeout=spec.timeout,
         adapter=spec.adapter,
-        title=spec.title,
+        title=None if spec.title is None else safe_text(spec.title),
         validate=compile_validator(schema),
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
     )
+
+
+def _safe_annotations(annotations: Annotations) -> Annotations:
+    if annotations.title is None:
+        return annotations
+    return dataclasses.replace(annotations, title=safe_text(annotations.title))
 
 
 def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
