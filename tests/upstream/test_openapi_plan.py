@@ -183,3 +183,25 @@ def test_a_schema_still_over_budget_or_with_oversize_hide_is_hidden_with_the_rea
     assert "budget of 6000 (max_schema_tokens)" in hidden.reason
     (tiny,) = plan(document, WRITES, limits=Limits(max_schema_tokens=100))
     assert not tiny.exposed and tiny.slimmed
+
+
+def test_a_path_placeholder_without_its_parameter_hides_the_operation() -> None:
+    raw = doc(
+        {
+            "/items/{id}": {"get": {"operationId": "noParam"}},
+            "/items/{id}/x": {
+                "get": {
+                    "operationId": "declared",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                }
+            },
+        }
+    )
+    got = {p.operation_id: p for p in plan(check_document(raw), Curation())}
+    assert (
+        got["noParam"].reason
+        == "no usable schema: path placeholder {id} has no usable path parameter"
+    )  # noqa: E501
+    assert got["declared"].exposed

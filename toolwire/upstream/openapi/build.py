@@ -18,6 +18,7 @@ valid name. `build_tool()` -> the `ToolSpec`. What it is not: the loading or cur
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec, check_input_schema
 from toolwire.core.names import check_part
 from toolwire.upstream.http.adapter import HttpOperation, HttpUpstream
-from toolwire.upstream.http.request import LocatedRequest, Location
+from toolwire.upstream.http.request import PLACEHOLDER, LocatedRequest, Location
 from toolwire.upstream.http.styles import Style
 from toolwire.upstream.openapi.budget import DEFAULT_MAX_SCHEMA_TOKENS, estimate_tokens, slim
 from toolwire.upstream.openapi.curation import (
@@ -184,6 +185,7 @@ def _add_body(
 
 def _input(
     schemas: SchemaSet,
+    path: str,
     item: Mapping[str, Any],
     op: Mapping[str, Any],
     where: str,
@@ -192,7 +194,18 @@ def _input(
     got = _Input()
     _add_parameters(got, schemas, _parameters(schemas.document, item, op, where), owned, where)
     _add_body(got, schemas, schemas.document, op, where)
+    _check_template(path, got)
     return got
+
+
+def _check_template(path: str, got: _Input) -> None:
+    """Every `{name}` of the path template is a declared path parameter the request builder
+    can fill (else every call would fail, or send the braces)."""
+    declared = {wire for where, wire in got.locations.values() if where == "path"}
+    for match in re.finditer(r"\{[^}]*\}", path):
+        filled = PLACEHOLDER.fullmatch(match.group(0))
+        if filled is None or filled.group(1) or filled.group(2) not in declared:
+            raise Unusable(f"path placeholder {match.group(0)} has no usable path parameter")
 
 
 def _schema_of(got: _Input, schemas: SchemaSet) -> dict[str, Any]:
@@ -292,7 +305,7 @@ def plan(
             reason = gate(curation, op_id, method, path, tags, bool(op.get("deprecated")))
             if reason is None:
                 try:
-                    got = _input(schemas, item, op, where, owned)
+                    got = _input(schemas, path, item, op, where, owned)
                 except Unusable as exc:
                     reason = f"no usable schema: {exc}"
                 except RecursionError:

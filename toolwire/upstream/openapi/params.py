@@ -92,6 +92,8 @@ def decide(param: Mapping[str, Any], owned: Owned) -> Decision:
             return Decision(None, f"header {name!r} is set by the gateway, not by arguments")
         if lower in owned.headers:
             return Decision(None, f"header {name!r} is the upstream's own (auth or headers:)")
+    if where == "cookie" and "cookie" in owned.headers:
+        return Decision(None, f"cookie {name!r}: the upstream's headers: set the Cookie header")
     if where == "query" and lower in owned.query:
         return Decision(None, f"query parameter {name!r} carries the upstream's credential")
     if "content" in param and "schema" not in param:
