@@ -203,5 +203,5 @@ def test_a_path_placeholder_without_its_parameter_hides_the_operation() -> None:
     assert (
         got["noParam"].reason
         == "no usable schema: path placeholder {id} has no usable path parameter"
-    )  # noqa: E501
+    )
     assert got["declared"].exposed
