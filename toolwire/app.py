@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -24,6 +25,7 @@ from toolwire.auth.oauth import OAuthVerifier
 from toolwire.bootstrap import FirstStart, admin_account_id, first_start, load_secret
 from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
+from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.inbound import admin, admin_billing, mcp, openai, rest
@@ -45,20 +47,43 @@ log = logging.getLogger("toolwire.app")
 OnReady = Callable[[Services, FirstStart | None], None]
 
 
-async def build_services(settings: Settings) -> tuple[Services, FirstStart | None]:
+@dataclass(frozen=True)
+class Prepared:
+    """A catalog already built (by `toolwire serve`, to report config errors before starting),
+    with the redactor its adapters register derived secrets with. The lifespan uses it as is:
+    the catalog is built, and its OpenAPI specs read or fetched, once per process."""
+
+    catalog: Catalog
+    redactor: Redactor
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
+    redactor = Redactor()
+    config = load_config(settings.config)
+    return Prepared(build_catalog(config, settings.builtin_profiles, redactor=redactor), redactor)
+
+
+async def build_services(
+    settings: Settings, prepared: Prepared | None = None
+) -> tuple[Services, FirstStart | None]:
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = load_secret(settings)
-    config = load_config(settings.config)
+    config = None if prepared is not None else load_config(settings.config)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
     try:
         admin_account = await admin_account_id(store)
         created = await first_start(settings, store, admin_account)
-        redactor = Redactor()
+        redactor = prepared.redactor if prepared is not None else Redactor()
         install_log_redaction(redactor)
         vault = Vault.over(SecretStore(store.engine), secret, redactor)
         await vault.load()
-        catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
+        if prepared is not None:
+            catalog = prepared.catalog
+        else:
+            assert config is not None
+            catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
         billing = Billing(
             store,
             secret,
@@ -127,12 +152,18 @@ async def openapi_json(request: Request) -> Response:
     return json_response(openapi_document(svc.settings.base_url))
 
 
-def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    on_ready: OnReady | None = None,
+    prepared: Prepared | None = None,
+) -> Starlette:
+    """The application; `prepared`: a catalog already built for these settings (see `prepare`)."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        services, created = await build_services(settings)
+        services, created = await build_services(settings, prepared)
         app.state.services = services
         reconciler = asyncio.create_task(services.billing.run_forever())
         if on_ready is not None:

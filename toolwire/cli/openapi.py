@@ -66,16 +66,32 @@ def inspect(
         Repeated, typer.Option("--allow-method", help="Expose this state-changing method.")
     ] = None,
     include_deprecated: Annotated[bool, typer.Option("--include-deprecated")] = False,
+    max_schema_tokens: Annotated[
+        int | None,
+        typer.Option(help="Schema budget per operation, in estimated tokens (default 10000)."),
+    ] = None,
+    oversize: Annotated[
+        str | None, typer.Option(help="Over the budget: slim (default) or hide.")
+    ] = None,
+    allow_private_networks: Annotated[
+        bool, typer.Option(help="Let a SPEC URL be fetched from a private address.")
+    ] = False,
     config: ConfigFile = None,
     as_json: JsonOut = False,
 ) -> None:
     """Print every operation of SPEC: the tool operation it becomes, or why it stays hidden."""
     from toolwire.config import ConfigError, load_config
-    from toolwire.config.upstreams import curation_from
-    from toolwire.upstream.openapi import OpenAPIError, load_document, plan
+    from toolwire.config.upstreams import (
+        curation_from,
+        limits_from,
+        openapi_import,
+        upstream_spec,
+    )
+    from toolwire.upstream.openapi import OpenAPIError, Owned, plan
 
     raw: dict[str, Any]
     base = Path.cwd()
+    upstreams = {}
     if config is not None:
         try:
             catalog = load_config(config)
@@ -85,6 +101,7 @@ def inspect(
             raise fail(escape(f"{config} has no openapi entry named {spec!r}"))
         raw = dict(catalog.openapi[spec])
         base = catalog.base_dir
+        upstreams = {k: upstream_spec(k, v) for k, v in catalog.upstreams.items()}
     else:
         raw = {
             "spec": spec,
@@ -92,12 +109,18 @@ def inspect(
             "exclude": _from_flags(exclude_tag, exclude_operation, None, None),
             "allow_methods": allow_method or [],
             "include_deprecated": include_deprecated,
+            "allow_private_networks": allow_private_networks,
         }
+    for key, value in (("max_schema_tokens", max_schema_tokens), ("oversize", oversize)):
+        if value is not None:
+            raw[key] = value
     try:
-        document = load_document(raw["spec"], base)
+        document, upstream = openapi_import(spec, raw, upstreams, base)
     except OpenAPIError as exc:
         raise fail(escape(f"{raw['spec']}: {exc}")) from None
-    planned = plan(document, curation_from(raw))
+    except ValueError as exc:
+        raise fail(escape(str(exc))) from None
+    planned = plan(document, curation_from(raw), owned=Owned.of(upstream), limits=limits_from(raw))
     exposed = sum(1 for p in planned if p.exposed)
     if as_json:
         print_json(
@@ -116,6 +139,9 @@ def inspect(
                         "exposed": p.exposed,
                         "reason": p.reason or None,
                         "annotations": p.annotations.to_mcp(),
+                        "schema_tokens": p.schema_tokens if p.exposed else None,
+                        "slimmed": p.slimmed,
+                        "ignored_parameters": p.ignored,
                     }
                     for p in planned
                 ],
@@ -124,9 +150,14 @@ def inspect(
         return
     title = f"{document.title or raw['spec']} (OpenAPI {document.version}): "
     table = Table(title=title + f"{exposed} exposed, {len(planned) - exposed} hidden")
-    for column in ("operationId", "method", "path", "as", "status"):
+    for column in ("operationId", "method", "path", "as", "~tokens", "status"):
         table.add_column(column, no_wrap=column in ("method", "as"), overflow="fold")
     for p in planned:
         status = "[green]exposed[/]" if p.exposed else f"[yellow]hidden[/]: {escape(p.reason)}"
-        table.add_row(escape(p.operation_id), p.method, escape(p.path), p.name, status)
+        if p.exposed and p.slimmed:
+            status += " (schema slimmed to the budget)"
+        if p.ignored:
+            status += "; ignored: " + escape("; ".join(p.ignored))
+        tokens = str(p.schema_tokens) if p.schema_tokens else ""
+        table.add_row(escape(p.operation_id), p.method, escape(p.path), p.name, tokens, status)
     console.print(table)

@@ -41,8 +41,8 @@ def serve(
     import uvicorn
 
     from toolwire import logs
-    from toolwire.app import create_app
-    from toolwire.config import ConfigError, build_catalog, load_config
+    from toolwire.app import create_app, prepare
+    from toolwire.config import ConfigError
 
     settings = settings_from(data_dir, database_url, config).with_overrides(
         host=host,
@@ -53,10 +53,10 @@ def serve(
     )
     logs.configure(settings.log_level, settings.log_format)
     try:
-        build_catalog(load_config(settings.config), settings.builtin_profiles)
+        prepared = prepare(settings)  # once: the app serves this catalog (issue 9 item 16)
     except (ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
-    app = create_app(settings, on_ready=print_banner)
+    app = create_app(settings, on_ready=print_banner, prepared=prepared)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

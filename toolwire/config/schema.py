@@ -133,6 +133,15 @@ OPENAPI_IMPORT = {
         "exclude": _RULES,
         "allow_methods": _STRINGS,
         "include_deprecated": {"type": "boolean"},
+        "max_schema_tokens": {
+            "type": "integer",
+            "minimum": 100,
+            "description": "budget for one operation's input schema, in estimated tokens",
+        },
+        "oversize": {
+            "enum": ["slim", "hide"],
+            "description": "over the budget: slim the schema (then hide if still over), or hide",
+        },
         "operations": {
             "type": "object",
             "additionalProperties": {

@@ -25,8 +25,17 @@ from toolwire.upstream.http import (
     UpstreamSpec,
     compile_expression,
 )
-from toolwire.upstream.openapi import Curation, OpenAPIError, Override, Rule, build_tool
+from toolwire.upstream.openapi import (
+    Curation,
+    Document,
+    Limits,
+    OpenAPIError,
+    Override,
+    Rule,
+    build_tool,
+)
 from toolwire.upstream.openapi import load_document as load_openapi
+from toolwire.upstream.openapi.budget import DEFAULT_MAX_SCHEMA_TOKENS
 from toolwire.upstream.openapi.curation import annotations_for
 from toolwire.upstream.sql import PostgresRunner, ScopeSpec, SqliteRunner, scope_tool
 from toolwire.vault.redact import Redactor
@@ -180,6 +189,35 @@ def curation_from(raw: Mapping[str, Any]) -> Curation:
     )
 
 
+def limits_from(raw: Mapping[str, Any]) -> Limits:
+    return Limits(
+        max_schema_tokens=int(raw.get("max_schema_tokens", DEFAULT_MAX_SCHEMA_TOKENS)),
+        oversize=str(raw.get("oversize", "slim")),
+    )
+
+
+def openapi_import(
+    name: str, raw: Mapping[str, Any], upstreams: Mapping[str, UpstreamSpec], base_dir: Path
+) -> tuple[Document, UpstreamSpec]:
+    """An `openapi:` entry's document (fetched once, under its upstream's SSRF setting) and the
+    upstream it calls (a named one, or the entry's own settings with the document's first server
+    as `base_url`). Shared by the catalog and `toolwire openapi inspect`, so both decide alike."""
+    named = raw.get("upstream")
+    if named is not None and named not in upstreams:
+        raise ValueError(f"unknown upstream {named!r}")
+    private = (
+        upstreams[named].allow_private_networks
+        if named is not None
+        else bool(raw.get("allow_private_networks", False))
+    )
+    document = load_openapi(raw["spec"], base_dir, allow_private_networks=private)
+    if named is not None:
+        return document, upstreams[named]
+    inline = {k: raw[k] for k in _UPSTREAM_KEYS if k in raw}
+    inline.setdefault("base_url", document.server_url() or "")
+    return document, upstream_spec(name, inline)
+
+
 def openapi_tool(
     name: str,
     raw: Mapping[str, Any],
@@ -187,17 +225,14 @@ def openapi_tool(
     redactor: Redactor,
     base_dir: Path,
 ) -> ToolSpec | None:
-    document = load_openapi(raw["spec"], base_dir)
+    specs = {k: u.spec for k, u in upstreams.items()}
+    document, spec = openapi_import(name, raw, specs, base_dir)
     if "upstream" in raw:
-        upstream = upstreams.get(raw["upstream"])
-        if upstream is None:
-            raise ValueError(f"unknown upstream {raw['upstream']!r}")
+        upstream = upstreams[raw["upstream"]]
     else:
-        inline = {k: raw[k] for k in _UPSTREAM_KEYS if k in raw}
-        inline.setdefault("base_url", document.server_url() or "")
-        if not inline["base_url"]:
+        if not spec.base_url:
             raise ValueError("the document has no servers; give base_url")
-        upstream = HttpUpstream(upstream_spec(name, inline), redactor)
+        upstream = HttpUpstream(spec, redactor)
     tool_name = raw.get("tool", name)
     tool, _ = build_tool(
         tool_name,
@@ -206,6 +241,7 @@ def openapi_tool(
         document,
         curation_from(raw),
         upstream,
+        limits_from(raw),
     )
     return tool
 

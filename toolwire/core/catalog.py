@@ -1,21 +1,26 @@
 """The compiled catalog: every tool and operation, with its validator and price, ready for O(1) use.
 
 A catalog is built once from declarations (built-in tools, the YAML config, adapters) and never
-mutated: a reload builds a new one and swaps it in. Building is where schemas are compiled and names
-checked, so nothing on the call path parses or compiles anything.
+mutated: a reload builds a new one and swaps it in. Building is where schemas are made JSON-safe
+and checked against their metaschema and names checked, so nothing on the call path parses
+anything; only an operation's fast validator is generated on its first call (`compile_validator`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import fastjsonschema
 import jsonschema
+import orjson
 
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
+from toolwire.core.jsonsafe import json_safe, safe_text
 from toolwire.core.ports import Adapter
 
 ChargePolicy = Literal["success", "always"]
@@ -24,6 +29,9 @@ _MODERN_DIALECTS = (
     "https://json-schema.org/draft/2020-12/schema",
     "https://json-schema.org/draft/2019-09/schema",
 )
+
+
+_DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,45 +180,112 @@ class Catalog:
         return found
 
 
+def check_input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`schema` made JSON-safe (`jsonsafe.json_safe`) and checked the way `Catalog` compiles it:
+    an object schema its validator accepts. Raises `ValueError` with the reason. Adapters that
+    decide whether to expose an operation (the OpenAPI import) call this same function, so what
+    they expose always compiles."""
+    safe = json_safe(schema)
+    if not isinstance(safe, dict) or safe.get("type") != "object":
+        raise ValueError("input schema must have type 'object'")
+    validator = jsonschema.validators.validator_for(safe, default=_DEFAULT_VALIDATOR)
+    parts: list[tuple[tuple[str, ...], Any]] = [((), safe)]
+    if validator is _DEFAULT_VALIDATOR:
+        # 2020-12 checks each `properties` and `$defs` entry on its own against the metaschema:
+        # check them one by one, so that what operations share is checked once.
+        shallow = {k: v for k, v in safe.items() if k not in ("$defs", "properties")}
+        parts = [((), shallow)]
+        for key in ("properties", "$defs"):
+            entries = safe.get(key)
+            if isinstance(entries, dict):
+                parts.extend(((key, name), sub) for name, sub in entries.items())
+            elif key in safe:
+                parts.append(((), {key: entries}))
+    try:
+        for prefix, part in parts:
+            at = prefix
+            _check_once(validator, part)
+    except jsonschema.SchemaError as exc:
+        where = "/".join([*at, *(str(p) for p in exc.absolute_path)]) or "(top level)"
+        raise ValueError(
+            f"the validator cannot compile its schema at {where}: {exc.message}"
+        ) from None
+    except RecursionError:
+        raise ValueError("its schema nests too deeply to compile") from None
+    return safe
+
+
+_CHECKED: set[bytes] = set()
+_MAX_CHECKED = 65_536
+
+
+def _check_once(validator: Any, schema: Any) -> None:
+    """`validator.check_schema(schema)`, skipped for content already checked (by digest): a
+    metaschema check costs milliseconds, and an import's plan and the catalog check the same
+    schemas, many operations sharing their `$defs`."""
+    data = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    key = validator.__name__.encode() + hashlib.blake2b(data, digest_size=16).digest()
+    if key in _CHECKED:
+        return
+    validator.check_schema(schema)
+    if len(_CHECKED) >= _MAX_CHECKED:
+        _CHECKED.clear()
+    _CHECKED.add(key)
+
+
 def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
-    schema = dict(spec.input_schema)
-    if schema.get("type") != "object":
-        raise ValueError(f"{tool.name}.{spec.name}: input schema must have type 'object'")
+    try:
+        schema = check_input_schema(spec.input_schema)
+    except ValueError as exc:
+        raise ValueError(f"{tool.name}.{spec.name}: {exc}") from None
     if spec.price < 0:
         raise ValueError(f"{tool.name}.{spec.name}: price must not be negative")
     return Operation(
         tool=tool.name,
         name=spec.name,
-        category=tool.category,
-        description=spec.description,
-        tool_description=tool.description,
+        category=safe_text(tool.category),
+        description=safe_text(spec.description),
+        tool_description=safe_text(tool.description),
         input_schema=schema,
-        output_schema=spec.output_schema,
-        annotations=spec.annotations,
+        output_schema=None if spec.output_schema is None else json_safe(spec.output_schema),
+        annotations=_safe_annotations(spec.annotations),
         price=spec.price,
         charge_policy=spec.charge_policy,
         timeout=spec.timeout,
         adapter=spec.adapter,
-        title=spec.title,
+        title=None if spec.title is None else safe_text(spec.title),
         validate=compile_validator(schema),
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
     )
 
 
+def _safe_annotations(annotations: Annotations) -> Annotations:
+    if annotations.title is None:
+        return annotations
+    return dataclasses.replace(annotations, title=safe_text(annotations.title))
+
+
 def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
-    """A validator for `schema`: fastjsonschema when it handles the dialect (fast, first error
-    only), with `jsonschema` run afterwards on failure to report every failing path."""
+    """A validator for `schema` (checked by `check_input_schema`): fastjsonschema when it
+    handles the dialect (fast, first error only), with `jsonschema` run afterwards on failure
+    to report every failing path. The fast validator's code is generated on the operation's
+    first call, not when the catalog is built: a large OpenAPI import has a thousand
+    operations, most never called, and generating them all took seconds at every start."""
     dialect = str(schema.get("$schema", ""))
-    full = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    full.check_schema(dict(schema))
+    full = jsonschema.validators.validator_for(schema, default=_DEFAULT_VALIDATOR)
     checker = full(schema, format_checker=None)
-    fast: Callable[[Any], Any] | None = None
-    if not dialect.startswith(_MODERN_DIALECTS):
-        try:
-            fast = fastjsonschema.compile(dict(schema))
-        except fastjsonschema.JsonSchemaDefinitionException:
-            fast = None
+    compiled: list[Callable[[Any], Any] | None] = []
+    if dialect.startswith(_MODERN_DIALECTS):
+        compiled.append(None)
+
+    def fast() -> Callable[[Any], Any] | None:
+        if not compiled:
+            try:
+                compiled.append(fastjsonschema.compile(dict(schema)))
+            except Exception:  # its definition errors, bad regexes, deep nesting: jsonschema
+                compiled.append(None)
+        return compiled[0]
 
     def report(value: Any) -> InvalidArguments:
         errors = [
@@ -219,23 +294,18 @@ def compile_validator(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
         ]
         return InvalidArguments(details={"errors": errors or [{"path": "/", "message": "invalid"}]})
 
-    if fast is not None:
-        fast_fn = fast
+    def validate(value: Any) -> Any:
+        fast_fn = fast()
+        if fast_fn is None:
+            if not checker.is_valid(value):
+                raise report(value)
+            return value
+        try:
+            return fast_fn(value)
+        except fastjsonschema.JsonSchemaValueException:
+            raise report(value) from None
 
-        def validate(value: Any) -> Any:
-            try:
-                return fast_fn(value)
-            except fastjsonschema.JsonSchemaValueException:
-                raise report(value) from None
-
-        return validate
-
-    def validate_full(value: Any) -> Any:
-        if not checker.is_valid(value):
-            raise report(value)
-        return value
-
-    return validate_full
+    return validate
 
 
 def _pointer(err: jsonschema.ValidationError) -> str:

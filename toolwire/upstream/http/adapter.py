@@ -132,7 +132,7 @@ class HttpUpstream:
         request = client.build_request(
             method,
             self.url(built.url),
-            params=list(built.query),
+            params=list(built.query) or None,  # None keeps a query already in the URL
             headers=headers,
             content=content,
         )

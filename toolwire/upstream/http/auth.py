@@ -118,8 +118,12 @@ class QueryAuth(Auth):
     async def apply(
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
-        request.url = request.url.copy_add_param(
-            self.spec.name or "api_key", _need(creds, "secret")
+        # Appended as httpx encodes a pair, leaving the rest of the query as the request
+        # builder encoded it (copy_add_param would re-encode every declared parameter style).
+        pair = str(httpx.QueryParams({self.spec.name or "api_key": _need(creds, "secret")}))
+        query = request.url.query
+        request.url = request.url.copy_with(
+            query=query + b"&" + pair.encode() if query else pair.encode()
         )
 
 

@@ -8,7 +8,7 @@ Two ways to say where each argument goes:
   dropped). Without expressions, what the path did not use goes to the query string for
   GET/HEAD/DELETE and to the JSON body otherwise.
 - `LocatedRequest` (OpenAPI imports): each argument has a declared location (path, query,
-  header, body property, or the whole body).
+  header, cookie, body property, or the whole body) and style (`styles.py`).
 
 What it is: pure functions from arguments to (url, query, headers, body). What it is not:
 sending, auth or error handling (`toolwire.upstream.http.adapter`).
@@ -27,10 +27,11 @@ import orjson
 from jmespath.parser import ParsedResult
 
 from toolwire.core.errors import InvalidArguments
+from toolwire.upstream.http import styles
 
 PLACEHOLDER = re.compile(r"\{(\+?)([A-Za-z_][A-Za-z0-9_.-]*)\}")
 BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-Location = Literal["path", "query", "header", "body", "body_whole"]
+Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
 
 
 @dataclass(frozen=True)
@@ -139,32 +140,57 @@ class LocatedRequest:
     method: str
     url: str
     locations: Mapping[str, tuple[Location, str]] = field(default_factory=dict)
-    """argument name -> (location, name on the wire)."""
+    """argument name -> (location, name on the wire). Only these become path, query, header or
+    cookie parameters: an argument with no location goes into the JSON body."""
+    styles: Mapping[str, styles.Style] = field(default_factory=dict)
+    """argument name -> how it is written on the wire (default: its location's default style)."""
 
     def build(self, args: Mapping[str, Any]) -> Built:
-        path_args = {
-            wire: args[arg]
-            for arg, (where, wire) in self.locations.items()
-            if where == "path" and arg in args
-        }
-        url, _ = fill_url(self.url, path_args)
-        query: dict[str, Any] = {}
+        """The request; path, query, header and cookie values serialised by their declared
+        styles (`styles.py`). The query string is in `url`, already encoded."""
+        segments: dict[str, str] = {}
+        query: list[tuple[str, str]] = []
         headers: dict[str, str] = {}
+        cookies: list[str] = []
         body: Any = None
         has_body = False
         for arg, value in args.items():
             where, wire = self.locations.get(arg, ("body", arg))
-            if where == "query":
-                query[wire] = value
-            elif where == "header" and value is not None:
-                headers[wire] = _scalar(value)
-            elif where == "body":
+            style = self.styles.get(arg) or (
+                styles.Style.default(where) if where in styles.DEFAULT_STYLE else None
+            )
+            if where == "body":
                 body = {} if body is None else body
                 body[wire] = value
                 has_body = True
             elif where == "body_whole":
                 body, has_body = value, True
-        return Built(url, query_pairs(query), headers, body, has_body)
+            elif value is None or style is None:
+                continue
+            elif where == "path":
+                segments[wire] = styles.path_segment(wire, value, style)
+            elif where == "query":
+                query.extend(styles.query_pairs(wire, value, style))
+            elif where == "header":
+                headers[wire] = styles.header_value(arg, value, style)
+            elif where == "cookie":
+                cookies.extend(styles.cookie_pairs(wire, value, style))
+        url = PLACEHOLDER.sub(lambda m: _segment(m, segments), self.url)
+        styles.check_path(url, next(iter(segments), "path"))
+        if query:
+            url += ("&" if "?" in url else "?") + styles.query_string(query)
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
+        return Built(url, [], headers, body, has_body)
+
+
+def _segment(match: re.Match[str], segments: Mapping[str, str]) -> str:
+    name = match.group(2)
+    if name not in segments:
+        raise InvalidArguments(
+            details={"errors": [{"path": f"/{name}", "message": "required in the URL"}]}
+        )
+    return segments[name]
 
 
 RequestBuilder = ExpressionRequest | LocatedRequest

@@ -2,14 +2,13 @@
 
 What it is: `load_document(source)` -> `Document`, which names every problem by its location in
 the document (``paths./pets/{id}.get.parameters[0]: ...``) instead of failing later on a missing
-key; `Document.resolve(node, where)` inlines local `$ref`s (``#/...``), marking a cycle instead of
-looping. OpenAPI 3.0 and 3.1 only. What it is not: a full validator of the specification (only
-what the import relies on is checked) nor the curation (see `curation.py`).
+key; `Document.deref(node, where)` follows a parameter's or a body's local `$ref`s (``#/...``);
+schemas keep theirs (`schemas.py`). OpenAPI 3.0 and 3.1 only. What it is not: a full validator
+of the specification (only what the import relies on is checked) nor the curation.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,13 +16,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin
 
-import httpx
 import yaml
+
+from toolwire.upstream.openapi.fetch import FetchError, fetch_spec
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PARAM_LOCATIONS = ("path", "query", "header", "cookie")
 MAX_REF_DEPTH = 64
-FETCH_TIMEOUT_S = 30.0
+DATA_KEYS = frozenset({"$ref", "example", "enum", "default", "const"})
+"""Keys whose values are data, not document structure: a `$ref` inside them is not a reference."""
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (about 4x faster on large specs)."""
 
 
 class OpenAPIError(ValueError):
@@ -76,35 +79,49 @@ class Document:
                 raise OpenAPIError(where, f"$ref {ref!r} points to nothing")
         return node
 
-    def resolve(self, node: Any, where: str, _seen: tuple[str, ...] = ()) -> Any:
-        """`node` with every local `$ref` inlined (a copy). A reference cycle becomes
-        ``{"description": "(recursive: <ref>)"}``, which accepts anything at that depth."""
-        if isinstance(node, Mapping):
-            ref = node.get("$ref")
-            if isinstance(ref, str):
-                if ref in _seen or len(_seen) >= MAX_REF_DEPTH:
-                    return {"description": f"(recursive: {ref})"}
-                target = self.lookup(ref, f"{where}.$ref")
-                siblings = {k: v for k, v in node.items() if k != "$ref"}
-                resolved = self.resolve(target, f"{where}.$ref", (*_seen, ref))
-                if siblings and isinstance(resolved, dict):  # 3.1 allows siblings of $ref
-                    resolved = {**resolved, **self.resolve(siblings, where, _seen)}
-                return resolved
-            return {k: self.resolve(v, f"{where}.{k}", _seen) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.resolve(v, f"{where}[{i}]", _seen) for i, v in enumerate(node)]
-        return copy.copy(node)
+    def deref(self, node: Any, where: str) -> Any:
+        """`node` itself, or, when it is a `$ref` object, what the chain of references ends at
+        (a parameter, a request body...). Only the top is followed; schemas inside keep their
+        references (see `schemas.SchemaSet`). A chain longer than `MAX_REF_DEPTH` or one that
+        comes back on itself raises `OpenAPIError` naming `where`."""
+        seen: list[str] = []
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if ref in seen or len(seen) >= MAX_REF_DEPTH:
+                raise OpenAPIError(where, f"$ref chain {' -> '.join([*seen, ref])} does not end")
+            seen.append(ref)
+            node = self.lookup(ref, f"{where}.$ref")
+        return node
+
+    def check_refs(self, node: Any, where: str) -> None:
+        """Every local `$ref` reachable from `node` points somewhere; each target is visited
+        once, so the cost is linear in the document whatever the references' shape."""
+        visited: set[str] = set()
+        stack: list[tuple[Any, str]] = [(node, where)]
+        while stack:
+            item, at = stack.pop()
+            if isinstance(item, Mapping):
+                ref = item.get("$ref")
+                if isinstance(ref, str) and ref not in visited:
+                    visited.add(ref)
+                    stack.append((self.lookup(ref, f"{at}.$ref"), ref))
+                stack.extend((v, f"{at}.{k}") for k, v in item.items() if k not in DATA_KEYS)
+            elif isinstance(item, list):
+                stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
 
 
-def read_source(source: str, base: Path | None = None) -> tuple[str, str]:
-    """(text, canonical source) of a file path or an http(s) URL."""
+def read_source(
+    source: str, base: Path | None = None, *, allow_private_networks: bool = False
+) -> tuple[str, str]:
+    """(text, canonical source) of a file path or an http(s) URL. A URL is fetched once through
+    the SSRF guard (`fetch.py`: public addresses only unless `allow_private_networks`, no
+    redirects, size and time capped)."""
     if source.startswith(("http://", "https://")):
         try:
-            response = httpx.get(source, timeout=FETCH_TIMEOUT_S, follow_redirects=True)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise OpenAPIError("", f"cannot fetch {source}: {exc.__class__.__name__}") from None
-        return response.text, source
+            text = fetch_spec(source, allow_private_networks=allow_private_networks)
+        except FetchError as exc:
+            raise OpenAPIError("", f"cannot fetch {source}: {exc}") from None
+        return text, source
     path = Path(source)
     if base is not None and not path.is_absolute():
         path = base / path
@@ -118,7 +135,7 @@ def parse_text(text: str, source: str) -> Any:
     try:
         if text.lstrip().startswith("{"):
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except json.JSONDecodeError as exc:
         raise OpenAPIError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from None
     except yaml.YAMLError as exc:
@@ -127,8 +144,12 @@ def parse_text(text: str, source: str) -> Any:
         raise OpenAPIError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-def load_document(source: str, base: Path | None = None) -> Document:
-    text, canonical = read_source(source, base)
+def load_document(
+    source: str, base: Path | None = None, *, allow_private_networks: bool = False
+) -> Document:
+    """Read, parse and check the document at `source` (a file, or an http(s) URL fetched once
+    through the SSRF guard). `OpenAPIError` names what is wrong and where."""
+    text, canonical = read_source(source, base, allow_private_networks=allow_private_networks)
     return check_document(parse_text(text, canonical), canonical)
 
 
@@ -164,7 +185,7 @@ def check_document(raw: Any, source: str = "document") -> Document:
             if body is not None and not isinstance(body, Mapping):
                 raise OpenAPIError(f"{where}.{method}.requestBody", "must be a mapping")
     document = Document(raw, source, version)
-    document.resolve(raw.get("paths", {}), "paths")  # every $ref must point somewhere
+    document.check_refs(raw.get("paths", {}), "paths")
     return document
 
 
