@@ -4,7 +4,8 @@
  * Reached as `toolwire.admin`; it shares the client's transport, timeout and error handling.
  */
 
-import { type Call, type CallOptions, item, object, segment } from "./http.js";
+import { type Call, type CallOptions, item, object } from "./http.js";
+import { at, ROUTES } from "./routes.js";
 import type { Account, Amount, ApiKey, CreatedKey, UsageQuery, UsageRow } from "./types.js";
 
 type Send = <T>(call: Call<T>, options?: CallOptions) => Promise<T>;
@@ -26,8 +27,7 @@ export class Admin {
   /** A new account with `credits` (default 0). */
   createAccount(name: string, credits: Amount = 0, options?: CallOptions): Promise<Account> {
     const call: Call<Account> = {
-      method: "POST",
-      path: "/admin/v1/accounts",
+      ...at(ROUTES.createAccount),
       parse: item<Account>("account"),
       body: { name, credits },
     };
@@ -35,18 +35,14 @@ export class Admin {
   }
 
   listAccounts(options?: CallOptions): Promise<Account[]> {
-    return this.#send(
-      { method: "GET", path: "/admin/v1/accounts", parse: item<Account[]>("accounts") },
-      options,
-    );
+    return this.#send({ ...at(ROUTES.listAccounts), parse: item<Account[]>("accounts") }, options);
   }
 
   /** One account; `NotFoundError` for an unknown id. */
   getAccount(accountId: string, options?: CallOptions): Promise<Account> {
     return this.#send(
       {
-        method: "GET",
-        path: `/admin/v1/accounts/${segment(accountId)}`,
+        ...at(ROUTES.getAccount, { account_id: accountId }),
         parse: item<Account>("account"),
       },
       options,
@@ -61,8 +57,7 @@ export class Admin {
   ): Promise<CreatedKey> {
     const body = { name: key.name ?? "default", scopes: [...(key.scopes ?? ["*"])] };
     const call: Call<CreatedKey> = {
-      method: "POST",
-      path: `/admin/v1/accounts/${segment(accountId)}/keys`,
+      ...at(ROUTES.createKey, { account_id: accountId }),
       parse: object<CreatedKey>,
       body,
     };
@@ -72,8 +67,7 @@ export class Admin {
   /** Every key, or one account's keys. */
   listKeys(accountId?: string, options?: CallOptions): Promise<ApiKey[]> {
     const call: Call<ApiKey[]> = {
-      method: "GET",
-      path: "/admin/v1/keys",
+      ...at(ROUTES.listKeys),
       parse: item<ApiKey[]>("keys"),
       query: { account_id: accountId },
     };
@@ -83,7 +77,7 @@ export class Admin {
   /** Revoke a key: from now on it gets `UnauthenticatedError`. */
   revokeKey(keyId: string, options?: CallOptions): Promise<ApiKey> {
     return this.#send(
-      { method: "DELETE", path: `/admin/v1/keys/${segment(keyId)}`, parse: item<ApiKey>("key") },
+      { ...at(ROUTES.revokeKey, { key_id: keyId }), parse: item<ApiKey>("key") },
       options,
     );
   }
@@ -93,8 +87,7 @@ export class Admin {
     const body: Record<string, unknown> = { amount };
     if (note !== undefined) body.note = note;
     const call: Call<number> = {
-      method: "POST",
-      path: `/admin/v1/accounts/${segment(accountId)}/credits`,
+      ...at(ROUTES.grant, { account_id: accountId }),
       parse: item<number>("balance"),
       body,
     };
@@ -105,8 +98,7 @@ export class Admin {
   balance(accountId: string, options?: CallOptions): Promise<number> {
     return this.#send(
       {
-        method: "GET",
-        path: `/admin/v1/accounts/${segment(accountId)}/balance`,
+        ...at(ROUTES.balance, { account_id: accountId }),
         parse: item<number>("balance"),
       },
       options,
@@ -116,8 +108,7 @@ export class Admin {
   /** Calls and credits per day, account, key and operation, filtered by `query`. */
   usage(query: UsageQuery = {}, options?: CallOptions): Promise<UsageRow[]> {
     const call: Call<UsageRow[]> = {
-      method: "GET",
-      path: "/admin/v1/usage",
+      ...at(ROUTES.usage),
       parse: item<UsageRow[]>("usage"),
       query: {
         account_id: query.accountId,

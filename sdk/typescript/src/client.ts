@@ -20,15 +20,8 @@ import {
   TransportError,
   UnauthenticatedError,
 } from "./errors.js";
-import {
-  type Call,
-  type CallOptions,
-  item,
-  object,
-  segment,
-  send,
-  type Transport,
-} from "./http.js";
+import { type Call, type CallOptions, item, object, send, type Transport } from "./http.js";
+import { at, ROUTES } from "./routes.js";
 import type {
   AnthropicToolResultBlock,
   AnthropicToolUseBlock,
@@ -142,10 +135,7 @@ export class Toolwire {
     if (options.operation !== undefined) body.operation = options.operation;
     const headers: Record<string, string> = {};
     if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
-    return this.send(
-      { method: "POST", path: "/api/v1/execute", parse: result<T>, body, headers },
-      options,
-    );
+    return this.send({ ...at(ROUTES.execute), parse: result<T>, body, headers }, options);
   }
 
   /** The tools this key may use: toolwire's entries, or with `format` that platform's definitions. */
@@ -156,8 +146,7 @@ export class Toolwire {
   ): Promise<ToolDefinitions[F][]>;
   tools(query: ToolsQuery = {}, options: CallOptions = {}): Promise<unknown[]> {
     const call: Call<unknown[]> = {
-      method: "GET",
-      path: "/api/v1/tools",
+      ...at(ROUTES.tools),
       parse: item<unknown[]>("tools"),
       query: { format: query.format, q: query.q, category: query.category },
     };
@@ -166,15 +155,12 @@ export class Toolwire {
 
   /** One tool operation's catalog entry (schema, price, annotations). */
   tool(name: string, options: CallOptions = {}): Promise<ToolEntry> {
-    return this.send(
-      { method: "GET", path: `/api/v1/tools/${segment(name)}`, parse: object<ToolEntry> },
-      options,
-    );
+    return this.send({ ...at(ROUTES.tool, { name }), parse: object<ToolEntry> }, options);
   }
 
   /** The calling key: account id, key id, scopes, balance. */
   me(options: CallOptions = {}): Promise<Me> {
-    return this.send({ method: "GET", path: "/api/v1/me", parse: object<Me> }, options);
+    return this.send({ ...at(ROUTES.me), parse: object<Me> }, options);
   }
 
   /**
@@ -201,8 +187,7 @@ export class Toolwire {
       ? message
       : ((message as { tool_calls?: readonly OpenAIToolCall[] | null }).tool_calls ?? []);
     const call: Call<OpenAIToolMessage[]> = {
-      method: "POST",
-      path: "/api/v1/openai/tool_calls",
+      ...at(ROUTES.openaiToolCalls),
       parse: item<OpenAIToolMessage[]>("messages"),
       body: { tool_calls: calls },
     };

@@ -211,11 +211,6 @@ export function retryAfterMs(header: string | null, details: unknown): number | 
   return undefined;
 }
 
-/** A path segment, percent-encoded. */
-export function segment(value: string): string {
-  return encodeURIComponent(value);
-}
-
 /** `body[key]`, refusing a body without it (an unexpected shape). */
 export function item<T>(key: string): (body: unknown) => T {
   return (body) => {
