@@ -161,11 +161,11 @@ describe("Toolwire against a real gateway", { skip: skipUnless(venvMissing()) },
     await client.execute("echo", { message: "b" });
 
     let rows = await admin.admin.usage({ accountId: id });
-    await eventually(
-      async () => (rows = await admin.admin.usage({ accountId: id }))[0]?.calls === 2,
-      10_000,
-      "usage rows written (batched off the request path)",
-    );
+    const bothCounted = async () => {
+      rows = await admin.admin.usage({ accountId: id });
+      return rows[0]?.calls === 2;
+    };
+    await eventually(bothCounted, 10_000, "usage rows written (batched off the request path)");
 
     assert.deepEqual(
       rows.map((r) => [r.tool, r.calls, r.credits]),
