@@ -12,7 +12,7 @@ import {
   Toolwire,
   UnauthenticatedError,
 } from "../src/index.js";
-import { ECHO_PRICE, eventually, type Gateway, startGateway } from "./support/gateway.js";
+import { ECHO_PRICE, eventually, type Gateway, useGateway } from "./support/gateway.js";
 import { SDK_ROOT, skipUnless, venvMissing } from "./support/paths.js";
 
 const FORMATS: ToolFormat[] = ["mcp", "openai", "openai-responses", "anthropic", "gemini"];
@@ -24,7 +24,7 @@ describe("Toolwire against a real gateway", { skip: skipUnless(venvMissing()) },
   let admin: Toolwire;
 
   before(async () => {
-    gateway = await startGateway();
+    gateway = await useGateway();
     const account = await gateway.createAccount(1000, ["*"], "sdk");
     accountId = account.accountId;
     tw = new Toolwire({ baseUrl: gateway.url, apiKey: account.key });

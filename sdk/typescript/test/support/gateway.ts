@@ -58,6 +58,27 @@ export interface StartOptions {
   port?: number;
 }
 
+/** Set by scripts/test.mjs: the one gateway it started for every test file (JSON). */
+export const SHARED_ENV = "TOOLWIRE_TEST_GATEWAY";
+
+export interface SharedGateway {
+  url: string;
+  adminKey: string;
+  dataDir: string;
+}
+
+/**
+ * The gateway of this test run: the one scripts/test.mjs started (serving `CATALOG`, with CORS for
+ * the browser test's page), or a fresh one when a test file runs on its own. Starting a gateway
+ * takes seconds on a busy machine, so the files share one; each test makes its own accounts.
+ */
+export async function useGateway(): Promise<Gateway> {
+  const shared = process.env[SHARED_ENV];
+  if (!shared) return startGateway();
+  const { url, adminKey, dataDir } = JSON.parse(shared) as SharedGateway;
+  return handle(url, adminKey, dataDir, join(dataDir, "gateway.log"), async () => {});
+}
+
 export async function startGateway(options: StartOptions = {}): Promise<Gateway> {
   const dataDir = mkdtempSync(join(tmpdir(), "toolwire-ts-"));
   const port = options.port ?? (await freePort());
@@ -82,6 +103,16 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
   await listening(child, log);
   const health = await fetch(`${url}/healthz`);
   if (health.status !== 200) throw new Error(`/healthz answered ${health.status}`);
+  return handle(url, adminKey, dataDir, logPath, () => stop(child));
+}
+
+function handle(
+  url: string,
+  adminKey: string,
+  dataDir: string,
+  logPath: string,
+  stopIt: () => Promise<void>,
+): Gateway {
   const adminFetch = (path: string, init: RequestInit = {}) =>
     fetch(url + path, {
       ...init,
@@ -109,7 +140,7 @@ export async function startGateway(options: StartOptions = {}): Promise<Gateway>
     },
     adminFetch,
     logs: () => readFileSync(logPath, "utf8"),
-    stop: () => stop(child),
+    stop: stopIt,
   };
 }
 
