@@ -26,7 +26,7 @@ import type {
   AnthropicToolResultBlock,
   AnthropicToolUseBlock,
   Me,
-  OpenAIToolCall,
+  OpenAIToolCallLike,
   OpenAIToolMessage,
   Result,
   ToolDefinitions,
@@ -68,8 +68,8 @@ export interface ToolsQuery<F extends ToolFormat | undefined = ToolFormat | unde
 
 /** An assistant message with `tool_calls` (an OpenAI SDK message is one), or the calls. */
 export type OpenAIToolCallsInput =
-  | { tool_calls?: readonly OpenAIToolCall[] | null }
-  | readonly OpenAIToolCall[];
+  | { tool_calls?: readonly OpenAIToolCallLike[] | null }
+  | readonly OpenAIToolCallLike[];
 
 /** An Anthropic assistant message, its `content` blocks, or the `tool_use` blocks. */
 export type AnthropicToolUsesInput =
@@ -175,7 +175,8 @@ export class Toolwire {
   }
 
   /**
-   * Run an OpenAI assistant message's tool calls on the gateway (concurrently, in one request).
+   * Run an OpenAI assistant message's tool calls on the gateway (concurrently, in one request);
+   * each must be a function call of a toolwire tool (else `InvalidRequestError`).
    * Resolves to the `role: "tool"` messages to append, in the calls' order; a call that failed
    * becomes a message whose content is the error, so the model can read it.
    */
@@ -185,7 +186,7 @@ export class Toolwire {
   ): Promise<OpenAIToolMessage[]> {
     const calls = Array.isArray(message)
       ? message
-      : ((message as { tool_calls?: readonly OpenAIToolCall[] | null }).tool_calls ?? []);
+      : ((message as { tool_calls?: readonly OpenAIToolCallLike[] | null }).tool_calls ?? []);
     const call: Call<OpenAIToolMessage[]> = {
       ...at(ROUTES.openaiToolCalls),
       parse: item<OpenAIToolMessage[]>("messages"),

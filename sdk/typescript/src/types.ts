@@ -117,11 +117,19 @@ export interface Me {
   balance: number;
 }
 
-/** An OpenAI tool call (`message.tool_calls[i]`), as the OpenAI SDK types it. */
+/** An OpenAI function tool call (`message.tool_calls[i]`), as the OpenAI SDK types it. */
 export interface OpenAIToolCall {
   id: string;
   type?: "function" | string;
   function: { name: string; arguments: string };
+}
+
+/** Any entry of `message.tool_calls`: function calls, and other kinds (custom tools) toolwire
+ *  does not serve. */
+export interface OpenAIToolCallLike {
+  id: string;
+  type?: string;
+  function?: { name: string; arguments: string };
 }
 
 /** A `role: "tool"` message answering one tool call, ready to append to the conversation. */
