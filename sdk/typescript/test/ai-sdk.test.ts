@@ -7,36 +7,8 @@ import { generateText, jsonSchema, stepCountIs } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
 import { aiSdkTools, InvalidArgumentsError, Toolwire } from "../src/index.js";
 import { type Gateway, useGateway } from "./support/gateway.js";
+import { ANSWER, toolCalls } from "./support/models.js";
 import { skipUnless, venvMissing } from "./support/paths.js";
-
-/** What a scripted model answers in one step (the AI SDK's `LanguageModelV3GenerateResult`). */
-type LanguageModelV3GenerateResult = Awaited<ReturnType<MockLanguageModelV3["doGenerate"]>>;
-
-const USAGE: LanguageModelV3GenerateResult["usage"] = {
-  inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
-  outputTokens: { total: 1, text: 1, reasoning: 0 },
-};
-
-function toolCalls(...calls: [string, string, object][]): LanguageModelV3GenerateResult {
-  return {
-    content: calls.map(([toolCallId, toolName, input]) => ({
-      type: "tool-call",
-      toolCallId,
-      toolName,
-      input: JSON.stringify(input),
-    })),
-    finishReason: { unified: "tool-calls", raw: "tool_calls" },
-    usage: USAGE,
-    warnings: [],
-  };
-}
-
-const ANSWER: LanguageModelV3GenerateResult = {
-  content: [{ type: "text", text: "It is 42." }],
-  finishReason: { unified: "stop", raw: "stop" },
-  usage: USAGE,
-  warnings: [],
-};
 
 describe("the Vercel AI SDK tool set", { skip: skipUnless(venvMissing()) }, () => {
   let gateway: Gateway;

@@ -5,29 +5,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import type { ChatCompletion } from "openai/resources/chat/completions";
 import { runOpenAIToolLoop, Toolwire, UnauthenticatedError } from "../src/index.js";
 import { type Gateway, useGateway } from "./support/gateway.js";
+import { completion, fakeOpenAI } from "./support/models.js";
 import { skipUnless, venvMissing } from "./support/paths.js";
-import { type Scripted, scriptedServer } from "./support/scripted.js";
-
-/** A chat completion carrying `message`, as the OpenAI API answers. */
-function completion(message: ChatCompletion.Choice["message"]): ChatCompletion {
-  return {
-    id: "chatcmpl-test",
-    object: "chat.completion",
-    created: 0,
-    model: "scripted",
-    choices: [
-      {
-        index: 0,
-        message,
-        finish_reason: message.tool_calls?.length ? "tool_calls" : "stop",
-        logprobs: null,
-      },
-    ],
-  };
-}
 
 const TOOL_CALLS = completion({
   role: "assistant",
@@ -48,15 +29,6 @@ const TOOL_CALLS = completion({
   ],
 });
 const FINAL = completion({ role: "assistant", content: "6 * 7 is 42.", refusal: null });
-
-/** An OpenAI-compatible server that answers with `script`'s completions, in order. */
-function fakeOpenAI(script: ChatCompletion[]): Promise<Scripted> {
-  let turn = 0;
-  return scriptedServer((_request, _body, response) => {
-    const next = script[Math.min(turn++, script.length - 1)];
-    response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(next));
-  });
-}
 
 describe("model tool calls through toolwire", { skip: skipUnless(venvMissing()) }, () => {
   let gateway: Gateway;
