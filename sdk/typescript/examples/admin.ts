@@ -14,8 +14,8 @@ export async function main(tw = new Toolwire()): Promise<string[]> {
   const usage = await tw.admin.usage({ accountId: account.id });
   return [
     `account ${account.id}: balance ${balance}`,
-    `key ${key.prefix}… scopes ${key.scopes.join(",")}`,
-    `usage rows so far: ${usage.length}`,
+    `key ${key.prefix} scopes ${key.scopes.join(",")}`,
+    `usage rows so far: ${usage.length} (written in batches, they lag a moment)`,
   ];
 }
 
