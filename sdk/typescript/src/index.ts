@@ -46,6 +46,10 @@ export {
   UpstreamError,
   UpstreamTimeoutError,
 } from "./errors.js";
+export type {
+  components as OpenAPIComponents,
+  paths as OpenAPIPaths,
+} from "./generated/openapi.js";
 export type { Call, CallOptions } from "./http.js";
 export {
   type AssistantMessage,
