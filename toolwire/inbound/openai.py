@@ -20,6 +20,7 @@ from starlette.routing import Route
 from toolwire.core.errors import InvalidArguments, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall
 from toolwire.inbound import formats
+from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 
@@ -80,9 +81,13 @@ async def run_tool_calls(request: Request) -> Response:
         calls = _tool_calls(body)
     except ToolwireError as exc:
         return error_response(exc, rid)
-    outcomes = await asyncio.gather(
+    runs = asyncio.gather(
         *(_run_one(request, principal, c, f"{rid}.{i}") for i, c in enumerate(calls))
     )
+    try:
+        outcomes = await unless_disconnected(request, runs)
+    except ClientGone:
+        return gone_response()
     return json_response(
         {
             "messages": [_message(c["id"], o) for c, o in zip(calls, outcomes, strict=True)],

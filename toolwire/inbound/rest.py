@@ -19,6 +19,7 @@ from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats
+from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
 from toolwire.services import Services
 
@@ -137,7 +138,11 @@ async def execute(request: Request) -> Response:
         call = parse_call(body, rid, request.headers.get("idempotency-key"), svc.gateway.catalog)
     except ToolwireError as exc:
         return error_response(exc, rid)
-    return render_outcome(await svc.gateway.execute(principal, call))
+    try:
+        outcome = await unless_disconnected(request, svc.gateway.execute(principal, call))
+    except ClientGone:
+        return gone_response()
+    return render_outcome(outcome)
 
 
 async def list_tools(request: Request) -> Response:
