@@ -77,6 +77,7 @@ async def build_services(settings: Settings) -> tuple[Services, FirstStart | Non
         default_timeout=settings.default_timeout,
         credentials=ByokCredentials(billing.byok, platform=vault),
         idempotency=billing.idempotency,
+        explicit_forbidden=settings.explicit_forbidden,
     )
     tokens = None
     if settings.oauth_authorization_servers:

@@ -63,6 +63,9 @@ class Settings:
     """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
     instance_dead_after_s: float = 30.0
     """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
+    explicit_forbidden: bool = False
+    """Off by default: a tool the key may not call is answered exactly as an unknown one
+    (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,6 +98,8 @@ class Settings:
 
 def _coerce(name: str, type_name: str, raw: str) -> Any:
     try:
+        if type_name.startswith("bool"):
+            return _boolean(raw)
         if type_name.startswith("int"):
             return int(raw)
         if type_name.startswith("float"):
@@ -106,6 +111,15 @@ def _coerce(name: str, type_name: str, raw: str) -> Any:
     except ValueError as exc:
         raise ValueError(f"TOOLWIRE_{name.upper()}: {exc}") from exc
     return raw or None if "None" in type_name else raw
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
 
 
 def _async_url(url: str) -> str:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall
+from toolwire.core.payload import encode
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 
@@ -65,10 +66,10 @@ async def _run_one(
 
 def _message(call_id: str, outcome: Outcome) -> dict[str, Any]:
     if outcome.error is not None:
-        payload: Any = {"error": outcome.error.to_dict()}
+        body: Any = {"error": outcome.error.to_dict()}
     else:
-        payload = outcome.data
-    content = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        body = outcome.data
+    content = body if isinstance(body, str) else encode(body).decode()
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
