@@ -18,11 +18,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from toolwire import __version__
 from toolwire.auth.oauth import OAuthVerifier
-from toolwire.bootstrap import FirstStart, admin_account_id, first_start, load_secret
+from toolwire.bootstrap import (
+    FirstStart,
+    admin_account_id,
+    first_start,
+    load_secret,
+    prepare_data_dir,
+)
 from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
@@ -47,7 +53,7 @@ OnReady = Callable[[Services, FirstStart | None], None]
 
 async def build_services(settings: Settings) -> tuple[Services, FirstStart | None]:
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     secret = load_secret(settings)
     config = load_config(settings.config)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
@@ -106,7 +112,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
         error = Internal()
     response = rest.error_response(error, rest.request_id(request))
     response.status_code = status
+    if status == 405:
+        response.headers["allow"] = allowed_methods(request)
     return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110 15.5.6: a 405 carries `Allow`);
+    Starlette's own header names only the first route matched, and paths here have several."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def healthz(request: Request) -> Response:
