@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
@@ -47,6 +47,7 @@ from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
 log = logging.getLogger("toolwire.app")
+http_log = logging.getLogger("toolwire.http")
 
 OnReady = Callable[[Services, FirstStart | None], None]
 
@@ -129,6 +130,12 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A client that disconnected mid-body: one line, no traceback (no one reads the answer)."""
+    http_log.info("client went away during its request: %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def healthz(request: Request) -> Response:
     return json_response({"status": "ok", "version": __version__})
 
@@ -195,5 +202,9 @@ def create_app(settings: Settings | None = None, *, on_ready: OnReady | None = N
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: http_error},
+        exception_handlers={
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: http_error,
+        },
     )

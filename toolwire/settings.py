@@ -32,6 +32,16 @@ class Settings:
     public_url: str | None = None
     """How clients reach this gateway (for printed snippets and OAuth metadata)."""
     max_body_bytes: int = 1024 * 1024
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this (else 408 and the connection closes)."""
+    body_timeout_s: float = 30.0
+    """A request's whole body must arrive within this after its headers (else the connection
+    closes). With the 1 MiB body limit that asks for ~35 KB/s from a client."""
+    keep_alive_s: float = 5.0
+    """An idle kept-alive connection closes after this."""
+    max_connections: int = 1000
+    """Open connections beyond this get 503 at once (SSE streams count: raise it for many
+    listening MCP clients)."""
     default_timeout: float = 30.0
     key_cache_seconds: float = 5.0
     """How long a verified key is trusted before being looked up again (bounds revocation lag)."""
