@@ -258,6 +258,10 @@ async def test_a_denied_tool_is_answered_exactly_as_an_unknown_one(
             "details": {"tool": missing.error.details["tool"].replace("ghost", "secret")},
         }
         assert _receipt(denied.meta) == _receipt(missing.meta)
+    await store.audit.flush()
+    records = await store.audit.recent(10, account_id=who.account_id)
+    messages = sorted(str(r.message) for r in records if r.outcome == "TOOL_NOT_FOUND")
+    assert sum(m.startswith("denied by the key's scopes") for m in messages) == 3
 
 
 def _receipt(meta: Any) -> dict[str, Any]:

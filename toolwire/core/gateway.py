@@ -37,6 +37,7 @@ from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.errors import (
     Forbidden,
     Internal,
+    ToolNotFound,
     ToolwireError,
     UpstreamError,
     UpstreamTimeout,
@@ -52,6 +53,11 @@ from toolwire.core.ports import (
 )
 
 log = logging.getLogger("toolwire.gateway")
+
+
+class DeniedAsUnknown(ToolNotFound):
+    """A tool the key's scopes deny, answered to the caller exactly as an unknown one (same
+    code, message and details); only the audit record tells them apart."""
 
 
 class Gateway:
@@ -99,7 +105,8 @@ class Gateway:
         if not principal.scopes.permits(op.tool, op.name, op.category):
             if self.explicit_forbidden:
                 raise Forbidden(f"this key may not use {op.qualified!r}")
-            raise self.catalog.not_found(tool, operation)
+            unknown = self.catalog.not_found(tool, operation)
+            raise DeniedAsUnknown(unknown.message, details=unknown.details)
         return op
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
@@ -171,6 +178,10 @@ class Gateway:
         meta = self._meta(principal, call, op, charged, balance, creds, started)
         outcome = "OK" if error is None else error.code
         message = None if error is None else error.message
+        if isinstance(
+            error, DeniedAsUnknown
+        ):  # the operator's audit may say what the caller may not
+            message = f"denied by the key's scopes ({message})"
         self._audit(principal, call, op, outcome, charged, started, creds, message)
         return Outcome(meta=meta, data=data, error=error)
 
