@@ -93,11 +93,18 @@ async def agreed(store: Store, who: Principal, outcome: Outcome, expected_charge
     return records[0].outcome
 
 
-def test_depth_counts_containers_and_stops_early_on_hostile_input() -> None:
-    assert payload.depth("x") == 0
-    assert payload.depth({}) == 1
-    assert payload.depth({"a": [1, {"b": []}]}) == 4
-    assert payload.depth(nested(100_000), limit=64) == 65
+def test_the_probe_draws_the_line_exactly_at_max_depth_for_arrays_and_objects() -> None:
+    deep_object: Any = {}
+    for _ in range(payload.MAX_DEPTH - 1):
+        deep_object = {"k": deep_object}
+    assert payload.problem(nested(payload.MAX_DEPTH)) is None
+    assert payload.problem(deep_object) is None
+    assert payload.problem(nested(payload.MAX_DEPTH + 1)) == "too_deep"
+    assert payload.problem({"k": deep_object}) == "too_deep"
+    assert payload.problem(nested(100_000)) == "too_deep"
+    assert payload.problem({"a": "[" * 500}) is None  # brackets inside strings are not depth
+    assert payload.problem([[1]] * 100) is None  # many brackets, shallow
+    assert payload.problem({"x": {1, 2}}) == "not_encodable"
 
 
 @pytest.mark.parametrize("levels", [1_020, payload.MAX_DEPTH])
