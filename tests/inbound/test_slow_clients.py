@@ -63,6 +63,23 @@ def wait_for_log(gw: RunningGateway, text: str) -> str:
     return logs
 
 
+def trickle(sock: socket.socket, data: bytes) -> tuple[int, bytes]:
+    """Send `data` one byte at a time, after each waiting up to 50 ms for the server to answer
+    or hang up: (bytes sent before it did, what it sent)."""
+    sock.settimeout(0.05)
+    for sent in range(len(data)):
+        try:
+            sock.sendall(data[sent : sent + 1])
+            answer = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return sent, b""
+        sock.settimeout(BOUND_S)
+        return sent + 1, answer + (read_until_closed(sock) if answer else b"")
+    return len(data), b""
+
+
 def healthy(gw: RunningGateway) -> bool:
     with connect(gw) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
@@ -77,6 +94,32 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_408(gateway: RunningGate
         answers = [read_until_closed(sock) for sock in socks]
     assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers[:3]
     assert healthy(gateway)
+
+
+def test_headers_trickled_a_byte_per_50ms_are_cut_off_by_a_total_deadline(
+    gateway: RunningGateway,
+) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 400 + b"\r\n\r\n"
+    with connect(gateway) as sock:
+        sent, answer = trickle(sock, request)
+    assert sent < len(request)
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_a_body_trickled_a_byte_per_50ms_is_cut_off_by_a_total_deadline(
+    gateway: RunningGateway,
+) -> None:
+    _, key = gateway.create_account(credits=1)
+    body = b'{"tool": "echo", "input": {"message": "' + b"m" * 400 + b'"}}'
+    head = (
+        b"POST /api/v1/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {key}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+    )
+    with connect(gateway) as sock:
+        sock.sendall(head)
+        sent, answer = trickle(sock, body)
+    assert sent < len(body)
+    assert answer == b""
 
 
 def test_a_connection_that_sends_nothing_is_cut_off(gateway: RunningGateway) -> None:
