@@ -178,9 +178,7 @@ class Gateway:
         meta = self._meta(principal, call, op, charged, balance, creds, started)
         outcome = "OK" if error is None else error.code
         message = None if error is None else error.message
-        if isinstance(
-            error, DeniedAsUnknown
-        ):  # the operator's audit may say what the caller may not
+        if isinstance(error, DeniedAsUnknown):  # the audit may say what the caller may not see
             message = f"denied by the key's scopes ({message})"
         self._audit(principal, call, op, outcome, charged, started, creds, message)
         return Outcome(meta=meta, data=data, error=error)
