@@ -16,13 +16,19 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from toolwire import __version__
 from toolwire.auth.oauth import OAuthVerifier
-from toolwire.bootstrap import FirstStart, admin_account_id, first_start, load_secret
+from toolwire.bootstrap import (
+    FirstStart,
+    admin_account_id,
+    first_start,
+    load_secret,
+    prepare_data_dir,
+)
 from toolwire.config import build_catalog, load_config
 from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
@@ -43,6 +49,7 @@ from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
 log = logging.getLogger("toolwire.app")
+http_log = logging.getLogger("toolwire.http")
 
 OnReady = Callable[[Services, FirstStart | None], None]
 
@@ -68,7 +75,7 @@ async def build_services(
     settings: Settings, prepared: Prepared | None = None
 ) -> tuple[Services, FirstStart | None]:
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     secret = load_secret(settings)
     config = None if prepared is not None else load_config(settings.config)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
@@ -102,6 +109,7 @@ async def build_services(
         default_timeout=settings.default_timeout,
         credentials=ByokCredentials(billing.byok, platform=vault),
         idempotency=billing.idempotency,
+        explicit_forbidden=settings.explicit_forbidden,
     )
     tokens = None
     if settings.oauth_authorization_servers:
@@ -130,7 +138,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
         error = Internal()
     response = rest.error_response(error, rest.request_id(request))
     response.status_code = status
+    if status == 405:
+        response.headers["allow"] = allowed_methods(request)
     return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110 15.5.6: a 405 carries `Allow`);
+    Starlette's own header names only the first route matched, and paths here have several."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A client that disconnected mid-body: one line, no traceback (no one reads the answer)."""
+    http_log.info("client went away during its request: %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def healthz(request: Request) -> Response:
@@ -195,5 +223,9 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: http_error},
+        exception_handlers={
+            HTTPException: http_error,
+            ClientDisconnect: client_gone,
+            Exception: http_error,
+        },
     )

@@ -1,16 +1,23 @@
-"""First start: the gateway's secret, the admin key, and a demo account ready to call a tool.
+"""First start: the data directory, the gateway's secret, the admin key, and a demo account.
 
 The demo credentials are created and shown exactly once per database: an atomic set-if-absent on
 `system_meta` decides which process (of several starting together) does it. Secrets are never
 logged; the CLI prints them to the terminal of the person who started the gateway.
+
+Files that hold secrets are private to the user running the gateway, whatever the umask: the
+data directory is created 0700, `secret.key` and the SQLite database (key hashes, encrypted
+credentials, the ledger) 0600; SQLite gives its -wal/-shm/-journal files the database's mode.
+A file of ours found looser is tightened; a looser directory the operator made is reported.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +26,11 @@ from toolwire.settings import Settings
 from toolwire.store import Store
 
 SECRET_FILE = "secret.key"
+DB_FILE = "toolwire.db"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+log = logging.getLogger("toolwire.bootstrap")
 
 
 @dataclass(frozen=True)
@@ -37,10 +49,13 @@ def load_secret(settings: Settings) -> bytes:
         return _key_bytes(settings.secret_key)
     path = settings.data_dir / SECRET_FILE
     try:
-        return _key_bytes(path.read_text(encoding="ascii").strip())
+        text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         pass
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        _tighten(path)
+        return _key_bytes(text)
+    prepare_data_dir(settings)
     value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -88,5 +103,30 @@ async def first_start(settings: Settings, store: Store, admin_account: str) -> F
     return FirstStart(admin_key, demo.id, demo_key, credits)
 
 
-def data_dir_ready(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data directory (0700) and, when the database is the default SQLite file in
+    it, that file (0600) before SQLite does (it would follow the umask, often 0644)."""
+    path = settings.data_dir
+    if not path.exists():
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
+        log.warning("data directory %s is readable by other users; chmod 700 it", path)
+    if settings.database_url:
+        return
+    db = path / DB_FILE
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        _tighten(db)
+        for suffix in ("-wal", "-shm", "-journal"):
+            _tighten(db.with_name(DB_FILE + suffix))
+
+
+def _tighten(path: Path) -> None:
+    """chmod 600 a file of ours that other users could read."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+        path.chmod(PRIVATE_FILE)

@@ -10,6 +10,8 @@ import sys
 
 import structlog
 
+from toolwire import log_flood
+
 
 def configure(level: str = "info", fmt: str = "console") -> None:
     renderer: structlog.types.Processor
@@ -37,6 +39,7 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_flood.install()  # what clients can trigger at will: once per kind per interval
 
 
 def _drop_color_message(

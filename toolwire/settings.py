@@ -32,6 +32,16 @@ class Settings:
     public_url: str | None = None
     """How clients reach this gateway (for printed snippets and OAuth metadata)."""
     max_body_bytes: int = 1024 * 1024
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this (else 408 and the connection closes)."""
+    body_timeout_s: float = 30.0
+    """A request's whole body must arrive within this after its headers (else the connection
+    closes). With the 1 MiB body limit that asks for ~35 KB/s from a client."""
+    keep_alive_s: float = 5.0
+    """An idle kept-alive connection closes after this."""
+    max_connections: int = 1000
+    """Open connections beyond this get 503 at once (SSE streams count: raise it for many
+    listening MCP clients)."""
     default_timeout: float = 30.0
     key_cache_seconds: float = 5.0
     """How long a verified key is trusted before being looked up again (bounds revocation lag)."""
@@ -65,6 +75,9 @@ class Settings:
     """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
     instance_dead_after_s: float = 30.0
     """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
+    explicit_forbidden: bool = False
+    """Off by default: a tool the key may not call is answered exactly as an unknown one
+    (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +115,8 @@ class Settings:
 
 def _coerce(name: str, type_name: str, raw: str) -> Any:
     try:
+        if type_name.startswith("bool"):
+            return _boolean(raw)
         if type_name.startswith("int"):
             return int(raw)
         if type_name.startswith("float"):
@@ -113,6 +128,15 @@ def _coerce(name: str, type_name: str, raw: str) -> Any:
     except ValueError as exc:
         raise ValueError(f"TOOLWIRE_{name.upper()}: {exc}") from exc
     return raw or None if "None" in type_name else raw
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
 
 
 def _async_url(url: str) -> str:

@@ -96,7 +96,7 @@ def start_gateway(
     port: int | None = None,
 ) -> RunningGateway:
     """Start `toolwire serve` and wait until `/healthz` answers."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     port = port or free_port()
     admin_key = admin_key or f"tw_admin_{secrets.token_hex(16)}"
     cmd = [

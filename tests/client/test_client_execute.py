@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from toolwire.client import (
-    Forbidden,
     InvalidArguments,
     Meta,
     PayloadTooLarge,
@@ -95,17 +94,17 @@ async def test_a_missing_key_raises_unauthenticated(
         await make_client(api_key=None).tools()
 
 
-async def test_a_key_without_the_scope_raises_forbidden(
+async def test_a_key_without_the_scope_raises_tool_not_found(
     make_client: ClientFactory, gateway: RunningGateway
 ) -> None:
     _, key = gateway.create_account(credits=10, scopes=["calc.*"], name="calc-only")
     client = make_client(api_key=key)
 
-    with pytest.raises(Forbidden) as caught:
+    with pytest.raises(ToolNotFound) as caught:
         await client.execute("echo", {"message": "hi"})
 
-    assert caught.value.code == "FORBIDDEN"
-    assert caught.value.status == 403
+    assert caught.value.code == "TOOL_NOT_FOUND"
+    assert caught.value.status == 404
     assert (await client.execute("calc.evaluate", {"expression": "1+1"})).data["result"] == 2
 
 

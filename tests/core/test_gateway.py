@@ -134,7 +134,7 @@ async def test_a_free_call_moves_no_credits_but_reports_the_balance(
     ("tool", "arguments", "code"),
     [
         ("nope.run", {"mode": "ok"}, "TOOL_NOT_FOUND"),
-        ("secret.run", {"mode": "ok"}, "FORBIDDEN"),
+        ("secret.run", {"mode": "ok"}, "TOOL_NOT_FOUND"),
         ("paid.run", {"mode": "bogus"}, "INVALID_ARGUMENTS"),
         ("paid.run", {}, "INVALID_ARGUMENTS"),
     ],
@@ -241,3 +241,41 @@ async def test_visible_lists_only_what_the_key_may_call(gateway: Gateway, store:
         "paid.quick",
         "paid.run",
     ]
+
+
+async def test_a_denied_tool_is_answered_exactly_as_an_unknown_one(
+    gateway: Gateway, store: Store
+) -> None:
+    who = await account(store, 10)
+    for tool, operation in (("secret", "run"), ("secret", None), ("secret.run", None)):
+        denied = await gateway.execute(who, ToolCall(tool, {"mode": "ok"}, "r", operation))
+        ghost = tool.replace("secret", "ghost")
+        missing = await gateway.execute(who, ToolCall(ghost, {"mode": "ok"}, "r", operation))
+        assert denied.error is not None and missing.error is not None
+        assert denied.error.to_dict() == {
+            **missing.error.to_dict(),
+            "message": missing.error.message.replace("ghost", "secret"),
+            "details": {"tool": missing.error.details["tool"].replace("ghost", "secret")},
+        }
+        assert _receipt(denied.meta) == _receipt(missing.meta)
+    await store.audit.flush()
+    records = await store.audit.recent(10, account_id=who.account_id)
+    messages = sorted(str(r.message) for r in records if r.outcome == "TOOL_NOT_FOUND")
+    assert sum(m.startswith("denied by the key's scopes") for m in messages) == 3
+
+
+def _receipt(meta: Any) -> dict[str, Any]:
+    body: dict[str, Any] = meta.to_dict()
+    body.pop("latency_ms")
+    return body
+
+
+async def test_explicit_forbidden_names_the_denial_when_the_operator_turns_it_on(
+    store: Store, upstream: Upstream
+) -> None:
+    gateway = Gateway(catalog(upstream), store.ledger, store.audit, explicit_forbidden=True)
+    who = await account(store, 10)
+    denied = await gateway.execute(who, call("secret.run"))
+    assert denied.error is not None
+    assert denied.error.code == "FORBIDDEN"
+    assert upstream.calls == 0

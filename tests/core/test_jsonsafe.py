@@ -86,7 +86,7 @@ def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.mark.parametrize("fmt", [None, *formats.RENDERERS])
+@pytest.mark.parametrize("fmt", [None, *formats.FORMATS])
 def test_every_rest_format_lists_every_tool_beside_the_odd_one(
     http: TestClient, fmt: str | None
 ) -> None:

@@ -1,6 +1,7 @@
 import pytest
 
-from toolwire.core.scopes import ScopeSet
+from toolwire.core.errors import InvalidRequest
+from toolwire.core.scopes import EXPECTED, ScopeSet, check_patterns
 
 
 @pytest.mark.parametrize(
@@ -32,3 +33,88 @@ def test_scope_decisions_are_memoised_and_stable() -> None:
     assert scopes.permits("calc", "evaluate", "math")
     assert not scopes.permits("time", "now", "time")
     assert scopes.patterns == ["calc.*"]
+
+
+# issue 8, item 9: a deny that could never match is accepted in the names operators see, or
+# refused at key creation with a message naming the expected form
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("!calc__evaluate", "!calc.evaluate"),  # OpenAI / Anthropic / Gemini name
+        ("!Calc.*", "!calc.*"),  # matching ignores case
+        ("!CALC__EVALUATE", "!calc.evaluate"),
+        ("calc__*", "calc.*"),
+        ("category:Math", "category:math"),
+        ("!category:math", "!category:math"),
+        ("*", "*"),
+        ("!echo", "!echo"),
+        ("time-zone.to_utc", "time-zone.to_utc"),
+        ("c?lc.ev*", "c?lc.ev*"),
+    ],
+)
+def test_scopes_in_every_format_are_stored_canonical_and_deny(given: str, stored: str) -> None:
+    assert check_patterns([given]) == [stored]
+    if given.startswith("!") and "calc" in given.lower():
+        assert not ScopeSet(["*", given]).permits("calc", "evaluate", "math")
+        assert not ScopeSet(["*", stored]).permits("calc", "evaluate", "math")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "!calc.evaluate.",
+        "!calc/evaluate",
+        "! calc.*",
+        "!calc.* ",
+        " *",
+        "!!calc",
+        "!",
+        "",
+        "calc.evaluate.extra",
+        "calc[ab]",
+        "calc.evaluate;drop",
+        "category:",
+        "category:a b",
+        "calc\u00e9",
+        "calc.\u200bevaluate",
+        "!calc\tevaluate",
+    ],
+)
+def test_patterns_that_could_never_match_are_refused_naming_the_expected_form(
+    given: str,
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        check_patterns(["*", given])
+    assert refused.value.details == {"scope": given, "expected": EXPECTED}
+    assert "tool.operation" in refused.value.message
+
+
+def test_every_refused_or_accepted_form_of_a_deny_either_denies_or_is_refused() -> None:
+    forms = [
+        "!calc.evaluate",
+        "!calc__evaluate",
+        "!Calc.*",
+        "!calc.evaluate.",
+        "!calc/evaluate",
+        "! calc.*",
+        "!CALC",
+        "!category:MATH",
+        "!calc*",
+        "!*.evaluate",
+    ]
+    for form in forms:
+        try:
+            canonical_forms = check_patterns(["*", form])
+        except InvalidRequest:
+            continue
+        assert not ScopeSet(canonical_forms).permits("calc", "evaluate", "math"), form
+
+
+def test_keys_stored_before_checking_keep_the_deny_their_author_meant() -> None:
+    legacy = ScopeSet(["*", "!calc/evaluate", "! time.*", "!echo."])
+    assert not legacy.permits("calc", "evaluate", "math")
+    assert not legacy.permits("time", "now", "time")
+    assert not legacy.permits("echo", "echo", "utility")
+    assert legacy.permits("text", "upper", "text")

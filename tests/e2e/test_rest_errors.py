@@ -146,7 +146,7 @@ def test_a_revoked_key_is_401_with_www_authenticate(gateway: RunningGateway) -> 
     assert error_of(response)["code"] == "UNAUTHENTICATED"
 
 
-def test_a_key_without_the_scope_is_403_forbidden_and_not_charged(
+def test_a_key_without_the_scope_is_404_as_for_an_unknown_tool_and_not_charged(
     gateway: RunningGateway,
 ) -> None:
     _, key = gateway.create_account(credits=5, scopes=["calc.*", "!echo"], name="scoped")
@@ -154,8 +154,8 @@ def test_a_key_without_the_scope_is_403_forbidden_and_not_charged(
         response = http.post("/api/v1/execute", json={"tool": "echo", "input": {"message": "x"}})
         tool = http.get("/api/v1/tools/echo")
 
-        assert response.status_code == tool.status_code == 403
-        assert error_of(response)["code"] == error_of(tool)["code"] == "FORBIDDEN"
+        assert response.status_code == tool.status_code == 404
+        assert error_of(response)["code"] == error_of(tool)["code"] == "TOOL_NOT_FOUND"
         assert balance(http) == 5
 
 

@@ -39,5 +39,5 @@ def test_the_github_spec_imports_and_the_catalog_serves_what_the_plan_exposes(
     )
     catalog = build_catalog(config)
     assert sorted(op.name for op in catalog) == sorted(p.name for p in exposed)
-    for fmt in formats.RENDERERS:
-        orjson.dumps(formats.render(catalog, fmt))  # every tool listable in every format
+    for fmt in formats.FORMATS:
+        orjson.dumps(formats.render(catalog, list(catalog), fmt))  # every tool, every format

@@ -53,11 +53,12 @@ def with_store(settings: Settings, action: Callable[[AccountStore], Awaitable[T]
     """Open the deployment's store, run `action` on its accounts, close it; errors exit 1."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from toolwire.bootstrap import prepare_data_dir
     from toolwire.store import Store
 
     async def run() -> T:
         if not settings.database_url:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            prepare_data_dir(settings)
         store = await Store.open(
             settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds
         )

@@ -42,13 +42,13 @@ def register(app: typer.Typer) -> None:
 def with_vault(settings: Settings, action: Callable[[Vault], Awaitable[T]]) -> T:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from toolwire.bootstrap import load_secret
+    from toolwire.bootstrap import load_secret, prepare_data_dir
     from toolwire.store import Store
     from toolwire.store.secrets import SecretStore
     from toolwire.vault import Vault, VaultError
 
     async def run() -> T:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings)
         master = load_secret(settings)
         store = await Store.open(settings.sqlalchemy_url)
         try:

@@ -43,6 +43,7 @@ def serve(
     from toolwire import logs
     from toolwire.app import create_app, prepare
     from toolwire.config import ConfigError
+    from toolwire.inbound.slow_clients import guarded_protocol
 
     settings = settings_from(data_dir, database_url, config).with_overrides(
         host=host,
@@ -56,6 +57,14 @@ def serve(
         prepared = prepare(settings)  # once: the app serves this catalog (issue 9 item 16)
     except (ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
+    try:
+        protocol = guarded_protocol(
+            header_timeout=settings.header_timeout_s,
+            body_timeout=settings.body_timeout_s,
+            max_connections=settings.max_connections,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     app = create_app(settings, on_ready=print_banner, prepared=prepared)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -63,7 +72,8 @@ def serve(
             host=settings.host,
             port=settings.port,
             loop="uvloop",
-            http="httptools",
+            http=protocol,
+            timeout_keep_alive=max(1, round(settings.keep_alive_s)),
             lifespan="on",
             access_log=False,
             log_config=None,

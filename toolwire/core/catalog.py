@@ -120,10 +120,14 @@ class Catalog:
     def __init__(self, tools: Iterable[ToolSpec]) -> None:
         ops: dict[tuple[str, str], Operation] = {}
         by_tool: dict[str, list[Operation]] = {}
+        folded: set[str] = set()
         for tool in tools:
             names.check_part(tool.name, "tool")
             if tool.name in by_tool:
                 raise ValueError(f"tool {tool.name!r} is declared twice")
+            if tool.name.lower() in folded:  # scopes match names without regard to case
+                raise ValueError(f"tool {tool.name!r} differs from another only in case")
+            folded.add(tool.name.lower())
             if not tool.operations:
                 raise ValueError(f"tool {tool.name!r} has no operations")
             by_tool[tool.name] = []
@@ -157,9 +161,14 @@ class Catalog:
         else:
             op = self._ops.get((tool, operation))
         if op is None:
-            label = tool if operation is None else f"{tool}.{operation}"
-            raise ToolNotFound(f"no tool named {label!r}", details={"tool": label})
+            raise self.not_found(tool, operation)
         return op
+
+    @staticmethod
+    def not_found(tool: str, operation: str | None = None) -> ToolNotFound:
+        """The one `ToolNotFound` for a name as asked (also what a denied tool looks like)."""
+        label = tool if operation is None else f"{tool}.{operation}"
+        return ToolNotFound(f"no tool named {label!r}", details={"tool": label})
 
     def get(self, name: str) -> Operation | None:
         return self._by_name.get(name)

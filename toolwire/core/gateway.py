@@ -1,22 +1,28 @@
 """`Gateway.execute`: the one call path every door goes through, in the order it runs.
 
     1 resolve     the tool and operation in the catalog          -> ToolNotFound
-    2 authorize   the key's scopes                               -> Forbidden
-    3 validate    the arguments against the compiled schema      -> InvalidArguments
+    2 authorize   the key's scopes                   -> ToolNotFound (Forbidden if explicit)
+    3 validate    depth and encodability, then the compiled schema -> InvalidArguments
     3b claim      the Idempotency-Key, if any: a replay returns  -> Conflict (other input, running)
     4 credentials the operation's credential references -> values -> UpstreamError (not configured)
     5 reserve     the price (the BYOK fee on the caller's own key) -> InsufficientCredits / Budget
     6 invoke      the adapter, under the operation's timeout     -> UpstreamError / UpstreamTimeout
-    7 keep        an idempotent call's outcome, before its charge (a crash then charges it once)
+                  and a result every door can encode              -> UpstreamError
+    7 keep        an idempotent call's outcome, before its charge (a crash then charges it once);
+                  when it cannot be kept the call fails uncharged -> Internal, the key given up
     8 settle      charge on success (or always), else release    (on every path, cancellation too)
     9 audit       one event per call, handed to a batching sink
    10 Outcome     data or error, plus meta
 
 Steps 1-5 fail before any upstream is touched and before any credit moves; a claimed key whose
-call did not reach the upstream is given up, so a retry runs afresh. Credentials resolve
-before the reservation because their source decides the charge (a caller's own key, BYOK, is not
-billed) and because a missing credential must fail before any credit moves. Cancellation (a client
-that went away) releases the reservation and propagates.
+call did not reach the upstream is given up, so a retry runs afresh. Once the tool has run, the
+receipt, the ledger and the audit record agree whatever fails afterwards: the core checks the
+result can be encoded (`toolwire.core.payload`) before it settles, so no door meets a result it
+cannot write, and a claimed key always ends done or given up, never left running.
+
+Credentials resolve before the reservation because their source decides the charge (a caller's
+own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
+Cancellation (a client that went away) releases the reservation and propagates.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ import logging
 import time
 from typing import Any
 
+from toolwire.core import payload
 from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.errors import (
     Forbidden,
     Internal,
+    ToolNotFound,
     ToolwireError,
     UpstreamError,
     UpstreamTimeout,
@@ -47,6 +55,11 @@ from toolwire.core.ports import (
 log = logging.getLogger("toolwire.gateway")
 
 
+class DeniedAsUnknown(ToolNotFound):
+    """A tool the key's scopes deny, answered to the caller exactly as an unknown one (same
+    code, message and details); only the audit record tells them apart."""
+
+
 class Gateway:
     """Holds the current catalog and the services the call path needs; stateless per call."""
 
@@ -59,6 +72,7 @@ class Gateway:
         default_timeout: float = 30.0,
         credentials: CredentialResolver | None = None,
         idempotency: IdempotencyStore | None = None,
+        explicit_forbidden: bool = False,
     ) -> None:
         self.catalog = catalog
         self.ledger = ledger
@@ -66,6 +80,7 @@ class Gateway:
         self.default_timeout = default_timeout
         self.credentials = credentials
         self.idempotency = idempotency
+        self.explicit_forbidden = explicit_forbidden
 
     def swap_catalog(self, catalog: Catalog) -> None:
         """Replace the catalog atomically; calls already resolved finish on the old one."""
@@ -80,11 +95,18 @@ class Gateway:
         return [op for op in ops if principal.scopes.permits(op.tool, op.name, op.category)]
 
     def describe(self, principal: Principal, tool: str, operation: str | None = None) -> Operation:
-        """Steps 1-2 of the call path on their own: the operation, if this principal may call
-        it (`ToolNotFound` / `Forbidden` otherwise)."""
+        """Steps 1-2 of the call path on their own: the operation, if this principal may call it.
+
+        Raises `ToolNotFound` for a missing tool and, by default, for one the key's scopes deny:
+        the very same error, built from the name as asked, so no door can tell the two apart (an
+        agent never sees a tool it cannot call). With `explicit_forbidden` (the operator's
+        `TOOLWIRE_EXPLICIT_FORBIDDEN`, for debugging) a denied tool raises `Forbidden` instead."""
         op = self.catalog.resolve(tool, operation)
         if not principal.scopes.permits(op.tool, op.name, op.category):
-            raise Forbidden(f"this key may not use {op.qualified!r}")
+            if self.explicit_forbidden:
+                raise Forbidden(f"this key may not use {op.qualified!r}")
+            unknown = self.catalog.not_found(tool, operation)
+            raise DeniedAsUnknown(unknown.message, details=unknown.details)
         return op
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
@@ -99,7 +121,9 @@ class Gateway:
         claimed = invoked = False
         try:
             op = self.describe(principal, call.tool, call.operation)
-            arguments = op.validate(dict(call.arguments))
+            arguments = dict(call.arguments)
+            payload.check_arguments(arguments)
+            arguments = op.validate(arguments)
             if call.idempotency_key is not None and self.idempotency is not None:
                 replay = await self.idempotency.claim(
                     principal,
@@ -122,9 +146,11 @@ class Gateway:
                 call.request_id, principal, creds.values, on_progress=call.on_progress
             )
             invoked = True
-            data = await self._invoke(op, arguments, ctx)
+            result = await self._invoke(op, arguments, ctx)
+            payload.check_result(op.qualified, result)
+            data = result
         except ToolwireError as exc:
-            error = exc
+            error = payload.renderable(exc)
         except Exception:
             log.exception("gateway failure", extra={"request_id": call.request_id})
             error = Internal()
@@ -142,14 +168,18 @@ class Gateway:
             kept = Outcome(
                 self._meta(principal, call, op, charge, balance, creds, started), data, error
             )
-            await asyncio.shield(self._keep(principal, call, kept, invoked, reservation))
+            if not await asyncio.shield(self._keep(principal, call, kept, invoked, reservation)):
+                data, charge = None, 0
+                error = Internal("the call's outcome could not be recorded; it was not charged")
         if reservation is not None:
             charged, balance = await asyncio.shield(self._settle(reservation, charge))
         if balance is None and op is not None and error is None:
-            balance = await self.ledger.balance(principal.account_id)
+            balance = await self._balance(principal)
         meta = self._meta(principal, call, op, charged, balance, creds, started)
         outcome = "OK" if error is None else error.code
         message = None if error is None else error.message
+        if isinstance(error, DeniedAsUnknown):  # the audit may say what the caller may not see
+            message = f"denied by the key's scopes ({message})"
         self._audit(principal, call, op, outcome, charged, started, creds, message)
         return Outcome(meta=meta, data=data, error=error)
 
@@ -231,20 +261,33 @@ class Gateway:
         outcome: Outcome,
         invoked: bool,
         reservation: Reservation | None,
-    ) -> None:
-        """Store an idempotent call's outcome when the upstream ran; else give the key up."""
+    ) -> bool:
+        """Store an idempotent call's outcome when the upstream ran; else give the key up.
+
+        False when the outcome could not be stored: the key is then given up (never left
+        running) and the caller fails the call uncharged, so a retry runs afresh."""
         assert self.idempotency is not None and call.idempotency_key is not None
+        if not invoked:
+            await self._forget(principal, call)
+            return True
+        reservation_id = None if reservation is None else reservation.id
         try:
-            if invoked:
-                reservation_id = None if reservation is None else reservation.id
-                await self.idempotency.complete(
-                    principal, call.idempotency_key, outcome, reservation_id
-                )
-            else:
-                await self.idempotency.abandon(principal, call.idempotency_key)
+            await self.idempotency.complete(
+                principal, call.idempotency_key, outcome, reservation_id
+            )
         except Exception:
-            # The call's own outcome stands; the claim expires or the reconciler drops it.
             log.exception("could not record idempotency key", extra={"request_id": call.request_id})
+            await self._forget(principal, call)
+            return False
+        return True
+
+    async def _balance(self, principal: Principal) -> int | None:
+        """The account's balance for the receipt; None when it cannot be read (the call stands)."""
+        try:
+            return await self.ledger.balance(principal.account_id)
+        except Exception:
+            log.exception("could not read the balance of %s", principal.account_id)
+            return None
 
     async def _forget(self, principal: Principal, call: ToolCall) -> None:
         assert self.idempotency is not None and call.idempotency_key is not None

@@ -21,8 +21,14 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 """(progress, total, message) -> awaitable; how a tool reports progress to the door that asked."""
 
 
+MAX_CREDITS = 1_000_000_000
+"""The largest amount one request may name (a grant, a budget, a threshold): 10^15 micro-credits,
+far from the 64-bit integers the ledger stores."""
+
+
 def credits_to_micro(value: float | int | str) -> int:
-    """Parse a credit amount (e.g. ``0.25``) into exact micro-credits; refuses sub-micro values."""
+    """Parse a credit amount (e.g. ``0.25``) into exact micro-credits; `ValueError` for sub-micro
+    values and amounts beyond ±`MAX_CREDITS`."""
     from decimal import Decimal, InvalidOperation
 
     try:
@@ -31,6 +37,8 @@ def credits_to_micro(value: float | int | str) -> int:
         raise ValueError(f"not a credit amount: {value!r}") from exc
     if not dec.is_finite():
         raise ValueError(f"not a credit amount: {value!r}")
+    if abs(dec) > MAX_CREDITS:
+        raise ValueError(f"credit amounts are at most {MAX_CREDITS}: {value!r}")
     micro = dec * MICRO
     if micro != micro.to_integral_value():
         raise ValueError(f"credit amounts have at most 6 decimals: {value!r}")

@@ -4,12 +4,74 @@ A scope string is a glob matched against a qualified name (`search.web`), a tool
 when written `category:NAME`, against a tool's category. A leading `!` makes it a deny. Deny wins.
 `*` alone allows everything. Results are memoised per (tool, operation): keys are few and the
 catalog is small, so the hot path is one dict look-up.
+
+The grammar is an allow-list, checked when a key is created (`check_patterns`), so a pattern
+that could never match is refused instead of silently denying nothing:
+
+    scope    = ["!"] ( "*" | "category:" glob | glob [ "." glob ] )
+    glob     = 1*( letter | digit | "_" | "-" | "*" | "?" )
+
+Names are accepted as operators see them in every format: `calc__evaluate` (OpenAI, Anthropic,
+Gemini) is the same pattern as `calc.evaluate` (MCP, REST), since a tool or operation name never
+contains `__`. Matching ignores case (`!Calc.*` denies `calc.evaluate`). Patterns are stored and
+shown in that canonical form (`!calc.evaluate`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+
+from toolwire.core.errors import InvalidRequest
+
+EXPECTED = (
+    "'*', 'tool', 'tool.operation' (or 'tool__operation'), 'category:NAME', with * and ? as "
+    "wildcards, each optionally prefixed by '!' (no space) to deny"
+)
+"""The forms a scope may take, as error messages name them."""
+
+_GLOB = r"[a-z0-9_*?-]+"
+_NAME_PATTERN = re.compile(rf"^{_GLOB}(?:\.{_GLOB})?$")
+_CATEGORY_PATTERN = re.compile(rf"^category:{_GLOB}$")
+
+
+def canonical(raw: str) -> str:
+    """The canonical form of one scope pattern; `ValueError` naming the expected forms when it
+    is not one (a space, a `/`, a trailing `.`, a bracket, a third name part...)."""
+    deny = raw.startswith("!")
+    body = (raw[1:] if deny else raw).lower()
+    if body != "*" and not _CATEGORY_PATTERN.match(body):
+        body = body.replace("__", ".")
+        if not _NAME_PATTERN.match(body):
+            raise ValueError(f"scope {raw!r} is not a valid pattern; expected {EXPECTED}")
+    return f"!{body}" if deny else body
+
+
+def check_patterns(patterns: Iterable[str]) -> list[str]:
+    """Every pattern in canonical form, for a key about to be created.
+
+    Raises `InvalidRequest` (details: the offending `scope` and the `expected` forms) for the
+    first pattern that is not a string of the grammar above."""
+    checked = []
+    for raw in patterns:
+        if not isinstance(raw, str):
+            raise InvalidRequest("scopes must be strings", details={"expected": EXPECTED})
+        try:
+            checked.append(canonical(raw))
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), details={"scope": raw, "expected": EXPECTED}) from None
+    return checked
+
+
+def _lenient(raw: str) -> str:
+    """A stored pattern from before patterns were checked, read as its author meant it: spaces
+    dropped, `/` as the separator, a trailing `.` ignored. Left as is when still not valid."""
+    repaired = re.sub(r"\s+", "", raw).replace("/", ".").rstrip(".")
+    try:
+        return canonical(repaired)
+    except ValueError:
+        return raw
 
 
 class ScopeSet:
@@ -21,9 +83,9 @@ class ScopeSet:
         allow: list[str] = []
         deny: list[str] = []
         for raw in patterns:
-            pattern = raw.strip()
-            if not pattern:
+            if not raw.strip():
                 continue
+            pattern = _lenient(raw)
             if pattern.startswith("!"):
                 deny.append(pattern[1:])
             else:
@@ -41,8 +103,9 @@ class ScopeSet:
         key = (tool, operation, category)
         hit = self._cache.get(key)
         if hit is None:
-            subjects = (f"{tool}.{operation}", tool)
-            hit = not _any(self.deny, subjects, category) and _any(self.allow, subjects, category)
+            subjects = (f"{tool}.{operation}".lower(), tool.lower())
+            folded = category.lower()
+            hit = not _any(self.deny, subjects, folded) and _any(self.allow, subjects, folded)
             self._cache[key] = hit
         return hit
 

@@ -39,11 +39,15 @@ def admin(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[
     return endpoint
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def _json_object(request: Request, fields: frozenset[str]) -> dict[str, Any]:
+    """The body as a JSON object with only `fields` (an unknown field is refused, not ignored)."""
     raw = await read_body(request, services(request).settings.max_body_bytes)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(unknown)}", details={"fields": unknown})
     return body
 
 
@@ -74,7 +78,7 @@ def _scopes(body: dict[str, Any]) -> list[str]:
 
 
 async def create_account(request: Request, store: AccountStore) -> Any:
-    body = await _json_object(request)
+    body = await _json_object(request, frozenset({"name", "credits"}))
     credits = _amount(body.get("credits", 0), "credits", positive=False)
     account = await store.create_account(_name(body), credits)
     return {"account": account.to_dict()}
@@ -89,7 +93,7 @@ async def get_account(request: Request, store: AccountStore) -> Any:
 
 
 async def create_key(request: Request, store: AccountStore) -> Any:
-    body = await _json_object(request)
+    body = await _json_object(request, frozenset({"name", "scopes"}))
     info, secret = await store.create_key(
         request.path_params["account_id"], _name(body, "default"), _scopes(body)
     )
@@ -108,7 +112,7 @@ async def revoke_key(request: Request, store: AccountStore) -> Any:
 
 
 async def grant(request: Request, store: AccountStore) -> Any:
-    body = await _json_object(request)
+    body = await _json_object(request, frozenset({"amount", "note"}))
     account_id = request.path_params["account_id"]
     note = body.get("note")
     if note is not None and not isinstance(note, str):

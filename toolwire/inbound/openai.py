@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from toolwire.core.errors import InvalidArguments, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall
+from toolwire.core.payload import encode
 from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import json_response, parse_json, read_body
@@ -66,10 +67,10 @@ async def _run_one(
 
 def _message(call_id: str, outcome: Outcome) -> dict[str, Any]:
     if outcome.error is not None:
-        payload: Any = {"error": outcome.error.to_dict()}
+        body: Any = {"error": outcome.error.to_dict()}
     else:
-        payload = outcome.data
-    content = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        body = outcome.data
+    content = body if isinstance(body, str) else encode(body).decode()
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 

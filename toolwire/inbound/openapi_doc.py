@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 description of the REST and admin API, served at `/openapi.json`.
 
-Written as data next to the doors it describes; a test checks it is a valid OpenAPI 3.1 document
-and that every route of the app appears in it.
+Written as data next to the doors it describes. Tests check it is a valid OpenAPI 3.1 document,
+that every HTTP route of the app (but the MCP transports and OAuth metadata, described by their
+own specs) appears in it with its methods, and fuzz it with Schemathesis against a real gateway
+(tests/e2e/test_openapi_fuzz.py). Request schemas mark required fields and refuse unknown ones
+where the handler does.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def _param(
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     account_id = _param("account_id", "path", "account id", True)
-    obj = {"type": "object"}
+    key_id = _param("key_id", "path", "key id", True)
+    provider = _param("provider", "path", "BYOK provider name (see GET .../byok)", True)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -69,191 +73,347 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "description": "An MCP gateway: one key, one catalog, every tool, billed per call.",
         },
         "servers": [{"url": server_url}],
-        "paths": {
-            "/api/v1/execute": {
-                "post": _op(
-                    "Run one tool operation",
-                    "SuccessEnvelope",
-                    body="ExecuteRequest",
-                    params=[_param("Idempotency-Key", "header", "retry-safe key for this call")],
-                )
-            },
-            "/api/v1/tools": {
-                "get": _op(
-                    "List the tools this key may use",
-                    "ToolList",
-                    params=[
-                        _param("q", "query", "words to search in names, descriptions, categories"),
-                        _param("category", "query", "only this category"),
-                        _param(
-                            "format",
-                            "query",
-                            "tool definitions for a platform",
-                            enum=["mcp", "openai", "openai-responses", "anthropic", "gemini"],
-                        ),
-                    ],
-                )
-            },
-            "/api/v1/tools/{name}": {
-                "get": _op(
-                    "One tool operation",
-                    "Tool",
-                    params=[
-                        _param(
-                            "name", "path", "tool.operation, tool__operation, or a bare tool", True
-                        )
-                    ],
-                )
-            },
-            "/api/v1/me": {"get": _op("The calling key, its account and balance", "Object")},
-            "/api/v1/openai/tool_calls": {
-                "post": _op(
-                    "Run an OpenAI assistant message's tool_calls", "ToolMessages", body="Object"
-                )
-            },
-            "/admin/v1/accounts": {
-                "post": _op("Create an account", "Object", body="Object", status="201", admin=True),
-                "get": _op("List accounts", "Object", admin=True),
-            },
-            "/admin/v1/accounts/{account_id}": {
-                "get": _op("One account", "Object", params=[account_id], admin=True)
-            },
-            "/admin/v1/accounts/{account_id}/keys": {
-                "post": _op(
-                    "Create an API key (the secret is shown once)",
-                    "Object",
-                    body="Object",
-                    status="201",
-                    params=[account_id],
-                    admin=True,
-                )
-            },
-            "/admin/v1/accounts/{account_id}/credits": {
-                "post": _op(
-                    "Grant credits", "Object", body="Object", params=[account_id], admin=True
-                )
-            },
-            "/admin/v1/accounts/{account_id}/balance": {
-                "get": _op("Read the balance", "Object", params=[account_id], admin=True)
-            },
-            "/admin/v1/keys": {
-                "get": _op(
-                    "List keys",
-                    "Object",
-                    admin=True,
-                    params=[_param("account_id", "query", "only this account's keys")],
-                )
-            },
-            "/admin/v1/keys/{key_id}": {
-                "delete": _op(
-                    "Revoke a key",
-                    "Object",
-                    admin=True,
-                    params=[_param("key_id", "path", "key id", True)],
-                )
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness",
-                    "security": [],
-                    "responses": {"200": {"description": "alive"}},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness (database reachable)",
-                    "security": [],
-                    "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "not ready"},
-                    },
-                }
-            },
-        },
+        "paths": _paths(account_id, key_id, provider),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
-            "schemas": {
-                "Object": obj,
-                "ExecuteRequest": {
-                    "type": "object",
-                    "required": ["tool"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "tool": {"type": "string", "examples": ["echo", "calc.evaluate"]},
-                        "operation": {"type": "string"},
-                        "input": {"type": "object"},
-                    },
+            "schemas": {**_request_schemas(), **_response_schemas()},
+        },
+    }
+
+
+def _paths(
+    account_id: dict[str, Any], key_id: dict[str, Any], provider: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "/api/v1/execute": {
+            "post": _op(
+                "Run one tool operation",
+                "SuccessEnvelope",
+                body="ExecuteRequest",
+                params=[_param("Idempotency-Key", "header", "retry-safe key for this call")],
+            )
+        },
+        "/api/v1/tools": {
+            "get": _op(
+                "List the tools this key may use",
+                "ToolList",
+                params=[
+                    _param("q", "query", "words to search in names, descriptions, categories"),
+                    _param("category", "query", "only this category"),
+                    _param(
+                        "format",
+                        "query",
+                        "tool definitions for a platform",
+                        enum=["mcp", "openai", "openai-responses", "anthropic", "gemini"],
+                    ),
+                ],
+            )
+        },
+        "/api/v1/tools/{name}": {
+            "get": _op(
+                "One tool operation",
+                "Tool",
+                params=[
+                    _param("name", "path", "tool.operation, tool__operation, or a bare tool", True)
+                ],
+            )
+        },
+        "/api/v1/me": {"get": _op("The calling key, its account and balance", "Object")},
+        "/api/v1/me/byok": {"get": _op("The providers this account has its own key for", "Object")},
+        "/api/v1/me/byok/{provider}": {
+            "put": _op(
+                "Set this account's own credential for a provider",
+                "Object",
+                body="ByokRequest",
+                params=[provider],
+            ),
+            "delete": _op("Delete this account's own credential", "Object", params=[provider]),
+        },
+        "/api/v1/openai/tool_calls": {
+            "post": _op(
+                "Run an OpenAI assistant message's tool_calls",
+                "ToolMessages",
+                body="ToolCallsRequest",
+            )
+        },
+        "/admin/v1/accounts": {
+            "post": _op(
+                "Create an account", "Object", body="AccountRequest", status="201", admin=True
+            ),
+            "get": _op("List accounts", "Object", admin=True),
+        },
+        "/admin/v1/accounts/{account_id}": {
+            "get": _op("One account", "Object", params=[account_id], admin=True),
+            "patch": _op(
+                "Set or clear the account's low-balance threshold",
+                "Object",
+                body="AccountPatch",
+                params=[account_id],
+                admin=True,
+            ),
+        },
+        "/admin/v1/accounts/{account_id}/keys": {
+            "post": _op(
+                "Create an API key (the secret is shown once)",
+                "Object",
+                body="KeyRequest",
+                status="201",
+                params=[account_id],
+                admin=True,
+            )
+        },
+        "/admin/v1/accounts/{account_id}/credits": {
+            "post": _op(
+                "Grant credits", "Object", body="GrantRequest", params=[account_id], admin=True
+            )
+        },
+        "/admin/v1/accounts/{account_id}/balance": {
+            "get": _op("Read the balance", "Object", params=[account_id], admin=True)
+        },
+        "/admin/v1/accounts/{account_id}/byok": {
+            "get": _op(
+                "The providers an account has its own key for (never the values)",
+                "Object",
+                params=[account_id],
+                admin=True,
+            )
+        },
+        "/admin/v1/accounts/{account_id}/byok/{provider}": {
+            "put": _op(
+                "Set or replace an account's own credential (201 when new)",
+                "Object",
+                body="ByokRequest",
+                params=[account_id, provider],
+                admin=True,
+            ),
+            "delete": _op(
+                "Delete an account's own credential",
+                "Object",
+                params=[account_id, provider],
+                admin=True,
+            ),
+        },
+        "/admin/v1/keys": {
+            "get": _op(
+                "List keys",
+                "Object",
+                admin=True,
+                params=[_param("account_id", "query", "only this account's keys")],
+            )
+        },
+        "/admin/v1/keys/{key_id}": {
+            "delete": _op("Revoke a key", "Object", admin=True, params=[key_id])
+        },
+        "/admin/v1/keys/{key_id}/budget": {
+            "get": _op(
+                "A key's caps and what it spent this hour and day",
+                "Object",
+                params=[key_id],
+                admin=True,
+            ),
+            "put": _op(
+                "Set a key's hourly and daily caps (null: no cap)",
+                "Object",
+                body="BudgetRequest",
+                params=[key_id],
+                admin=True,
+            ),
+        },
+        "/admin/v1/usage": {
+            "get": _op(
+                "Usage per day, account, key and tool, as JSON or CSV",
+                "Object",
+                admin=True,
+                params=[
+                    _param("account_id", "query", "only this account"),
+                    _param("key_id", "query", "only this key"),
+                    _param("tool", "query", "only this tool"),
+                    _param("since", "query", "first day (YYYY-MM-DD, UTC), inclusive"),
+                    _param("until", "query", "last day (YYYY-MM-DD, UTC), inclusive"),
+                    _param("format", "query", "json (default) or csv", enum=["json", "csv"]),
+                ],
+            )
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "security": [],
+                "responses": {"200": {"description": "alive"}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness (database reachable)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "ready"},
+                    "503": {"description": "not ready"},
                 },
-                "Meta": {
-                    "type": "object",
-                    "required": ["request_id"],
-                    "properties": {
-                        "request_id": {"type": "string"},
-                        "tool": {"type": ["string", "null"]},
-                        "credits_charged": {"type": "number"},
-                        "balance": {"type": ["number", "null"]},
-                        "latency_ms": {"type": "number"},
-                        "credential_source": {"enum": ["platform", "byok"]},
-                    },
-                },
-                "SuccessEnvelope": {
-                    "type": "object",
-                    "required": ["ok", "data", "meta"],
-                    "properties": {
-                        "ok": {"const": True},
-                        "data": {},
-                        "meta": {"$ref": _REF + "Meta"},
-                    },
-                },
-                "ErrorEnvelope": {
-                    "type": "object",
-                    "required": ["ok", "error", "meta"],
-                    "properties": {
-                        "ok": {"const": False},
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "details": {},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1"}},
+            }
+        },
+    }
+
+
+_CREDITS = {
+    "type": ["number", "string"],
+    "description": "credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9",
+    "examples": [10, "0.25"],
+}
+_CREDITS_OR_NULL = {**_CREDITS, "type": ["number", "string", "null"]}
+
+
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def _request_schemas() -> dict[str, Any]:
+    name = {"type": "string", "minLength": 1, "maxLength": 200}
+    return {
+        "ExecuteRequest": _closed(
+            {
+                "tool": {"type": "string", "minLength": 1, "examples": ["echo", "calc.evaluate"]},
+                "operation": {"type": "string"},
+                "input": {"type": ["object", "null"]},
+            },
+            ["tool"],
+        ),
+        "ToolCallsRequest": {
+            "type": "object",
+            "required": ["tool_calls"],
+            "properties": {
+                "role": {"const": "assistant"},
+                "tool_calls": {
+                    "type": "array",
+                    "maxItems": 64,
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "function"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "type": {"const": "function"},
+                            "function": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "arguments": {
+                                        "type": "string",
+                                        "description": "a JSON object, encoded as a string",
+                                    },
+                                },
                             },
                         },
-                        "meta": {"$ref": _REF + "Meta"},
                     },
                 },
-                "Tool": {
+            },
+        },
+        "AccountRequest": _closed({"name": name, "credits": _CREDITS}, ["name"]),
+        "AccountPatch": _closed({"low_balance": _CREDITS_OR_NULL}, ["low_balance"]),
+        "KeyRequest": _closed(
+            {
+                "name": name,
+                "scopes": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "description": "patterns: '*', 'tool', 'tool.operation' or 'tool__operation', "
+                    "'category:NAME', with * and ? wildcards; '!' before one denies",
+                    "examples": [["*", "!calc.*"]],
+                },
+            },
+            [],
+        ),
+        "GrantRequest": _closed({"amount": _CREDITS, "note": {"type": "string"}}, ["amount"]),
+        "ByokRequest": _closed({"value": {"type": "string", "minLength": 1}}, ["value"]),
+        "BudgetRequest": _closed({"hour": _CREDITS_OR_NULL, "day": _CREDITS_OR_NULL}, []),
+    }
+
+
+def _response_schemas() -> dict[str, Any]:
+    obj = {"type": "object"}
+    return {
+        "Object": obj,
+        "Meta": {
+            "type": "object",
+            "required": ["request_id"],
+            "properties": {
+                "request_id": {"type": "string"},
+                "tool": {"type": ["string", "null"]},
+                "credits_charged": {"type": "number"},
+                "balance": {"type": ["number", "null"]},
+                "latency_ms": {"type": "number"},
+                "credential_source": {"enum": ["platform", "byok"]},
+                "low_balance": {"type": "boolean"},
+                "replayed": {"type": "boolean"},
+            },
+        },
+        "SuccessEnvelope": {
+            "type": "object",
+            "required": ["ok", "data", "meta"],
+            "properties": {
+                "ok": {"const": True},
+                "data": {},
+                "meta": {"$ref": _REF + "Meta"},
+            },
+        },
+        "ErrorEnvelope": {
+            "type": "object",
+            "required": ["ok", "error", "meta"],
+            "properties": {
+                "ok": {"const": False},
+                "error": {
                     "type": "object",
+                    "required": ["code", "message"],
                     "properties": {
-                        "name": {"type": "string"},
-                        "tool": {"type": "string"},
-                        "operation": {"type": "string"},
-                        "category": {"type": "string"},
-                        "description": {"type": "string"},
-                        "input_schema": obj,
-                        "output_schema": {"type": ["object", "null"]},
-                        "annotations": obj,
-                        "price": {"type": "number"},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {},
                     },
                 },
-                "ToolList": {
-                    "type": "object",
-                    "properties": {
-                        "tools": {"type": "array", "items": {}},
-                        "count": {"type": "integer"},
-                        "format": {"type": "string"},
-                    },
-                },
-                "ToolMessages": {
-                    "type": "object",
-                    "properties": {
-                        "messages": {"type": "array", "items": obj},
-                        "results": {"type": "array", "items": obj},
-                    },
-                },
+                "meta": {"$ref": _REF + "Meta"},
+            },
+        },
+        "Tool": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "tool": {"type": "string"},
+                "operation": {"type": "string"},
+                "category": {"type": "string"},
+                "description": {"type": "string"},
+                "input_schema": obj,
+                "output_schema": {"type": ["object", "null"]},
+                "annotations": obj,
+                "price": {"type": "number"},
+            },
+        },
+        "ToolList": {
+            "type": "object",
+            "properties": {
+                "tools": {"type": "array", "items": {}},
+                "count": {"type": "integer"},
+                "format": {"type": "string"},
+            },
+        },
+        "ToolMessages": {
+            "type": "object",
+            "properties": {
+                "messages": {"type": "array", "items": obj},
+                "results": {"type": "array", "items": obj},
             },
         },
     }

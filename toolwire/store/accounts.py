@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core.errors import Conflict, InvalidRequest, NotFound
 from toolwire.core.model import micro_to_credits
+from toolwire.core.scopes import check_patterns
 from toolwire.store._common import ACCOUNT_PREFIX, is_positive_int, iso, upsert_insert, utcnow
 from toolwire.store.keys import generate_key, hash_secret, key_prefix, parse_key, random_id
 from toolwire.store.tables import accounts, api_keys, ledger_entries, system_meta
@@ -237,7 +238,7 @@ class AccountStore:
                 raise InvalidRequest("a key must look like tw_<12 base32>_<32 base32>")
             key_id, secret_hash = parsed.key_id, hash_secret(parsed.secret)
         now = utcnow()
-        scope_list = [s.strip() for s in scopes]
+        scope_list = check_patterns(scopes)
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(

@@ -38,8 +38,6 @@ DOORS: dict[str, DoorFactory] = {
 }
 """Door name -> factory over the shared `World` (one gateway, one portal)."""
 
-DENIED_AS_UNKNOWN = "issue 8 item 14 (branch sec-core)"
-
 DRIFTS: dict[tuple[str, str], str] = {
     ("test_an_idempotent_replay_returns_the_first_result_and_is_charged_once", "openai"): (
         "drift: the tool_calls door passes no idempotency key (header or tool call id) to the "
@@ -49,7 +47,6 @@ DRIFTS: dict[tuple[str, str], str] = {
 """(behaviour test name, door name) -> why that cell fails today."""
 
 EVERY_DOOR_DRIFTS: dict[str, str] = {
-    "test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool": DENIED_AS_UNKNOWN,
     "test_an_auth_store_failure_gets_the_same_unavailable_answer_at_every_door": (
         "drift: an unreachable key store is answered 500 INTERNAL by REST, tool_calls and the SDK, "
         "401 (-32600 UNAUTHENTICATED, 'could not verify the credential') by MCP over HTTP, SSE and "

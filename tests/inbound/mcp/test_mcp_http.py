@@ -89,7 +89,9 @@ def test_a_key_sees_and_calls_only_what_its_scopes_allow(gateway: Gateway) -> No
         session, "tools/call", {"name": "test_simple_text"}, key=gateway.other_key
     )
     assert names == ["calc.evaluate", "echo"]
-    assert denied.json()["result"]["_meta"]["io.toolwire/error"]["code"] == "FORBIDDEN"
+    # answered exactly as an unknown tool: the key cannot tell it exists
+    assert error_code(denied) == -32602
+    assert denied.json()["error"]["data"]["code"] == "TOOL_NOT_FOUND"
 
 
 def test_tools_list_pages_in_a_stable_order_with_opaque_cursors(

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from toolwire.core import payload
 from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.model import Outcome
 from toolwire.inbound import formats
@@ -98,7 +99,7 @@ def call_result(outcome: Outcome, op: Operation | None, version: str) -> dict[st
         blocks = [downlevel_block(b, version) for b in data.get("content", [])]
         result: dict[str, Any] = {"content": blocks, "isError": False, "_meta": receipt}
         return result
-    text = data if isinstance(data, str) else orjson.dumps(data).decode()
+    text = data if isinstance(data, str) else payload.encode(data).decode()
     result = {"content": [{"type": "text", "text": text}], "isError": False, "_meta": receipt}
     if op is not None and op.output_schema is not None and versions.has_structured_output(version):
         result["structuredContent"] = data

@@ -1,0 +1,117 @@
+"""The HTTP/1.1 protocol `toolwire serve` runs: uvicorn's httptools protocol with deadlines.
+
+uvicorn bounds only the idle time between requests (`timeout_keep_alive`). A client may still
+take forever to send a request's headers or its body, and hold a connection (and, for a body, a
+running handler) for as long as it likes (issue 8, item 12). This protocol adds, per connection:
+
+- a header deadline: the request line and headers complete within `header_timeout` seconds of
+  the connection opening (or, on a kept-alive connection, of the request's first byte); else the
+  client gets `408 Request Timeout` and the connection is closed;
+- a body deadline: the whole body arrives within `body_timeout` seconds of the headers; else the
+  connection is closed and the handler sees the client gone (`ClientDisconnect`);
+- a connection cap: beyond `max_connections` open connections a new one gets `503` and is
+  closed at once, before any byte of it is parsed.
+
+Each closing logs one line, without a traceback, through `toolwire.http` (rate-limited, see
+`toolwire.log_flood`). Responses are not bounded here: SSE streams and slow tools run as long as
+they need. What this is not: a substitute for a reverse proxy's own limits (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("toolwire.http")
+
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 21\r\n"
+    b"connection: close\r\n\r\ntoo many connections\n"
+)
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 26\r\n"
+    b"connection: close\r\n\r\nrequest headers too slow\r\n"
+)
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` with header and body deadlines and a connection cap (class
+    attributes, set by `guarded_protocol`)."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            log.warning(
+                "refused a connection: %d open, the cap is %d",
+                len(self.connections) - 1,
+                self.max_connections,
+            )
+            transport.write(_REFUSED)
+            transport.close()
+            return
+        self._arm(self.header_timeout, "headers")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a kept-alive connection's next request
+            self._arm(self.header_timeout, "headers")
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._arm(self.body_timeout, "body")
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, phase: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire, phase, seconds)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self, phase: str, seconds: float) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        log.warning("closed a connection whose request %s took over %gs", phase, seconds)
+        if phase == "headers":
+            self.transport.write(_TIMED_OUT)
+        self.transport.close()
+
+
+def guarded_protocol(
+    *, header_timeout: float, body_timeout: float, max_connections: int
+) -> type[GuardedHttpProtocol]:
+    """A `GuardedHttpProtocol` class with these limits, for `uvicorn.Config(http=...)`.
+
+    Seconds for the timeouts; `ValueError` unless all three are positive."""
+    if min(header_timeout, body_timeout) <= 0 or max_connections <= 0:
+        raise ValueError("header and body timeouts and max_connections must be positive")
+    return type(
+        "GuardedHttpProtocol",
+        (GuardedHttpProtocol,),
+        {
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "max_connections": max_connections,
+        },
+    )
