@@ -19,7 +19,7 @@ export const ROUTES = {
   listKeys: { method: "GET", path: "/admin/v1/keys", documented: true },
   revokeKey: { method: "DELETE", path: "/admin/v1/keys/{key_id}", documented: true },
   /** Served by the gateway (toolwire/inbound/admin_billing.py) but not yet in /openapi.json. */
-  usage: { method: "GET", path: "/admin/v1/usage", documented: false },
+  usage: { method: "GET", path: "/admin/v1/usage", documented: true },
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

@@ -9,6 +9,7 @@ import {
   ForbiddenError,
   NotFoundError,
   type ToolFormat,
+  ToolNotFoundError,
   Toolwire,
   UnauthenticatedError,
 } from "../src/index.js";
@@ -133,7 +134,8 @@ describe("Toolwire against a real gateway", { skip: skipUnless(venvMissing()) },
     assert.equal(await admin.admin.balance(account.id), 7.5);
     assert.equal((await admin.admin.getAccount(account.id)).name, "ts-admin");
     assert.ok((await admin.admin.listAccounts()).some((a) => a.id === account.id));
-    await assert.rejects(client.execute("echo", { message: "x" }), ForbiddenError);
+    // A tool outside the key's scopes is answered exactly as an unknown one (issue 8 item 14).
+    await assert.rejects(client.execute("echo", { message: "x" }), ToolNotFoundError);
   });
 
   test("an admin lists and revokes keys; a revoked key is unauthenticated", async () => {

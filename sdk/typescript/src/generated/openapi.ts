@@ -50,7 +50,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["Object"];
+                    "application/json": components["schemas"]["AccountRequest"];
                 };
             };
             responses: {
@@ -125,7 +125,43 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Set or clear the account's low-balance threshold */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description account id */
+                    account_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AccountPatch"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/admin/v1/accounts/{account_id}/balance": {
@@ -176,6 +212,142 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/accounts/{account_id}/byok": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The providers an account has its own key for (never the values) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description account id */
+                    account_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/accounts/{account_id}/byok/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set or replace an account's own credential (201 when new) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description account id */
+                    account_id: string;
+                    /** @description BYOK provider name (see GET .../byok) */
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ByokRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete an account's own credential */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description account id */
+                    account_id: string;
+                    /** @description BYOK provider name (see GET .../byok) */
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/accounts/{account_id}/credits": {
         parameters: {
             query?: never;
@@ -198,7 +370,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["Object"];
+                    "application/json": components["schemas"]["GrantRequest"];
                 };
             };
             responses: {
@@ -250,7 +422,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["Object"];
+                    "application/json": components["schemas"]["KeyRequest"];
                 };
             };
             responses: {
@@ -376,6 +548,148 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/keys/{key_id}/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A key's caps and what it spent this hour and day */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description key id */
+                    key_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        /** Set a key's hourly and daily caps (null: no cap) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description key id */
+                    key_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BudgetRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage per day, account, key and tool, as JSON or CSV */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description only this account */
+                    account_id?: string;
+                    /** @description only this key */
+                    key_id?: string;
+                    /** @description only this tool */
+                    tool?: string;
+                    /** @description first day (YYYY-MM-DD, UTC), inclusive */
+                    since?: string;
+                    /** @description last day (YYYY-MM-DD, UTC), inclusive */
+                    until?: string;
+                    /** @description json (default) or csv */
+                    format?: "json" | "csv";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/execute": {
         parameters: {
             query?: never;
@@ -473,6 +787,135 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/byok": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The providers this account has its own key for */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/byok/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set this account's own credential for a provider */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description BYOK provider name (see GET .../byok) */
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ByokRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete this account's own credential */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description BYOK provider name (see GET .../byok) */
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openai/tool_calls": {
         parameters: {
             query?: never;
@@ -492,7 +935,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["Object"];
+                    "application/json": components["schemas"]["ToolCallsRequest"];
                 };
             };
             responses: {
@@ -656,6 +1099,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OpenAPI 3.1 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -701,6 +1178,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AccountPatch: {
+            /**
+             * @description credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9
+             * @example 10
+             * @example 0.25
+             */
+            low_balance: number | string | null;
+        };
+        AccountRequest: {
+            /**
+             * @description credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9
+             * @example 10
+             * @example 0.25
+             */
+            credits?: number | string;
+            name: string;
+        };
+        BudgetRequest: {
+            /**
+             * @description credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9
+             * @example 10
+             * @example 0.25
+             */
+            day?: number | string | null;
+            /**
+             * @description credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9
+             * @example 10
+             * @example 0.25
+             */
+            hour?: number | string | null;
+        };
+        ByokRequest: {
+            value: string;
+        };
         ErrorEnvelope: {
             error: {
                 code: string;
@@ -712,7 +1223,7 @@ export interface components {
             ok: false;
         };
         ExecuteRequest: {
-            input?: Record<string, unknown>;
+            input?: Record<string, unknown> | null;
             operation?: string;
             /**
              * @example echo
@@ -720,12 +1231,34 @@ export interface components {
              */
             tool: string;
         };
+        GrantRequest: {
+            /**
+             * @description credits, up to 6 decimals (a decimal string keeps them exact), at most 10^9
+             * @example 10
+             * @example 0.25
+             */
+            amount: number | string;
+            note?: string;
+        };
+        KeyRequest: {
+            name?: string;
+            /**
+             * @description patterns: '*', 'tool', 'tool.operation' or 'tool__operation', 'category:NAME', with * and ? wildcards; '!' before one denies
+             * @example [
+             *       "*",
+             *       "!calc.*"
+             *     ]
+             */
+            scopes?: string[];
+        };
         Meta: {
             balance?: number | null;
             /** @enum {unknown} */
             credential_source?: "platform" | "byok";
             credits_charged?: number;
             latency_ms?: number;
+            low_balance?: boolean;
+            replayed?: boolean;
             request_id: string;
             tool?: string | null;
         };
@@ -746,6 +1279,20 @@ export interface components {
             output_schema?: Record<string, unknown> | null;
             price?: number;
             tool?: string;
+        };
+        ToolCallsRequest: {
+            /** @constant */
+            role?: "assistant";
+            tool_calls: {
+                function: {
+                    /** @description a JSON object, encoded as a string */
+                    arguments?: string;
+                    name: string;
+                };
+                id: string;
+                /** @constant */
+                type?: "function";
+            }[];
         };
         ToolList: {
             count?: number;
