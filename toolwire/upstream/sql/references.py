@@ -50,21 +50,50 @@ def check_references(tree: exp.Expr, tables: ScopeTables) -> None:
     accepted: set[int] = set()
     for scope in traverse_scope(tree):
         _check_sources(scope, tables)
+        aliases = {id(column) for column in _order_aliases(scope)}
         for column in scope.columns:
-            _check_column(column, scope, tables)
-            accepted.add(id(column))
-        for column in _order_aliases(scope):
-            accepted.add(id(column))
+            if id(column) not in aliases:
+                _check_column(column, scope, tables)
+        accepted |= aliases | {id(column) for column in scope.columns}
     for column in tree.find_all(exp.Column):
         if id(column) not in accepted:
             raise _whole_row(column)
+    for table in tree.find_all(exp.Table):
+        if not table.db and not _cte_in_sight(table):
+            raise refuse("table_not_allowed", f"table {table.name!r} is outside this scope")
+
+
+def _cte_in_sight(table: exp.Table) -> bool:
+    """Whether an unqualified table name is a CTE the database will see from where it stands:
+    one defined by an enclosing WITH, before the CTE the name sits in (WITH RECURSIVE is
+    refused). Any other unqualified name would be resolved through the search path instead."""
+    child: exp.Expr = table
+    parent = table.parent
+    while parent is not None:
+        with_ = parent.args.get("with_") if isinstance(parent, exp.Query) else None
+        if isinstance(with_, exp.With):
+            visible = list(with_.expressions)
+            for i, cte in enumerate(visible):
+                if any(node is child for node in cte.walk()):
+                    visible = visible[:i]
+                    break
+            if any(cte.alias == table.name for cte in visible):
+                return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def _check_sources(scope: Scope, tables: ScopeTables) -> None:
     for source in scope.sources.values():
-        if isinstance(source, exp.Table) and tables.find(source) is None:
+        if not isinstance(source, exp.Table):
+            continue
+        if tables.find(source) is None:
             name = ".".join(p for p in (source.db, source.name) if p)
             raise refuse("table_not_allowed", f"table {name!r} is outside this scope")
+        alias = source.args.get("alias")
+        if alias is not None and alias.columns:
+            # `t AS x(a, b)` renames the table's real columns by position, hidden ones included
+            raise refuse("clause_not_allowed", "column aliases on a table are not allowed")
     for join in scope.expression.args.get("joins") or ():
         if join.args.get("using") or join.args.get("method"):
             raise refuse("clause_not_allowed", "this join form is not allowed")
