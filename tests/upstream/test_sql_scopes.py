@@ -139,6 +139,8 @@ ESCAPES: list[tuple[str, str]] = [
     ('SELECT "email" FROM customers', "column_not_allowed"),
     ("SELECT id FROM customers WHERE email LIKE '%@%'", "column_not_allowed"),
     ("SELECT c.email FROM customers c", "column_not_allowed"),
+    ("SELECT CAST(c AS TEXT) FROM customers c", "whole_row|column_not_allowed"),  # issue 8 item 1
+    ("SELECT count(*) FROM orders o WHERE o::text LIKE '%'", "whole_row|column_not_allowed"),
     ("SELECT x.email FROM (SELECT * FROM customers) x", "column_not_allowed"),
     ("SELECT rowid FROM orders", "column_not_allowed"),
     ("SELECT ctid FROM orders", "column_not_allowed"),

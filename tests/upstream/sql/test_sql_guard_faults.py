@@ -177,3 +177,25 @@ def test_the_guard_sends_the_rebuilt_query_never_the_callers_text() -> None:
     sent = check("select ID from Orders where total>1 or not id=2", scope, 10)
     assert '"public"."orders" AS "orders"' in sent
     assert '"orders"."total" > 1 OR NOT "orders"."id" = 2' in sent
+
+
+async def test_a_scope_may_name_a_table_in_another_schema_and_only_that_one_answers(
+    warehouse: Warehouse,
+) -> None:
+    if warehouse.dialect != "postgres":
+        pytest.skip("SQLite has one schema (main) on a read-only connection")
+    runner = warehouse.runner
+    found = await runner.columns(["other.orders"], {})
+    assert found == {"other.orders": {"id": "integer", "total": "integer", "note": "text"}}
+    scope = Scope(
+        "postgres", {"other.orders": {"id": "integer", "total": "integer"}}, schema="public"
+    )
+    sent = check("SELECT id, total FROM other.orders", scope, 10)
+    assert await runner.fetch(sent, {}, 10_000) == (["id", "total"], [[1, 1]])
+    for sql in (
+        "SELECT id FROM orders",
+        "SELECT id FROM public.orders",
+        "SELECT note FROM other.orders",
+    ):
+        with pytest.raises(Forbidden):
+            check(sql, scope, 10)

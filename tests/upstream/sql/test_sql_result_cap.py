@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.upstream.harness import gateway_over
 from tests.upstream.sql.warehouse import Warehouse, runner_for
-from toolwire.core.errors import UpstreamError
+from toolwire.core.errors import UpstreamError, UpstreamTimeout
 from toolwire.store.db import create_engine
 from toolwire.store.migrations import migrate
 from toolwire.upstream.sql import Scope, check
@@ -92,3 +92,15 @@ async def test_through_the_gateway_a_result_over_the_cap_is_an_uncharged_upstrea
         assert await h.balance() == before
         ok = await h.call("wh.query", sql="SELECT count(*) AS n FROM big")
         assert ok.ok and ok.data["rows"] == [[500]]
+
+
+async def test_a_guarded_cross_join_is_stopped_by_the_statement_timeout(db_url: str) -> None:
+    await _big_table(db_url, 500)
+    runner = runner_for(db_url, timeout=0.3)
+    scope = Scope(runner.dialect, {"big": {"id": "INTEGER", "name": "TEXT"}})
+    try:
+        sql = check("SELECT count(*) FROM big a, big b, big c, big d", scope, 10, CAP)
+        with pytest.raises(UpstreamTimeout):
+            await runner.fetch(sql, {}, CAP)
+    finally:
+        await runner.aclose()
