@@ -23,38 +23,33 @@ OVERSIZE_COLUMN = "_toolwire_oversize"
 _CTE = "_toolwire_q"
 
 
-def _bytes(column: exp.Expr, dialect: str) -> exp.Expr:
-    """The size in bytes of a value as text (PostgreSQL) or as a blob (SQLite), 0 for NULL."""
-    if dialect == "postgres":
-        size: exp.Expr = exp.Anonymous(
-            this="octet_length", expressions=[exp.cast(column, exp.DataType.Type.TEXT)]
-        )
-    else:
-        size = exp.Length(this=exp.cast(column, exp.DataType.Type.BLOB))
-    return exp.Coalesce(this=size, expressions=[exp.Literal.number(0)])
+_SIZE = {
+    "postgres": "COALESCE(OCTET_LENGTH(CAST({} AS TEXT)), 0)",
+    "sqlite": "COALESCE(LENGTH(CAST({} AS BLOB)), 0)",
+}
+"""The size in bytes of a value as text (PostgreSQL) or as a blob (SQLite), 0 for NULL."""
 
 
 def wrap(query: exp.Query, names: Sequence[str], dialect: str, rows: int, cap: int) -> str:
-    """The SQL to send: `query` limited to `rows` rows, each value at most `cap` bytes."""
-    positions = [f"_c{i}" for i in range(len(names))]
-    projections: list[exp.Expr] = []
-    oversize: list[exp.Expr] = []
-    for position, name in zip(positions, names, strict=True):
-        column = exp.column(position, quoted=True)
-        too_big = exp.GT(this=_bytes(column, dialect), expression=exp.Literal.number(cap))
-        value = exp.Case(ifs=[exp.If(this=too_big, true=exp.Null())], default=column.copy())
-        projections.append(exp.alias_(value, name, quoted=True))
-        oversize.append(too_big.copy())
-    flag = exp.or_(*oversize) if oversize else exp.false()
-    projections.append(exp.alias_(flag, OVERSIZE_COLUMN, quoted=True))
-    alias = exp.TableAlias(
-        this=exp.to_identifier(_CTE, quoted=True),
-        columns=[exp.to_identifier(p, quoted=True) for p in positions],
+    """The SQL to send: `query` limited to `rows` rows, each value at most `cap` bytes.
+
+    Only `query` (already checked) and the output `names` (quoted by sqlglot) come from the
+    caller; the rest is this fixed template with integers.
+    """
+    inner = query.sql(dialect=dialect, identify=True)
+    positions = [f'"_c{i}"' for i in range(len(names))]
+    over = [f"{_SIZE[dialect].format(p)} > {int(cap)}" for p in positions]
+    values = [
+        f"CASE WHEN {too_big} THEN NULL ELSE {p} END AS {_quoted(name, dialect)}"
+        for p, too_big, name in zip(positions, over, names, strict=True)
+    ]
+    flag = " OR ".join(over) or "FALSE"
+    return (
+        f'WITH "{_CTE}"({", ".join(positions)}) AS ({inner}) '
+        f'SELECT {", ".join(values)}, {flag} AS "{OVERSIZE_COLUMN}" '
+        f'FROM "{_CTE}" LIMIT {int(rows) + 1}'
     )
-    outer = (
-        exp.select(*projections)
-        .from_(exp.to_identifier(_CTE, quoted=True))
-        .limit(int(rows) + 1)
-        .with_(alias, as_=query)
-    )
-    return outer.sql(dialect=dialect, identify=True)
+
+
+def _quoted(name: str, dialect: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)

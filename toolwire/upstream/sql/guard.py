@@ -24,10 +24,10 @@ the runner also opens the database read-only with a statement timeout (`runner.p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import sqlglot
 import sqlglot.expressions as exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -84,11 +84,12 @@ def check(sql: str, scope: Scope, row_limit: int, max_bytes: int = DEFAULT_MAX_B
 
 
 def _parse(sql: str, dialect: str) -> exp.Query:
+    reader = Dialect.get_or_raise(dialect)
     try:
-        tokens = sqlglot.tokenize(sql, read=dialect)
+        tokens = reader.tokenize(sql)
         if any(token.comments for token in tokens):
             raise refuse("comment", "comments are not allowed in a query")
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        statements = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except (ParseError, TokenError) as exc:
         raise refuse("unparsable", f"the query could not be parsed: {_first(exc)}") from None
     if len(statements) != 1:
@@ -101,7 +102,7 @@ def _parse(sql: str, dialect: str) -> exp.Query:
 
 def _qualify(tree: exp.Query, tables: ScopeTables) -> exp.Query:
     """`tree` qualified against the allowed columns only, with exact (case-sensitive) names."""
-    dialect = Dialect.get_or_raise(f"{tables.dialect}, normalization_strategy = case_sensitive")
+    dialect = _exact_names(tables.dialect)
     mapping: dict[str, object] = dict(tables.sqlglot_schema())
     schema = MappingSchema(mapping, dialect=dialect, normalize=False)
     try:
@@ -119,6 +120,12 @@ def _qualify(tree: exp.Query, tables: ScopeTables) -> exp.Query:
         raise refuse("column_not_allowed", message) from None
     assert isinstance(qualified, exp.Query)
     return qualified
+
+
+@functools.cache
+def _exact_names(dialect: str) -> Dialect:
+    """`dialect` with case-sensitive names: `names.canonicalise` already folded them."""
+    return Dialect.get_or_raise(f"{dialect}, normalization_strategy = case_sensitive")
 
 
 def _first(exc: Exception) -> str:
