@@ -5,9 +5,12 @@ real database (see warehouse.py); refusals are FORBIDDEN and nothing hidden ever
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.pool import NullPool
 
-from tests.upstream.sql.warehouse import CANARY, Warehouse
+from tests.upstream.sql.warehouse import CANARY, Warehouse, runner_for
 from toolwire.core.errors import Forbidden
+from toolwire.store.db import create_engine
 from toolwire.upstream.sql import Scope, check
 
 # Item 1: every way to reach a hidden column as part of a whole row, in every clause.
@@ -199,3 +202,24 @@ async def test_a_scope_may_name_a_table_in_another_schema_and_only_that_one_answ
     ):
         with pytest.raises(Forbidden):
             check(sql, scope, 10)
+
+
+async def test_a_backslash_in_a_literal_means_what_the_guard_parsed_whatever_the_db_default(
+    warehouse: Warehouse, db_url: str
+) -> None:
+    if warehouse.dialect == "postgres":  # the old, non-standard reading of backslashes
+        database = make_url(db_url).database
+        engine = create_engine(db_url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(f'ALTER DATABASE "{database}" SET standard_conforming_strings = off')
+                )
+        finally:
+            await engine.dispose()
+    runner = runner_for(db_url)
+    try:
+        sent = check(r"SELECT 'a\' AS x, name FROM customers WHERE id = 1", warehouse.scope, 5)
+        assert await runner.fetch(sent, {}, 10_000) == (["x", "name"], [["a\\", "cust01"]])
+    finally:
+        await runner.aclose()

@@ -4,9 +4,10 @@
   `PRAGMA query_only` on as well; a progress handler aborts the statement at its deadline, and
   `SQLITE_LIMIT_LENGTH` caps every string or blob the engine builds (in this process) at the
   result's byte cap, so one `group_concat` over a cross join cannot grow the gateway's memory.
-- PostgreSQL: each query runs in a `READ ONLY` transaction with `SET LOCAL statement_timeout`
-  and `search_path = pg_catalog` (the guard names every table with its schema, so only built-in
-  functions resolve), and the transaction is always rolled back. asyncpg's extended protocol runs
+- PostgreSQL: each query runs in a `READ ONLY` transaction with `SET LOCAL statement_timeout`,
+  `search_path = pg_catalog` (the guard names every table with its schema, so only built-in
+  functions resolve) and `standard_conforming_strings = on` (string literals mean what the guard
+  parsed), and the transaction is always rolled back. asyncpg's extended protocol runs
   one statement only; rows are read through a server-side cursor, a batch at a time.
 
 Both stream: rows are converted and measured (their JSON size) as they arrive, and the query is
@@ -192,6 +193,14 @@ class SqliteRunner:
             ) from None
 
 
+_PINNED = (
+    "SET LOCAL search_path = pg_catalog",
+    "SET LOCAL standard_conforming_strings = on",
+)
+"""Settings a guarded query runs under: only built-in functions resolve (every table is named
+with its schema), and `'a\\'` is the string the guard parsed, whatever the database's default."""
+
+
 class PostgresRunner:
     dialect = "postgres"
 
@@ -286,7 +295,7 @@ class PostgresRunner:
                 rows.add(tuple(record.values()))
             return rows.result()
 
-        return await self._run(creds, work, ("SET LOCAL search_path = pg_catalog",))
+        return await self._run(creds, work, _PINNED)
 
     async def schema(self, creds: Mapping[str, str]) -> str:
         async def work(conn: Any) -> str:
