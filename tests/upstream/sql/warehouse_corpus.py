@@ -154,6 +154,8 @@ CORPUS: list[tuple[Query, Rows | Callable[[], Rows]]] = [
      [[c.name] for c in sorted(CUSTOMERS, key=lambda c: c.name)
       if c.name.startswith("cust0") and c.region != "north"]),
     ("SELECT count(*) FROM customers WHERE region IS NOT NULL AND signup IS NOT NULL", [[12]]),
+    ("SELECT count(*) FROM customers WHERE name LIKE 'cust1_' ESCAPE '!' AND name NOT LIKE '%!%%' "
+     "ESCAPE '!'", [[3]]),
     ("SELECT status, sum(total) FROM orders GROUP BY status ORDER BY status", _sum_by_status),
     ("SELECT c.region, sum(o.total) AS revenue FROM orders o JOIN customers c "
      "ON c.id = o.customer_id GROUP BY c.region ORDER BY revenue DESC, c.region", _region_revenue),

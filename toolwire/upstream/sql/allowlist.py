@@ -26,7 +26,7 @@ NODES: frozenset[type[exp.Expr]] = frozenset(
         # predicates and connectives
         exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
         exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
-        exp.Glob, exp.RegexpLike, exp.RegexpILike, exp.Exists, exp.Any, exp.All,
+        exp.Glob, exp.Escape, exp.RegexpLike, exp.RegexpILike, exp.Exists, exp.Any, exp.All,
         # arithmetic and string operators
         exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.DPipe,
         exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor, exp.BitwiseNot,
@@ -47,7 +47,7 @@ FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
         exp.Least,
         # strings
         exp.Lower, exp.Upper, exp.Length, exp.Substring, exp.Trim, exp.Concat, exp.ConcatWs,
-        exp.Replace, exp.Initcap, exp.Left, exp.Right, exp.Pad, exp.StrPosition, exp.SplitPart,
+        exp.Replace, exp.Initcap, exp.Left, exp.Right, exp.StrPosition, exp.SplitPart,
         exp.RegexpReplace, exp.Unicode, exp.Chr, exp.Hex, exp.MD5, exp.Typeof,
         # numbers
         exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Sign, exp.Sqrt, exp.Pow, exp.Exp, exp.Ln,
@@ -76,8 +76,9 @@ NAMED_FUNCTIONS: Mapping[str, frozenset[str]] = {
          "octet_length", "bool_and", "bool_or", "every", "cbrt", "div", "date_bin"}
     ),
 }  # fmt: skip
-"""Per dialect: functions sqlglot keeps as `Anonymous` that are still pure and bounded. Memory
-makers (`repeat`, `zeroblob`, `randomblob`, `generate_series`), catalog and settings readers
+"""Per dialect: functions sqlglot keeps as `Anonymous` that are still pure and bounded. Makers of
+values as large as an argument says (`repeat`, `lpad`, `zeroblob`, `randomblob`,
+`generate_series`), catalog and settings readers
 (`pg_*`, `current_setting`, `sqlite_*`), and whole-row serialisers (`row_to_json`, `to_jsonb`)
 are deliberately absent."""
 

@@ -72,6 +72,8 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
     if isinstance(value, uuid.UUID | dt.timedelta):
         return str(value)
     return str(value)
