@@ -1,5 +1,6 @@
 """Database scopes over SQLite and PostgreSQL: describe, query, limits, and a catalogue of escape
-attempts that must all be refused as FORBIDDEN before anything reaches the database. The scope
+attempts that must all be refused as FORBIDDEN before anything reaches the database (more in
+tests/upstream/sql/). The scope
 lives in the same database as the gateway's own tables (`secrets`, `api_keys`), so an escape
 would have something to find."""
 
@@ -117,29 +118,34 @@ ESCAPES: list[tuple[str, str]] = [
     ("SELECT id FROM orders -- and more", "comment"),
     ("SELECT id /* hidden */ FROM orders", "comment"),
     ("SELECT id FROM orders WHERE 1=1 --'; DROP TABLE orders", "comment"),
-    ("WITH s AS (SELECT * FROM secrets) SELECT * FROM s", "cte"),
-    ("WITH o AS (SELECT id FROM orders) SELECT * FROM o", "cte"),
+    ("WITH s AS (SELECT * FROM secrets) SELECT * FROM s", "table_not_allowed"),
+    (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x FROM c) SELECT x FROM c",
+        "clause_not_allowed",
+    ),
     ("SELECT * FROM secrets", "table_not_allowed"),
     ("SELECT * FROM api_keys", "table_not_allowed"),
     ("SELECT name FROM sqlite_master", "table_not_allowed"),
-    ("SELECT * FROM main.orders", "table_not_allowed"),
-    ("SELECT * FROM public.orders", "table_not_allowed"),
+    ("SELECT * FROM other.orders", "table_not_allowed"),
+    ("SELECT * FROM temp.orders", "table_not_allowed"),
     ("SELECT * FROM pg_catalog.pg_tables", "table_not_allowed"),
     ("SELECT * FROM information_schema.tables", "table_not_allowed"),
     ("SELECT id FROM orders WHERE id IN (SELECT id FROM secrets)", "table_not_allowed"),
     ("SELECT (SELECT ciphertext FROM secrets LIMIT 1) AS x FROM orders", "table_not_allowed"),
     ("SELECT * FROM orders o JOIN api_keys k ON 1 = 1", "table_not_allowed"),
-    ("SELECT id FROM orders UNION SELECT name FROM secrets", "not_select"),
-    ("SELECT id FROM orders UNION SELECT id FROM customers", "not_select"),
+    ("SELECT id FROM orders UNION SELECT name FROM secrets", "table_not_allowed"),
+    ("SELECT id FROM customers EXCEPT SELECT id FROM api_keys", "table_not_allowed"),
     ("SELECT email FROM customers", "column_not_allowed"),
     ('SELECT "email" FROM customers', "column_not_allowed"),
     ("SELECT id FROM customers WHERE email LIKE '%@%'", "column_not_allowed"),
     ("SELECT c.email FROM customers c", "column_not_allowed"),
+    ("SELECT CAST(c AS TEXT) FROM customers c", "whole_row|column_not_allowed"),  # issue 8 item 1
+    ("SELECT count(*) FROM orders o WHERE o::text LIKE '%'", "whole_row|column_not_allowed"),
     ("SELECT x.email FROM (SELECT * FROM customers) x", "column_not_allowed"),
     ("SELECT rowid FROM orders", "column_not_allowed"),
     ("SELECT ctid FROM orders", "column_not_allowed"),
-    ("SELECT * FROM pragma_table_info('secrets')", "table_function"),
-    ("SELECT * FROM generate_series(1, 10)", "table_function"),
+    ("SELECT * FROM pragma_table_info('secrets')", "table_function|function_not_allowed"),
+    ("SELECT * FROM generate_series(1, 10)", "table_function|function_not_allowed"),
     ("SELECT load_extension('/tmp/evil')", "function_not_allowed"),
     ("SELECT pg_sleep(10)", "function_not_allowed"),
     ("SELECT pg_read_file('/etc/passwd')", "function_not_allowed"),
@@ -151,8 +157,8 @@ ESCAPES: list[tuple[str, str]] = [
     ("SELECT randomblob(1000000000)", "function_not_allowed"),
     ("SELECT readfile('/etc/passwd')", "function_not_allowed"),
     ("SELECT id FROM orders WHERE total > pg_sleep(1)", "function_not_allowed"),
-    ("SELECT id FROM orders FOR UPDATE", "locking"),
-    ("SELECT id INTO stolen FROM orders", "select_into"),
+    ("SELECT id FROM orders FOR UPDATE", "clause_not_allowed"),
+    ("SELECT id INTO stolen FROM orders", "clause_not_allowed"),
     ("SELECT id FROM orders WHERE id = ?", "parameter"),
     ("SELECT id FROM orders WHERE id = $1", "parameter|column_not_allowed"),  # sqlite: a name
 ]
@@ -166,7 +172,7 @@ SCOPE_TABLES = {
 
 def _accepted(reason: str) -> set[str]:
     accepted = set(reason.split("|"))
-    if reason in ("not_select", "locking"):  # a dialect may not even parse it
+    if reason in ("not_select", "clause_not_allowed"):  # a dialect may not even parse it
         accepted.add("unparsable")
     return accepted
 
@@ -212,7 +218,7 @@ async def test_the_connection_itself_refuses_writes_even_past_the_guard(
             "UPDATE customers SET name = 'x'",
         ):
             with pytest.raises(UpstreamError) as caught:
-                await runner.fetch(sql, {})
+                await runner.fetch(sql, {}, 1_000_000)
             assert caught.value.details["reason"] == "query_failed"
     finally:
         await runner.aclose()
@@ -229,6 +235,6 @@ async def test_a_query_past_the_statement_timeout_is_cancelled(shop: Harness, db
     }
     try:
         with pytest.raises(UpstreamTimeout):
-            await runner.fetch(slow[make_url(db_url).get_backend_name()], {})
+            await runner.fetch(slow[make_url(db_url).get_backend_name()], {}, 1_000_000)
     finally:
         await runner.aclose()

@@ -294,4 +294,7 @@ timeouts:
 #   shop:
 #     url: sqlite:///shop.db
 #     tables: {orders: "*", customers: [id, name]}
+#     row_limit: 100
+#     statement_timeout: 5            # seconds
+#     max_response_bytes: 5242880     # per answer, as JSON
 """

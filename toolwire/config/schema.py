@@ -175,6 +175,7 @@ DATABASE = {
         "functions": _STRINGS,
         "row_limit": {"type": "integer", "minimum": 1, "maximum": 10_000},
         "statement_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+        "max_response_bytes": {"type": "integer", "minimum": 1024, "maximum": 1024**3},
     },
 }
 

@@ -38,6 +38,7 @@ from toolwire.upstream.openapi import load_document as load_openapi
 from toolwire.upstream.openapi.budget import DEFAULT_MAX_SCHEMA_TOKENS
 from toolwire.upstream.openapi.curation import annotations_for
 from toolwire.upstream.sql import PostgresRunner, ScopeSpec, SqliteRunner, scope_tool
+from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES
 from toolwire.vault.redact import Redactor
 
 if TYPE_CHECKING:
@@ -266,6 +267,7 @@ def database_tool(name: str, raw: Mapping[str, Any], base_dir: Path) -> ToolSpec
         functions=frozenset(raw.get("functions", ())),
         row_limit=int(raw.get("row_limit", 100)),
         timeout=timeout,
+        max_response_bytes=int(raw.get("max_response_bytes", DEFAULT_MAX_BYTES)),
         credentials=credentials,
     )
     runner: SqliteRunner | PostgresRunner

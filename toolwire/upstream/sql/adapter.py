@@ -19,7 +19,7 @@ from typing import Any
 from toolwire.core.catalog import Annotations, Operation, OperationSpec, ToolSpec
 from toolwire.core.errors import UpstreamError
 from toolwire.core.ports import InvokeContext
-from toolwire.upstream.sql.guard import Scope, check
+from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES, Scope, check
 from toolwire.upstream.sql.runner import Runner
 
 DEFAULT_ROW_LIMIT = 100
@@ -37,6 +37,8 @@ class ScopeSpec:
     functions: frozenset[str] = frozenset()
     row_limit: int = DEFAULT_ROW_LIMIT
     timeout: float = 5.0
+    max_response_bytes: int = DEFAULT_MAX_BYTES
+    """Cap on one result's size as JSON, enforced while rows stream in (`runner.py`)."""
     credentials: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -70,7 +72,8 @@ class SqlScopeAdapter:
                     if missing:
                         raise _misconfigured(f"{table} has no column {missing[0]!r}")
                     tables[table] = {c: real[c] for c in allowed}
-                self._scope = Scope(self.runner.dialect, tables, self.spec.functions)
+                schema = await self.runner.schema(creds)
+                self._scope = Scope(self.runner.dialect, tables, self.spec.functions, schema)
         return self._scope
 
     async def invoke(
@@ -87,8 +90,9 @@ class SqlScopeAdapter:
                 ],
             }
         limit = min(int(arguments.get("limit") or self.spec.row_limit), self.spec.row_limit)
-        sql = check(str(arguments["sql"]), scope, limit)
-        columns, rows = await self.runner.fetch(sql, ctx.credentials)
+        cap = self.spec.max_response_bytes
+        sql = check(str(arguments["sql"]), scope, limit, cap)
+        columns, rows = await self.runner.fetch(sql, ctx.credentials, cap)
         return {
             "columns": columns,
             "rows": rows[:limit],
@@ -119,8 +123,9 @@ def scope_tool(spec: ScopeSpec, runner: Runner, category: str = "data") -> ToolS
         name="query",
         description=(
             f"Run one read-only SQL SELECT ({runner.dialect} dialect) over the tables {tables}. "
-            "Only the columns `describe` lists; no comments, CTEs or multiple statements. "
-            f"At most {spec.row_limit} rows are returned."
+            "Only the tables and columns `describe` lists; joins, GROUP BY/HAVING, window "
+            "functions, subqueries, CTEs and UNION are fine; no comments or second statement. "
+            f"At most {spec.row_limit} rows and {spec.max_response_bytes} bytes are returned."
         ),
         input_schema={
             "type": "object",

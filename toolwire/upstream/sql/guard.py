@@ -1,152 +1,131 @@
-"""The SQL guard: a query is accepted only when it is provably one read-only SELECT over the scope.
+"""The SQL guard: a query runs only as a SELECT rebuilt from an allow-list over the scope.
 
-`check(sql, scope)` parses with sqlglot in the database's dialect and refuses, as `Forbidden` with
-a machine-readable reason, anything that is not exactly:
+`check(sql, scope, row_limit)` returns the SQL to send, or raises `Forbidden` with a
+machine-readable `details.reason`. In order:
 
-- one statement (no `;`-separated second one), that is a SELECT (no set operations, no
-  INSERT/UPDATE/DELETE/DDL/PRAGMA/ATTACH/SET...), without comments anywhere;
-- with no CTE (`WITH`), no `SELECT ... INTO`, no row locks (`FOR UPDATE`), no parameters;
-- reading only allow-listed tables, unqualified (no `schema.table`, no table-valued functions);
-- naming only allow-listed columns: the query is qualified against a schema that contains *only*
-  the allowed columns, so `*` expands to them and anything else does not resolve;
-- calling only allow-listed functions (aggregates, string, math, date, CASE/CAST/COALESCE...).
+1. parse one statement in the database's dialect; comments and a second statement are refused;
+2. `allowlist.check_nodes`: every node is an allowed type (SELECT and set operations, joins,
+   predicates, AND/OR/NOT, CASE, windows, subqueries, non-recursive CTEs), every function and
+   CAST target is allow-listed, and only the permitted clauses of a SELECT are set;
+3. `names.canonicalise`: every identifier becomes the key the database itself compares by
+   (PostgreSQL folds unquoted names, SQLite ignores ASCII case), quoted;
+4. sqlglot's `qualify` against a schema made ONLY of the allowed columns: `*` and `t.*` expand to
+   the allowed columns, `USING`/`NATURAL` joins become explicit `ON`s, every column becomes
+   `source.column`, and a name that is not an allowed column does not resolve;
+5. the allow-list again on the qualified tree, then `references.check_references`: every column
+   is an allowed column of an allowed table (by schema), or an output of the query's own derived
+   tables; anything else, such as a table alias used as a value, is refused;
+6. the checked tree — never the caller's text — is regenerated and wrapped (`envelope.py`) with
+   the row limit and the per-value byte cap.
 
-The accepted query is regenerated from the parse tree (so nothing of the original text, comments
-included, reaches the database) and wrapped in an outer SELECT with the row limit. What this is
-not: the only barrier — the runner also opens the database read-only (`runner.py`).
+See docs/design/0004-sql-guard.md for why it is built this way. What it is not: the only barrier;
+the runner also opens the database read-only with a statement timeout (`runner.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import sqlglot
 import sqlglot.expressions as exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
-from toolwire.core.errors import Forbidden, InvalidArguments
+from toolwire.core.errors import InvalidArguments
+from toolwire.upstream.sql.allowlist import FUNCTIONS, check_nodes, refuse
+from toolwire.upstream.sql.envelope import wrap
+from toolwire.upstream.sql.names import DEFAULT_SCHEMA, ScopeTables, canonicalise
+from toolwire.upstream.sql.references import check_references, check_tables
 
-SAFE_FUNCTIONS = frozenset(
-    {
-        # aggregates
-        "Count", "Sum", "Avg", "Min", "Max", "GroupConcat", "StringAgg", "ArrayAgg",
-        # conditionals and conversions
-        "Case", "If", "Coalesce", "Nullif", "Cast", "TryCast", "Greatest", "Least",
-        # strings
-        "Lower", "Upper", "Length", "Substring", "Trim", "Concat", "Replace", "Initcap",
-        "Left", "Right", "Lpad", "Rpad", "StrPosition",
-        # numbers
-        "Abs", "Round", "Floor", "Ceil", "Mod", "Sign", "Sqrt", "Pow", "Exp", "Ln", "Log",
-        # dates
-        "Date", "CurrentDate", "CurrentTimestamp", "CurrentTime", "DateTrunc", "Extract",
-        "TimeToStr", "StrToTime", "TsOrDsToTimestamp", "TsOrDsToDate", "DateAdd", "DateSub",
-        "DateDiff", "TimestampTrunc",
-        # windows
-        "RowNumber", "Rank", "DenseRank", "Lag", "Lead", "FirstValue", "LastValue",
-    }
-)  # fmt: skip
-"""sqlglot expression classes a query may call. Anything sqlglot does not recognise (an
-`Anonymous` function: pg_sleep, load_extension, dblink, ...) is refused unless configured."""
+SAFE_FUNCTIONS = frozenset(kind.__name__ for kind in FUNCTIONS)
+"""Names of the sqlglot function classes a query may call (see `allowlist.FUNCTIONS`)."""
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+"""Default byte cap of one result, as for HTTP upstreams' `max_response_bytes`."""
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What a query may see: table -> allowed column -> type, and extra function names."""
+    """What a query may see.
+
+    `tables`: `"table"` or `"schema.table"` -> allowed column -> type, in the database's own
+    spelling; an unqualified table lives in `schema` (the connection's current schema, or the
+    dialect's default). `functions`: extra function names the operator allows.
+    """
 
     dialect: str
     tables: Mapping[str, Mapping[str, str]]
     functions: frozenset[str] = frozenset()
+    schema: str | None = None
+
+    def resolved(self) -> ScopeTables:
+        return ScopeTables(self.dialect, self.tables, self.schema or DEFAULT_SCHEMA[self.dialect])
 
 
-def refuse(reason: str, message: str) -> Forbidden:
-    return Forbidden(message, details={"reason": reason})
-
-
-def check(sql: str, scope: Scope, row_limit: int) -> str:
-    """The SQL to run for `sql`: validated, regenerated, and limited to `row_limit` + 1 rows."""
+def check(sql: str, scope: Scope, row_limit: int, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """The SQL to run for `sql`: checked, regenerated, at most `row_limit` + 1 rows and no value
+    over `max_bytes`. Raises `InvalidArguments` for an empty query, `Forbidden` otherwise."""
     if not sql.strip():
         raise InvalidArguments(details={"errors": [{"path": "/sql", "message": "empty query"}]})
+    tree = _parse(sql, scope.dialect)
+    extra = frozenset(f.lower() for f in scope.functions)
+    check_nodes(tree, scope.dialect, extra)
+    tables = scope.resolved()
+    canonicalise(tree, scope.dialect)
+    check_tables(tree, tables)
+    qualified = _qualify(tree, tables)
+    check_nodes(qualified, scope.dialect, extra)
+    check_references(qualified, tables)
+    names = qualified.named_selects
+    return wrap(qualified, names, scope.dialect, row_limit, max_bytes)
+
+
+def _parse(sql: str, dialect: str) -> exp.Query:
+    reader = Dialect.get_or_raise(dialect)
     try:
-        tokens = sqlglot.tokenize(sql, read=scope.dialect)
+        tokens = reader.tokenize(sql)
         if any(token.comments for token in tokens):
             raise refuse("comment", "comments are not allowed in a query")
-        statements = [s for s in sqlglot.parse(sql, read=scope.dialect) if s is not None]
+        statements = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except (ParseError, TokenError) as exc:
         raise refuse("unparsable", f"the query could not be parsed: {_first(exc)}") from None
     if len(statements) != 1:
         raise refuse("multiple_statements", "exactly one statement is allowed")
     tree = statements[0]
-    if not isinstance(tree, exp.Select):
+    if not isinstance(tree, exp.Select | exp.SetOperation):
         raise refuse("not_select", f"only SELECT is allowed, not {tree.key.upper()}")
-    _check_shape(tree)
-    _check_tables(tree, scope)
-    _check_functions(tree, scope)
-    qualified = _qualify(tree, scope)
-    inner = qualified.sql(dialect=scope.dialect, comments=False)
-    return f"SELECT * FROM ({inner}) AS _toolwire_q LIMIT {int(row_limit) + 1}"
+    return tree
 
 
-def _check_shape(tree: exp.Expression) -> None:
-    forbidden: Iterable[tuple[type[exp.Expression], str, str]] = (
-        (exp.With, "cte", "WITH (common table expressions) is not allowed"),
-        (exp.CTE, "cte", "WITH (common table expressions) is not allowed"),
-        (exp.Into, "select_into", "SELECT ... INTO is not allowed"),
-        (exp.Lock, "locking", "row locks (FOR UPDATE/SHARE) are not allowed"),
-        (exp.Placeholder, "parameter", "query parameters are not allowed"),
-        (exp.Parameter, "parameter", "query parameters are not allowed"),
-        (exp.Union, "set_operation", "UNION/INTERSECT/EXCEPT are not allowed"),
-        (exp.Command, "not_select", "only SELECT is allowed"),
-    )
-    for node in tree.walk():
-        for kind, reason, message in forbidden:
-            if isinstance(node, kind):
-                raise refuse(reason, message)
-        if isinstance(node, exp.Query) and not isinstance(node, exp.Select | exp.Subquery):
-            raise refuse("not_select", "only SELECT subqueries are allowed")
-        if isinstance(node, exp.DML | exp.DDL):
-            raise refuse("not_select", "only SELECT is allowed")
-
-
-def _check_tables(tree: exp.Expression, scope: Scope) -> None:
-    allowed = {name.lower() for name in scope.tables}
-    for table in tree.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier):
-            raise refuse("table_function", "table-valued functions are not allowed")
-        if table.args.get("db") or table.args.get("catalog"):
-            raise refuse(
-                "table_not_allowed", f"schema-qualified tables are not allowed: {table.sql()}"
-            )
-        if table.name.lower() not in allowed:
-            raise refuse("table_not_allowed", f"table {table.name!r} is outside this scope")
-
-
-def _check_functions(tree: exp.Expression, scope: Scope) -> None:
-    extra = {f.lower() for f in scope.functions}
-    for func in tree.find_all(exp.Func):
-        if isinstance(func, exp.Anonymous):
-            if func.name.lower() in extra:
-                continue
-            raise refuse("function_not_allowed", f"function {func.name!r} is not allowed")
-        if type(func).__name__ in SAFE_FUNCTIONS or func.sql_name().lower() in extra:
-            continue
-        raise refuse("function_not_allowed", f"function {func.sql_name()!r} is not allowed")
-
-
-def _qualify(tree: exp.Expression, scope: Scope) -> exp.Expression:
-    schema: dict[str, object] = {table: dict(columns) for table, columns in scope.tables.items()}
+def _qualify(tree: exp.Query, tables: ScopeTables) -> exp.Query:
+    """`tree` qualified against the allowed columns only, with exact (case-sensitive) names."""
+    dialect = _exact_names(tables.dialect)
+    mapping: dict[str, object] = dict(tables.sqlglot_schema())
+    schema = MappingSchema(mapping, dialect=dialect, normalize=False)
     try:
-        return qualify(
-            tree.copy(),
+        qualified = qualify(
+            tree,
             schema=schema,
-            dialect=scope.dialect,
+            db=tables.default_schema,
+            dialect=dialect,
             validate_qualify_columns=True,
             quote_identifiers=True,
+            identify=True,
         )
     except SqlglotError as exc:
         message = f"a column is outside this scope: {_first(exc)}"
         raise refuse("column_not_allowed", message) from None
+    assert isinstance(qualified, exp.Query)
+    return qualified
+
+
+@functools.cache
+def _exact_names(dialect: str) -> Dialect:
+    """`dialect` with case-sensitive names: `names.canonicalise` already folded them."""
+    return Dialect.get_or_raise(f"{dialect}, normalization_strategy = case_sensitive")
 
 
 def _first(exc: Exception) -> str:
