@@ -112,3 +112,25 @@ class Api:
         if self.hits["flaky"] < 3:
             return JSONResponse({"error": "busy"}, 503)
         return JSONResponse({"ok": True, "attempt": self.hits["flaky"]})
+
+
+class Recorder:
+    """Another origin: answers every request with 200 and keeps what it received, so a test can
+    show a credential never reached it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> Starlette:
+        async def record(request: Request) -> Response:
+            self.requests.append(
+                {
+                    "url": str(request.url),
+                    "headers": dict(request.headers),
+                    "body": (await request.body()).decode("utf-8", "replace"),
+                }
+            )
+            return JSONResponse({"recorded": True})
+
+        methods = ["GET", "POST", "PUT", "DELETE"]
+        return Starlette(routes=[Route("/{path:path}", record, methods=methods)])

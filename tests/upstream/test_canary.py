@@ -75,7 +75,10 @@ def _config(url: str) -> dict[str, Any]:
                 "max_response_bytes": 1000,
                 "auth": {"type": "bearer", "secret": "planted"},
             },
-            "open": {"auth": {"type": "query", "name": "key", "secret": "planted"}},
+            "open": {
+                "base_url": "http://127.0.0.1:1",
+                "auth": {"type": "query", "name": "key", "secret": "planted"},
+            },
             "nokey": {
                 "base_url": url,
                 "allow_private_networks": True,

@@ -1,7 +1,8 @@
 """Foreign exceptions from upstreams, translated once into the core's error tree.
 
     httpx.TimeoutException            -> UpstreamTimeout   (connect, read, write, pool)
-    BlockedAddress (SSRF guard)        -> Forbidden         (the caller's URL is not allowed)
+    BlockedAddress (SSRF guard)        -> Forbidden         reason "private_address"
+    ForeignOrigin (credential guard)   -> Forbidden         reason "foreign_origin"
     httpx.ConnectError                 -> UpstreamError     reason "unreachable"
     httpx.RemoteProtocolError/ReadError-> UpstreamError     reason "connection_reset"
     any other httpx.HTTPError          -> UpstreamError     reason "transport"
@@ -20,18 +21,30 @@ from typing import Any
 import httpx
 
 from toolwire.core.errors import Forbidden, UpstreamError, UpstreamTimeout
+from toolwire.upstream.http.origin import ForeignOrigin, Origin, show
 from toolwire.upstream.net import BlockedAddress
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
-def _blocked(exc: BaseException) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, BlockedAddress):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def foreign_origin(upstream: str, target: Origin | None) -> Forbidden:
+    """A URL built from the arguments leaves `upstream`'s origin while credentials would go."""
+    details: dict[str, Any] = {"upstream": upstream, "reason": "foreign_origin"}
+    if target is not None:
+        details["origin"] = show(target)
+    return Forbidden(
+        f"{upstream}'s credentials go only to its own origin; this URL leaves it",
+        details=details,
+    )
 
 
 def from_httpx(upstream: str, exc: httpx.HTTPError) -> UpstreamError | Forbidden:
@@ -40,7 +53,9 @@ def from_httpx(upstream: str, exc: httpx.HTTPError) -> UpstreamError | Forbidden
         return UpstreamTimeout(
             f"{upstream} did not answer in time", details=_details(upstream, "timeout")
         )
-    if _blocked(exc):
+    if _caused_by(exc, ForeignOrigin):
+        return foreign_origin(upstream, None)
+    if _caused_by(exc, BlockedAddress):
         return Forbidden(
             "the address is not reachable from this gateway (private or reserved network)",
             details={"reason": "private_address"},

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -90,9 +90,11 @@ def make_client(
     allow_private_networks: bool = False,
     headers: dict[str, str] | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    guard: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> httpx.AsyncClient:
     """An upstream's pooled client. Redirects are not followed: an upstream API that redirects is
-    reported, not chased to wherever it points."""
+    reported, not chased to wherever it points. `guard` wraps the transport (the HTTP adapter's
+    `CredentialGuard`), so every request the client sends passes it."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=DEFAULT_KEEPALIVE
     )
@@ -103,7 +105,7 @@ def make_client(
         pool = transport._pool
         pool._network_backend = GuardedBackend(pool._network_backend)
     return httpx.AsyncClient(
-        transport=transport,
+        transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
         headers=headers,
         follow_redirects=False,

@@ -24,10 +24,11 @@ import orjson
 from jmespath.parser import ParsedResult
 
 from toolwire.core.catalog import Operation
-from toolwire.core.errors import ToolwireError, UpstreamError
+from toolwire.core.errors import InvalidArguments, ToolwireError, UpstreamError
 from toolwire.core.ports import InvokeContext
 from toolwire.upstream import errors
 from toolwire.upstream.http.auth import Auth, AuthSpec, make_auth
+from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
 from toolwire.upstream.net import make_client
 from toolwire.vault.redact import Redactor
@@ -57,6 +58,8 @@ class UpstreamSpec:
     retries: Retries = Retries()
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_private_networks: bool = False
+    allow_foreign_origins: tuple[str, ...] = ()
+    """Origins (or "*") a URL built from arguments may reach *without* credentials."""
 
 
 class HttpUpstream:
@@ -66,6 +69,10 @@ class HttpUpstream:
         self.spec = spec
         self.redactor = redactor
         self.auth: Auth | None = make_auth(spec.auth, redactor, spec.name)
+        token_url = spec.auth.token_url if spec.auth else None
+        self.confinement = Confinement.of(
+            (spec.base_url, token_url or ""), spec.allow_foreign_origins
+        )
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -81,6 +88,7 @@ class HttpUpstream:
                 timeout=self.spec.timeout,
                 allow_private_networks=self.spec.allow_private_networks,
                 headers={"User-Agent": "toolwire", **self.spec.headers},
+                guard=lambda inner: CredentialGuard(inner, self.confinement, self.redactor),
             )
         return self._client
 
@@ -129,14 +137,22 @@ class HttpUpstream:
         if content is not None:
             headers["Content-Type"] = "application/json"
         headers.setdefault("Accept", "application/json")
+        try:
+            url = httpx.URL(self.url(built.url))
+        except httpx.InvalidURL:
+            raise InvalidArguments("the URL built from the arguments is not valid") from None
+        # httpx replaces a URL's own query with `params`: keep both (a `next` link's cursor).
+        params = (
+            httpx.QueryParams([*url.params.multi_items(), *built.query]) if built.query else None
+        )
         request = client.build_request(
             method,
-            self.url(built.url),
-            params=list(built.query),
+            url,
+            params=params,
             headers=headers,
             content=content,
         )
-        if self.auth is not None:
+        if self.auth is not None and self._credentials_go_to(request.url):
             await self.auth.apply(client, request, creds)
         response = await client.send(request, stream=True)
         try:
@@ -144,6 +160,20 @@ class HttpUpstream:
         finally:
             await response.aclose()
         return response.status_code, response.headers, body
+
+    def _credentials_go_to(self, url: httpx.URL) -> bool:
+        """True for the upstream's own origin; False for a foreign origin the operator allowed
+        (the request goes without credentials); else the call is refused. `CredentialGuard`
+        enforces the same rule under the client, whatever this says."""
+        try:
+            target = origin_of(url)
+        except ValueError:
+            target = None
+        if target is not None and self.confinement.is_home(target):
+            return True
+        if target is not None and self.confinement.allows_without_credentials(target):
+            return False
+        raise errors.foreign_origin(self.spec.name, target)
 
     async def _read(self, response: httpx.Response) -> bytes:
         limit = self.spec.max_response_bytes

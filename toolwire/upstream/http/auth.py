@@ -4,8 +4,9 @@ What it is: one small class per mode, each turning the credential values the cal
 (slot -> value, see `AuthSpec.slots`) into headers or query parameters on an outgoing request.
 `OAuth2ClientCredentials` fetches a token from the token endpoint, caches it until shortly before
 it expires, refreshes it once when the API answers 401, and lets one caller fetch while the others
-wait. Every value it sends or receives is registered with the redactor. What it is not: a vault
-(values arrive resolved) or an inbound authenticator.
+wait. Every value it sends or receives is registered with the redactor (whatever its source, vault
+or the caller's own key), which is also how `CredentialGuard` recognises a credential on a request
+to a foreign origin. What it is not: a vault (values arrive resolved) or an inbound authenticator.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class BearerAuth(Auth):
     async def apply(
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
-        request.headers["Authorization"] = f"Bearer {_need(creds, 'secret')}"
+        secret = _need(creds, "secret")
+        self.redactor.add(secret)
+        request.headers["Authorization"] = f"Bearer {secret}"
 
 
 class BasicAuth(Auth):
@@ -109,8 +112,9 @@ class BasicAuth(Auth):
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
         user = creds.get("username") or self.spec.username or ""
-        token = base64.b64encode(f"{user}:{_need(creds, 'secret')}".encode()).decode("ascii")
-        self.redactor.add(token)
+        secret = _need(creds, "secret")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        self.redactor.add(secret, token)
         request.headers["Authorization"] = f"Basic {token}"
 
 
@@ -118,9 +122,9 @@ class QueryAuth(Auth):
     async def apply(
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
-        request.url = request.url.copy_add_param(
-            self.spec.name or "api_key", _need(creds, "secret")
-        )
+        secret = _need(creds, "secret")
+        self.redactor.add(secret)
+        request.url = request.url.copy_add_param(self.spec.name or "api_key", secret)
 
 
 @dataclass
@@ -174,6 +178,7 @@ class OAuth2ClientCredentials(Auth):
         if self.spec.audience:
             form["audience"] = self.spec.audience
         headers = {"Accept": "application/json"}
+        self.redactor.add(secret)
         if self.spec.client_auth == "body":
             form.update(client_id=client_id, client_secret=secret)
         else:
