@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 
 from toolwire.core.errors import UpstreamError
 from toolwire.upstream import errors
+from toolwire.upstream.text import load_json
 from toolwire.vault.redact import Redactor
 
 TOKEN_EARLY_REFRESH_S = 30.0
@@ -193,10 +193,10 @@ class OAuth2ClientCredentials(Auth):
         if response.status_code >= 400:
             raise errors.from_status(f"{self.upstream} token endpoint", response.status_code)
         try:
-            body: Any = orjson.loads(response.content)
+            body: Any = load_json(response.content)
             value = str(body["access_token"])
             lifetime = float(body.get("expires_in", 3600))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             raise errors.bad_body(
                 f"{self.upstream} token endpoint", "not_json", response.status_code
             ) from None
