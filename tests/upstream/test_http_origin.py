@@ -239,3 +239,23 @@ async def test_the_guard_under_the_client_refuses_a_credential_in_any_form_to_a_
     assert [r["url"] for r in recorder.requests[before:]] == [f"{elsewhere.url}/plain"]
     assert (plain.status_code, mine.status_code) == (200, 200)
     assert isinstance(ForeignOrigin("x"), httpx.TransportError)
+
+
+async def test_the_reported_input_a_next_link_to_another_host_is_refused(
+    home: Served, sqlite_url: str
+) -> None:
+    cfg = config(home.url, AUTHS["bearer"])
+    cfg["tools"]["t"]["operations"]["next"] = {
+        "upstream": "local",
+        "description": "follow a pagination link",
+        "input_schema": {"type": "object", "properties": {"next": {"type": "string"}}},
+        "url": "{+next}",
+    }
+    async with gateway_over(sqlite_url, cfg, SECRETS) as h:
+        got = await h.call("t.next", next="http://other-host.test/x")
+    assert got.error is not None
+    assert got.error.details == {
+        "upstream": "local",
+        "reason": "foreign_origin",
+        "origin": "http://other-host.test",
+    }
