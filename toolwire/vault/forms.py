@@ -100,11 +100,6 @@ class Forms:
     reach: int
     """How far, in characters, a match can extend on either side of the anchor."""
 
-    @property
-    def literals(self) -> tuple[str, ...]:
-        """What a text must contain for this secret to be in it (without odd escapes)."""
-        return (*((self.anchor,) if self.anchor else ()), *self.cores)
-
 
 @functools.lru_cache(maxsize=4096)
 def forms(secret: str) -> Forms:

@@ -34,9 +34,7 @@ class Redactor:
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._forms: tuple[Forms, ...] = ()
-        self._unanchored: tuple[Forms, ...] = ()
-        self._prefilter: re.Pattern[str] | None = None
-        self._by_literal: dict[str, tuple[Forms, ...]] = {}
+        self._core_gate: re.Pattern[str] | None = None
         self._lock = threading.Lock()
         self.add(*values)
 
@@ -48,18 +46,9 @@ class Redactor:
         with self._lock:
             self._values |= fresh
             self._forms = (*self._forms, *found)
-            self._unanchored = tuple(f for f in self._forms if f.anchor is None)
-            owners: dict[str, list[Forms]] = {}
-            for f in self._forms:
-                for literal in f.literals:
-                    owners.setdefault(literal, []).append(f)
-            ordered = sorted(owners, key=len, reverse=True)  # longest first
-            # A literal that hits stands for every secret whose own literal it contains.
-            self._by_literal = {
-                lit: tuple({id(f): f for o in ordered if o in lit for f in owners[o]}.values())
-                for lit in ordered
-            }
-            self._prefilter = re.compile("|".join(re.escape(lit) for lit in ordered))
+            shortest = min((len(c) for f in self._forms for c in f.cores), default=0)
+            # base64 runs are searched for only in text that has a run that long
+            self._core_gate = re.compile(f"[A-Za-z0-9+/_-]{{{shortest},}}") if shortest else None
 
     def __contains__(self, value: object) -> bool:
         return value in self._values
@@ -92,18 +81,18 @@ class Redactor:
         """Where secrets occur, as sorted, merged (start, end) pairs."""
         if not self._forms or not text:
             return []
-        candidates: dict[int, Forms]
-        odd = ODD_ENCODING.search(text) is not None
-        if odd:
-            candidates = {id(f): f for f in self._forms}
-        else:  # one pass over the text finds which secrets can be there at all
-            candidates = {id(f): f for f in self._unanchored}
-            if self._prefilter is not None:
-                for hit in self._prefilter.finditer(text):
-                    candidates.update((id(f), f) for f in self._by_literal[hit.group()])
+        odd = ("%" in text or "\\" in text) and ODD_ENCODING.search(text) is not None
+        gate = self._core_gate
+        cores = gate is not None and gate.search(text) is not None
         found: list[tuple[int, int]] = []
-        for secret in candidates.values():
-            found.extend(_occurrences(secret, text, odd))
+        for f in self._forms:  # substring tests are C-fast: search only where a secret can be
+            if (
+                odd
+                or f.anchor is None
+                or f.anchor in text
+                or (cores and any(core in text for core in f.cores))
+            ):
+                found.extend(_occurrences(f, text, odd))
         return _merge(found)
 
     def scrub_obj(self, value: Any) -> Any:

@@ -231,7 +231,9 @@ class HttpOperation:
     async def invoke(
         self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
     ) -> Any:
-        redactor = Redactor(ctx.credentials.values())
+        known = self.upstream.redactor
+        fresh = [v for v in ctx.credentials.values() if v not in known]
+        redactor = Redactor(fresh)  # values the shared redactor does not hold yet (BYOK)
         try:
             built = self.request.build(arguments)
             status, headers, body = await self.upstream.send(
