@@ -12,6 +12,11 @@ import structlog
 
 from toolwire import log_flood
 
+URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "hpack", "h11", "h2")
+"""Third-party loggers that print request URLs (a query-string credential among them) at INFO
+or DEBUG: kept at WARNING whatever the level. Their lines are scrubbed anyway
+(`toolwire.vault.redact`); this keeps them out of the log in the first place."""
+
 
 def configure(level: str = "info", fmt: str = "console") -> None:
     renderer: structlog.types.Processor
@@ -37,7 +42,7 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine", "alembic"):
+    for noisy in ("uvicorn.access", "aiosqlite", "sqlalchemy.engine", "alembic", *URL_LOGGERS):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     log_flood.install()  # what clients can trigger at will: once per kind per interval
 

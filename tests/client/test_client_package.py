@@ -232,3 +232,28 @@ async def test_an_injected_async_http_client_is_left_open_and_an_owned_one_is_cl
     owned = AsyncClient("http://x.test")
     await owned.close()
     assert owned._http.is_closed
+
+
+@pytest.mark.parametrize(
+    ("headers", "details", "expected"),
+    [
+        ({}, {"retry_after_s": 120}, 120.0),  # a proxy dropped the header
+        ({"Retry-After": "7"}, {"retry_after_s": 120}, 7.0),  # the header wins
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None, 0.0),  # an HTTP-date, past
+        ({"Retry-After": "soon"}, None, None),
+        ({}, {"retry_after_s": True}, None),
+    ],
+)
+def test_rate_limited_reads_retry_after_from_the_header_or_the_envelope(
+    headers: dict[str, str], details: Any, expected: float | None
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        error: dict[str, Any] = {"code": "RATE_LIMITED", "message": "slow down"}
+        if details is not None:
+            error["details"] = details
+        return httpx.Response(429, json={"ok": False, "error": error}, headers=headers)
+
+    with pytest.raises(RateLimited) as caught:
+        _client(handler).execute("echo")
+
+    assert caught.value.retry_after == expected

@@ -42,6 +42,9 @@ class Api:
             Route("/huge", self.huge, methods=["GET"]),
             Route("/hang", self.hang, methods=["GET"]),
             Route("/flaky", self.flaky, methods=["GET", "POST"]),
+            Route("/redirect/{status:int}", self.redirect, methods=["GET", "POST"]),
+            Route("/status/{status:int}", self.status, methods=["GET", "POST"]),
+            Route("/raw", self.raw, methods=["GET"]),
         ]
         return Starlette(routes=routes)
 
@@ -107,8 +110,51 @@ class Api:
         await asyncio.Event().wait()
         return Response()  # pragma: no cover
 
+    async def redirect(self, request: Request) -> Response:
+        """A redirect with a JSON body, to wherever `to` says."""
+        self.hits["redirect"] += 1
+        to = request.query_params.get("to", "https://elsewhere.test/")
+        return JSONResponse({"moved": True}, request.path_params["status"], {"location": to})
+
+    async def status(self, request: Request) -> Response:
+        """Any status, with the `Retry-After` given in the query (`retry_after`), counted."""
+        self.hits["status"] += 1
+        headers = {}
+        if "retry_after" in request.query_params:
+            headers["retry-after"] = request.query_params["retry_after"]
+        body = {"error": {"message": "slow down"}}
+        return JSONResponse(body, request.path_params["status"], headers)
+
+    async def raw(self, request: Request) -> Response:
+        """The body given in the query as hex bytes (`hex`), as application/json."""
+        return Response(
+            bytes.fromhex(request.query_params["hex"]), 200, media_type="application/json"
+        )
+
     async def flaky(self, request: Request) -> Response:
         self.hits["flaky"] += 1
         if self.hits["flaky"] < 3:
             return JSONResponse({"error": "busy"}, 503)
         return JSONResponse({"ok": True, "attempt": self.hits["flaky"]})
+
+
+class Recorder:
+    """Another origin: answers every request with 200 and keeps what it received, so a test can
+    show a credential never reached it."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> Starlette:
+        async def record(request: Request) -> Response:
+            self.requests.append(
+                {
+                    "url": str(request.url),
+                    "headers": dict(request.headers),
+                    "body": (await request.body()).decode("utf-8", "replace"),
+                }
+            )
+            return JSONResponse({"recorded": True})
+
+        methods = ["GET", "POST", "PUT", "DELETE"]
+        return Starlette(routes=[Route("/{path:path}", record, methods=methods)])

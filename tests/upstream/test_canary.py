@@ -75,7 +75,10 @@ def _config(url: str) -> dict[str, Any]:
                 "max_response_bytes": 1000,
                 "auth": {"type": "bearer", "secret": "planted"},
             },
-            "open": {"auth": {"type": "query", "name": "key", "secret": "planted"}},
+            "open": {
+                "base_url": "http://127.0.0.1:1",
+                "auth": {"type": "query", "name": "key", "secret": "planted"},
+            },
             "nokey": {
                 "base_url": url,
                 "allow_private_networks": True,
@@ -168,3 +171,54 @@ def _tools(h: Any) -> list[ToolSpec]:
                           timeout=op.timeout, credentials=op.credentials)
         )  # fmt: skip
     return [ToolSpec(t, descriptions[t], tuple(ops)) for t, ops in by_tool.items()]
+
+
+QUERY_KEY = "k3y+Part/Two=="
+"""The reported input: httpx logged it as `k3y%2BPart%2FTwo%3D%3D`, and a `next` link echoed it."""
+
+
+async def test_a_query_parameter_key_is_masked_in_its_url_encoded_forms_too(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def page(request: Request) -> JSONResponse:
+        return JSONResponse({"items": [], "next": str(request.url), "raw": request.url.query})
+
+    cfg = {
+        "upstreams": {
+            "q": {
+                "base_url": "",
+                "allow_private_networks": True,
+                "auth": {"type": "query", "name": "api_key", "secret": "qkey"},
+            }
+        },
+        "tools": {
+            "p": {
+                "description": "pages",
+                "operations": {
+                    "list": {
+                        "upstream": "q",
+                        "description": "d",
+                        "input_schema": {"type": "object"},
+                        "path": "/items",
+                    }
+                },
+            }
+        },
+    }
+    caplog.set_level(logging.DEBUG)
+    with serving(Starlette(routes=[Route("/items", page)])) as served:
+        cfg["upstreams"]["q"]["base_url"] = served.url
+        async with gateway_over(db_url, cfg, {"qkey": QUERY_KEY}) as h:
+            got = await h.call("p.list")
+    assert got.ok, got.error
+    assert got.data["next"] == f"{served.url}/items?api_key=[REDACTED]"
+    assert got.data["raw"] == "api_key=[REDACTED]"
+    encoded = "k3y%2BPart%2FTwo%3D%3D"
+    assert any("/items" in r.getMessage() for r in caplog.records)  # httpx's own request line
+    assert QUERY_KEY not in caplog.text and encoded not in caplog.text
+    assert encoded.lower() not in caplog.text.lower()

@@ -296,6 +296,19 @@ async def test_idempotent_operations_are_retried_and_others_are_not(
         "http://100.64.0.1/",
         "http://localhost:9/",
         "http://0.0.0.0:9/",
+        "http://[64:ff9b::7f00:1]:9/",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address
+        "http://[64:ff9b:1::808:808]/",  # local-use NAT64 prefix
+        "http://[2002:7f00:1::1]:9/",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::1]/",  # 6to4 of 10.0.0.1
+        "http://[::127.0.0.1]:9/",  # IPv4-compatible
+        "http://[::ffff:0:7f00:1]:9/",  # IPv4-translated
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo
+        "http://[2600::200:5efe:7f00:1]/",  # ISATAP interface id around 127.0.0.1
+        "http://[fec0::1]/",  # site-local
+        "http://[fd00:ec2::254]/",  # unique local (the EC2 IPv6 metadata address)
+        "http://[ff02::1]/",  # multicast
+        "http://192.0.0.8/",
     ],
 )
 async def test_a_call_time_url_to_a_private_address_is_refused_by_default(

@@ -14,7 +14,9 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -137,6 +139,8 @@ def error_from(response: httpx.Response, body: Any) -> ToolwireError:
     retry_after = _retry_after(response.headers.get("retry-after"))
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("code"), str):
+        if retry_after is None:  # a proxy may drop the header; the envelope still says it
+            retry_after = _retry_after_in(error.get("details"))
         raw_meta = body.get("meta")
         meta = Meta.from_dict(raw_meta) if isinstance(raw_meta, dict) else None
         return error_for(
@@ -159,10 +163,25 @@ def error_from(response: httpx.Response, body: Any) -> ToolwireError:
 
 
 def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
+    """`Retry-After` in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _retry_after_in(details: Any) -> float | None:
+    found = details.get("retry_after_s") if isinstance(details, dict) else None
+    return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
 
 
 def _result(body: Any) -> Result:

@@ -59,6 +59,10 @@ UPSTREAM = {
         },
         "max_response_bytes": {"type": "integer", "minimum": 1},
         "allow_private_networks": {"type": "boolean"},
+        "allow_foreign_origins": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^(\\*|https?://[^/?#]+/?)$"},
+        },
     },
 }
 

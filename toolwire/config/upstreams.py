@@ -52,16 +52,19 @@ _UPSTREAM_KEYS = (
     "retries",
     "max_response_bytes",
     "allow_private_networks",
+    "allow_foreign_origins",
 )
 
 
 def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
     from toolwire.config import ConfigError
 
-    upstreams = {
-        name: HttpUpstream(upstream_spec(name, raw), redactor)
-        for name, raw in config.upstreams.items()
-    }
+    upstreams: dict[str, HttpUpstream] = {}
+    for name, raw in config.upstreams.items():
+        try:
+            upstreams[name] = http_upstream(name, raw, redactor)
+        except ValueError as exc:
+            raise ConfigError(f"{config.source}: at upstreams/{name}: {exc}") from None
     tools: list[ToolSpec] = []
     for name, raw in config.tools.items():
         tools.append(http_tool(name, raw, upstreams, f"{config.source}: at tools/{name}"))
@@ -103,7 +106,15 @@ def upstream_spec(name: str, raw: Mapping[str, Any]) -> UpstreamSpec:
         retries=Retries(int(retries.get("attempts", 1)), float(retries.get("backoff", 0.2))),
         max_response_bytes=int(raw.get("max_response_bytes", 5 * 1024 * 1024)),
         allow_private_networks=bool(raw.get("allow_private_networks", False)),
+        allow_foreign_origins=tuple(raw.get("allow_foreign_origins", ())),
     )
+
+
+def http_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> HttpUpstream:
+    """Raises `ValueError` for an upstream with credentials but no origin to confine them to."""
+    if raw.get("auth") is not None and not raw.get("base_url"):
+        raise ValueError("an upstream with auth needs base_url: its credentials go only there")
+    return HttpUpstream(upstream_spec(name, raw), redactor)
 
 
 def http_tool(

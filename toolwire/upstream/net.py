@@ -2,12 +2,13 @@
 
 What it is: `make_client()`, which builds an upstream's client whose connections go through
 `GuardedBackend`: every host is resolved once, *every* resolved address must be globally routable
-(no loopback, private, link-local, CGNAT, multicast or reserved ranges, IPv4-mapped forms
-included), and the socket then connects to a checked address, so a DNS answer cannot change
-between the check and the connect. The guard sits at the socket, so it covers redirects and URLs
-built from call-time arguments alike. `allow_private_networks=True` (per upstream, in the catalog)
-turns it off for internal services and for tests. What it is not: a proxy or an allow-list of
-hosts.
+(`is_public`, an allow-list: global unicast only, and any IPv4 address embedded in an IPv6 one,
+IPv4-mapped, NAT64, 6to4 or ISATAP, public too), and the socket then connects to a checked
+address, so a DNS answer cannot change between the check and the connect. The guard sits at
+the socket, so it covers redirects and URLs built from call-time arguments alike.
+`allow_private_networks=True` (per upstream, in the catalog) turns it off for internal services
+and for tests. What it is not: a proxy, or an allow-list of hosts (credentials are confined to
+their upstream's origin by `toolwire.upstream.http.origin`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -29,11 +30,58 @@ class BlockedAddress(httpcore.ConnectError):
     """The host resolves to an address the upstream may not reach."""
 
 
+GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+"""RFC 4291 §2.4: the only IPv6 space an upstream address may come from (plus NAT64, below)."""
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052 well-known prefix: the packet goes to the IPv4 address in the low 32 bits."""
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+NOT_GLOBAL: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        # IANA special-purpose registries, entries not globally reachable, that not every Python
+        # version's `is_global` knows (RFC 6890 and updates).
+        "192.0.0.0/24",  # IETF protocol assignments (.9 and .10 are anycast services)
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast (RFC 7526)
+        "2001::/23",  # IETF protocol assignments: Teredo 2001::/32, ORCHID, benchmarking
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation (RFC 9637)
+    )
+)
+
+
 def is_public(address: str) -> bool:
+    """True only for a globally reachable unicast address (an allow-list): IPv4 per
+    `ipaddress.is_global` and the IANA registry; IPv6 only from global unicast 2000::/3, and
+    an IPv4 address embedded in it (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16, ISATAP
+    interface ids) must itself be public. Everything else (IPv4-compatible ::/96, the local NAT64
+    prefix 64:ff9b:1::/48, Teredo, site-local, ULA, multicast, documentation) is refused."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _global(ip)
+    if ip.ipv4_mapped is not None:
+        return _global(ip.ipv4_mapped)
+    if ip in NAT64:
+        return _global(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip not in GLOBAL_UNICAST or not _global(ip):
+        return False
+    embedded = embedded_ipv4(ip)
+    return embedded is None or _global(embedded)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a transition mechanism will deliver to: 6to4 (RFC 3056) or an ISATAP
+    interface id `[02]00:5efe:a.b.c.d` (RFC 5214 §6.1)."""
+    if ip in SIX_TO_FOUR:
+        return ip.sixtofour
+    if (int(ip) >> 32) & 0xFDFFFFFF == 0x00005EFE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_private:
+        return False
+    return not any(ip in net for net in NOT_GLOBAL if net.version == ip.version)
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -90,9 +138,11 @@ def make_client(
     allow_private_networks: bool = False,
     headers: dict[str, str] | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    guard: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> httpx.AsyncClient:
     """An upstream's pooled client. Redirects are not followed: an upstream API that redirects is
-    reported, not chased to wherever it points."""
+    reported, not chased to wherever it points. `guard` wraps the transport (the HTTP adapter's
+    `CredentialGuard`), so every request the client sends passes it."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=DEFAULT_KEEPALIVE
     )
@@ -103,7 +153,7 @@ def make_client(
         pool = transport._pool
         pool._network_backend = GuardedBackend(pool._network_backend)
     return httpx.AsyncClient(
-        transport=transport,
+        transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
         headers=headers,
         follow_redirects=False,

@@ -2,9 +2,10 @@
 
 What it is: a `Redactor` (the set of values to hide, and `scrub`/`scrub_obj` over text and JSON-like
 data), used by adapters on results and errors, and `install_log_redaction`, a logging hook
-installed once per process that scrubs every log record's message and traceback. What it is not:
-a detector of unknown secrets; only values the vault (or an adapter, for derived tokens) registers
-are hidden.
+installed once per process that scrubs every log record's message, traceback and `extra=` fields.
+Each value is hidden in every form `toolwire.vault.forms` knows (percent, form, JSON and HTML
+escapes, base64). What it is not: a detector of unknown secrets; only values the vault (or an
+adapter, for derived tokens) registers are hidden.
 
 Values shorter than `MIN_LENGTH` are not registered: hiding "abc" everywhere would corrupt output
 while protecting nothing worth protecting.
@@ -20,16 +21,20 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from toolwire.vault.forms import ODD_ENCODING, Forms, forms
+
 MASK = "[REDACTED]"
 MIN_LENGTH = 4
 
 
 class Redactor:
-    """A growing set of secret values and a compiled pattern matching any of them."""
+    """A growing set of secret values; `scrub` hides each of them in every form
+    `toolwire.vault.forms` knows (raw, percent/form/JSON/HTML-escaped, base64)."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._forms: tuple[Forms, ...] = ()
+        self._core_gate: re.Pattern[str] | None = None
         self._lock = threading.Lock()
         self.add(*values)
 
@@ -37,23 +42,62 @@ class Redactor:
         fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_LENGTH} - self._values
         if not fresh:
             return
+        found = [forms(v) for v in fresh]
         with self._lock:
             self._values |= fresh
-            ordered = sorted(self._values, key=len, reverse=True)  # longest first
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._forms = (*self._forms, *found)
+            shortest = min((len(c) for f in self._forms for c in f.cores), default=0)
+            # base64 runs are searched for only in text that has a run that long
+            self._core_gate = re.compile(f"[A-Za-z0-9+/_-]{{{shortest},}}") if shortest else None
 
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
+    @property
+    def empty(self) -> bool:
+        return not self._forms
+
+    def found_in(self, text: str) -> bool:
+        """True when any secret, in any form, occurs in `text`."""
+        return bool(self._spans(text))
+
     def scrub(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not text:
+        """`text` with every occurrence of every secret, in any form, replaced by `MASK`."""
+        if not self._forms or not text:
             return text
-        return pattern.sub(MASK, text)
+        spans = self._spans(text)
+        if not spans:
+            return text
+        parts: list[str] = []
+        done = 0
+        for start, end in spans:
+            parts.append(text[done:start])
+            parts.append(MASK)
+            done = end
+        parts.append(text[done:])
+        return "".join(parts)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets occur, as sorted, merged (start, end) pairs."""
+        if not self._forms or not text:
+            return []
+        odd = ("%" in text or "\\" in text) and ODD_ENCODING.search(text) is not None
+        gate = self._core_gate
+        cores = gate is not None and gate.search(text) is not None
+        found: list[tuple[int, int]] = []
+        for f in self._forms:  # substring tests are C-fast: search only where a secret can be
+            if (
+                odd
+                or f.anchor is None
+                or f.anchor in text
+                or (cores and any(core in text for core in f.cores))
+            ):
+                found.extend(_occurrences(f, text, odd))
+        return _merge(found)
 
     def scrub_obj(self, value: Any) -> Any:
         """`value` with every string (keys too) scrubbed; other scalars unchanged."""
-        if self._pattern is None:
+        if not self._forms:
             return value
         if isinstance(value, str):
             return self.scrub(value)
@@ -62,6 +106,35 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.scrub_obj(v) for v in value]
         return value
+
+
+def _occurrences(secret: Forms, text: str, odd: bool) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for core in secret.cores:
+        at = text.find(core)
+        while at >= 0:
+            found.append((at, at + len(core)))
+            at = text.find(core, at + 1)
+    if odd or secret.anchor is None:
+        found.extend(m.span() for m in secret.regex.finditer(text))
+        return found
+    at = text.find(secret.anchor)
+    while at >= 0:  # search only around each place the anchor occurs
+        start = max(0, at - secret.reach)
+        end = at + len(secret.anchor) + secret.reach
+        found.extend(m.span() for m in secret.regex.finditer(text, start, end))
+        at = text.find(secret.anchor, at + 1)
+    return found
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 _redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
@@ -73,7 +146,8 @@ def install_log_redaction(redactor: Redactor) -> None:
     """Scrub `redactor`'s values from every log record created from now on, in this process.
 
     The hook wraps the log record factory once (so it applies whatever handler or formatter is
-    configured later); each gateway in the process adds its redactor to the set it consults.
+    configured later), and `Logger.makeRecord`, which adds `extra=` fields after the factory
+    ran; each gateway in the process adds its redactor to the set it consults.
     """
     global _installed
     _redactors.add(redactor)
@@ -88,17 +162,32 @@ def install_log_redaction(redactor: Redactor) -> None:
             return record
 
         logging.setLogRecordFactory(factory)
+        make_record = logging.Logger.makeRecord
+
+        def make_scrubbed_record(self: logging.Logger, *args: Any, **kwargs: Any) -> Any:
+            record = make_record(self, *args, **kwargs)
+            _scrub_extra(record)
+            return record
+
+        logging.Logger.makeRecord = make_scrubbed_record  # type: ignore[method-assign]
         _installed = True
 
 
-def _scrub_all(text: str) -> str:
+def _scrub_all(value: Any) -> Any:
     for redactor in list(_redactors):
-        text = redactor.scrub(text)
-    return text
+        value = redactor.scrub_obj(value)
+    return value
+
+
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+"""The attributes every record has; anything else came from `extra=` and is scrubbed too."""
 
 
 def _scrub_record(record: logging.LogRecord) -> None:
-    if not _redactors:
+    if all(r.empty for r in _redactors):
         return
     try:
         message = record.getMessage()
@@ -109,6 +198,26 @@ def _scrub_record(record: logging.LogRecord) -> None:
         # it now, scrub it, and keep it as text so no formatter renders the original.
         message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
         record.exc_info = None
-        record.exc_text = None
+    record.exc_text = None
     record.msg = _scrub_all(message)
     record.args = None
+    if record.stack_info:
+        record.stack_info = _scrub_all(record.stack_info)
+
+
+def _scrub_extra(record: logging.LogRecord) -> None:
+    if all(r.empty for r in _redactors):
+        return
+    for name in record.__dict__.keys() - _STANDARD:
+        record.__dict__[name] = _scrub_all(_plain(record.__dict__[name]))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like data as it is; anything else as its text, which is what a renderer would print."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return str(value)

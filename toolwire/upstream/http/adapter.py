@@ -3,8 +3,10 @@ one `HttpOperation` per catalog operation, which builds, sends and maps a reques
 
 A call: build the request from the arguments (`request.py`) -> inject the credentials
 (`auth.py`) -> send, retrying idempotent operations on timeouts, resets and 429/502/503/504 with
-exponential backoff (and once after a 401 when an OAuth token can be refreshed) -> read at most
-`max_response_bytes` -> decode JSON -> map with the operation's JMESPath. Errors leave as the core's
+exponential backoff, honouring a `Retry-After` up to `MAX_BACKOFF_S` (a longer one fails the call
+at once with the delay), and once after a 401 when an OAuth token can be refreshed) -> read at most
+`max_response_bytes` -> refuse a redirect -> decode JSON (bad characters become U+FFFD) -> map
+with the operation's JMESPath. Errors leave as the core's
 `UpstreamError`/`UpstreamTimeout`/`Forbidden` (see `toolwire.upstream.errors`); results and error
 messages are scrubbed of every secret the redactor knows and of this call's credentials.
 
@@ -24,12 +26,14 @@ import orjson
 from jmespath.parser import ParsedResult
 
 from toolwire.core.catalog import Operation
-from toolwire.core.errors import ToolwireError, UpstreamError
+from toolwire.core.errors import InvalidArguments, ToolwireError, UpstreamError
 from toolwire.core.ports import InvokeContext
 from toolwire.upstream import errors
 from toolwire.upstream.http.auth import Auth, AuthSpec, make_auth
+from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
 from toolwire.upstream.net import make_client
+from toolwire.upstream.text import load_json
 from toolwire.vault.redact import Redactor
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -57,6 +61,8 @@ class UpstreamSpec:
     retries: Retries = Retries()
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     allow_private_networks: bool = False
+    allow_foreign_origins: tuple[str, ...] = ()
+    """Origins (or "*") a URL built from arguments may reach *without* credentials."""
 
 
 class HttpUpstream:
@@ -66,6 +72,10 @@ class HttpUpstream:
         self.spec = spec
         self.redactor = redactor
         self.auth: Auth | None = make_auth(spec.auth, redactor, spec.name)
+        token_url = spec.auth.token_url if spec.auth else None
+        self.confinement = Confinement.of(
+            (spec.base_url, token_url or ""), spec.allow_foreign_origins
+        )
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -81,6 +91,7 @@ class HttpUpstream:
                 timeout=self.spec.timeout,
                 allow_private_networks=self.spec.allow_private_networks,
                 headers={"User-Agent": "toolwire", **self.spec.headers},
+                guard=lambda inner: CredentialGuard(inner, self.confinement, self.redactor),
             )
         return self._client
 
@@ -110,14 +121,16 @@ class HttpUpstream:
                 error = errors.from_httpx(self.spec.name, exc)
                 if attempt >= attempts or not isinstance(error, UpstreamError):
                     raise error from None
-                await self._backoff(attempt, None)
+                await asyncio.sleep(self._delay(attempt, None) or 0.0)
                 continue
             if status == 401 and self.auth and not refreshed and self.auth.invalidate(creds):
                 refreshed = True
                 continue
             if status in errors.RETRYABLE_STATUS and attempt < attempts:
-                await self._backoff(attempt, headers.get("retry-after"))
-                continue
+                delay = self._delay(attempt, headers.get("retry-after"))
+                if delay is not None:  # a longer wait is the caller's to decide: not retried
+                    await asyncio.sleep(delay)
+                    continue
             return status, headers, body
 
     async def _once(
@@ -129,14 +142,22 @@ class HttpUpstream:
         if content is not None:
             headers["Content-Type"] = "application/json"
         headers.setdefault("Accept", "application/json")
+        try:
+            url = httpx.URL(self.url(built.url))
+        except httpx.InvalidURL:
+            raise InvalidArguments("the URL built from the arguments is not valid") from None
+        # httpx replaces a URL's own query with `params`: keep both (a `next` link's cursor).
+        params = (
+            httpx.QueryParams([*url.params.multi_items(), *built.query]) if built.query else None
+        )
         request = client.build_request(
             method,
-            self.url(built.url),
-            params=list(built.query) or None,  # None keeps a query already in the URL
+            url,
+            params=params,
             headers=headers,
             content=content,
         )
-        if self.auth is not None:
+        if self.auth is not None and self._credentials_go_to(request.url):
             await self.auth.apply(client, request, creds)
         response = await client.send(request, stream=True)
         try:
@@ -144,6 +165,20 @@ class HttpUpstream:
         finally:
             await response.aclose()
         return response.status_code, response.headers, body
+
+    def _credentials_go_to(self, url: httpx.URL) -> bool:
+        """True for the upstream's own origin; False for a foreign origin the operator allowed
+        (the request goes without credentials); else the call is refused. `CredentialGuard`
+        enforces the same rule under the client, whatever this says."""
+        try:
+            target = origin_of(url)
+        except ValueError:
+            target = None
+        if target is not None and self.confinement.is_home(target):
+            return True
+        if target is not None and self.confinement.allows_without_credentials(target):
+            return False
+        raise errors.foreign_origin(self.spec.name, target)
 
     async def _read(self, response: httpx.Response) -> bytes:
         limit = self.spec.max_response_bytes
@@ -159,11 +194,17 @@ class HttpUpstream:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _backoff(self, attempt: int, retry_after: str | None) -> None:
+    def _delay(self, attempt: int, retry_after: str | None) -> float | None:
+        """Seconds to wait before retry `attempt + 1`: exponential backoff with full jitter, at
+        least what `Retry-After` asks; None when that is over `MAX_BACKOFF_S` (the call then
+        fails at once with RATE_LIMITED or UPSTREAM_ERROR carrying `retry_after_s`)."""
         delay = random.uniform(0, self.spec.retries.backoff * 2 ** (attempt - 1))
-        if retry_after is not None and retry_after.isdigit():
-            delay = max(delay, float(retry_after))
-        await asyncio.sleep(min(delay, MAX_BACKOFF_S))
+        asked = errors.retry_after_seconds(retry_after)
+        if asked is not None:
+            if asked > MAX_BACKOFF_S:
+                return None
+            delay = max(delay, float(asked))
+        return min(delay, MAX_BACKOFF_S)
 
 
 @dataclass
@@ -190,13 +231,15 @@ class HttpOperation:
     async def invoke(
         self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
     ) -> Any:
-        redactor = Redactor(ctx.credentials.values())
+        known = self.upstream.redactor
+        fresh = [v for v in ctx.credentials.values() if v not in known]
+        redactor = Redactor(fresh)  # values the shared redactor does not hold yet (BYOK)
         try:
             built = self.request.build(arguments)
             status, headers, body = await self.upstream.send(
                 self.request.method, built, ctx.credentials, idempotent=self.is_idempotent
             )
-            return self._scrub(redactor, self._result(status, headers, body))
+            return self._scrub(redactor, self._result(redactor, status, headers, body))
         except ToolwireError as exc:
             exc.message = self._scrub(redactor, exc.message)
             exc.details = self._scrub(redactor, exc.details)
@@ -206,17 +249,24 @@ class HttpOperation:
     def _scrub(self, call: Redactor, value: Any) -> Any:
         return call.scrub_obj(self.upstream.redactor.scrub_obj(value))
 
-    def _result(self, status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    def _result(
+        self, redactor: Redactor, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Any:
         name = self.upstream.spec.name
+        if 300 <= status < 400:
+            raise errors.redirect(name, status)
         data: Any = None
         decoded = True
         if body.strip():
             try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                data = load_json(body)
+            except ValueError:
                 decoded = False
         if status >= 400:
-            raise errors.from_status(name, status, self._message(data) if decoded else None)
+            message = self._message(data) if decoded else None
+            # scrubbed before `from_status` cuts it short: a cut secret is no longer recognisable
+            message = self._scrub(redactor, message) if message else None
+            raise errors.from_status(name, status, message, headers.get("retry-after"))
         if not decoded:
             raise errors.bad_body(name, "not_json", status)
         if self.response is None:

@@ -4,8 +4,9 @@ What it is: one small class per mode, each turning the credential values the cal
 (slot -> value, see `AuthSpec.slots`) into headers or query parameters on an outgoing request.
 `OAuth2ClientCredentials` fetches a token from the token endpoint, caches it until shortly before
 it expires, refreshes it once when the API answers 401, and lets one caller fetch while the others
-wait. Every value it sends or receives is registered with the redactor. What it is not: a vault
-(values arrive resolved) or an inbound authenticator.
+wait. Every value it sends or receives is registered with the redactor (whatever its source, vault
+or the caller's own key), which is also how `CredentialGuard` recognises a credential on a request
+to a foreign origin. What it is not: a vault (values arrive resolved) or an inbound authenticator.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 
 from toolwire.core.errors import UpstreamError
 from toolwire.upstream import errors
+from toolwire.upstream.text import load_json
 from toolwire.vault.redact import Redactor
 
 TOKEN_EARLY_REFRESH_S = 30.0
@@ -101,7 +102,9 @@ class BearerAuth(Auth):
     async def apply(
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
-        request.headers["Authorization"] = f"Bearer {_need(creds, 'secret')}"
+        secret = _need(creds, "secret")
+        self.redactor.add(secret)
+        request.headers["Authorization"] = f"Bearer {secret}"
 
 
 class BasicAuth(Auth):
@@ -109,8 +112,9 @@ class BasicAuth(Auth):
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
         user = creds.get("username") or self.spec.username or ""
-        token = base64.b64encode(f"{user}:{_need(creds, 'secret')}".encode()).decode("ascii")
-        self.redactor.add(token)
+        secret = _need(creds, "secret")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        self.redactor.add(secret, token)
         request.headers["Authorization"] = f"Basic {token}"
 
 
@@ -118,9 +122,11 @@ class QueryAuth(Auth):
     async def apply(
         self, client: httpx.AsyncClient, request: httpx.Request, creds: Mapping[str, str]
     ) -> None:
+        secret = _need(creds, "secret")
+        self.redactor.add(secret)
         # Appended as httpx encodes a pair, leaving the rest of the query as the request
         # builder encoded it (copy_add_param would re-encode every declared parameter style).
-        pair = str(httpx.QueryParams({self.spec.name or "api_key": _need(creds, "secret")}))
+        pair = str(httpx.QueryParams({self.spec.name or "api_key": secret}))
         query = request.url.query
         request.url = request.url.copy_with(
             query=query + b"&" + pair.encode() if query else pair.encode()
@@ -178,6 +184,7 @@ class OAuth2ClientCredentials(Auth):
         if self.spec.audience:
             form["audience"] = self.spec.audience
         headers = {"Accept": "application/json"}
+        self.redactor.add(secret)
         if self.spec.client_auth == "body":
             form.update(client_id=client_id, client_secret=secret)
         else:
@@ -192,10 +199,10 @@ class OAuth2ClientCredentials(Auth):
         if response.status_code >= 400:
             raise errors.from_status(f"{self.upstream} token endpoint", response.status_code)
         try:
-            body: Any = orjson.loads(response.content)
+            body: Any = load_json(response.content)
             value = str(body["access_token"])
             lifetime = float(body.get("expires_in", 3600))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             raise errors.bad_body(
                 f"{self.upstream} token endpoint", "not_json", response.status_code
             ) from None

@@ -17,10 +17,11 @@ sending, auth or error handling (`toolwire.upstream.http.adapter`).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 import jmespath
 import orjson
@@ -44,11 +45,13 @@ class Built:
 
 
 def fill_url(template: str, args: Mapping[str, Any]) -> tuple[str, set[str]]:
-    """The template with each `{name}` replaced by its argument, percent-encoded as one path
-    segment (a `/` or `..` cannot walk the path); `{+name}` inserts it as is (RFC 6570 reserved
-    expansion, for a whole URL given at call time; the SSRF guard still applies). Returns the url
-    and the names used."""
+    """The template with each `{name}` replaced by its argument: in the path, as one segment
+    (`path_segment`: percent-encoded, never a dot segment); after `?`, percent-encoded; `{+name}`
+    inserts it as is (RFC 6570 reserved expansion, for a whole URL given at call time: the SSRF
+    guard and credential confinement still apply). Returns the url and the names used. Raises
+    `InvalidArguments` naming the argument that is missing or cannot be a path segment."""
     used: set[str] = set()
+    query_at = template.find("?")
 
     def sub(match: re.Match[str]) -> str:
         raw, name = match.group(1), match.group(2)
@@ -57,9 +60,75 @@ def fill_url(template: str, args: Mapping[str, Any]) -> tuple[str, set[str]]:
                 details={"errors": [{"path": f"/{name}", "message": "required in the URL"}]}
             )
         used.add(name)
-        return _scalar(args[name]) if raw else quote(_scalar(args[name]), safe="")
+        value = _scalar(args[name])
+        if raw:
+            return value
+        if 0 <= query_at < match.start():
+            return quote(value, safe="")
+        try:
+            return path_segment(value)
+        except ValueError as exc:
+            raise InvalidArguments(
+                details={"errors": [{"path": f"/{name}", "message": str(exc)}]}
+            ) from None
 
     return PLACEHOLDER.sub(sub, template), used
+
+
+MAX_DECODE_ROUNDS = 8
+_SEPARATORS = re.compile(r"[/\\]")
+_ONLY_DOTS = re.compile(r"^[.\s]*\.[.\s]*$")
+_DOT_LIKE = str.maketrans({"\u3002": ".", "\uff61": "."})  # ideographic full stops
+
+
+def path_segment(value: str) -> str:
+    """`value` percent-encoded as one path segment (RFC 3986 §3.3; every reserved character,
+    `/` included, encoded). Raises `ValueError` when the value is empty, or when it could name
+    the current or parent directory (RFC 3986 §5.2.4 dot segments) after whatever decoding a
+    server might apply: percent-decoding once or repeatedly (`%2e`, `%252E`, mixed case),
+    overlong UTF-8 (`%c0%ae`), Unicode compatibility forms (NFKC: full-width U+FF0E, U+2025), `\\`
+    as a separator, and trailing dots or spaces that some file systems drop (`...`, `.. `).
+    Shared by every request builder (hand-written templates and OpenAPI path parameters)."""
+    if value == "":
+        raise ValueError("a path segment cannot be empty")
+    for form in _decodings(value):
+        for part in _SEPARATORS.split(form):
+            if _ONLY_DOTS.match(part):
+                raise ValueError("a path segment cannot be '.' or '..' in any encoding")
+    return quote(value, safe="")
+
+
+def _decodings(value: str) -> list[str]:
+    """`value` and each form a server might decode it to."""
+    found: list[str] = []
+    current = value
+    for _ in range(MAX_DECODE_ROUNDS):
+        for form in (current, _lenient_utf8(unquote_to_bytes(current))):
+            normal = unicodedata.normalize("NFKC", form).translate(_DOT_LIKE)
+            found.extend((form, normal))
+        decoded = unquote(current, errors="replace")
+        if decoded == current:
+            break
+        current = decoded
+    return found
+
+
+def _lenient_utf8(data: bytes) -> str:
+    """UTF-8 as a lax decoder reads it: overlong forms of ASCII (`C0 AE` -> `.`) accepted."""
+    out: list[str] = []
+    i = 0
+    while i < len(data):
+        byte = data[i]
+        if byte in (0xC0, 0xC1) and i + 1 < len(data):
+            out.append(chr(((byte & 0x1F) << 6) | (data[i + 1] & 0x3F)))
+            i += 2
+        elif byte == 0xE0 and i + 2 < len(data) and data[i + 1] < 0xA0:
+            out.append(chr(((data[i + 1] & 0x3F) << 6) | (data[i + 2] & 0x3F)))
+            i += 3
+        else:
+            out.append(data[i : i + 1].decode("utf-8", "replace"))
+            i += 1
+    return "".join(out)
 
 
 def _scalar(value: Any) -> str:
