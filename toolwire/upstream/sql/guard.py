@@ -18,7 +18,7 @@ machine-readable `details.reason`. In order:
 6. the checked tree — never the caller's text — is regenerated and wrapped (`envelope.py`) with
    the row limit and the per-value byte cap.
 
-See docs/design/0004-sql-guard.md for why it is built this way. What it is not: the only barrier;
+See docs/design/sql-guard.md for why it is built this way. What it is not: the only barrier;
 the runner also opens the database read-only with a statement timeout (`runner.py`).
 """
 
