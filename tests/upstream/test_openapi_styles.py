@@ -233,3 +233,16 @@ async def test_declared_styles_reach_a_real_server_as_declared(
         assert received[-1]["path"] == "/items/a%20b%2Fc/.x.y/;k=v"
         walked = await h.call("s.item", id="..", labels=["x"], attrs={})
         assert walked.error is not None and walked.error.code == "INVALID_ARGUMENTS"
+
+
+@pytest.mark.parametrize(
+    "segment",
+    ["..", "%2e%2E", "%252e%252e", ".%2e", "%c0%ae%c0%ae", "\uff0e\uff0e", "\u2025", "...", ".. "],
+)
+def test_an_openapi_path_refuses_every_dot_segment_form_the_hand_written_builder_refuses(
+    segment: str,
+) -> None:
+    """OpenAPI path styles and `{name}` templates share one dot-segment check (`segments.py`)."""
+    with pytest.raises(InvalidArguments):
+        styles.check_path(f"/items/{segment}/detail", "id")
+    styles.check_path("/items/a.b/detail", "id")  # a dot inside a segment is fine

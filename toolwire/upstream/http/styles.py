@@ -30,11 +30,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import orjson
 
 from toolwire.core.errors import InvalidArguments
+from toolwire.upstream.http.segments import is_dot_segment
 
 STYLES: dict[str, frozenset[str]] = {
     "path": frozenset({"simple", "label", "matrix", "json"}),
@@ -128,11 +129,8 @@ def check_path(path: str, name_of_template: str) -> None:
     """Refuse a filled path with a `.` or `..` segment, in any percent-encoding (RFC 3986
     §5.2.4 would remove it, walking the path)."""
     for segment in path.split("?", 1)[0].split("/"):
-        decoded = segment
-        for _ in range(3):  # %252e%252e -> %2e%2e -> ..
-            decoded = unquote(decoded)
-        if decoded in (".", ".."):
-            raise _bad(name_of_template, "a path segment cannot be '.' or '..'")
+        if segment and is_dot_segment(segment):
+            raise _bad(name_of_template, "a path segment cannot be '.' or '..' in any encoding")
 
 
 # -- query ---------------------------------------------------------------------------------------
