@@ -3,7 +3,8 @@ Streamable HTTP 2026-07-28 (stateless) and handshake (sessions), legacy HTTP+SSE
 `toolwire stdio` in both forms (`--local`: the gateway in the stdio process; `--url`: a bridge
 to the running gateway).
 
-Their one table is `CORE_ERRORS` (toolwire/inbound/mcp/jsonrpc.py): a core error becomes an
+Their one table is `CORE_ERRORS` (toolwire/inbound/mcp/jsonrpc.py, keyed by error class and read
+through `rule_for_code`): a core error becomes an
 `isError` tool result or a JSON-RPC error with a given code; over Streamable HTTP the HTTP status
 of a JSON-RPC error comes from the era's table (`MODERN_HTTP_STATUS`, `HANDSHAKE_HTTP_STATUS`).
 One client session per key stays open for the whole run (stdio: one process per key).
@@ -38,10 +39,10 @@ from tests.inbound.door_matrix.door import (
 )
 from toolwire.inbound.mcp import versions
 from toolwire.inbound.mcp.jsonrpc import (
-    CORE_ERRORS,
     HANDSHAKE_HTTP_STATUS,
     MODERN_HTTP_STATUS,
     AsRpcError,
+    rule_for_code,
 )
 from toolwire.testing import TOOLWIRE
 
@@ -159,7 +160,7 @@ class McpDoor(PortalDoor):
         super().call_cancelled(key, tool, args, started)
 
     def expected_error(self, code: str, stage: Stage = "call") -> Wire:
-        rule = CORE_ERRORS.get(code)
+        rule = rule_for_code(code)
         if rule is None:
             raise NoTableRow(self.name, code)
         if not isinstance(rule, AsRpcError):
