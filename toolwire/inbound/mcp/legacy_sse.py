@@ -28,11 +28,12 @@ from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import jsonrpc, media, refusals, security, sse, versions
+from toolwire.inbound.mcp import jsonrpc, security, sse, versions
+from toolwire.inbound.mcp.exchange import Exchange
 from toolwire.inbound.mcp.jsonrpc import Notification, RpcError
 from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
 from toolwire.inbound.mcp.kernel import Connection
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime, runtime_of
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp")
@@ -50,14 +51,12 @@ class LegacySse:
     """`GET /sse`: open a session and relay its messages until the client leaves."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
+        ex = Exchange.start(scope, receive, send)
+        runtime = ex.runtime
         try:
-            principal = await security.admit(request, services, ("GET",))
+            principal = await security.admit(ex.request, ex.services, ("GET",))
         except ToolwireError as refused:
-            accepts = media.accepts(request.headers.get("accept"))
-            await refusals.refuse(send, refused, services, accepts=accepts)
+            await ex.refuse(refused)
             return
         sealer = runtime.sessions.sealer
         session = sealer.new(versions.LEGACY_SSE_DEFAULT, principal.key_id)
@@ -117,19 +116,17 @@ class LegacyMessages:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
-        accepts = media.accepts(request.headers.get("accept"))
+        ex = Exchange.start(scope, receive, send)
+        runtime = ex.runtime
         try:
-            conn, message = await _accept(request, services, runtime)
+            conn, message = await _accept(ex.request, ex.services, runtime)
         except ToolwireError as refused:
-            await refusals.refuse(send, refused, services, accepts=accepts)
+            await ex.refuse(refused)
             return
         except RpcError as err:
             reply = jsonrpc.error(None, err)
             status = jsonrpc.HANDSHAKE_HTTP_STATUS.get(err.code, HTTPStatus.BAD_REQUEST)
-            await sse.send_reply(send, reply, status, accepts=accepts)
+            await sse.send_reply(send, reply, status, accepts=ex.accepts)
             return
         await sse.send_empty(send, HTTPStatus.ACCEPTED)
         if isinstance(message, Notification):

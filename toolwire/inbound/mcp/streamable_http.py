@@ -43,13 +43,13 @@ from toolwire.inbound.mcp import (
     sse,
     versions,
 )
+from toolwire.inbound.mcp.exchange import Exchange
 from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Message, Notification, RpcError
 from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime, runtime_of
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 from toolwire.inbound.mcp.sessions import SessionNotFound
 from toolwire.inbound.refusals import MethodNotAllowed, NotAcceptable, UnsupportedMediaType
-from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp")
 
@@ -68,39 +68,29 @@ class McpEndpoint:
     through the transport table (`refusals.TRANSPORT`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
-        accepts = media.accepts(request.headers.get("accept"))
+        ex = Exchange.start(scope, receive, send)
         try:
-            principal = await security.admit(request, services, ALLOW)
-            if request.method == "POST":
-                await Post(request, send, services, runtime, principal, accepts).run()
+            principal = await security.admit(ex.request, ex.services, ALLOW)
+            if ex.request.method == "POST":
+                await Post(ex, principal).run()
             else:
-                await _session_verb(request, send, runtime, principal, accepts)
+                await _session_verb(ex.request, send, ex.runtime, principal, ex.accepts)
         except ToolwireError as refused:
-            await refusals.refuse(send, refused, services, accepts=accepts)
+            await ex.refuse(refused)
 
 
 class Post:
     """One POST to /mcp, from the raw body to the answer."""
 
-    def __init__(
-        self,
-        request: Request,
-        send: Send,
-        services: Services,
-        runtime: Runtime,
-        who: Principal,
-        accepts: media.Accepts,
-    ) -> None:
-        self.request = request
-        self.send = send
-        self.services = services
-        self.runtime = runtime
-        self.kernel = runtime.kernel
+    def __init__(self, ex: Exchange, who: Principal) -> None:
+        self.ex = ex
+        self.request = ex.request
+        self.send = ex.send
+        self.services = ex.services
+        self.runtime = ex.runtime
+        self.kernel = ex.runtime.kernel
         self.principal = who
-        self.accepts = accepts
+        self.accepts = ex.accepts
 
     async def run(self) -> None:
         try:
