@@ -37,7 +37,8 @@ from tests.inbound.door_matrix.door import (
     canonical_name,
     error_fields,
 )
-from toolwire.inbound.mcp import versions
+from toolwire.core.errors import BY_CODE
+from toolwire.inbound.mcp import refusals, versions
 from toolwire.inbound.mcp.jsonrpc import (
     HANDSHAKE_HTTP_STATUS,
     MODERN_HTTP_STATUS,
@@ -103,6 +104,8 @@ class McpDoor(PortalDoor):
     audit_door = "mcp"
     status_table: Mapping[int, int] | None = None
     """The era's HTTP status table for JSON-RPC errors (None: not HTTP, or no such table)."""
+    refusals_over_http = False
+    """Admission failures are answered from `refusals.TRANSPORT` (the HTTP transports)."""
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
@@ -165,7 +168,10 @@ class McpDoor(PortalDoor):
             raise NoTableRow(self.name, code)
         if not isinstance(rule, AsRpcError):
             return Wire("isError", None, None)
-        table = self.status_table if stage == "call" else None
+        if stage == "admission":
+            status = refusals.row_for(BY_CODE[code]).status if self.refusals_over_http else None
+            return Wire("rpc-error", rule.code, None if status is None else int(status))
+        table = self.status_table
         return Wire("rpc-error", rule.code, None if table is None else table.get(rule.code))
 
 
@@ -177,6 +183,7 @@ class McpHttpDoor(McpDoor):
         self.name = name
         self.mode = mode
         self.status_table = table
+        self.refusals_over_http = True
 
     @contextlib.asynccontextmanager
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:
@@ -203,6 +210,7 @@ class LegacySseDoor(McpDoor):
     """`GET /sse` + `POST /messages` (MCP 2024-11-05 transport), through `ClientSession`."""
 
     name = "legacy-sse"
+    refusals_over_http = True
 
     @contextlib.asynccontextmanager
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:
