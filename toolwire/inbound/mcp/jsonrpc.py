@@ -103,16 +103,14 @@ def rule_for_code(code: str) -> AsToolError | AsRpcError | None:
 
 
 class RpcError(Exception):
-    """A JSON-RPC error to send back; `http_status` overrides the era's table when set."""
+    """A JSON-RPC error to send back (its HTTP status, where there is one, comes from the era's
+    table; refusals are typed errors instead, `refusals.TRANSPORT`)."""
 
-    def __init__(
-        self, code: int, message: str, data: Any = None, *, http_status: int | None = None
-    ) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
-        self.http_status = http_status
 
     def to_error(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
