@@ -27,6 +27,7 @@ from toolwire.client import (
 
 SERVER_CODES = {
     "INVALID_REQUEST",
+    "MISSING_CLIENT_CAPABILITY",
     "UNAUTHENTICATED",
     "FORBIDDEN",
     "TOOL_NOT_FOUND",
@@ -58,6 +59,7 @@ def test_the_public_api_is_pinned() -> None:
         "InvalidArguments",
         "InvalidRequest",
         "Meta",
+        "MissingClientCapability",
         "NotFound",
         "PayloadTooLarge",
         "RateLimited",

@@ -24,7 +24,9 @@ from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
+from toolwire.inbound.mcp.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 from toolwire.testing import TOOLWIRE, RunningGateway, start_gateway
 
 CONFIG = {"prices": {"echo": 0.5, "test_wait": 1}}
@@ -124,6 +126,61 @@ async def test_the_sdk_stdio_client_drives_toolwire_stdio(
         "legacy": ("2025-11-25", True, {"echo": "hello", "data": None}),
         "2026-07-28": ("2026-07-28", True, {"echo": "hello", "data": None}),
     }
+
+
+async def _decline(context: Any, params: Any) -> Any:
+    raise AssertionError("the tool never sends a sampling request")
+
+
+@asynccontextmanager
+async def any_transport(
+    gateway: RunningGateway, key: str, how: str, **opts: Any
+) -> AsyncIterator[Any]:
+    """A client session (`call_tool`) over `how`, passing `opts` (callbacks) to the SDK."""
+    headers = {"Authorization": f"Bearer {key}"}
+    if how == "legacy-sse":
+        async with (
+            sse_client(gateway.url + "/sse", headers=headers) as (read, write),
+            ClientSession(read, write, **opts) as session,
+        ):
+            await session.initialize()
+            yield session
+        return
+    if how in ("modern", "handshake"):
+        mode = "2026-07-28" if how == "modern" else "legacy"
+        http = httpx2.AsyncClient(headers=headers, timeout=30)
+        transport = streamable_http_client(gateway.url + "/mcp", http_client=http)
+        async with http, Client(transport, mode=mode, **opts) as client:
+            yield client
+        return
+    local = ["--local", "--data-dir", str(gateway.data_dir), *PROFILE]
+    args = ["stdio", *(local if how == "stdio-local" else ["--url", gateway.url + "/mcp"])]
+    env = {**os.environ, "TOOLWIRE_API_KEY": key, "TOOLWIRE_LOG_LEVEL": "warning"}
+    params = StdioServerParameters(command=TOOLWIRE, args=args, env=env)
+    async with Client(params, mode="legacy", **opts) as client:
+        yield client
+
+
+TRANSPORTS = ["modern", "handshake", "legacy-sse", "stdio-bridge", "stdio-local"]
+
+
+@pytest.mark.parametrize("how", TRANSPORTS)
+async def test_every_transport_gives_tools_the_capabilities_the_client_declared(
+    gateway: RunningGateway, key: str, how: str
+) -> None:
+    """Issue 10: legacy SSE dropped the declared capabilities (the kernel keeps them in the
+    session's record now); a tool needing `sampling` runs when it is declared, and is refused
+    with -32021 (MISSING_CLIENT_CAPABILITY) when it is not, through every transport."""
+    with anyio.fail_after(30):
+        async with any_transport(gateway, key, how, sampling_callback=_decline) as client:
+            declared = await client.call_tool("test_missing_capability", {})
+        async with any_transport(gateway, key, how) as client:
+            with pytest.raises(MCPError) as undeclared:
+                await client.call_tool("test_missing_capability", {})
+    assert declared.is_error is False
+    assert declared.content[0].text == "the client declared sampling"
+    assert undeclared.value.code == MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert undeclared.value.data == {"requiredCapabilities": {"sampling": {}}}
 
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")

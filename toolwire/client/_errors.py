@@ -2,6 +2,8 @@
 
     ToolwireError                 any failure the SDK reports (.code, .message, .details, ...)
     ├── InvalidRequest            INVALID_REQUEST       400  the request itself is malformed
+    │   └── MissingClientCapability MISSING_CLIENT_CAPABILITY 400  the tool needs a client
+    │                                                     capability (MCP) not declared
     ├── Unauthenticated           UNAUTHENTICATED       401  no key, bad key, revoked key
     ├── InsufficientCredits       INSUFFICIENT_CREDITS  402  the balance cannot cover the price
     ├── Forbidden                 FORBIDDEN             403  the key's scopes deny the tool
@@ -99,6 +101,10 @@ class Conflict(ToolwireError):
     code = "CONFLICT"
 
 
+class MissingClientCapability(InvalidRequest):
+    code = "MISSING_CLIENT_CAPABILITY"
+
+
 class PayloadTooLarge(ToolwireError):
     code = "PAYLOAD_TOO_LARGE"
 
@@ -143,6 +149,7 @@ ERRORS_BY_CODE: dict[str, type[ToolwireError]] = {
     cls.code: cls
     for cls in (
         InvalidRequest,
+        MissingClientCapability,
         Unauthenticated,
         InsufficientCredits,
         Forbidden,

@@ -2,6 +2,8 @@
 
     ToolwireError                 (code INTERNAL)
     ├── InvalidRequest            INVALID_REQUEST      the request itself is malformed
+    │   └── MissingClientCapability MISSING_CLIENT_CAPABILITY  the tool needs a capability
+    │                                                  the client did not declare
     ├── Unauthenticated           UNAUTHENTICATED      no key, bad key, revoked key
     ├── Forbidden                 FORBIDDEN            the key's scopes or a policy deny it
     ├── ToolNotFound              TOOL_NOT_FOUND       no such tool or operation
@@ -46,6 +48,15 @@ class ToolwireError(Exception):
 class InvalidRequest(ToolwireError):
     code = "INVALID_REQUEST"
     default_message = "invalid request"
+
+
+class MissingClientCapability(InvalidRequest):
+    """The tool needs a client capability (MCP `sampling`, `elicitation`, ...) the caller did
+    not declare. `details={"requiredCapabilities": {name: {}}}` names them (MCP 2026-07-28
+    `MissingRequiredClientCapability`, JSON-RPC -32021)."""
+
+    code = "MISSING_CLIENT_CAPABILITY"
+    default_message = "this tool needs a client capability the caller did not declare"
 
 
 class Unauthenticated(ToolwireError):
@@ -115,6 +126,7 @@ class Internal(ToolwireError):
 
 ALL_ERRORS: tuple[type[ToolwireError], ...] = (
     InvalidRequest,
+    MissingClientCapability,
     Unauthenticated,
     Forbidden,
     ToolNotFound,

@@ -25,6 +25,7 @@ from toolwire.services import Services
 
 HTTP_STATUS: dict[str, int] = {
     "INVALID_REQUEST": 400,
+    "MISSING_CLIENT_CAPABILITY": 400,
     "UNAUTHENTICATED": 401,
     "INSUFFICIENT_CREDITS": 402,
     "FORBIDDEN": 403,

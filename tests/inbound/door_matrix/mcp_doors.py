@@ -3,7 +3,8 @@ Streamable HTTP 2026-07-28 (stateless) and handshake (sessions), legacy HTTP+SSE
 `toolwire stdio` in both forms (`--local`: the gateway in the stdio process; `--url`: a bridge
 to the running gateway).
 
-Their one table is `CORE_ERRORS` (toolwire/inbound/mcp/jsonrpc.py): a core error becomes an
+Their one table is `CORE_ERRORS` (toolwire/inbound/mcp/jsonrpc.py, keyed by error class and read
+through `rule_for_code`): a core error becomes an
 `isError` tool result or a JSON-RPC error with a given code; over Streamable HTTP the HTTP status
 of a JSON-RPC error comes from the era's table (`MODERN_HTTP_STATUS`, `HANDSHAKE_HTTP_STATUS`).
 One client session per key stays open for the whole run (stdio: one process per key).
@@ -36,12 +37,13 @@ from tests.inbound.door_matrix.door import (
     canonical_name,
     error_fields,
 )
-from toolwire.inbound.mcp import versions
+from toolwire.core.errors import BY_CODE
+from toolwire.inbound.mcp import refusals, versions
 from toolwire.inbound.mcp.jsonrpc import (
-    CORE_ERRORS,
     HANDSHAKE_HTTP_STATUS,
     MODERN_HTTP_STATUS,
     AsRpcError,
+    rule_for_code,
 )
 from toolwire.testing import TOOLWIRE
 
@@ -102,6 +104,8 @@ class McpDoor(PortalDoor):
     audit_door = "mcp"
     status_table: Mapping[int, int] | None = None
     """The era's HTTP status table for JSON-RPC errors (None: not HTTP, or no such table)."""
+    refusals_over_http = False
+    """Admission failures are answered from `refusals.TRANSPORT` (the HTTP transports)."""
 
     def __init__(self, world: World) -> None:
         super().__init__(world)
@@ -159,12 +163,15 @@ class McpDoor(PortalDoor):
         super().call_cancelled(key, tool, args, started)
 
     def expected_error(self, code: str, stage: Stage = "call") -> Wire:
-        rule = CORE_ERRORS.get(code)
+        rule = rule_for_code(code)
         if rule is None:
             raise NoTableRow(self.name, code)
         if not isinstance(rule, AsRpcError):
             return Wire("isError", None, None)
-        table = self.status_table if stage == "call" else None
+        if stage == "admission":
+            status = refusals.row_for(BY_CODE[code]).status if self.refusals_over_http else None
+            return Wire("rpc-error", rule.code, None if status is None else int(status))
+        table = self.status_table
         return Wire("rpc-error", rule.code, None if table is None else table.get(rule.code))
 
 
@@ -176,6 +183,7 @@ class McpHttpDoor(McpDoor):
         self.name = name
         self.mode = mode
         self.status_table = table
+        self.refusals_over_http = True
 
     @contextlib.asynccontextmanager
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:
@@ -202,6 +210,7 @@ class LegacySseDoor(McpDoor):
     """`GET /sse` + `POST /messages` (MCP 2024-11-05 transport), through `ClientSession`."""
 
     name = "legacy-sse"
+    refusals_over_http = True
 
     @contextlib.asynccontextmanager
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:

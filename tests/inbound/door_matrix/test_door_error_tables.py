@@ -15,7 +15,10 @@ from tests.inbound.door_matrix.door import Door, NoTableRow, offline_world
 from tests.inbound.door_matrix.registry import DOORS
 from toolwire.client import _errors as sdk_errors
 from toolwire.core import errors as core_errors
-from toolwire.inbound import rest
+from toolwire.inbound import refusals, rest
+from toolwire.inbound.mcp import jsonrpc
+from toolwire.inbound.mcp import refusals as mcp_refusals
+from toolwire.inbound.mcp.sessions import SessionNotFound
 
 
 def every_error_class() -> list[type[core_errors.ToolwireError]]:
@@ -72,3 +75,38 @@ def test_the_sdk_reads_every_rest_status_back_to_a_code_with_that_status(status:
     status alone; its guess must be a code REST answers with that same status."""
     guessed = sdk_errors.CODE_FOR_STATUS.get(status, "INTERNAL")
     assert rest.HTTP_STATUS[guessed] == status
+
+
+TRANSPORT_REFUSALS = [
+    cls for cls in ERRORS if cls.__module__ in (refusals.__name__, SessionNotFound.__module__)
+]
+"""The typed refusals the HTTP transports raise (issue 10 item 3): `toolwire.inbound.refusals`
+and the MCP session's `SessionNotFound`."""
+
+
+def test_the_transport_refusals_are_found() -> None:
+    assert SessionNotFound in TRANSPORT_REFUSALS
+    assert refusals.OriginNotAllowed in TRANSPORT_REFUSALS
+
+
+@pytest.mark.parametrize("error", TRANSPORT_REFUSALS, ids=lambda cls: cls.__name__)
+def test_every_transport_refusal_has_its_own_row_in_the_mcp_transport_table(
+    error: type[core_errors.ToolwireError],
+) -> None:
+    """Its own row, not an ancestor's: a new refusal must say its status."""
+    assert error in mcp_refusals.TRANSPORT, f"{error.__name__} has no row in refusals.TRANSPORT"
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: cls.__name__)
+def test_every_error_class_has_a_rule_in_the_mcp_table_by_class(
+    error: type[core_errors.ToolwireError],
+) -> None:
+    """The MCP table is keyed by class; the nearest listed ancestor answers for a subclass, and
+    it says the same as the row for the class's code."""
+    assert jsonrpc.rule_for(error) == jsonrpc.rule_for_code(error.code)
+
+
+def test_a_missing_client_capability_is_32021_at_the_mcp_doors() -> None:
+    rule = jsonrpc.rule_for(core_errors.MissingClientCapability)
+    assert rule == jsonrpc.AsRpcError(jsonrpc.MISSING_REQUIRED_CLIENT_CAPABILITY)
+    assert jsonrpc.MODERN_HTTP_STATUS[jsonrpc.MISSING_REQUIRED_CLIENT_CAPABILITY] == 400

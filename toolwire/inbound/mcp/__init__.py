@@ -3,16 +3,20 @@ the RFC 9728 protected-resource document, and (in `stdio`) the stdio server and 
 
 Modules, from the wire inwards:
 
-    streamable_http   POST/GET/DELETE /mcp: era decision, sessions, batches, SSE
-    legacy_sse        GET /sse + POST /messages (2024-11-05 clients)
+    streamable_http   POST/GET/DELETE /mcp: era decision, session tokens, SSE (moves bytes)
+    legacy_sse        GET /sse + POST /messages (2024-11-05 clients; moves bytes)
     stdio             newline-delimited JSON-RPC on stdin/stdout, served in process
     bridge            `toolwire stdio --url`: stdin lines forwarded to a remote /mcp
-    security          Origin/Host checks, Bearer authentication, 401 challenge, PRM document
+    exchange          one HTTP exchange: request, services, runtime, Accept, refuse()
+    refusals          the transport refusals' one table (status, headers) and their answer
+    kernel            Connection + Kernel.receive: initialize, batches, cancellation, context,
+                      error wrapping, once for every transport
+    security          admission (method, Origin/Host, Bearer), 401 challenge, PRM document
     envelope          2026-07-28 `_meta` and header validation, Mcp-* header value coding
     sessions          sealed Mcp-Session-Id tokens and their revocation set
     sse               SSE framing and the JSON-or-SSE answer of one request
     media             which response types a client's Accept header allows
-    batch             JSON-RPC batches (2025-03-26), for HTTP and stdio alike
+    batch             JSON-RPC batches (2025-03-26), run by the kernel
     handlers          the MCP methods, shared by every transport
     content           tool definitions and CallToolResult per protocol version
     jsonrpc           framing, error codes and the core-error table

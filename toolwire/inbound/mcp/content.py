@@ -28,7 +28,7 @@ from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.model import Outcome
 from toolwire.inbound import formats
 from toolwire.inbound.mcp import versions
-from toolwire.inbound.mcp.jsonrpc import CORE_ERRORS, AsToolError, from_core
+from toolwire.inbound.mcp.jsonrpc import AsToolError, from_core, rule_for
 
 LEVELS = ("2024-11-05", "2025-03-26", "2025-06-18")
 """Version levels at which a tool definition changes shape; newer versions use the last one."""
@@ -86,7 +86,7 @@ def call_result(outcome: Outcome, op: Operation | None, version: str) -> dict[st
     a protocol error (an unknown tool)."""
     receipt = {versions.META_TOOLWIRE: outcome.meta.to_dict()}
     if outcome.error is not None:
-        if not isinstance(CORE_ERRORS.get(outcome.error.code), AsToolError):
+        if not isinstance(rule_for(type(outcome.error)), AsToolError):
             raise from_core(outcome.error)
         body = {"error": outcome.error.to_dict()}
         return {

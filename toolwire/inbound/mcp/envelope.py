@@ -71,6 +71,19 @@ def no_schemas(name: str) -> Mapping[str, Any] | None:
     return None
 
 
+def mirrored_headers(request: Request) -> dict[str, str]:
+    """The headers an HTTP client would send for `request`, for transports that have none
+    (stdio), so `check_modern` validates only the body there."""
+    headers = {
+        "mcp-protocol-version": meta_version(request.params) or "",
+        "mcp-method": request.method,
+    }
+    name_field = NAME_FIELDS.get(request.method)
+    if name_field is not None and isinstance(request.params.get(name_field), str):
+        headers["mcp-name"] = request.params[name_field]
+    return headers
+
+
 def check_modern(message: Message, headers: Mapping[str, str], schema_of: SchemaOf) -> ModernMeta:
     """Validate a modern request's envelope; `RpcError` says what is wrong."""
     params = message.params if isinstance(message, (Request, Notification)) else {}

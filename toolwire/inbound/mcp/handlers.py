@@ -1,7 +1,8 @@
 """The MCP methods, once, for every transport and both eras.
 
-A transport (Streamable HTTP, legacy SSE, stdio) parses a message, settles who is calling and in
-which protocol version (`Context`), and calls `Handlers.handle`. Handlers return a result object
+The connection kernel (`kernel.Kernel`) builds each request's `Context` from the client's
+`Connection` (who is calling, in which protocol version, what it declared) and calls
+`Handlers.handle`, whichever transport carried the message. Handlers return a result object
 or raise `RpcError`; they send notifications related to the request (progress, logs) through
 `Context.emit`, which the transport routes to the right stream or drops.
 

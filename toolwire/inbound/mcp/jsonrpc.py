@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
+from toolwire.core import errors
 from toolwire.core.errors import ToolwireError
 
 RequestId = str | int
@@ -59,39 +60,57 @@ class AsRpcError:
     code: int
 
 
-CORE_ERRORS: dict[str, AsToolError | AsRpcError] = {
-    "INVALID_ARGUMENTS": AsToolError(),
-    "INSUFFICIENT_CREDITS": AsToolError(),
-    "RATE_LIMITED": AsToolError(),
-    "BUDGET_EXCEEDED": AsToolError(),
-    "FORBIDDEN": AsToolError(),
-    "CONFLICT": AsToolError(),
-    "UPSTREAM_ERROR": AsToolError(),
-    "UPSTREAM_TIMEOUT": AsToolError(),
-    "TOOL_NOT_FOUND": AsRpcError(INVALID_PARAMS),
-    "NOT_FOUND": AsRpcError(INVALID_PARAMS),
-    "INVALID_REQUEST": AsRpcError(INVALID_REQUEST),
-    "PAYLOAD_TOO_LARGE": AsRpcError(INVALID_REQUEST),
-    "UNAUTHENTICATED": AsRpcError(INVALID_REQUEST),
-    "INTERNAL": AsRpcError(INTERNAL_ERROR),
+CORE_ERRORS: dict[type[ToolwireError], AsToolError | AsRpcError] = {
+    errors.InvalidArguments: AsToolError(),
+    errors.InsufficientCredits: AsToolError(),
+    errors.RateLimited: AsToolError(),
+    errors.BudgetExceeded: AsToolError(),
+    errors.Forbidden: AsToolError(),
+    errors.Conflict: AsToolError(),
+    errors.UpstreamError: AsToolError(),
+    errors.UpstreamTimeout: AsToolError(),
+    errors.ToolNotFound: AsRpcError(INVALID_PARAMS),
+    errors.NotFound: AsRpcError(INVALID_PARAMS),
+    errors.MissingClientCapability: AsRpcError(MISSING_REQUIRED_CLIENT_CAPABILITY),
+    errors.InvalidRequest: AsRpcError(INVALID_REQUEST),
+    errors.PayloadTooLarge: AsRpcError(INVALID_REQUEST),
+    errors.Unauthenticated: AsRpcError(INVALID_REQUEST),
+    errors.Internal: AsRpcError(INTERNAL_ERROR),
+    ToolwireError: AsRpcError(INTERNAL_ERROR),
 }
-"""The MCP door's one mapping of core error codes. Tool failures become `isError` results
-carrying the code (MCP: "so the model can self-correct"); an unknown tool is a protocol error
-(`-32602`, as the spec's own example); transport-level codes (401, 413) are answered before a
-message is parsed and appear here only for completeness (stdio has no HTTP status)."""
+"""The MCP door's one mapping of core errors, keyed by class (looked up along the class
+hierarchy, most specific first: `rule_for`). Tool failures become `isError` results carrying
+the code (MCP: "so the model can self-correct"); an unknown tool is a protocol error (`-32602`,
+as the spec's own example); a missing client capability is `-32021` (2026-07-28's
+MissingRequiredClientCapability, sent in every era, as it always was). Transport-level refusals
+(401, 403, 404, 413, ...) are answered before a message is parsed, from
+`refusals.TRANSPORT`; their rows here say the JSON-RPC code where no HTTP status exists (stdio)."""
+
+
+def rule_for(error: type[ToolwireError]) -> AsToolError | AsRpcError:
+    """The row of `error`'s class or of its nearest listed ancestor."""
+    for cls in error.__mro__:
+        rule = CORE_ERRORS.get(cls)
+        if rule is not None:
+            return rule
+    return CORE_ERRORS[ToolwireError]
+
+
+def rule_for_code(code: str) -> AsToolError | AsRpcError | None:
+    """The row for a core error code (None for a code no core error has)."""
+    cls = errors.BY_CODE.get(code)
+    return None if cls is None else rule_for(cls)
 
 
 class RpcError(Exception):
-    """A JSON-RPC error to send back; `http_status` overrides the era's table when set."""
+    """A JSON-RPC error to send back (its HTTP status, where there is one, comes from the era's
+    table; refusals are typed errors instead, `refusals.TRANSPORT`)."""
 
-    def __init__(
-        self, code: int, message: str, data: Any = None, *, http_status: int | None = None
-    ) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
-        self.http_status = http_status
 
     def to_error(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -101,17 +120,15 @@ class RpcError(Exception):
 
 
 def from_core(error: ToolwireError) -> RpcError:
-    """The JSON-RPC error for a core error the table sends as a protocol error.
-
-    An INVALID_REQUEST whose details name `requiredCapabilities` (a tool that needs a client
-    capability the client did not declare) is MCP's MissingRequiredClientCapability.
-    """
-    details = error.details if isinstance(error.details, dict) else {}
-    if error.code == "INVALID_REQUEST" and isinstance(details.get("requiredCapabilities"), dict):
-        required = {"requiredCapabilities": details["requiredCapabilities"]}
-        return RpcError(MISSING_REQUIRED_CLIENT_CAPABILITY, error.message, required)
-    rule = CORE_ERRORS.get(error.code, AsRpcError(INTERNAL_ERROR))
+    """The JSON-RPC error for a core error the table sends as a protocol error; a missing
+    client capability carries `data.requiredCapabilities` (2026-07-28)."""
+    rule = rule_for(type(error))
     code = rule.code if isinstance(rule, AsRpcError) else INTERNAL_ERROR
+    if isinstance(error, errors.MissingClientCapability):
+        details = error.details if isinstance(error.details, dict) else {}
+        return RpcError(
+            code, error.message, {"requiredCapabilities": details.get("requiredCapabilities", {})}
+        )
     return RpcError(code, error.message, error.to_dict())
 
 

@@ -18,23 +18,22 @@ modern-era features (2026-07-28 has no such transport).
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from toolwire.core.errors import ToolwireError
-from toolwire.core.model import Principal
+from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import jsonrpc, media, security, sse, versions
-from toolwire.inbound.mcp.handlers import Context, new_request_id
-from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, RpcError
+from toolwire.inbound.mcp import jsonrpc, security, sse, versions
+from toolwire.inbound.mcp.exchange import Exchange
+from toolwire.inbound.mcp.jsonrpc import Notification, RpcError
 from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime, runtime_of
-from toolwire.inbound.mcp.sessions import Session, SessionNotFound
-from toolwire.inbound.mcp.streamable_http import unauthorized
+from toolwire.inbound.mcp.kernel import Connection
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp")
@@ -44,38 +43,20 @@ MESSAGES_RELATIVE = "messages"
 """The POST endpoint relative to the SSE URL (`/sse` and `/messages` are siblings)."""
 
 
-def _channel(session: Session) -> str:
-    return f"mcp:legacy:{session.id}"
-
-
-def _version_key(session: Session) -> str:
-    return f"mcp:legacy-version:{session.id}"
-
-
-async def _admit(request: Request, send: Send, services: Services, method: str) -> Principal | None:
-    """Method, Origin and key checks both legacy endpoints share; None once refused (answered)."""
-    if request.method != method:
-        await sse.send_empty(send, 405, [(b"allow", method.encode())])
-        return None
-    if not security.origin_allowed(request, services):
-        await sse.send_empty(send, 403)
-        return None
-    try:
-        return await security.authenticate(request, services)
-    except ToolwireError as exc:
-        await unauthorized(send, services, exc, media.accepts(request.headers.get("accept")))
-        return None
+def _channel(session_id: str) -> str:
+    return f"mcp:legacy:{session_id}"
 
 
 class LegacySse:
     """`GET /sse`: open a session and relay its messages until the client leaves."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
-        principal = await _admit(request, send, services, "GET")
-        if principal is None:
+        ex = Exchange.start(scope, receive, send)
+        runtime = ex.runtime
+        try:
+            principal = await security.admit(ex.request, ex.services, ("GET",))
+        except ToolwireError as refused:
+            await ex.refuse(refused)
             return
         sealer = runtime.sessions.sealer
         session = sealer.new(versions.LEGACY_SSE_DEFAULT, principal.key_id)
@@ -83,7 +64,7 @@ class LegacySse:
         stream = sse.SseStream(send)
         try:
             async with (
-                runtime.state.subscribe(_channel(session)) as frames,
+                runtime.state.subscribe(_channel(session.id)) as frames,
                 runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
             ):
                 await stream.start()
@@ -135,74 +116,49 @@ class LegacyMessages:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
-        principal = await _admit(request, send, services, "POST")
-        if principal is None:
-            return
-        accepts = media.accepts(request.headers.get("accept"))
-        token = request.query_params.get("sessionId") or request.query_params.get("session_id")
-        if not token:
-            err = RpcError(INVALID_REQUEST, "sessionId is required")
-            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=400)
-            return
+        ex = Exchange.start(scope, receive, send)
+        runtime = ex.runtime
         try:
-            session = await runtime.sessions.resume(token, principal.key_id)
-            body = jsonrpc.loads(await read_body(request, services.settings.max_body_bytes))
-            message = jsonrpc.parse_message(body)
-        except SessionNotFound:
-            err = RpcError(INVALID_REQUEST, "session not found")
-            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=404)
+            conn, message = await _accept(ex.request, ex.services, runtime)
+        except ToolwireError as refused:
+            await ex.refuse(refused)
             return
-        except (RpcError, ToolwireError) as exc:
-            err = exc if isinstance(exc, RpcError) else RpcError(INVALID_REQUEST, exc.message)
-            await sse.send_reply(send, jsonrpc.error(None, err), accepts=accepts, status=400)
+        except RpcError as err:
+            reply = jsonrpc.error(None, err)
+            status = jsonrpc.HANDSHAKE_HTTP_STATUS.get(err.code, HTTPStatus.BAD_REQUEST)
+            await sse.send_reply(send, reply, status, accepts=ex.accepts)
             return
-        await sse.send_empty(send, 202)
+        await sse.send_empty(send, HTTPStatus.ACCEPTED)
         if isinstance(message, Notification):
-            if message.method == "notifications/cancelled":
-                await runtime.cancel(session.id, message.params.get("requestId"))
-            return
-        if isinstance(message, RpcRequest):
-            task = asyncio.create_task(_answer(runtime, session, principal, message))
+            await runtime.kernel.receive(conn, message)
+        elif isinstance(message, RpcRequest):
+            task = asyncio.create_task(_answer(runtime, conn, message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            runtime.track(session.id, message.id, task)
+            runtime.track(conn.id, message.id, task)
 
 
-async def _answer(runtime: Runtime, session: Session, principal: Any, request: RpcRequest) -> None:
-    channel = _channel(session)
+async def _accept(
+    request: Request, services: Services, runtime: Runtime
+) -> tuple[Connection, jsonrpc.Message]:
+    """The session's Connection (one state read) and the message of a POST; typed refusals,
+    or `RpcError` for a message that does not parse."""
+    principal = await security.admit(request, services, ("POST",))
+    token = request.query_params.get("sessionId") or request.query_params.get("session_id")
+    if not token:
+        raise InvalidRequest("sessionId is required")
+    session = await runtime.sessions.resume(token, principal.key_id)
+    body = jsonrpc.loads(await read_body(request, services.settings.max_body_bytes))
+    return runtime.connection(principal, session), jsonrpc.parse_message(body)
+
+
+async def _answer(runtime: Runtime, conn: Connection, request: RpcRequest) -> None:
+    """Handle the request in the kernel; its notifications and answer go out on the session's
+    channel, which the instance holding the SSE stream relays. A cancelled call sends nothing."""
+    channel = _channel(conn.id)
 
     async def emit(message: dict[str, Any]) -> None:
         await runtime.state.publish(channel, jsonrpc.dumps(message))
 
-    ttl = session.remaining()
-    if request.method == "initialize":
-        version = versions.negotiate(request.params.get("protocolVersion"))
-        await runtime.state.set(_version_key(session), version.encode(), ttl)
-        reply = jsonrpc.result(request.id, runtime.handlers.initialize_result(version))
-        await emit(reply)
-        return
-    stored = await runtime.state.get(_version_key(session))
-    version = stored.decode() if stored else versions.LEGACY_SSE_DEFAULT
-    ctx = Context(
-        principal=principal,
-        version=version,
-        era="handshake",
-        request_id=new_request_id(),
-        emit=emit,
-        log_level=await runtime.sessions.log_level(session),
-        set_log_level=functools.partial(runtime.sessions.set_log_level, session),
-        tools_changed=runtime.tools_changed,
-    )
-    try:
-        reply = jsonrpc.result(request.id, await runtime.handlers.handle(ctx, request))
-    except RpcError as err:
-        reply = jsonrpc.error(request.id, err)
-    except asyncio.CancelledError:
-        return
-    except Exception:
-        log.exception("MCP handler failed", extra={"request_id": ctx.request_id})
-        reply = jsonrpc.error(request.id, RpcError(jsonrpc.INTERNAL_ERROR, "internal error"))
-    await emit(reply)
+    with contextlib.suppress(asyncio.CancelledError):
+        await emit(await runtime.kernel.request(conn, request, emit))

@@ -1,6 +1,7 @@
 """The MCP door's per-application runtime: what its transports share while the app runs.
 
-- the `Handlers` over the app's gateway and the `SessionStore` over its secret and state backend;
+- the `Kernel` (over `Handlers` and the app's gateway) and the `SessionStore` over its secret and
+  state backend; `connection()` restores a session's `Connection` and keeps what changes in it;
 - the calls running in this process, by (session id, JSON-RPC id), so `notifications/cancelled`
   can stop them; a cancellation for a call running on another instance travels over the state
   backend's `mcp:cancel` channel to the instance that runs it;
@@ -18,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
+from toolwire.core.model import Principal
 from toolwire.inbound.mcp import resume
 from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
-from toolwire.inbound.mcp.sessions import SessionSealer, SessionStore
+from toolwire.inbound.mcp.kernel import Connection, Kernel
+from toolwire.inbound.mcp.sessions import Session, SessionSealer, SessionStore
 from toolwire.services import Services
 from toolwire.state import StateBackend
 
@@ -40,10 +44,38 @@ class Runtime:
         self.services = services
         self.state: StateBackend = services.state
         self.handlers = Handlers(services.gateway)
+        self.kernel = Kernel(self.handlers, cancel=self.cancel, tools_changed=self.tools_changed)
         ttl = services.settings.mcp_session_ttl_s
         self.sessions = SessionStore(SessionSealer(services.secret_key, ttl_s=ttl), self.state)
         self._running: dict[tuple[str, RequestId], asyncio.Task[Any]] = {}
         self._listener: asyncio.Task[None] | None = None
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def connection(self, principal: Principal, session: Session) -> Connection:
+        """The `Connection` of an opened session; what changes in it (initialize, log level) is
+        kept in the session's state record (`SessionStore.keep`)."""
+
+        async def keep(conn: Connection) -> None:
+            await self.sessions.keep(
+                replace(
+                    session,
+                    version=conn.version or session.version,
+                    client_info=conn.client_info,
+                    client_capabilities=conn.client_capabilities,
+                    log_level=conn.log_level,
+                )
+            )
+
+        return Connection(
+            principal=principal,
+            id=session.id,
+            version=session.version,
+            client_info=session.client_info,
+            client_capabilities=session.client_capabilities,
+            log_level=session.log_level,
+            keep=keep,
+        )
 
     # -- running calls and their cancellation -------------------------------------------------
 
@@ -78,6 +110,13 @@ class Runtime:
                         continue
                     if isinstance(session_id, str) and isinstance(rid, (str, int)):
                         self._cancel_here(session_id, rid)
+
+    async def aclose(self) -> None:
+        """Stop listening for cancellations from other instances."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
 
     # -- list changed --------------------------------------------------------------------------
 

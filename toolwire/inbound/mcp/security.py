@@ -26,6 +26,7 @@ from toolwire.core.errors import ToolwireError, Unauthenticated
 from toolwire.core.model import Principal
 from toolwire.inbound import origins
 from toolwire.inbound.http import api_key_from
+from toolwire.inbound.refusals import MethodNotAllowed, OriginNotAllowed
 from toolwire.services import Services
 
 
@@ -48,6 +49,23 @@ def origin_allowed(request: Request, services: Services) -> bool:
         if host is not None and origins.hostname(host) not in origins.allowed_hosts(settings):
             return False
     return True
+
+
+async def admit(request: Request, services: Services, allow: tuple[str, ...]) -> Principal:
+    """Method, Origin/Host and credential checks, in that order, for every MCP HTTP endpoint.
+
+    Raises `MethodNotAllowed`, `OriginNotAllowed` or `Unauthenticated` (any other failure to
+    authenticate is answered as `Unauthenticated`, as it always was)."""
+    if request.method not in allow:
+        raise MethodNotAllowed(allow)
+    if not origin_allowed(request, services):
+        raise OriginNotAllowed
+    try:
+        return await authenticate(request, services)
+    except Unauthenticated:
+        raise
+    except ToolwireError as exc:
+        raise Unauthenticated from exc
 
 
 async def authenticate(request: Request, services: Services) -> Principal:

@@ -6,9 +6,11 @@ key derived from the gateway secret. Any instance sharing the secret can open it
 stored per session. A token that does not open, has expired, or is presented with another key is
 "not found" (HTTP 404), which tells a client to initialize again.
 
-Ending a session (HTTP DELETE) is the one fact that must be shared: the session's random id goes
-into a revocation set in the state backend, with a TTL equal to the token's remaining life, so the
-set never holds more than the sessions ended within one TTL.
+What changes after `initialize` lives in ONE state-backend record per session
+(`mcp:session:<id>`, TTL = the token's remaining life), so opening a session for a request is one
+read: whether it was ended (HTTP DELETE, or its legacy SSE stream closed), the log level the client
+set, and for legacy HTTP+SSE (whose token is sealed before the client's `initialize` arrives) the
+negotiated version, client info and capabilities. A session that never changes writes nothing.
 
 What this module is not: HTTP handling, or authentication (the key is checked by the core on every
 request; the session only records which key it belongs to).
@@ -20,7 +22,7 @@ import base64
 import binascii
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from toolwire.core.errors import NotFound
 from toolwire.state import StateBackend
 
 TOKEN_PREFIX = "tws1."
@@ -50,13 +53,18 @@ class Session:
     expires_at: float
     client_info: dict[str, Any] = field(default_factory=dict)
     client_capabilities: dict[str, Any] = field(default_factory=dict)
+    log_level: str | None = None
+    """Kept in the session's state record, never sealed."""
 
     def remaining(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
 
 
-class SessionNotFound(Exception):
-    """The presented session id is forged, expired, ended, or belongs to another key."""
+class SessionNotFound(NotFound):
+    """The presented session id is forged, expired, ended, or belongs to another key (HTTP
+    transports answer 404: the client initializes again)."""
+
+    default_message = "session not found: initialize again"
 
 
 class SessionSealer:
@@ -128,37 +136,68 @@ class SessionSealer:
 
 
 class SessionStore:
-    """Opening a session for a request: the token, the key binding, and the revocation set."""
+    """Opening a session for a request (the token, the key binding and the session's one state
+    record), keeping what changed, and ending it."""
 
     def __init__(self, sealer: SessionSealer, state: StateBackend) -> None:
         self.sealer = sealer
         self.state = state
 
     async def resume(self, token: str, key_id: str) -> Session:
+        """The session as last kept; `SessionNotFound` if the token is not a live one of ours
+        for this key, or the session was ended. One state-backend read."""
         session = self.sealer.open(token)
         if session.key_id != key_id:
             raise SessionNotFound
-        if await self.state.get(_ended_key(session.id)) is not None:
+        raw = await self.state.get(_record_key(session.id))
+        if raw is None:
+            return session
+        record = _record(raw)
+        if record.get("ended"):
             raise SessionNotFound
-        return session
+        level = record.get("level")
+        return replace(
+            session,
+            version=str(record.get("version") or session.version),
+            client_info=_small_info(record.get("info", session.client_info)),
+            client_capabilities=_small_capabilities(
+                record.get("capabilities", session.client_capabilities)
+            ),
+            log_level=level if isinstance(level, str) else None,
+        )
+
+    async def keep(self, session: Session) -> None:
+        """Store what may change after `initialize` (version, client info and capabilities,
+        log level) in the session's record."""
+        await self._write(
+            session,
+            {
+                "version": session.version,
+                "info": _small_info(session.client_info),
+                "capabilities": _small_capabilities(session.client_capabilities),
+                "level": session.log_level,
+            },
+        )
 
     async def end(self, session: Session) -> None:
+        await self._write(session, {"ended": True})
+
+    async def _write(self, session: Session, record: dict[str, Any]) -> None:
         ttl = session.remaining()
         if ttl > 0:
-            await self.state.set(_ended_key(session.id), b"1", ttl)
-
-    async def set_log_level(self, session: Session, level: str) -> None:
-        ttl = session.remaining()
-        if ttl > 0:
-            await self.state.set(f"mcp:loglevel:{session.id}", level.encode(), ttl)
-
-    async def log_level(self, session: Session) -> str | None:
-        value = await self.state.get(f"mcp:loglevel:{session.id}")
-        return None if value is None else value.decode()
+            await self.state.set(_record_key(session.id), orjson.dumps(record), ttl)
 
 
-def _ended_key(session_id: str) -> str:
-    return f"mcp:ended:{session_id}"
+def _record_key(session_id: str) -> str:
+    return f"mcp:session:{session_id}"
+
+
+def _record(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _small_info(info: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
+from http import HTTPStatus
 from typing import Any
 
 from starlette.types import Receive, Send
@@ -41,7 +42,7 @@ class SseStream:
         self.started = False
 
     async def start(
-        self, headers: list[tuple[bytes, bytes]] | None = None, *, status: int = 200
+        self, headers: list[tuple[bytes, bytes]] | None = None, *, status: int = HTTPStatus.OK
     ) -> None:
         await self._send(
             {
@@ -77,7 +78,10 @@ class SseStream:
 
 
 async def send_json(
-    send: Send, body: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    body: Any,
+    status: int = HTTPStatus.OK,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     payload = jsonrpc.dumps(body)
     await send(
@@ -97,7 +101,7 @@ async def send_json(
 async def send_reply(
     send: Send,
     body: Any,
-    status: int = 200,
+    status: int = HTTPStatus.OK,
     headers: list[tuple[bytes, bytes]] | None = None,
     *,
     accepts: Accepts = ANY,
@@ -229,7 +233,7 @@ async def _end_cancelled(
 ) -> None:
     """End the exchange of a cancelled request without a JSON-RPC message."""
     if not stream.started and not accepts.sse:
-        await send_empty(send, 202, headers)
+        await send_empty(send, HTTPStatus.ACCEPTED, headers)
         return
     if not stream.started:
         await stream.start(headers)

@@ -2,12 +2,15 @@
 
 Two ways to serve it (`toolwire stdio`):
 
-- `serve_local`: the gateway runs in this process (no HTTP server); each line is handled by the
-  same `Handlers` as the HTTP transports, for the principal of the key given on the command line.
-  One connection is one session: its version, log level and running calls live here. Requests run
-  concurrently, so `notifications/cancelled` reaches a running call (the core then releases its
-  credits). Both eras work: a request whose `_meta` carries a 2026-07-28 protocol version is
-  handled statelessly.
+- `serve_local`: the gateway runs in this process (no HTTP server); each line goes to the same
+  connection kernel (`kernel.Kernel.receive`) as the HTTP transports, for the principal of the
+  key given on the command line. One process is one `Connection`, held here in memory (nothing
+  is sealed or stored). Requests run concurrently, tracked by the runtime, so
+  `notifications/cancelled` reaches a running call (the core then releases its credits). Both
+  eras work: a request whose `_meta` carries a 2026-07-28 protocol version gets its own
+  stateless Connection. A list change a tool makes here goes through the runtime too, into the
+  shared event log, so HTTP streams of other instances can replay it; stdio itself has nothing
+  to resume (its stream is the process: no reconnect, no `Last-Event-ID`).
 - `bridge` (its own module, `bridge.py`): each line is forwarded to a remote gateway's `/mcp`.
 
 Logs go to stderr only (protocols.md §2.1).
@@ -17,29 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from toolwire.core.model import Principal
-from toolwire.inbound.mcp import batch, envelope, jsonrpc, versions
-from toolwire.inbound.mcp.handlers import Context, Handlers, new_request_id
-from toolwire.inbound.mcp.jsonrpc import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    Notification,
-    Request,
-    RpcError,
-)
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL
+from toolwire.inbound.mcp import envelope, jsonrpc
+from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, Request, RpcError
+from toolwire.inbound.mcp.kernel import Connection, new_connection_id
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp.stdio")
 Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
 MAX_LINE_BYTES = 16 * 1024 * 1024
-BATCHES_ONLY = "JSON-RPC batches are accepted only in 2025-03-26 sessions"
 
 
 async def stdio_streams() -> tuple[asyncio.StreamReader, Write]:
@@ -72,18 +67,15 @@ async def lines(reader: asyncio.StreamReader) -> Any:
 
 
 class LocalConnection:
-    """One stdio client of an in-process gateway."""
+    """One stdio client of an in-process gateway: bytes in and out, one `Connection`."""
 
     def __init__(self, services: Services, principal: Principal, write: Write) -> None:
         self.services = services
-        self.handlers = Handlers(services.gateway)
-        self.principal = principal
+        self.runtime = Runtime(services)
+        self.kernel = self.runtime.kernel
+        self.conn = Connection(principal, new_connection_id())
         self.write = write
-        self.version: str | None = None
-        self.log_level: str | None = None
-        self.capabilities: dict[str, Any] = {}
-        self.running: dict[Any, asyncio.Task[Any]] = {}
-        self.batches: set[asyncio.Task[None]] = set()
+        self.pending: set[asyncio.Task[None]] = set()
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         async with self.services.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
@@ -91,15 +83,15 @@ class LocalConnection:
             try:
                 async for line in lines(reader):
                     await self._line(line)
-                if self.running or self.batches:
-                    pending = [*self.running.values(), *self.batches]
-                    await asyncio.gather(*pending, return_exceptions=True)
+                if self.pending:
+                    await asyncio.gather(*self.pending, return_exceptions=True)
             finally:
                 relay.cancel()
+                await self.runtime.aclose()
 
     async def _relay_changes(self, changes: Any) -> None:
         async for _ in changes:
-            if self.version is not None:
+            if self.conn.version is not None:
                 await self.write(jsonrpc.notification("notifications/tools/list_changed"))
 
     async def _line(self, line: bytes | None) -> None:
@@ -111,123 +103,48 @@ class LocalConnection:
             await self.write(jsonrpc.error(None, err))
             return
         if isinstance(body, list):
-            task = asyncio.create_task(self._batch(body))  # its calls stay cancellable
-            self.batches.add(task)
-            task.add_done_callback(self.batches.discard)
+            self._run(self._batch(body))  # its calls stay cancellable
             return
         try:
             message = jsonrpc.parse_message(body)
         except RpcError as err:
             await self.write(jsonrpc.error(jsonrpc.request_id_of(body), err))
             return
-        if isinstance(message, Notification):
-            self._notification(message)
-        elif isinstance(message, Request):
-            task = asyncio.create_task(self._request(message))
-            self.running[message.id] = task
-            task.add_done_callback(functools.partial(self._finished, message.id))
+        if isinstance(message, Request):
+            task = self._run(self._request(message))
+            self.runtime.track(self.conn.id, message.id, task)
+        elif isinstance(message, Notification):
+            await self.kernel.receive(self.conn, message)
 
-    def _finished(self, rid: Any, _task: asyncio.Task[None]) -> None:
-        self.running.pop(rid, None)
+    def _run(self, work: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        return task
 
     async def _batch(self, items: list[Any]) -> None:
-        if not items:
-            await self.write(batch.refused(batch.EMPTY))
-            return
-        if self.version is None or not versions.batches_allowed(self.version):
-            await self.write(batch.refused(BATCHES_ONLY))
-            return
-
-        async def notify(message: Notification) -> None:
-            self._notification(message)
-
         def track(rid: Any, task: asyncio.Task[Any]) -> None:
-            self.running[rid] = task
-            task.add_done_callback(functools.partial(self._finished, rid))
+            self.runtime.track(self.conn.id, rid, task)
 
-        replies = await batch.answer(items, notify=notify, request=self._answer, track=track)
+        replies = await self.kernel.batch(self.conn, items, track=track)
         if replies is not None:
             await self.write(replies)
-
-    def _notification(self, message: Notification) -> None:
-        if message.method == "notifications/cancelled":
-            task = self.running.get(message.params.get("requestId"))
-            if task is not None:
-                task.cancel()
 
     async def _request(self, request: Request) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self.write(await self._answer(request))
 
     async def _answer(self, request: Request) -> dict[str, Any]:
-        try:
-            if request.method == "initialize" and envelope.meta_version(request.params) is None:
-                return jsonrpc.result(request.id, self._initialize(request))
-            ctx = self._context(request)
-            return jsonrpc.result(request.id, await self.handlers.handle(ctx, request))
-        except RpcError as err:
-            return jsonrpc.error(request.id, err)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("MCP handler failed")
-            return jsonrpc.error(request.id, RpcError(jsonrpc.INTERNAL_ERROR, "internal error"))
-
-    def _initialize(self, request: Request) -> dict[str, Any]:
-        requested = request.params.get("protocolVersion")
-        if not isinstance(requested, str):
-            raise RpcError(INVALID_PARAMS, "initialize needs params.protocolVersion, a string")
-        self.version = versions.negotiate(requested)
-        caps = request.params.get("capabilities")
-        self.capabilities = caps if isinstance(caps, dict) else {}
-        return self.handlers.initialize_result(self.version)
-
-    def _context(self, request: Request) -> Context:
-        modern = envelope.meta_version(request.params)
-        if modern is not None:
-            meta = _modern_meta(request)
-            return Context(
-                principal=self.principal,
-                version=meta.version,
-                era="modern",
-                request_id=new_request_id(),
-                emit=self.write,
-                log_level=meta.log_level,
-                client_capabilities=meta.client_capabilities,
-                tools_changed=self._tools_changed,
-            )
-        if self.version is None and request.method != "ping":
-            raise RpcError(INVALID_REQUEST, "send initialize first")
-
-        async def set_level(level: str) -> None:
-            self.log_level = level
-
-        return Context(
-            principal=self.principal,
-            version=self.version or versions.LATEST_HANDSHAKE,
-            era="handshake",
-            request_id=new_request_id(),
-            emit=self.write,
-            log_level=self.log_level,
-            set_log_level=set_level,
-            client_capabilities=self.capabilities,
-            tools_changed=self._tools_changed,
-        )
-
-    async def _tools_changed(self) -> None:
-        await self.services.state.publish(TOOLS_CHANGED_CHANNEL, b"tools")
-
-
-def _modern_meta(request: Request) -> envelope.ModernMeta:
-    """The modern `_meta` check without HTTP headers (stdio has none to mirror)."""
-    headers = {
-        "mcp-protocol-version": envelope.meta_version(request.params) or "",
-        "mcp-method": request.method,
-    }
-    name_field = envelope.NAME_FIELDS.get(request.method)
-    if name_field is not None and isinstance(request.params.get(name_field), str):
-        headers["mcp-name"] = request.params[name_field]
-    return envelope.check_modern(request, headers, envelope.no_schemas)
+        conn = self.conn
+        if envelope.meta_version(request.params) is not None:
+            headers = envelope.mirrored_headers(request)
+            try:
+                conn = self.kernel.modern(
+                    conn.principal, request, headers, envelope.no_schemas, conn.id
+                )
+            except RpcError as err:
+                return jsonrpc.error(request.id, err)
+        return await self.kernel.request(conn, request, self.write)
 
 
 async def serve_local(services: Services, principal: Principal) -> None:

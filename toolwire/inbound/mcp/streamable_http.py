@@ -20,92 +20,77 @@ body size (413), JSON (400 -32700), JSON-RPC shape (400 -32600), then the era's 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from toolwire.core.errors import PayloadTooLarge, ToolwireError, Unauthenticated
+from toolwire.core.errors import ToolwireError
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import batch, envelope, jsonrpc, media, resume, security, sse, versions
-from toolwire.inbound.mcp.handlers import Context, new_request_id
-from toolwire.inbound.mcp.jsonrpc import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    Message,
-    Notification,
-    RpcError,
+from toolwire.inbound.mcp import (
+    envelope,
+    jsonrpc,
+    kernel,
+    media,
+    refusals,
+    resume,
+    security,
+    sse,
+    versions,
 )
-from toolwire.inbound.mcp.jsonrpc import (
-    Request as RpcRequest,
-)
-from toolwire.inbound.mcp.jsonrpc import (
-    Response as RpcResponse,
-)
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime, runtime_of
-from toolwire.inbound.mcp.sessions import Session, SessionNotFound
-from toolwire.services import Services
+from toolwire.inbound.mcp.exchange import Exchange
+from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Message, Notification, RpcError
+from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
+from toolwire.inbound.mcp.kernel import Connection, new_connection_id
+from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
+from toolwire.inbound.mcp.sessions import SessionNotFound
+from toolwire.inbound.refusals import MethodNotAllowed, NotAcceptable, UnsupportedMediaType
 
 log = logging.getLogger("toolwire.mcp")
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
 LAST_EVENT_ID_HEADER = "last-event-id"
-ALLOW = [(b"allow", b"GET, POST, DELETE")]
-BATCHES_ONLY = "JSON-RPC batches are accepted only in 2025-03-26 sessions"
+ALLOW = ("GET", "POST", "DELETE")
+StatusOf = Callable[[dict[str, Any]], int]
 
 
 class McpEndpoint:
-    """The ASGI app behind `/mcp`: one instance serves every request of every app."""
+    """The ASGI app behind `/mcp`: one instance serves every request of every app.
+
+    Every refusal (a typed error from `toolwire.inbound.refusals`, `Unauthenticated`,
+    `SessionNotFound`, `PayloadTooLarge`) is raised before anything is sent and answered here,
+    through the transport table (`refusals.TRANSPORT`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        services: Services = scope["app"].state.services
-        runtime = runtime_of(scope["app"])
-        accepts = media.accepts(request.headers.get("accept"))
-        if not security.origin_allowed(request, services):
-            err = RpcError(INVALID_REQUEST, "origin not allowed", {"code": "FORBIDDEN"})
-            await sse.send_reply(send, jsonrpc.error(None, err), 403, accepts=accepts)
-            return
+        ex = Exchange.start(scope, receive, send)
         try:
-            principal = await security.authenticate(request, services)
-        except ToolwireError as exc:
-            await unauthorized(send, services, exc, accepts)
-            return
-        method = request.method
-        if method == "POST":
-            await Post(request, send, services, runtime, principal).run()
-        elif method in ("GET", "DELETE"):
-            await _session_verb(request, send, runtime, principal)
-        else:
-            await sse.send_empty(send, 405, ALLOW)
-
-
-async def unauthorized(
-    send: Send, services: Services, exc: ToolwireError, accepts: media.Accepts = media.ANY
-) -> None:
-    error = exc if isinstance(exc, Unauthenticated) else Unauthenticated()
-    err = RpcError(INVALID_REQUEST, error.message, error.to_dict())
-    headers = [(b"www-authenticate", security.challenge(services, error).encode())]
-    await sse.send_reply(send, jsonrpc.error(None, err), 401, headers, accepts=accepts)
+            principal = await security.admit(ex.request, ex.services, ALLOW)
+            if ex.request.method == "POST":
+                await Post(ex, principal).run()
+            else:
+                await _session_verb(ex.request, send, ex.runtime, principal, ex.accepts)
+        except ToolwireError as refused:
+            await ex.refuse(refused)
 
 
 class Post:
     """One POST to /mcp, from the raw body to the answer."""
 
-    def __init__(
-        self, request: Request, send: Send, services: Services, runtime: Runtime, who: Principal
-    ) -> None:
-        self.request = request
-        self.send = send
-        self.services = services
-        self.runtime = runtime
+    def __init__(self, ex: Exchange, who: Principal) -> None:
+        self.ex = ex
+        self.request = ex.request
+        self.send = ex.send
+        self.services = ex.services
+        self.runtime = ex.runtime
+        self.kernel = ex.runtime.kernel
         self.principal = who
-        self.accepts = media.accepts(request.headers.get("accept"))
+        self.accepts = ex.accepts
 
     async def run(self) -> None:
         try:
@@ -121,26 +106,19 @@ class Post:
         except RpcError as err:
             await self._error(jsonrpc.request_id_of(body), err, "handshake")
             return
-        await self._one(message)
+        try:
+            await self._one(message)
+        except ToolwireError as refused:  # raised before anything was sent
+            rid = message.id if isinstance(message, RpcRequest) else None
+            await refusals.refuse(self.send, refused, self.services, accepts=self.accepts, rid=rid)
 
     async def _body(self) -> Any:
         content_type = self.request.headers.get("content-type", "application/json").lower()
         if "json" not in content_type:
-            raise RpcError(
-                INVALID_REQUEST, "Content-Type must be application/json", http_status=415
-            )
+            raise UnsupportedMediaType
         if self.accepts.nothing:
-            raise RpcError(
-                INVALID_REQUEST,
-                "Accept must allow application/json or text/event-stream",
-                http_status=406,
-            )
-        try:
-            raw = await read_body(self.request, self.services.settings.max_body_bytes)
-        except PayloadTooLarge as exc:
-            raise RpcError(INVALID_REQUEST, exc.message, exc.to_dict(), http_status=413) from None
-        except ToolwireError as exc:
-            raise RpcError(INVALID_REQUEST, exc.message, exc.to_dict()) from None
+            raise NotAcceptable
+        raw = await read_body(self.request, self.services.settings.max_body_bytes)
         if not raw:
             raise RpcError(INVALID_REQUEST, "the body is empty")
         return jsonrpc.loads(raw)
@@ -148,11 +126,10 @@ class Post:
     async def _one(self, message: Message) -> None:
         headers = self.request.headers
         params = message.params if isinstance(message, (RpcRequest, Notification)) else {}
-        meta_version = envelope.meta_version(params)
         method = message.method if isinstance(message, (RpcRequest, Notification)) else None
-        if method == "initialize" and meta_version is None and isinstance(message, RpcRequest):
+        if kernel.is_initialize(message) and isinstance(message, RpcRequest):
             await self._initialize(message)
-        elif meta_version is not None:
+        elif envelope.meta_version(params) is not None:
             await self._modern(message)
         elif headers.get(SESSION_HEADER) is not None:
             await self._handshake(message)
@@ -161,122 +138,65 @@ class Post:
             and _version_header(headers) not in versions.HANDSHAKE
         ):
             await self._modern(message)
-        elif isinstance(message, RpcRequest) and message.method == "ping":
-            await self._reply(jsonrpc.result(message.id, {}))
-        elif isinstance(message, RpcRequest):
-            err = RpcError(INVALID_REQUEST, "no Mcp-Session-Id: send initialize first")
-            await self._error(message.id, err, "handshake")
-        else:
-            await sse.send_empty(self.send, 202)
+        else:  # no session: only ping is answered, the kernel says so
+            await self._without_session(message)
 
     # -- handshake era -------------------------------------------------------------------------
 
     async def _initialize(self, request: RpcRequest) -> None:
-        requested = request.params.get("protocolVersion")
-        if not isinstance(requested, str):
-            err = RpcError(INVALID_PARAMS, "initialize needs params.protocolVersion, a string")
-            await self._error(request.id, err, "handshake")
-            return
-        version = versions.negotiate(requested)
-        session = self.runtime.sessions.sealer.new(
-            version,
-            self.principal.key_id,
-            request.params.get("clientInfo"),
-            request.params.get("capabilities"),
-        )
-        token = self.runtime.sessions.sealer.seal(session)
-        result = self.runtime.handlers.initialize_result(version)
-        await self._reply(
-            jsonrpc.result(request.id, result), headers=[(b"mcp-session-id", token.encode())]
-        )
+        conn = Connection(self.principal, new_connection_id())
+        reply = await self.kernel.request(conn, request)
+        headers: list[tuple[bytes, bytes]] = []
+        if "result" in reply and conn.version is not None:
+            sealer = self.runtime.sessions.sealer
+            session = sealer.new(
+                conn.version, self.principal.key_id, conn.client_info, conn.client_capabilities
+            )
+            headers.append((b"mcp-session-id", sealer.seal(session).encode()))
+        await self._reply(reply, _handshake_envelope_status(reply), headers)
 
-    async def _open_session(self) -> Session | None:
+    async def _without_session(self, message: Message) -> None:
+        reply = await self.kernel.receive(Connection(self.principal, new_connection_id()), message)
+        if reply is None:
+            await sse.send_empty(self.send, HTTPStatus.ACCEPTED)
+        else:
+            await self._reply(reply, _handshake_envelope_status(reply))
+
+    async def _open(self) -> Connection:
+        """The session's Connection (one state read); `SessionNotFound` when there is none."""
         token = self.request.headers.get(SESSION_HEADER, "").strip()
-        try:
-            return await self.runtime.sessions.resume(token, self.principal.key_id)
-        except SessionNotFound:
-            return None
+        session = await self.runtime.sessions.resume(token, self.principal.key_id)
+        return self.runtime.connection(self.principal, session)
 
     async def _handshake(self, message: Message) -> None:
-        rid = message.id if isinstance(message, RpcRequest) else None
-        session = await self._open_session()
-        if session is None:
-            err = RpcError(INVALID_REQUEST, "session not found: initialize again", http_status=404)
-            await self._error(rid, err, "handshake")
-            return
+        conn = await self._open()
         header = _version_header(self.request.headers)
         if header is not None and header not in versions.KNOWN:
             err = RpcError(
                 INVALID_REQUEST,
                 f"unsupported MCP-Protocol-Version {header!r}",
                 {"supported": list(versions.HANDSHAKE)},
-                http_status=400,
             )
+            rid = message.id if isinstance(message, RpcRequest) else None
             await self._error(rid, err, "handshake")
-            return
-        if isinstance(message, Notification):
-            await self._notification(session, message)
-            await sse.send_empty(self.send, 202)
-        elif isinstance(message, RpcResponse):
-            await sse.send_empty(self.send, 202)
+        elif isinstance(message, RpcRequest):
+            await self._answer(conn, message, _handshake_status, track=True)
         else:
-            await self._dispatch(session, message)
-
-    async def _notification(self, session: Session, message: Notification) -> None:
-        if message.method == "notifications/cancelled":
-            await self.runtime.cancel(session.id, message.params.get("requestId"))
-
-    def _handshake_context(self, session: Session, log_level: str | None) -> Context:
-        return Context(
-            principal=self.principal,
-            version=session.version,
-            era="handshake",
-            request_id=new_request_id(),
-            log_level=log_level,
-            set_log_level=functools.partial(self.runtime.sessions.set_log_level, session),
-            client_capabilities=session.client_capabilities,
-            tools_changed=self.runtime.tools_changed,
-        )
-
-    async def _dispatch(self, session: Session, request: RpcRequest) -> None:
-        log_level = None
-        if request.method == "tools/call":
-            log_level = await self.runtime.sessions.log_level(session)
-        ctx = self._handshake_context(session, log_level)
-
-        async def run(emit: sse.Emit) -> dict[str, Any]:
-            ctx.emit = emit
-            return await self._handle(ctx, request)
-
-        await sse.answer(
-            self.send,
-            self.request.receive,
-            run,
-            accepts=self.accepts,
-            status_of=_handshake_status,
-            on_started=lambda task: self.runtime.track(session.id, request.id, task),
-        )
+            await self.kernel.receive(conn, message)
+            await sse.send_empty(self.send, HTTPStatus.ACCEPTED)
 
     async def _batch(self, items: list[Any]) -> None:
-        session = await self._open_session() if self.request.headers.get(SESSION_HEADER) else None
-        if not items:
-            await self._reply(batch.refused(batch.EMPTY), 400)
-            return
-        if session is None or not versions.batches_allowed(session.version):
-            await self._reply(batch.refused(BATCHES_ONLY), 400)
-            return
-
-        async def one(request: RpcRequest) -> dict[str, Any]:
-            return await self._handle(self._handshake_context(session, None), request)
-
-        replies = await batch.answer(
-            items,
-            notify=functools.partial(self._notification, session),
-            request=one,
-            track=functools.partial(self.runtime.track, session.id),
+        conn = Connection(self.principal, new_connection_id())
+        if self.request.headers.get(SESSION_HEADER):
+            with contextlib.suppress(SessionNotFound):  # refused below: no 2025-03-26 session
+                conn = await self._open()
+        replies = await self.kernel.batch(
+            conn, items, track=lambda rid, task: self.runtime.track(conn.id, rid, task)
         )
         if replies is None:
-            await sse.send_empty(self.send, 202)
+            await sse.send_empty(self.send, HTTPStatus.ACCEPTED)
+        elif isinstance(replies, dict):
+            await self._reply(replies, _handshake_envelope_status(replies))
         else:
             await self._reply(replies)
 
@@ -285,47 +205,26 @@ class Post:
     async def _modern(self, message: Message) -> None:
         rid = message.id if isinstance(message, RpcRequest) else None
         try:
-            meta = envelope.check_modern(message, self.request.headers, self._input_schema)
+            conn = self.kernel.modern(
+                self.principal,
+                message,
+                self.request.headers,
+                self._input_schema,
+                new_connection_id(),
+            )
         except RpcError as err:
             await self._error(rid, err, "modern")
             return
         if not isinstance(message, RpcRequest):
-            await sse.send_empty(self.send, 202)
-            return
-        if message.method == "subscriptions/listen":
+            await sse.send_empty(self.send, HTTPStatus.ACCEPTED)
+        elif message.method == "subscriptions/listen":
             await self._listen(message)
-            return
-        if not self.runtime.handlers.knows(message.method, "modern"):
-            unknown = RpcError(jsonrpc.METHOD_NOT_FOUND, f"method not found: {message.method}")
-            await self._error(rid, unknown, "modern")
-            return
-        ctx = Context(
-            principal=self.principal,
-            version=meta.version,
-            era="modern",
-            request_id=new_request_id(),
-            log_level=meta.log_level,
-            client_capabilities=meta.client_capabilities,
-            tools_changed=self.runtime.tools_changed,
-        )
-
-        async def run(emit: sse.Emit) -> dict[str, Any]:
-            ctx.emit = emit
-            return await self._handle(ctx, message)
-
-        await sse.answer(
-            self.send, self.request.receive, run, accepts=self.accepts, status_of=_modern_status
-        )
+        else:
+            await self._answer(conn, message, _modern_status)
 
     async def _listen(self, request: RpcRequest) -> None:
         if not self.accepts.sse:  # a long-lived stream has no JSON form
-            err = RpcError(
-                INVALID_REQUEST,
-                "subscriptions/listen needs Accept: text/event-stream",
-                http_status=406,
-            )
-            await self._error(request.id, err, "modern")
-            return
+            raise NotAcceptable("subscriptions/listen needs Accept: text/event-stream")
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
         agreed = {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
@@ -348,24 +247,36 @@ class Post:
 
     # -- shared --------------------------------------------------------------------------------
 
-    async def _handle(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
-        try:
-            return jsonrpc.result(request.id, await self.runtime.handlers.handle(ctx, request))
-        except RpcError as err:
-            return jsonrpc.error(request.id, err)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("MCP handler failed", extra={"request_id": ctx.request_id})
-            return jsonrpc.error(request.id, RpcError(jsonrpc.INTERNAL_ERROR, "internal error"))
+    async def _answer(
+        self, conn: Connection, request: RpcRequest, status_of: StatusOf, *, track: bool = False
+    ) -> None:
+        """Run the request in the kernel; JSON or SSE decided late (`sse.answer`)."""
+
+        async def run(emit: sse.Emit) -> dict[str, Any]:
+            return await self.kernel.request(conn, request, emit)
+
+        def started(task: asyncio.Task[Any]) -> None:
+            self.runtime.track(conn.id, request.id, task)
+
+        await sse.answer(
+            self.send,
+            self.request.receive,
+            run,
+            accepts=self.accepts,
+            status_of=status_of,
+            on_started=started if track else None,
+        )
 
     async def _error(self, rid: Any, err: RpcError, era: str) -> None:
-        table = jsonrpc.MODERN_HTTP_STATUS if era == "modern" else jsonrpc.HANDSHAKE_HTTP_STATUS
-        status = err.http_status or table.get(err.code, 200)
-        await self._reply(jsonrpc.error(rid, err), status)
+        reply = jsonrpc.error(rid, err)
+        status = _modern_status if era == "modern" else _handshake_envelope_status
+        await self._reply(reply, status(reply))
 
     async def _reply(
-        self, body: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        body: Any,
+        status: int = HTTPStatus.OK,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         await sse.send_reply(self.send, body, status, headers, accepts=self.accepts)
 
@@ -380,14 +291,24 @@ def _version_header(headers: Any) -> str | None:
 
 
 def _handshake_status(message: dict[str, Any]) -> int:
-    return 200
+    """Inside a handshake session every answer is 200, errors included."""
+    return HTTPStatus.OK
+
+
+def _handshake_envelope_status(message: dict[str, Any]) -> int:
+    """Outside a session (or for its envelope): the handshake era's table."""
+    return _status_in(jsonrpc.HANDSHAKE_HTTP_STATUS, message)
 
 
 def _modern_status(message: dict[str, Any]) -> int:
+    return _status_in(jsonrpc.MODERN_HTTP_STATUS, message)
+
+
+def _status_in(table: dict[int, int], message: dict[str, Any]) -> int:
     error = message.get("error")
     if isinstance(error, dict):
-        return jsonrpc.MODERN_HTTP_STATUS.get(int(error.get("code", 0)), 200)
-    return 200
+        return table.get(int(error.get("code", 0)), HTTPStatus.OK)
+    return HTTPStatus.OK
 
 
 async def _relay(
@@ -429,28 +350,21 @@ async def _relay(
         gone.cancel()
 
 
-async def _session_verb(request: Request, send: Send, runtime: Runtime, who: Principal) -> None:
+async def _session_verb(
+    request: Request, send: Send, runtime: Runtime, who: Principal, accepts: media.Accepts
+) -> None:
     """GET (the session's notification stream) and DELETE (end the session)."""
     header = _version_header(request.headers) or ""
     token = request.headers.get(SESSION_HEADER)
-    accepts = media.accepts(request.headers.get("accept"))
     if header in versions.MODERN or token is None:
-        await sse.send_empty(send, 405, ALLOW)
-        return
-    try:
-        session = await runtime.sessions.resume(token.strip(), who.key_id)
-    except SessionNotFound:
-        err = RpcError(INVALID_REQUEST, "session not found: initialize again")
-        await sse.send_reply(send, jsonrpc.error(None, err), 404, accepts=accepts)
-        return
+        raise MethodNotAllowed(ALLOW, f"{request.method} /mcp needs a handshake-era session")
+    session = await runtime.sessions.resume(token.strip(), who.key_id)
     if request.method == "DELETE":
         await runtime.sessions.end(session)
-        await sse.send_empty(send, 204)
+        await sse.send_empty(send, HTTPStatus.NO_CONTENT)
         return
     if not accepts.sse:
-        err = RpcError(INVALID_REQUEST, "GET /mcp needs Accept: text/event-stream")
-        await sse.send_reply(send, jsonrpc.error(None, err), 406, accepts=accepts)
-        return
+        raise NotAcceptable("GET /mcp needs Accept: text/event-stream")
     stream = sse.SseStream(send)
     frame = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
     async with runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from toolwire.core.errors import InvalidRequest, UpstreamError
+from toolwire.core.errors import MissingClientCapability, UpstreamError
 from toolwire.core.ports import InvokeContext
 from toolwire.upstream.builtin.registry import BuiltinRegistry
 
@@ -148,7 +148,7 @@ def missing_capability(ctx: InvokeContext) -> McpContent:
     """Conformance fixture: needs the client's sampling capability, which it never uses."""
     capabilities = getattr(ctx.on_progress, "client_capabilities", None) or {}
     if "sampling" not in capabilities:
-        raise InvalidRequest(
+        raise MissingClientCapability(
             "this tool needs the client's sampling capability",
             details={"requiredCapabilities": {"sampling": {}}},
         )

@@ -1,0 +1,42 @@
+"""One HTTP exchange with the MCP door, as every HTTP endpoint (`/mcp`, `/sse`, `/messages`)
+starts it: the request, the app's services and MCP runtime, what the client accepts, and
+`refuse()` for a typed refusal raised before anything was sent (`refusals.TRANSPORT`).
+
+What this is not: admission (`security.admit`) or any protocol handling (`kernel`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from toolwire.core.errors import ToolwireError
+from toolwire.inbound.mcp import media, refusals
+from toolwire.inbound.mcp.jsonrpc import RequestId
+from toolwire.inbound.mcp.runtime import Runtime, runtime_of
+from toolwire.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    request: Request
+    send: Send
+    services: Services
+    runtime: Runtime
+    accepts: media.Accepts
+
+    @classmethod
+    def start(cls, scope: Scope, receive: Receive, send: Send) -> Exchange:
+        request = Request(scope, receive)
+        return cls(
+            request=request,
+            send=send,
+            services=scope["app"].state.services,
+            runtime=runtime_of(scope["app"]),
+            accepts=media.accepts(request.headers.get("accept")),
+        )
+
+    async def refuse(self, error: ToolwireError, rid: RequestId | None = None) -> None:
+        await refusals.refuse(self.send, error, self.services, accepts=self.accepts, rid=rid)
