@@ -3,6 +3,8 @@
  *
  *     ToolwireError                 any failure the SDK reports (.code, .message, .details, ...)
  *     ├── InvalidRequestError       INVALID_REQUEST       400  the request itself is malformed
+ *     │   └── MissingClientCapabilityError  MISSING_CLIENT_CAPABILITY  400  the tool needs a
+ *     │                             client capability (MCP sampling, elicitation, roots) not declared
  *     ├── UnauthenticatedError      UNAUTHENTICATED       401  no key, bad key, revoked key
  *     ├── InsufficientCreditsError  INSUFFICIENT_CREDITS  402  the balance cannot cover the price
  *     ├── ForbiddenError            FORBIDDEN             403  the key's scopes deny the tool
@@ -77,6 +79,9 @@ export class ToolwireError extends Error {
 export class InvalidRequestError extends ToolwireError {
   static override readonly code: string = "INVALID_REQUEST";
 }
+export class MissingClientCapabilityError extends InvalidRequestError {
+  static override readonly code: string = "MISSING_CLIENT_CAPABILITY";
+}
 export class UnauthenticatedError extends ToolwireError {
   static override readonly code: string = "UNAUTHENTICATED";
 }
@@ -144,6 +149,7 @@ export const ERRORS_BY_CODE: Readonly<Record<string, ToolwireErrorClass>> = Obje
   Object.fromEntries(
     [
       InvalidRequestError,
+      MissingClientCapabilityError,
       UnauthenticatedError,
       InsufficientCreditsError,
       ForbiddenError,

@@ -34,6 +34,7 @@ export {
   InternalError,
   InvalidArgumentsError,
   InvalidRequestError,
+  MissingClientCapabilityError,
   NotFoundError,
   PayloadTooLargeError,
   RateLimitedError,
