@@ -65,6 +65,10 @@ class Settings:
     """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
     instance_dead_after_s: float = 30.0
     """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
+    a2a_task_retention_s: float = 24 * 3600.0
+    """How long an A2A task stays readable (get, list, cancel, subscribe) after its last change."""
+    a2a_skills: str = "tool"
+    """The agent card's skills: one per `tool` (default) or one per `category` (large catalogs)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
