@@ -18,12 +18,14 @@ from a2a.types.a2a_pb2 import (
     AgentCard,
     CancelTaskRequest,
     GetTaskRequest,
+    ListTasksRequest,
     Message,
     Part,
     Role,
     SendMessageConfiguration,
     SendMessageRequest,
     StreamResponse,
+    SubscribeToTaskRequest,
     Task,
     TaskState,
 )
@@ -36,13 +38,14 @@ CONFIG = {
     "prices": {"matrix.add": 1, "matrix.wait": 2},
 }
 VERSIONS = ["1.0", "0.3"]
+PROFILE = ["--profile", "conformance"]  # test_tool_with_progress: progress 0, 50, 100 of 100
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
-        gw = start_gateway(tmp_path_factory.mktemp("a2a"), config=CONFIG)
+        gw = start_gateway(tmp_path_factory.mktemp("a2a"), config=CONFIG, args=PROFILE)
     try:
         yield gw
     finally:
@@ -51,7 +54,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
 
 @pytest.fixture(scope="module")
 def key(gateway: RunningGateway) -> str:
-    return gateway.create_account(credits=100, name="a2a", scopes=["matrix.*"])[1]
+    return gateway.create_account(credits=100, name="a2a")[1]
+
+
+@pytest.fixture(scope="module")
+def limited_key(gateway: RunningGateway) -> str:
+    return gateway.create_account(credits=100, name="a2a-limited", scopes=["matrix.*"])[1]
 
 
 def balance(gateway: RunningGateway, key: str) -> float:
@@ -103,9 +111,9 @@ async def last_task(stream: AsyncIterator[StreamResponse]) -> tuple[Task, list[S
 
 
 def test_the_card_lists_the_keys_tools_and_the_anonymous_card_none(
-    gateway: RunningGateway, key: str
+    gateway: RunningGateway, limited_key: str
 ) -> None:
-    with gateway.client(key) as http:
+    with gateway.client(limited_key) as http:
         mine = http.get("/.well-known/agent-card.json").json()
     anonymous = httpx.get(gateway.url + "/.well-known/agent-card.json").json()
     assert [s["id"] for s in mine["skills"]] == ["matrix"]
@@ -178,3 +186,58 @@ async def test_cancelling_a_running_task_stops_the_call_and_releases_its_credits
         got = await client.get_task(GetTaskRequest(id=task.id))
         assert got.status.state == TaskState.TASK_STATE_CANCELED
     assert balance(gateway, key) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_streamed_call_reports_progress_as_status_updates_then_the_artifact(
+    gateway: RunningGateway, key: str, version: str
+) -> None:
+    async with a2a_client(gateway, key, version, streaming=True) as client:
+        message = Message(
+            message_id="m-progress",
+            role=Role.ROLE_USER,
+            parts=[Part(text="test_tool_with_progress")],
+        )
+        with anyio.fail_after(10):
+            events = [e async for e in client.send_message(SendMessageRequest(message=message))]
+    kinds = [e.WhichOneof("payload") for e in events]
+    assert kinds[0] == "task"
+    progress = [
+        MessageToDict(e.status_update.metadata)["toolwire.progress"]["progress"]
+        for e in events
+        if e.HasField("status_update") and "toolwire.progress" in e.status_update.metadata
+    ]
+    assert progress == [0, 50, 100]
+    artifacts = [e.artifact_update.artifact for e in events if e.HasField("artifact_update")]
+    assert len(artifacts) == 1 and artifacts[0].parts[1].text
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_resubscribing_to_a_running_task_gets_the_task_then_its_end(
+    gateway: RunningGateway, key: str, version: str
+) -> None:
+    async with a2a_client(gateway, key, version) as client:
+        request = SendMessageRequest(
+            message=call_message("matrix", "wait", {"seconds": 1}),
+            configuration=SendMessageConfiguration(return_immediately=True),
+        )
+        task, _ = await last_task(client.send_message(request))
+    async with a2a_client(gateway, key, version, streaming=True) as client:
+        with anyio.fail_after(10):
+            events = [e async for e in client.subscribe(SubscribeToTaskRequest(id=task.id))]
+    assert events[0].task.id == task.id
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+
+
+async def test_list_tasks_returns_the_callers_tasks_only(
+    gateway: RunningGateway, key: str, limited_key: str
+) -> None:
+    async with a2a_client(gateway, key, "1.0") as client:
+        request = SendMessageRequest(message=call_message("matrix", "add", {"a": 1, "b": 2}))
+        task, _ = await last_task(client.send_message(request))
+        listed = await client.list_tasks(ListTasksRequest())
+        assert task.id in [t.id for t in listed.tasks]
+    async with a2a_client(gateway, limited_key, "1.0") as other:
+        theirs = await other.list_tasks(ListTasksRequest())
+    assert task.id not in [t.id for t in theirs.tasks]
