@@ -81,7 +81,7 @@ def _skill(name: str, ops: list[Operation], per: str) -> AgentSkill:
         name=name,
         description=f"{description} Operations: {listed}.",
         tags=sorted({first.category, *(op.tool for op in ops)}),
-        examples=[f'{op.qualified} {{"...": "..."}}' for op in ops[:3]],
+        examples=[f"{op.qualified} {{...}}" for op in ops],  # the text form, one per operation
         input_modes=MODES,
         output_modes=MODES,
     )
