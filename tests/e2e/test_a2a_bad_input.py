@@ -156,3 +156,13 @@ def test_a_failed_call_is_a_failed_task_carrying_the_error_code(
     assert task["status"]["state"] == "TASK_STATE_FAILED"
     assert task["metadata"]["toolwire.error"]["code"] == "INVALID_ARGUMENTS"
     assert task["status"]["message"]["parts"][0]["text"].startswith("INVALID_ARGUMENTS")
+
+
+@pytest.mark.parametrize("path", ["/a2a/tasks/no-such-task", "/a2a/v1/tasks/no-such-task"])
+def test_the_http_json_binding_answers_an_unknown_task_404_and_no_key_401(
+    gateway: RunningGateway, key: str, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {key}", **(V1 if "/v1/" not in path else {})}
+    assert httpx.get(gateway.url + path, headers=headers, timeout=10).status_code == 404
+    refused = httpx.get(gateway.url + path, timeout=10)
+    assert refused.status_code == messages.ADMISSION_STATUS["UNAUTHENTICATED"]

@@ -38,6 +38,11 @@ CONFIG = {
     "prices": {"matrix.add": 1, "matrix.wait": 2},
 }
 VERSIONS = ["1.0", "0.3"]
+BINDINGS = [
+    pytest.param(binding, version, id=f"{binding}-{version}")
+    for binding in ("JSONRPC", "HTTP+JSON")
+    for version in VERSIONS
+]
 PROFILE = ["--profile", "conformance"]  # test_tool_with_progress: progress 0, 50, 100 of 100
 
 
@@ -70,7 +75,12 @@ def balance(gateway: RunningGateway, key: str) -> float:
 
 @asynccontextmanager
 async def a2a_client(
-    gateway: RunningGateway, key: str, version: str, *, streaming: bool = False
+    gateway: RunningGateway,
+    key: str,
+    version: str,
+    *,
+    streaming: bool = False,
+    binding: str = "JSONRPC",
 ) -> AsyncIterator[Client]:
     """The SDK's client from the gateway's card, speaking `version` (1.0 sends A2A-Version);
     `streaming`: `send_message` streams (SSE) instead of blocking."""
@@ -78,11 +88,18 @@ async def a2a_client(
     if version != "0.3":
         headers["A2A-Version"] = version
     async with httpx.AsyncClient(headers=headers, timeout=30) as http:
-        factory = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming))
+        config = ClientConfig(
+            httpx_client=http, streaming=streaming, supported_protocol_bindings=[binding]
+        )
+        factory = ClientFactory(config)
         card = await factory.create_from_url(gateway.url)  # resolves the card
         await card.close()
         served = await card_of(http, gateway.url)
-        only = [i for i in served.supported_interfaces if i.protocol_version == version]
+        only = [
+            i
+            for i in served.supported_interfaces
+            if (i.protocol_version, i.protocol_binding) == (version, binding)
+        ]
         del served.supported_interfaces[:]
         served.supported_interfaces.extend(only)
         async with factory.create(served) as client:
@@ -118,18 +135,18 @@ def test_the_card_lists_the_keys_tools_and_the_anonymous_card_none(
     anonymous = httpx.get(gateway.url + "/.well-known/agent-card.json").json()
     assert [s["id"] for s in mine["skills"]] == ["matrix"]
     assert anonymous["skills"] == []
-    versions = [i["protocolVersion"] for i in mine["supportedInterfaces"]]
-    assert versions == ["1.0", "0.3"]
+    interfaces = [(i["protocolBinding"], i["protocolVersion"]) for i in mine["supportedInterfaces"]]
+    assert interfaces == [(b, v) for b in ("JSONRPC", "HTTP+JSON") for v in ("1.0", "0.3")]
     assert mine["url"] == gateway.url + "/a2a"  # the 0.3 fields, merged
     assert mine["preferredTransport"] == "JSONRPC"
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("binding", "version"), BINDINGS)
 async def test_a_message_runs_a_tool_and_the_task_carries_the_result_and_receipt(
-    gateway: RunningGateway, key: str, version: str
+    gateway: RunningGateway, key: str, binding: str, version: str
 ) -> None:
     before = balance(gateway, key)
-    async with a2a_client(gateway, key, version) as client:
+    async with a2a_client(gateway, key, version, binding=binding) as client:
         request = SendMessageRequest(message=call_message("matrix", "add", {"a": 2, "b": 3}))
         task, _ = await last_task(client.send_message(request))
         assert task.status.state == TaskState.TASK_STATE_COMPLETED
@@ -165,12 +182,12 @@ async def test_a_message_that_names_no_call_gets_an_input_required_task(
     assert "data part" in task.status.message.parts[0].text
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("binding", "version"), BINDINGS)
 async def test_cancelling_a_running_task_stops_the_call_and_releases_its_credits(
-    gateway: RunningGateway, key: str, version: str
+    gateway: RunningGateway, key: str, binding: str, version: str
 ) -> None:
     before = balance(gateway, key)
-    async with a2a_client(gateway, key, version) as client:
+    async with a2a_client(gateway, key, version, binding=binding) as client:
         request = SendMessageRequest(
             message=call_message("matrix", "wait", {"seconds": 20}),
             configuration=SendMessageConfiguration(return_immediately=True),
@@ -188,11 +205,11 @@ async def test_cancelling_a_running_task_stops_the_call_and_releases_its_credits
     assert balance(gateway, key) == before
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("binding", "version"), BINDINGS)
 async def test_a_streamed_call_reports_progress_as_status_updates_then_the_artifact(
-    gateway: RunningGateway, key: str, version: str
+    gateway: RunningGateway, key: str, binding: str, version: str
 ) -> None:
-    async with a2a_client(gateway, key, version, streaming=True) as client:
+    async with a2a_client(gateway, key, version, streaming=True, binding=binding) as client:
         message = Message(
             message_id="m-progress",
             role=Role.ROLE_USER,

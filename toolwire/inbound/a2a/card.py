@@ -28,7 +28,7 @@ from toolwire.core.catalog import Operation
 from toolwire.settings import Settings
 
 RPC_PATH = "/a2a"
-"""The JSON-RPC binding; `/api/a2a` answers the same."""
+"""The JSON-RPC binding (`/api/a2a` answers the same), and the base of the HTTP+JSON one."""
 
 MODES = ["application/json", "text/plain"]
 
@@ -44,6 +44,8 @@ def agent_card(settings: Settings, ops: Sequence[Operation] | None) -> AgentCard
         supported_interfaces=[
             AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
             AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="0.3"),
+            AgentInterface(url=url, protocol_binding="HTTP+JSON", protocol_version="1.0"),
+            AgentInterface(url=url, protocol_binding="HTTP+JSON", protocol_version="0.3"),
         ],
         capabilities=AgentCapabilities(streaming=True, push_notifications=False),
         security_schemes={

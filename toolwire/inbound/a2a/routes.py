@@ -14,9 +14,11 @@ from a2a.server.request_handlers.default_request_handler_v2 import DefaultReques
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.server.routes.rest_routes import create_rest_routes
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
+from starlette.types import Message, Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
 from toolwire.core.model import Principal
@@ -43,6 +45,9 @@ class _ContextBuilder(DefaultServerCallContextBuilder):
 class A2ADoor:
     handler: DefaultRequestHandlerV2
     rpc: JsonRpcDispatcher
+    rest: Router
+    """The HTTP+JSON binding below `/a2a`: 1.0 paths (`/message:send`, `/tasks/{id}`, ...) and
+    the 0.3 ones (`/v1/...`), by the SDK's REST dispatcher."""
 
     @staticmethod
     def of(request: Request) -> A2ADoor:
@@ -61,7 +66,9 @@ def _build(svc: Services) -> A2ADoor:
         agent_card=card.agent_card(svc.settings, None),
     )
     rpc = JsonRpcDispatcher(handler, _ContextBuilder(), enable_v0_3_compat=True)
-    return A2ADoor(handler, rpc)
+    rest = create_rest_routes(handler, _ContextBuilder(), enable_v0_3_compat=True)
+    # without the SDK's `/{tenant}` mount: toolwire serves no tenants
+    return A2ADoor(handler, rpc, Router([r for r in rest if not isinstance(r, Mount)]))
 
 
 def admission_error(error: ToolwireError, rid: str) -> Response:
@@ -95,6 +102,34 @@ async def jsonrpc(request: Request) -> Response:
     return await A2ADoor.of(request).rpc.handle_requests(request)
 
 
+async def rest_binding(scope: Scope, receive: Receive, send: Send) -> None:
+    """The HTTP+JSON binding (an ASGI app mounted at `/a2a`): admission, then the SDK's routes."""
+    request = Request(scope, receive)
+    rid = request_id(request)
+    try:
+        principal = await authenticate(request)
+        body = await read_body(request, services(request).settings.max_body_bytes)
+    except ToolwireError as exc:
+        await admission_error(exc, rid)(scope, receive, send)
+        return
+    scope[_PRINCIPAL] = principal
+    await A2ADoor.of(request).rest(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read given back once (then disconnects pass through)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 async def agent_card(request: Request) -> Response:
     rid = request_id(request)
     svc = services(request)
@@ -116,4 +151,5 @@ routes = [
     Route("/.well-known/agent.json", agent_card, methods=["GET"]),
     Route(card.RPC_PATH, jsonrpc, methods=["POST"]),
     Route("/api/a2a", jsonrpc, methods=["POST"]),
+    Mount(card.RPC_PATH, app=rest_binding),
 ]
