@@ -64,4 +64,3 @@ def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(tmp_path
     finally:
         a.stop()
         b.stop()
-
