@@ -88,7 +88,8 @@ class GatewayExecutor(AgentExecutor):
 
         async def progress(done: float, total: float | None, text: str | None) -> None:
             report = {"progress": done, "total": total, "message": text}
-            parts = [Part(text=text or f"{done:g}/{total:g}" if total else f"{done:g}")]
+            shown = f"{done:g}/{total:g}" if total is not None else f"{done:g}"
+            parts = [Part(text=text or shown)]
             parts.append(messages.data_part(report))
             await updater.update_status(
                 TaskState.TASK_STATE_WORKING,
