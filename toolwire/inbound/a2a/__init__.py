@@ -6,7 +6,7 @@
                                         (no header), by the a2a-sdk's dispatcher
     /a2a/message:send, /a2a/tasks/...   HTTP+JSON 1.0 (and 0.3 under /a2a/v1/...)
 
-A thin translator built on the a2a-sdk's server components (see docs/design/0007-a2a-door.md):
+A thin translator built on the a2a-sdk's server components (see docs/design/0009-a2a-door.md):
 the SDK's request handler keeps the task lifecycle, the protocol versions and the A2A errors;
 `GatewayExecutor` turns a task into one `Gateway.execute`; `StateTaskStore` keeps tasks in the
 state backend. This package authenticates each request with the toolwire key and refuses what
