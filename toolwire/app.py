@@ -34,7 +34,7 @@ from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
-from toolwire.inbound import admin, admin_billing, mcp, openai, rest
+from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
 from toolwire.inbound.openapi_doc import openapi_document
@@ -215,6 +215,7 @@ def create_app(
         *admin.routes,
         *admin_billing.routes,
         *mcp.routes,
+        *a2a.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -78,6 +78,10 @@ class Settings:
     explicit_forbidden: bool = False
     """Off by default: a tool the key may not call is answered exactly as an unknown one
     (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
+    a2a_task_retention_s: float = 24 * 3600.0
+    """How long an A2A task stays readable (get, list, cancel, subscribe) after its last change."""
+    a2a_skills: str = "tool"
+    """The agent card's skills: one per `tool` (default) or one per `category` (large catalogs)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

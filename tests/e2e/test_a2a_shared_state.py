@@ -1,0 +1,66 @@
+"""Two gateways sharing Redis (and the database): an A2A task started on one is read and
+cancelled on the other, and the cancel stops the call where it runs, releasing its credits."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.test_mcp_clients import redis_url
+from toolwire.testing import RunningGateway, start_gateway
+
+CONFIG = {"builtins": {"modules": ["tests.support.door_tools"]}, "prices": {"matrix.wait": 2}}
+V1 = {"A2A-Version": "1.0"}
+
+
+def rpc(gateway: RunningGateway, key: str, method: str, params: object) -> dict[str, object]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    headers = {"Authorization": f"Bearer {key}", **V1}
+    reply = httpx.post(gateway.url + "/a2a", json=body, headers=headers, timeout=10)
+    result: dict[str, object] = reply.json()["result"]
+    return result
+
+
+def balance(gateway: RunningGateway, key: str) -> float:
+    with gateway.client(key) as http:
+        value: float = http.get("/api/v1/me").json()["balance"]
+        return value
+
+
+def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(tmp_path: Path) -> None:
+    env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
+    database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
+    admin = f"tw_admin_{secrets.token_hex(8)}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        a = start_gateway(tmp_path / "a", env=env, admin_key=admin, config=CONFIG, args=database)
+        b = start_gateway(tmp_path / "b", env=env, admin_key=admin, config=CONFIG, args=database)
+    try:
+        _, key = a.create_account(credits=20, name="shared")
+        message = {
+            "messageId": "m1",
+            "role": "ROLE_USER",
+            "parts": [{"data": {"tool": "matrix", "operation": "wait", "input": {"seconds": 20}}}],
+        }
+        params = {"message": message, "configuration": {"returnImmediately": True}}
+        started = rpc(a, key, "SendMessage", params)["task"]
+        assert isinstance(started, dict)
+        task_id = started["id"]
+        on_b = rpc(b, key, "GetTask", {"id": task_id})
+        assert on_b["status"]["state"] in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")  # type: ignore[index]
+        cancelled = rpc(b, key, "CancelTask", {"id": task_id})
+        assert cancelled["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
+        # The reservation is released in gateway a's process: no event crosses to here, so poll.
+        deadline = time.monotonic() + 10
+        while balance(a, key) != 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert balance(a, key) == 20
+        on_a = rpc(a, key, "GetTask", {"id": task_id})
+        assert on_a["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
+    finally:
+        a.stop()
+        b.stop()

@@ -1,0 +1,155 @@
+"""Starlette routes of the A2A door: admission (key, body size), then the a2a-sdk's dispatcher.
+
+The SDK's handler is built once per app, on the first A2A request, from the services the lifespan
+built (`A2ADoor.of`): one handler per process, so one registry of running tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers.default_request_handler_v2 import DefaultRequestHandlerV2
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.server.routes.rest_routes import create_rest_routes
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from toolwire.core.errors import ToolwireError
+from toolwire.core.model import Principal
+from toolwire.inbound.a2a import card, messages
+from toolwire.inbound.a2a.executor import GatewayExecutor, PrincipalUser
+from toolwire.inbound.a2a.tasks import StateTaskStore
+from toolwire.inbound.http import api_key_from, json_response, read_body
+from toolwire.inbound.rest import authenticate, request_id, services
+from toolwire.services import Services
+
+_PRINCIPAL = "toolwire.principal"
+
+
+class _ContextBuilder(DefaultServerCallContextBuilder):
+    """The SDK's call context, with the authenticated toolwire key as its user."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.user = PrincipalUser(request.scope[_PRINCIPAL])
+        return context
+
+
+@dataclass
+class A2ADoor:
+    handler: DefaultRequestHandlerV2
+    rpc: JsonRpcDispatcher
+    rest: Router
+    """The HTTP+JSON binding below `/a2a`: 1.0 paths (`/message:send`, `/tasks/{id}`, ...) and
+    the 0.3 ones (`/v1/...`), by the SDK's REST dispatcher."""
+
+    @staticmethod
+    def of(request: Request) -> A2ADoor:
+        """This app's door, built from its services on first use."""
+        door: A2ADoor | None = getattr(request.app.state, "a2a_door", None)
+        if door is None:
+            door = _build(services(request))
+            request.app.state.a2a_door = door
+        return door
+
+
+def _build(svc: Services) -> A2ADoor:
+    handler = DefaultRequestHandlerV2(
+        agent_executor=GatewayExecutor(svc.gateway, svc.state),
+        task_store=StateTaskStore(svc.state, svc.settings.a2a_task_retention_s),
+        agent_card=card.agent_card(svc.settings, None),
+    )
+    rpc = JsonRpcDispatcher(handler, _ContextBuilder(), enable_v0_3_compat=True)
+    rest = create_rest_routes(handler, _ContextBuilder(), enable_v0_3_compat=True)
+    # without the SDK's `/{tenant}` mount: toolwire serves no tenants
+    return A2ADoor(handler, rpc, Router([r for r in rest if not isinstance(r, Mount)]))
+
+
+def admission_error(error: ToolwireError, rid: str) -> Response:
+    """A request refused before the handler: the table's HTTP status, a JSON-RPC error body."""
+    status = messages.ADMISSION_STATUS.get(error.code, 500)
+    headers = {"x-request-id": rid}
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="toolwire"'
+    body: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": messages.ADMISSION_RPC_CODE,
+            "message": error.message,
+            "data": error.to_dict(),
+        },
+    }
+    return json_response(body, status, headers)
+
+
+async def jsonrpc(request: Request) -> Response:
+    rid = request_id(request)
+    svc = services(request)
+    try:
+        principal = await authenticate(request)
+        # read (bounded) now: Starlette keeps the body for the dispatcher's own read
+        request._body = await read_body(request, svc.settings.max_body_bytes)
+    except ToolwireError as exc:
+        return admission_error(exc, rid)
+    request.scope[_PRINCIPAL] = principal
+    return await A2ADoor.of(request).rpc.handle_requests(request)
+
+
+async def rest_binding(scope: Scope, receive: Receive, send: Send) -> None:
+    """The HTTP+JSON binding (an ASGI app mounted at `/a2a`): admission, then the SDK's routes."""
+    request = Request(scope, receive)
+    rid = request_id(request)
+    try:
+        principal = await authenticate(request)
+        body = await read_body(request, services(request).settings.max_body_bytes)
+    except ToolwireError as exc:
+        await admission_error(exc, rid)(scope, receive, send)
+        return
+    scope[_PRINCIPAL] = principal
+    await A2ADoor.of(request).rest(scope, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` with the body already read given back once (then disconnects pass through)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def agent_card(request: Request) -> Response:
+    rid = request_id(request)
+    svc = services(request)
+    principal: Principal | None = None
+    if api_key_from(request) is not None or "authorization" in request.headers:
+        try:
+            principal = await authenticate(request)
+        except ToolwireError as exc:
+            return admission_error(exc, rid)
+    ops = None if principal is None else svc.gateway.visible(principal)
+    body = agent_card_to_dict(card.agent_card(svc.settings, ops))
+    return json_response(
+        body, headers={"cache-control": "private, max-age=60", "vary": "authorization, x-api-key"}
+    )
+
+
+routes = [
+    Route("/.well-known/agent-card.json", agent_card, methods=["GET"]),
+    Route("/.well-known/agent.json", agent_card, methods=["GET"]),
+    Route(card.RPC_PATH, jsonrpc, methods=["POST"]),
+    Route("/api/a2a", jsonrpc, methods=["POST"]),
+    Mount(card.RPC_PATH, app=rest_binding),
+]
