@@ -34,6 +34,9 @@ _TEXT_CALL = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.:-]*)\s*(\{.*\})?\s*$", r
 
 TASK_ERRORS: dict[str, TaskState] = {
     "INVALID_REQUEST": TaskState.TASK_STATE_INPUT_REQUIRED,
+    # A tool that needs an MCP client capability (sampling, elicitation, roots): an A2A client
+    # cannot declare one, so the task fails and says which capability it would need.
+    "MISSING_CLIENT_CAPABILITY": TaskState.TASK_STATE_FAILED,
     "UNAUTHENTICATED": TaskState.TASK_STATE_AUTH_REQUIRED,
     "INSUFFICIENT_CREDITS": TaskState.TASK_STATE_FAILED,
     "FORBIDDEN": TaskState.TASK_STATE_FAILED,
