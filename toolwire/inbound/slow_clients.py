@@ -92,9 +92,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        log.warning("closed a connection whose request %s took over %gs", phase, seconds)
+        # One message per phase: the flood limit (`log_flood`) counts each message kind apart.
         if phase == "headers":
+            log.warning("closed a connection whose request headers took over %gs", seconds)
             self.transport.write(_TIMED_OUT)
+        else:
+            log.warning("closed a connection whose request body took over %gs", seconds)
         self.transport.close()
 
 
