@@ -380,9 +380,15 @@ class Gateway:
         if run.reservation is not None:
             await self._settle(run.reservation, 0)
         self._audit(
-            run.principal, run.call, run.op, "CANCELLED", 0, run.started, run.creds,
+            run.principal,
+            run.call,
+            run.op,
+            "CANCELLED",
+            0,
+            run.started,
+            run.creds,
             "cancelled by client",
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _balance_after(run: _Run, charge: int) -> int | None:
