@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -37,13 +38,13 @@ from toolwire.core.gateway import Gateway
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
+from toolwire.inbound.mcp.runtime import announce_tools_changed
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
 from toolwire.store.billing import Billing
-from toolwire.store.byok import ByokCredentials
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
@@ -107,7 +108,8 @@ async def build_services(
         store.ledger,
         store.audit,
         default_timeout=settings.default_timeout,
-        credentials=ByokCredentials(billing.byok, platform=vault),
+        credentials=vault,
+        own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
     )
@@ -118,6 +120,7 @@ async def build_services(
         store.keys, admin_key=settings.admin_key, admin_account_id=admin_account, tokens=tokens
     )
     state = state_from_url(settings.state_url)
+    gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
     return Services(settings, gateway, auth, store, secret, state, billing), created
 
 

@@ -118,7 +118,9 @@ async def test_the_planted_secret_never_leaves_the_gateway(
         crash = OperationSpec(
             "crash", "d", {"type": "object"}, Crashing(), credentials={"secret": "planted"}
         )
-        h.gateway.swap_catalog(Catalog([ToolSpec("x", "crashing tool", (crash,)), *_tools(h)]))
+        await h.gateway.swap_catalog(
+            Catalog([ToolSpec("x", "crashing tool", (crash,)), *_tools(h)])
+        )
         outcomes = {
             name: await h.call(name, **args)
             for name, args in [

@@ -1,20 +1,26 @@
 """`Gateway.execute`: the one call path every door goes through, in the order it runs.
 
-    1 resolve     the tool and operation in the catalog          -> ToolNotFound
-    2 authorize   the key's scopes                   -> ToolNotFound (Forbidden if explicit)
-    3 validate    depth and encodability, then the compiled schema -> InvalidArguments
-    3b claim      the Idempotency-Key, if any: a replay returns  -> Conflict (other input, running)
-    4 credentials the operation's credential references -> values -> UpstreamError (not configured)
-    5 reserve     the price (the BYOK fee on the caller's own key) -> InsufficientCredits / Budget
-    6 invoke      the adapter, under the operation's timeout     -> UpstreamError / UpstreamTimeout
-                  and a result every door can encode              -> UpstreamError
-    7 keep        an idempotent call's outcome, before its charge (a crash then charges it once);
-                  when it cannot be kept the call fails uncharged -> Internal, the key given up
-    8 settle      charge on success (or always), else release    (on every path, cancellation too)
-    9 audit       one event per call, handed to a batching sink
-   10 Outcome     data or error, plus meta
+Each step is a method of `Gateway` named as below; `execute` calls them in this order.
 
-Steps 1-5 fail before any upstream is touched and before any credit moves; a claimed key whose
+     1 resolve      the tool and operation in the catalog          -> ToolNotFound
+     2 authorize    the key's scopes                   -> ToolNotFound (Forbidden if explicit)
+     3 validate     depth and encodability, then the compiled schema -> InvalidArguments
+     4 admit        admission checks (rate limits go here; none by default) -> RateLimited
+     5 claim        the Idempotency-Key, if any: a replay returns  -> Conflict (other input,
+                                                                      or still running)
+     6 credentials  the caller's own key (BYOK) or the platform vault, chosen here
+                                                                   -> UpstreamError (not configured)
+     7 reserve      the price (the BYOK fee on the caller's own key); the key's budgets are
+                    checked atomically with it                     -> InsufficientCredits / Budget
+     8 invoke       before-invoke hooks, the adapter under the operation's timeout, after-invoke
+                    hooks; a result every door can encode          -> UpstreamError, UpstreamTimeout
+     9 keep         an idempotent call's outcome, before its charge (a crash then charges it once);
+                    when it cannot be kept the call fails uncharged -> Internal, the key given up
+    10 settle       charge on success (or always), else release    (in a finally: every path)
+    11 audit        one event per call, handed to a batching sink
+       Outcome      data or content or error, plus meta
+
+Steps 1-7 fail before any upstream is touched and before any credit moves; a claimed key whose
 call did not reach the upstream is given up, so a retry runs afresh. Once the tool has run, the
 receipt, the ledger and the audit record agree whatever fails afterwards: the core checks the
 result can be encoded (`toolwire.core.payload`) before it settles, so no door meets a result it
@@ -22,6 +28,7 @@ cannot write, and a claimed key always ends done or given up, never left running
 
 Credentials resolve before the reservation because their source decides the charge (a caller's
 own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
+The core makes that choice; the BYOK store only stores keys (`ports.OwnKeys`).
 Cancellation (a client that went away) releases the reservation and propagates.
 """
 
@@ -30,10 +37,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from toolwire.core import payload
 from toolwire.core.catalog import Catalog, Operation
+from toolwire.core.content import TextBlock, ToolResult
 from toolwire.core.errors import (
     Forbidden,
     Internal,
@@ -42,6 +52,7 @@ from toolwire.core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from toolwire.core.hooks import InvokeHooks
 from toolwire.core.model import AuditEvent, Meta, Outcome, Principal, Reservation, ToolCall
 from toolwire.core.ports import (
     AuditSink,
@@ -49,15 +60,52 @@ from toolwire.core.ports import (
     IdempotencyStore,
     InvokeContext,
     Ledger,
+    OwnKeys,
     ResolvedCredentials,
 )
 
 log = logging.getLogger("toolwire.gateway")
+NO_HOOKS = InvokeHooks()
+
+CatalogListener = Callable[[], Awaitable[None]]
+"""Told after the catalog changed (the MCP runtime sends `notifications/tools/list_changed`)."""
+
+
+class Admission(Protocol):
+    """One admission check (step 4): raises `RateLimited` (or another `ToolwireError`) to refuse
+    the call before anything is claimed or spent; returns None to let it through."""
+
+    async def admit(self, principal: Principal, operation: Operation) -> None: ...
 
 
 class DeniedAsUnknown(ToolNotFound):
     """A tool the key's scopes deny, answered to the caller exactly as an unknown one (same
     code, message and details); only the audit record tells them apart."""
+
+
+@dataclass(slots=True)
+class _Run:
+    """One call as it moves through the steps: what each step found, for the ones after it."""
+
+    principal: Principal
+    call: ToolCall
+    started: float
+    op: Operation | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    claimed: bool = False
+    creds: ResolvedCredentials = field(default_factory=ResolvedCredentials)
+    reservation: Reservation | None = None
+    invoked: bool = False
+    result: ToolResult | None = None
+    error: ToolwireError | None = None
+    charged: int = 0
+    balance: int | None = None
+
+    @property
+    def op_(self) -> Operation:
+        """The resolved operation (steps after 2 only)."""
+        assert self.op is not None
+        return self.op
 
 
 class Gateway:
@@ -71,20 +119,46 @@ class Gateway:
         *,
         default_timeout: float = 30.0,
         credentials: CredentialResolver | None = None,
+        own_keys: OwnKeys | None = None,
         idempotency: IdempotencyStore | None = None,
         explicit_forbidden: bool = False,
+        admission: Sequence[Admission] = (),
+        hooks: InvokeHooks = NO_HOOKS,
     ) -> None:
         self.catalog = catalog
         self.ledger = ledger
         self.audit = audit
         self.default_timeout = default_timeout
         self.credentials = credentials
+        self.own_keys = own_keys
         self.idempotency = idempotency
         self.explicit_forbidden = explicit_forbidden
+        self.admission = tuple(admission)
+        self.hooks = hooks
+        self._listeners: list[CatalogListener] = []
 
-    def swap_catalog(self, catalog: Catalog) -> None:
-        """Replace the catalog atomically; calls already resolved finish on the old one."""
+    # -- the catalog, and its changes ---------------------------------------------------------
+
+    def on_catalog_changed(self, listener: CatalogListener) -> None:
+        """Call `listener` after every catalog change (see `catalog_changed`)."""
+        self._listeners.append(listener)
+
+    async def swap_catalog(self, catalog: Catalog) -> None:
+        """Replace the catalog atomically, then tell the listeners; calls already resolved
+        finish on the old one."""
         self.catalog = catalog
+        for listener in self._listeners:
+            try:
+                await listener()
+            except Exception:
+                log.exception("a catalog listener failed")
+
+    async def catalog_changed(self) -> None:
+        """The adapters' catalog-changed hook (`InvokeContext.catalog_changed`): swap in the
+        current catalog again (a fresh view for every door) and tell the listeners, so MCP
+        clients list again. Rebuilding it from adapters' changed operations comes with
+        federated upstreams (docs/design/mcp-kernel-and-adapter-port.md)."""
+        await self.swap_catalog(self.catalog)
 
     def visible(
         self, principal: Principal, q: str | None = None, category: str | None = None
@@ -101,87 +175,244 @@ class Gateway:
         the very same error, built from the name as asked, so no door can tell the two apart (an
         agent never sees a tool it cannot call). With `explicit_forbidden` (the operator's
         `TOOLWIRE_EXPLICIT_FORBIDDEN`, for debugging) a denied tool raises `Forbidden` instead."""
-        op = self.catalog.resolve(tool, operation)
-        if not principal.scopes.permits(op.tool, op.name, op.category):
-            if self.explicit_forbidden:
-                raise Forbidden(f"this key may not use {op.qualified!r}")
-            unknown = self.catalog.not_found(tool, operation)
-            raise DeniedAsUnknown(unknown.message, details=unknown.details)
-        return op
+        return self.authorize(principal, self.resolve(tool, operation), tool, operation)
+
+    # -- the call path ------------------------------------------------------------------------
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
-        started = time.perf_counter()
-        op: Operation | None = None
-        reservation: Reservation | None = None
-        charged = 0
-        balance: int | None = None
-        data: Any = None
-        error: ToolwireError | None = None
-        creds = ResolvedCredentials()
-        claimed = invoked = False
+        """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
+        in the Outcome). Cancellation releases what was held, is audited, and propagates."""
+        run = _Run(principal, call, time.perf_counter())
         try:
-            op = self.describe(principal, call.tool, call.operation)
-            arguments = dict(call.arguments)
-            payload.check_arguments(arguments)
-            arguments = op.validate(arguments)
-            if call.idempotency_key is not None and self.idempotency is not None:
-                replay = await self.idempotency.claim(
-                    principal,
-                    call.idempotency_key,
-                    tool=op.qualified,
-                    arguments=arguments,
-                    request_id=call.request_id,
-                )
-                if replay is not None:
-                    return self._replayed(principal, call, op, replay)
-                claimed = True
-            creds = await self._credentials(principal, op)
-            price = op.byok_fee if creds.source == "byok" else op.price
-            if price:
-                reservation = await self.ledger.reserve(
-                    principal, price, request_id=call.request_id, tool=op.tool, operation=op.name
-                )
-                balance = reservation.balance_after
-            ctx = InvokeContext(
-                call.request_id, principal, creds.values, on_progress=call.on_progress
-            )
-            invoked = True
-            result = await self._invoke(op, arguments, ctx)
-            payload.check_result(op.qualified, result)
-            data = result
+            replay = await self._before_invoke(run)
+            if replay is not None:
+                return self._replayed(principal, call, run.op_, replay)
+            run.invoked = True
+            run.result = await self.invoke(run.op_, run.arguments, self._context(run))
         except ToolwireError as exc:
-            error = payload.renderable(exc)
+            run.error = payload.renderable(exc)
         except Exception:
             log.exception("gateway failure", extra={"request_id": call.request_id})
-            error = Internal()
+            run.error = Internal()
         except BaseException:  # cancelled (the client went away): release, then propagate
-            if claimed:
-                await asyncio.shield(self._forget(principal, call))
-            if reservation is not None:
-                await asyncio.shield(self._settle(reservation, 0))
-            self._audit(principal, call, op, "CANCELLED", 0, started, creds, "cancelled by client")
+            await asyncio.shield(self._abandon(run))
             raise
-        charge = self._charge(op, reservation, error)
-        if reservation is not None:
-            balance = reservation.balance_after + reservation.amount - charge
-        if claimed:
-            kept = Outcome(
-                self._meta(principal, call, op, charge, balance, creds, started), data, error
+        charge = self._charge(run)
+        if run.claimed:
+            charge = await asyncio.shield(self.keep(run, charge))
+        await asyncio.shield(self.settle(run, charge))
+        if run.balance is None and run.op is not None and run.error is None:
+            run.balance = await self._balance(principal)
+        self.audit_call(run)
+        return self._outcome(run)
+
+    async def _before_invoke(self, run: _Run) -> Outcome | None:
+        """Steps 1-7; the stored outcome when the call is an idempotent replay."""
+        call = run.call
+        op = self.resolve(call.tool, call.operation)
+        run.op = self.authorize(run.principal, op, call.tool, call.operation)
+        run.arguments = self.validate(run.op, call.arguments)
+        await self.admit(run.principal, run.op)
+        replay = await self.claim(run)
+        if replay is not None:
+            return replay
+        run.creds = await self.credentials_for(run.principal, run.op)
+        await self.reserve(run)
+        return None
+
+    def resolve(self, tool: str, operation: str | None) -> Operation:
+        """Step 1: the operation the name points at; `ToolNotFound`."""
+        return self.catalog.resolve(tool, operation)
+
+    def authorize(
+        self,
+        principal: Principal,
+        op: Operation,
+        tool: str,
+        operation: str | None,
+    ) -> Operation:
+        """Step 2: `op` if the key's scopes permit it; else `DeniedAsUnknown` (built from the
+        name as asked, `tool` and `operation`, so it reads exactly as an unknown tool) or
+        `Forbidden` (with `explicit_forbidden`)."""
+        if principal.scopes.permits(op.tool, op.name, op.category):
+            return op
+        if self.explicit_forbidden:
+            raise Forbidden(f"this key may not use {op.qualified!r}")
+        unknown = self.catalog.not_found(tool, operation)
+        raise DeniedAsUnknown(unknown.message, details=unknown.details)
+
+    @staticmethod
+    def validate(op: Operation, arguments: Any) -> dict[str, Any]:
+        """Step 3: depth and encodability, then the compiled schema; `InvalidArguments`."""
+        checked = dict(arguments)
+        payload.check_arguments(checked)
+        valid: dict[str, Any] = op.validate(checked)
+        return valid
+
+    async def admit(self, principal: Principal, op: Operation) -> None:
+        """Step 4: each admission check in turn (rate limits, issue 13, plug in here). Budgets
+        are checked in step 7, atomically with the reservation they cap."""
+        for check in self.admission:
+            await check.admit(principal, op)
+
+    async def claim(self, run: _Run) -> Outcome | None:
+        """Step 5: claim the Idempotency-Key; the first call's outcome on a replay."""
+        call = run.call
+        if call.idempotency_key is None or self.idempotency is None:
+            return None
+        replay = await self.idempotency.claim(
+            run.principal,
+            call.idempotency_key,
+            tool=run.op_.qualified,
+            arguments=run.arguments,
+            request_id=call.request_id,
+        )
+        run.claimed = replay is None
+        return replay
+
+    async def credentials_for(self, principal: Principal, op: Operation) -> ResolvedCredentials:
+        """Step 6: the values for the operation's credential references, and whose they are.
+
+        The caller's own keys (BYOK) when the account holds one for every provider the
+        operation references (source ``byok``); else the platform vault (source ``platform``).
+        Nothing when the operation declares none. Raises `UpstreamError`
+        (`details.reason == "credential_missing"`) when neither has them."""
+        if not op.credentials:
+            return ResolvedCredentials()
+        own = await self.own_keys.values(principal.account_id) if self.own_keys else {}
+        if own and all(name in own for name in op.credentials.values()):
+            return ResolvedCredentials(
+                {slot: own[name] for slot, name in op.credentials.items()}, "byok"
             )
-            if not await asyncio.shield(self._keep(principal, call, kept, invoked, reservation)):
-                data, charge = None, 0
-                error = Internal("the call's outcome could not be recorded; it was not charged")
-        if reservation is not None:
-            charged, balance = await asyncio.shield(self._settle(reservation, charge))
-        if balance is None and op is not None and error is None:
-            balance = await self._balance(principal)
-        meta = self._meta(principal, call, op, charged, balance, creds, started)
-        outcome = "OK" if error is None else error.code
+        if self.credentials is None:
+            raise UpstreamError(
+                f"{op.qualified} needs a credential: none is configured for the platform "
+                "and this account has not set its own",
+                details={"reason": "credential_missing"},
+            )
+        return await self.credentials.resolve(principal, op)
+
+    async def reserve(self, run: _Run) -> None:
+        """Step 7: hold the price (the BYOK fee on the caller's own key); nothing when free."""
+        op = run.op_
+        price = op.byok_fee if run.creds.source == "byok" else op.price
+        if not price:
+            return
+        run.reservation = await self.ledger.reserve(
+            run.principal, price, request_id=run.call.request_id, tool=op.tool, operation=op.name
+        )
+        run.balance = run.reservation.balance_after
+
+    def _context(self, run: _Run) -> InvokeContext:
+        return InvokeContext(
+            run.call.request_id,
+            run.principal,
+            run.creds.values,
+            channel=run.call.channel,
+            catalog_changed=self.catalog_changed,
+        )
+
+    async def invoke(
+        self, op: Operation, arguments: dict[str, Any], ctx: InvokeContext
+    ) -> ToolResult:
+        """Step 8: the before-invoke hooks, the adapter under the operation's timeout, the
+        after-invoke hooks. Returns the result as a `ToolResult` every door can encode; raises
+        `UpstreamTimeout`, or `UpstreamError` for a crash, an unencodable result or a result
+        the tool flagged as an error (`details.reason == "tool_error"`)."""
+        timeout = op.timeout or self.default_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                arguments = await self.hooks.run_before(op, arguments, ctx)
+                result = as_result(await op.adapter.invoke(op, arguments, ctx))
+                result = await self.hooks.run_after(op, arguments, ctx, result)
+        except TimeoutError:
+            ctx.cancelled.set()
+            raise UpstreamTimeout(
+                f"{op.qualified} did not answer within {timeout:g}s", details={"timeout_s": timeout}
+            ) from None
+        except ToolwireError:
+            raise
+        except Exception:
+            log.exception("tool %s crashed", op.qualified, extra={"request_id": ctx.request_id})
+            raise UpstreamError(f"{op.qualified} failed") from None
+        except BaseException:
+            ctx.cancelled.set()
+            raise
+        payload.check_result(op.qualified, result.structured)
+        payload.check_result(op.qualified, result.blocks_json())
+        if result.is_error:
+            raise tool_error(op, result)
+        return result
+
+    async def keep(self, run: _Run, charge: int) -> int:
+        """Step 9: store an idempotent call's outcome (with the charge it is about to get) when
+        the upstream ran; else give the key up. Returns the charge to settle: 0, with the call
+        failed as `Internal`, when the outcome could not be stored (a retry runs afresh)."""
+        kept = self._outcome(run, charge, self._balance_after(run, charge))
+        if not await self._keep(run.principal, run.call, kept, run.invoked, run.reservation):
+            run.result = None
+            run.error = Internal("the call's outcome could not be recorded; it was not charged")
+            return 0
+        return charge
+
+    async def settle(self, run: _Run, charge: int) -> None:
+        """Step 10: charge `charge` or release the reservation (called on every path)."""
+        if run.reservation is None:
+            return
+        run.balance = self._balance_after(run, charge)
+        run.charged, run.balance = await self._settle(run.reservation, charge)
+
+    def audit_call(self, run: _Run) -> None:
+        """Step 11: one audit event for the call."""
+        error = run.error
         message = None if error is None else error.message
         if isinstance(error, DeniedAsUnknown):  # the audit may say what the caller may not see
             message = f"denied by the key's scopes ({message})"
-        self._audit(principal, call, op, outcome, charged, started, creds, message)
-        return Outcome(meta=meta, data=data, error=error)
+        outcome = "OK" if error is None else error.code
+        self._audit(
+            run.principal, run.call, run.op, outcome, run.charged, run.started, run.creds, message
+        )
+
+    async def _abandon(self, run: _Run) -> None:
+        """A cancelled call: give the key up, release the reservation, audit it."""
+        if run.claimed:
+            await self._forget(run.principal, run.call)
+        if run.reservation is not None:
+            await self._settle(run.reservation, 0)
+        self._audit(
+            run.principal,
+            run.call,
+            run.op,
+            "CANCELLED",
+            0,
+            run.started,
+            run.creds,
+            "cancelled by client",
+        )
+
+    @staticmethod
+    def _balance_after(run: _Run, charge: int) -> int | None:
+        if run.reservation is None:
+            return run.balance
+        return run.reservation.balance_after + run.reservation.amount - charge
+
+    def _outcome(
+        self, run: _Run, charged: int | None = None, balance: int | None = None
+    ) -> Outcome:
+        final = charged is None
+        meta = self._meta(
+            run.principal,
+            run.call,
+            run.op,
+            run.charged if final else charged or 0,
+            run.balance if final else balance,
+            run.creds,
+            run.started,
+        )
+        if run.error is not None or run.result is None:
+            return Outcome(meta=meta, error=run.error)
+        blocks = run.result.content or None
+        return Outcome(meta=meta, data=run.result.structured, content=blocks)
 
     def _audit(
         self,
@@ -298,41 +529,13 @@ class Gateway:
                 "could not give up idempotency key", extra={"request_id": call.request_id}
             )
 
-    async def _credentials(self, principal: Principal, op: Operation) -> ResolvedCredentials:
-        """The values for the operation's credential references; nothing when it declares none."""
-        if not op.credentials:
-            return ResolvedCredentials()
-        if self.credentials is None:
-            raise UpstreamError(
-                f"{op.qualified} needs credentials and no vault is configured",
-                details={"reason": "credential_missing"},
-            )
-        return await self.credentials.resolve(principal, op)
-
-    async def _invoke(self, op: Operation, arguments: dict[str, Any], ctx: InvokeContext) -> Any:
-        timeout = op.timeout or self.default_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                return await op.adapter.invoke(op, arguments, ctx)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"{op.qualified} did not answer within {timeout:g}s", details={"timeout_s": timeout}
-            ) from None
-        except ToolwireError:
-            raise
-        except Exception:
-            log.exception("tool %s crashed", op.qualified, extra={"request_id": ctx.request_id})
-            raise UpstreamError(f"{op.qualified} failed") from None
-
     @staticmethod
-    def _charge(
-        op: Operation | None, reservation: Reservation | None, error: ToolwireError | None
-    ) -> int:
+    def _charge(run: _Run) -> int:
         """What the call costs: the reservation on success (or always, if the tool says so)."""
-        if reservation is None:
+        if run.reservation is None:
             return 0
-        if error is None or (op is not None and op.charge_policy == "always"):
-            return reservation.amount
+        if run.error is None or (run.op is not None and run.op.charge_policy == "always"):
+            return run.reservation.amount
         return 0
 
     async def _settle(self, reservation: Reservation, charge: int) -> tuple[int, int]:
@@ -347,3 +550,18 @@ class Gateway:
             # own outcome stands: a bookkeeping failure must not turn a result into an error.
             log.exception("could not settle reservation %s", reservation.id)
             return 0, reservation.balance_after
+
+
+def as_result(value: Any) -> ToolResult:
+    """An adapter's return value as a `ToolResult`: plain JSON data is structured content."""
+    return value if isinstance(value, ToolResult) else ToolResult(structured=value)
+
+
+def tool_error(op: Operation, result: ToolResult) -> UpstreamError:
+    """The `UpstreamError` for a result the tool flagged `is_error` (MCP `isError`): its text
+    blocks are the message, all its blocks are in `details.content`."""
+    texts = [b.text for b in result.content if isinstance(b, TextBlock)]
+    return UpstreamError(
+        " ".join(texts) or f"{op.qualified} reported an error",
+        details={"reason": "tool_error", "content": result.blocks_json()},
+    )

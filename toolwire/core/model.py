@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from toolwire.core.content import ContentBlock
 from toolwire.core.errors import ToolwireError
 from toolwire.core.scopes import ScopeSet
+
+if TYPE_CHECKING:
+    from toolwire.core.ports import Channel
 
 MICRO = 1_000_000
 """Micro-credits in one credit."""
@@ -82,7 +86,8 @@ class ToolCall:
     operation: str | None = None
     door: str = "rest"
     idempotency_key: str | None = None
-    on_progress: ProgressFn | None = None
+    channel: Channel | None = None
+    """Where the call's progress and log lines go, and what the client declared (None: nowhere)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,10 @@ class Outcome:
 
     meta: Meta
     data: Any = None
+    """JSON data (a tool's structured content), or None."""
     error: ToolwireError | None = None
+    content: tuple[ContentBlock, ...] | None = None
+    """Content blocks when the tool returned a `ToolResult` with any; None for plain data."""
 
     @property
     def ok(self) -> bool:

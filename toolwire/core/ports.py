@@ -6,43 +6,92 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from toolwire.core.model import AuditEvent, Outcome, Principal, ProgressFn, Reservation
+from toolwire.core.model import AuditEvent, Outcome, Principal, Reservation
 
 if TYPE_CHECKING:
     from toolwire.core.catalog import Operation
 
 
+class Channel(Protocol):
+    """The door's side of one running call: where progress and log lines go, and what the client
+    declared it can do. A door that has nowhere to send them passes none (`ToolCall.channel`)."""
+
+    @property
+    def client_capabilities(self) -> Mapping[str, Any]:
+        """The capabilities the client declared (MCP `initialize` / `_meta`), `{}` if none."""
+        ...
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        """Report progress (MCP `notifications/progress`); non-increasing values are dropped."""
+        ...
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        """Send a log line (MCP `notifications/message`, RFC 5424 level names) if the client
+        asked for that level; dropped otherwise."""
+        ...
+
+
+CatalogChanged = Callable[[], Awaitable[None]]
+"""Called by an adapter whose operations changed: the gateway swaps the catalog and tells
+connected clients (MCP `notifications/tools/list_changed`)."""
+
+
+async def _unchanged() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class InvokeContext:
-    """What an adapter gets besides the arguments: who asked, the credentials to inject, and a
-    way to report progress. Credentials are resolved by the core; an adapter never looks them up."""
+    """What an adapter gets besides the arguments: who asked, the credentials to inject, the
+    door's channel (progress, logs, client capabilities), a cancellation signal, and the
+    catalog-changed hook. Credentials are resolved by the core; an adapter never looks them up.
+
+    `cancelled` is set when the call is abandoned (the client went away, or the timeout passed):
+    work running outside the event loop (a thread) should check it and stop; async work is
+    cancelled the ordinary way."""
 
     request_id: str
     principal: Principal
     credentials: Mapping[str, str] = field(default_factory=dict)
-    on_progress: ProgressFn | None = None
+    channel: Channel | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    catalog_changed: CatalogChanged = _unchanged
+
+    @property
+    def client_capabilities(self) -> Mapping[str, Any]:
+        return {} if self.channel is None else self.channel.client_capabilities
 
     async def progress(
         self, progress: float, total: float | None = None, message: str | None = None
     ) -> None:
-        if self.on_progress is not None:
-            await self.on_progress(progress, total, message)
+        if self.channel is not None:
+            await self.channel.progress(progress, total, message)
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        if self.channel is not None:
+            await self.channel.log(level, data, logger)
 
 
 class Adapter(Protocol):
     """Reaches one kind of upstream. Never bills, never decides policy, never logs a secret.
 
-    Raise `toolwire.core.errors.UpstreamError` (or a subclass) for upstream failures; any other
-    exception is treated as a tool crash and reported as `UPSTREAM_ERROR` without its text.
+    `invoke` returns plain JSON data or a `toolwire.core.content.ToolResult` (content blocks,
+    structured content, an error flag). Raise `toolwire.core.errors.UpstreamError` (or a
+    subclass) for upstream failures; any other exception is treated as a tool crash and reported
+    as `UPSTREAM_ERROR` without its text. `aclose` releases pooled clients and connections (once,
+    when the app stops or a reload drops the adapter); an adapter holding nothing does nothing.
     """
 
     async def invoke(
         self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
     ) -> Any: ...
+
+    async def aclose(self) -> None: ...
 
 
 CredentialSource = Literal["platform", "byok"]
@@ -59,12 +108,18 @@ class ResolvedCredentials:
 
 
 class CredentialResolver(Protocol):
-    """Turns an operation's credential references (slot -> secret name) into the values the adapter
-    injects. The platform vault implements it; BYOK wraps it (the caller's own key first, then the
-    vault), and a `byok` source tells the call path to skip the charge. Raises `UpstreamError` when
-    a referenced credential is not configured."""
+    """Turns an operation's credential references (slot -> secret name) into the platform's
+    values the adapter injects (source ``platform``). The vault implements it. Raises
+    `UpstreamError` when a referenced credential is not configured."""
 
     async def resolve(self, principal: Principal, operation: Operation) -> ResolvedCredentials: ...
+
+
+class OwnKeys(Protocol):
+    """An account's own provider credentials (BYOK), as stored: provider -> value. The core
+    decides whether a call uses them (`Gateway.credentials_for`); the store only keeps them."""
+
+    async def values(self, account_id: str) -> Mapping[str, str]: ...
 
 
 class KeyStore(Protocol):

@@ -24,6 +24,7 @@ from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
+from toolwire.inbound.results import result_json
 
 MAX_CALLS = 64
 
@@ -69,7 +70,7 @@ def _message(call_id: str, outcome: Outcome) -> dict[str, Any]:
     if outcome.error is not None:
         body: Any = {"error": outcome.error.to_dict()}
     else:
-        body = outcome.data
+        body = result_json(outcome)
     content = body if isinstance(body, str) else encode(body).decode()
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 

@@ -21,6 +21,7 @@ from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_cre
 from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
+from toolwire.inbound.results import result_json
 from toolwire.services import Services
 
 HTTP_STATUS: dict[str, int] = {
@@ -80,7 +81,7 @@ def render_error(error: ToolwireError, meta: Meta) -> Response:
 def render_outcome(outcome: Outcome) -> Response:
     if outcome.error is not None:
         return render_error(outcome.error, outcome.meta)
-    body = {"ok": True, "data": outcome.data, "meta": outcome.meta.to_dict()}
+    body = {"ok": True, "data": result_json(outcome), "meta": outcome.meta.to_dict()}
     return json_response(body, 200, {"x-request-id": outcome.meta.request_id})
 
 

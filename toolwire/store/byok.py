@@ -6,10 +6,9 @@ What it is:
   credentials, one per provider. Values are sealed with the vault's `Sealer` (AES-GCM under the
   gateway secret), bound to the account and provider, and are never returned by any API: the
   list shows provider names and dates only.
-- `ByokCredentials`, the `toolwire.core.ports.CredentialResolver` the call path uses: when the
-  caller's account holds a credential for every provider an operation references, the call runs
-  with those (source ``byok``: priced at the operation's `byok_fee`, free by default); otherwise it
-  runs on the platform's resolver (the vault, source ``platform``).
+- `ByokStore.values` is the `toolwire.core.ports.OwnKeys` port the call path reads. Whether a
+  call uses the caller's own keys or the platform's vault is the core's choice
+  (`Gateway.credentials_for`), not this module's.
 
 A provider is the name an operation's credential slot refers to (e.g. ``tavily`` in an upstream's
 ``auth: {type: bearer, secret: tavily}``), the same name the operator's platform secret has: a
@@ -25,19 +24,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.core.catalog import Operation
-from toolwire.core.errors import InvalidRequest, NotFound, UpstreamError
-from toolwire.core.model import Principal
-from toolwire.core.ports import CredentialResolver, ResolvedCredentials
+from toolwire.core.errors import InvalidRequest, NotFound
 from toolwire.store._common import iso, upsert_insert, utcnow
 from toolwire.store.tables import accounts, byok_credentials
 from toolwire.vault.crypto import Sealer
+
+if TYPE_CHECKING:
+    from toolwire.core.catalog import Operation
 
 CACHE_SECONDS = 5.0
 MAX_VALUE_LENGTH = 8192
@@ -165,27 +164,6 @@ class ByokStore:
                 self._on_value(value)
         self._cache[account_id] = (time.monotonic(), found)
         return found
-
-
-class ByokCredentials:
-    """The call path's credential step: the caller's own keys first, then the platform's."""
-
-    def __init__(self, store: ByokStore, platform: CredentialResolver | None = None) -> None:
-        self.store = store
-        self.platform = platform
-
-    async def resolve(self, principal: Principal, operation: Operation) -> ResolvedCredentials:
-        own = await self.store.values(principal.account_id) if principal.account_id else {}
-        if own and all(name in own for name in operation.credentials.values()):
-            values = {slot: own[name] for slot, name in operation.credentials.items()}
-            return ResolvedCredentials(values, "byok")
-        if self.platform is None:
-            raise UpstreamError(
-                f"{operation.qualified} needs a credential: none is configured for the platform "
-                "and this account has not set its own",
-                details={"reason": "credential_missing"},
-            )
-        return await self.platform.resolve(principal, operation)
 
 
 def providers(operations: Iterable[Operation]) -> set[str]:

@@ -34,6 +34,7 @@ import orjson
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from toolwire.core.content import block_from_json
 from toolwire.core.errors import BY_CODE, Conflict, Internal, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal
 from toolwire.store._common import upsert_insert, utcnow
@@ -213,6 +214,9 @@ def _dump(outcome: Outcome) -> str:
     meta = outcome.meta
     body = {
         "data": outcome.data,
+        "content": None
+        if outcome.content is None
+        else [block.to_json() for block in outcome.content],
         "error": None if outcome.error is None else outcome.error.to_dict(),
         "meta": {
             "request_id": meta.request_id,
@@ -236,4 +240,6 @@ def _replay(response: str | None) -> Outcome:
     if body["error"] is not None:
         raw = body["error"]
         error = BY_CODE.get(raw["code"], Internal)(raw.get("message"), details=raw.get("details"))
-    return Outcome(meta, body["data"], error)
+    raw_content = body.get("content")
+    content = None if raw_content is None else tuple(block_from_json(b) for b in raw_content)
+    return Outcome(meta, body["data"], error, content)

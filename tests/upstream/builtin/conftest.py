@@ -115,7 +115,7 @@ def tool_call(name: str, arguments: dict[str, Any], **extra: Any) -> ToolCall:
 
 @pytest.fixture
 def make_call() -> Callable[..., ToolCall]:
-    """`make_call("echo", {"message": "hi"}, on_progress=...)` -> a ToolCall with a fresh id."""
+    """`make_call("echo", {"message": "hi"}, channel=...)` -> a ToolCall with a fresh id."""
     return tool_call
 
 

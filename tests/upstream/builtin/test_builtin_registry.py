@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from tests.support.channels import RecordingChannel
 from toolwire.core.catalog import Catalog, ToolSpec
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal, ToolCall
@@ -233,17 +234,13 @@ async def test_the_context_parameter_receives_the_invoke_context_for_progress(
             await ctx.progress(step + 1, steps, f"step {step + 1}")
         return {"request_id": ctx.request_id}
 
-    reports: list[tuple[float, float | None, str | None]] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        reports.append((progress, total, message))
-
+    channel = RecordingChannel()
     gateway = gateway_for(reg.specs())
-    call = make_call("slow", {"steps": 2}, on_progress=on_progress)
+    call = make_call("slow", {"steps": 2}, channel=channel)
     outcome = await gateway.execute(principal, call)
     assert outcome.error is None
     assert outcome.data == {"request_id": call.request_id}
-    assert reports == [(1, 2, "step 1"), (2, 2, "step 2")]
+    assert channel.progress_reports == [(1, 2, "step 1"), (2, 2, "step 2")]
 
 
 async def test_invalid_arguments_are_rejected_by_the_core_before_the_function_runs(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from a2a.auth.user import User
@@ -86,18 +86,7 @@ class GatewayExecutor(AgentExecutor):
             return
         await updater.start_work()
 
-        async def progress(done: float, total: float | None, text: str | None) -> None:
-            report = {"progress": done, "total": total, "message": text}
-            shown = f"{done:g}/{total:g}" if total is not None else f"{done:g}"
-            parts = [Part(text=text or shown)]
-            parts.append(messages.data_part(report))
-            await updater.update_status(
-                TaskState.TASK_STATE_WORKING,
-                message=updater.new_agent_message(parts),
-                metadata={"toolwire.progress": report},
-            )
-
-        call = dataclasses.replace(call, on_progress=progress)
+        call = dataclasses.replace(call, channel=_TaskChannel(updater))
         async with self._cancelled_elsewhere(task_id) as elsewhere:
             run = asyncio.ensure_future(self.gateway.execute(principal, call))
             elsewhere.append(run)
@@ -154,3 +143,29 @@ def _current_cancelling() -> bool:
     """Whether this task itself is being cancelled (a local cancel), not only the call."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+class _TaskChannel:
+    """The A2A side of one running call (`core.ports.Channel`): tool progress becomes a `working`
+    status update carrying the report as text and as a data part. An A2A client declares no MCP
+    client capabilities, and tool log lines have no A2A counterpart: they are dropped."""
+
+    def __init__(self, updater: TaskUpdater) -> None:
+        self.updater = updater
+
+    @property
+    def client_capabilities(self) -> Mapping[str, Any]:
+        return {}
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        report = {"progress": progress, "total": total, "message": message}
+        shown = f"{progress:g}/{total:g}" if total is not None else f"{progress:g}"
+        parts = [Part(text=message or shown), messages.data_part(report)]
+        await self.updater.update_status(
+            TaskState.TASK_STATE_WORKING,
+            message=self.updater.new_agent_message(parts),
+            metadata={"toolwire.progress": report},
+        )
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        return None

@@ -22,6 +22,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Outcome, ToolCall
+from toolwire.inbound.results import result_json
 
 ACCEPTED_FORMS = (
     'send a data part {"tool": "<tool>", "operation": "<operation>", "input": {...}}, '
@@ -134,8 +135,10 @@ def _from_text(text: str, request_id: str, idem: str | None) -> ToolCall:
 
 
 def result_parts(outcome: Outcome) -> list[Part]:
-    """A successful outcome as an artifact's parts: the data, then a text rendering."""
-    return [data_part(outcome.data), Part(text=_render(outcome.data))]
+    """A successful outcome as an artifact's parts: the result as data (the JSON shape every
+    JSON door uses, `inbound.results`), then a text rendering."""
+    data = result_json(outcome)
+    return [data_part(data), Part(text=_render(data))]
 
 
 def error_parts(error: ToolwireError) -> list[Part]:

@@ -8,9 +8,10 @@
 - Down-levelling for older versions: no `outputSchema`/`structuredContent`/`title`/
   `resource_link` before 2025-06-18, no annotations or audio before 2025-03-26.
 
-Tools whose output is MCP content rather than JSON data (the `conformance` fixtures, later MCP
-upstreams) return a `dict` carrying a true `mcp_content` attribute, whose `"content"` list holds
-ready content blocks; every other door sees an ordinary `{"content": [...]}` object.
+A tool that returns the core's neutral `ToolResult` (`toolwire.core.content`) comes back as
+`Outcome.content`: its blocks are rendered as MCP content blocks (down-levelled per version), with
+`structuredContent` when it also carried structured data and the client reads it. Plain JSON data
+is one text block holding the JSON.
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ def call_result(outcome: Outcome, op: Operation | None, version: str) -> dict[st
             "_meta": {**receipt, versions.META_TOOLWIRE_ERROR: outcome.error.to_dict()},
         }
     data = outcome.data
-    if isinstance(data, dict) and getattr(data, "mcp_content", False):
-        blocks = [downlevel_block(b, version) for b in data.get("content", [])]
+    if outcome.content is not None:
+        blocks = [downlevel_block(b.to_json(), version) for b in outcome.content]
         result: dict[str, Any] = {"content": blocks, "isError": False, "_meta": receipt}
+        if isinstance(data, dict) and versions.has_structured_output(version):
+            result["structuredContent"] = data
         return result
     text = data if isinstance(data, str) else payload.encode(data).decode()
     result = {"content": [{"type": "text", "text": text}], "isError": False, "_meta": receipt}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,12 +85,9 @@ def capabilities() -> dict[str, Any]:
 
 
 class CallChannel:
-    """The door's side of one running tool call: progress and log messages back to the client.
-
-    It is passed to the core as `ToolCall.on_progress` (a progress function) and also offers
-    `log()` and `tools_changed()`, which a tool reaches through `InvokeContext.on_progress` until
-    the core has a named seam for them (see docs/design/mcp-door.md).
-    """
+    """The door's side of one running tool call (`toolwire.core.ports.Channel`): progress and
+    log messages back to the client, and the capabilities it declared. Adapters reach it
+    through `InvokeContext.progress()`, `.log()` and `.client_capabilities`."""
 
     __slots__ = ("_ctx", "_last", "_token")
 
@@ -99,7 +96,7 @@ class CallChannel:
         self._token = progress_token
         self._last: float | None = None
 
-    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
         if self._token is None:
             return
         if self._last is not None and progress <= self._last:
@@ -123,12 +120,8 @@ class CallChannel:
             params["logger"] = logger
         await self._ctx.emit(notification("notifications/message", params))
 
-    async def tools_changed(self) -> None:
-        if self._ctx.tools_changed is not None:
-            await self._ctx.tools_changed()
-
     @property
-    def client_capabilities(self) -> dict[str, Any]:
+    def client_capabilities(self) -> Mapping[str, Any]:
         return self._ctx.client_capabilities
 
 
@@ -240,7 +233,7 @@ class Handlers:
             request_id=ctx.request_id,
             door="mcp",
             idempotency_key=idempotency_key,
-            on_progress=CallChannel(ctx, token),
+            channel=CallChannel(ctx, token),
         )
         outcome = await self.gateway.execute(ctx.principal, call)
         op = self.gateway.catalog.get(outcome.meta.tool) if outcome.meta.tool else None

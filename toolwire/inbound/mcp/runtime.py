@@ -134,3 +134,10 @@ def runtime_of(app: Any) -> Runtime:
         found = Runtime(app.state.services)
         app.state.mcp_runtime = found
     return found
+
+
+async def announce_tools_changed(state: StateBackend) -> None:
+    """`Runtime.tools_changed` without a runtime: what the gateway's catalog-changed listener
+    calls (wired in `toolwire.app`), so every transport's clients hear of it, stdio included."""
+    seq = await resume.log_change(state)
+    await state.publish(TOOLS_CHANGED_CHANNEL, str(seq).encode())

@@ -80,6 +80,9 @@ class BuiltinAdapter:
     def __init__(self, operations: Mapping[tuple[str, str], BuiltinOperation]) -> None:
         self._operations = operations
 
+    async def aclose(self) -> None:
+        """Built-in functions hold nothing to release."""
+
     async def invoke(
         self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
     ) -> Any:
