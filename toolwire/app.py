@@ -30,6 +30,7 @@ from toolwire.bootstrap import (
     prepare_data_dir,
 )
 from toolwire.config import build_catalog, load_config
+from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
@@ -118,7 +119,8 @@ async def build_services(
         store.keys, admin_key=settings.admin_key, admin_account_id=admin_account, tokens=tokens
     )
     state = state_from_url(settings.state_url)
-    return Services(settings, gateway, auth, store, secret, state, billing), created
+    admin_service = Admin(store.accounts, keys=store.keys, limits=billing)
+    return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

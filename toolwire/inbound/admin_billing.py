@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core.errors import Forbidden, InvalidRequest, NotFound, ToolwireError
-from toolwire.core.model import Principal, credits_to_micro
+from toolwire.core.errors import InvalidRequest, NotFound, ToolwireError
+from toolwire.core.model import Principal
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 from toolwire.services import Services
@@ -40,10 +40,11 @@ def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awa
     async def run(request: Request) -> Response:
         rid = request_id(request)
         try:
+            svc = services(request)
             principal = await authenticate(request)
-            if admin and not principal.is_admin:
-                raise Forbidden("the admin API needs an admin key")
-            result = await handler(request, services(request), principal)
+            if admin:
+                svc.admin.require_admin(principal)
+            result = await handler(request, svc, principal)
         except ToolwireError as exc:
             return error_response(exc, rid)
         if isinstance(result, Response):
@@ -63,21 +64,6 @@ async def _body(request: Request, svc: Services) -> dict[str, Any]:
     return body
 
 
-def _credits_or_none(body: dict[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidRequest(f"'{field}' must be a number of credits or null")
-    try:
-        micro = credits_to_micro(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{field}': {exc}") from None
-    if micro < 0:
-        raise InvalidRequest(f"'{field}' cannot be negative")
-    return micro
-
-
 # BYOK
 
 
@@ -93,7 +79,7 @@ async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[st
 
 
 async def _delete_byok(svc: Services, account_id: str, provider: str) -> Any:
-    await svc.store.accounts.get_account(account_id)
+    await svc.admin.get_account(account_id)
     if not await svc.billing.byok.delete(account_id, provider):
         raise NotFound(
             "this account has no credential for this provider", details={"provider": provider}
@@ -146,12 +132,13 @@ async def put_budget(request: Request, svc: Services, _: Principal) -> Any:
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     key_id = request.path_params["key_id"]
-    hour, day = _credits_or_none(body, "hour"), _credits_or_none(body, "day")
-    return 200, {"budget": await svc.billing.set_budget(key_id, hour, day)}
+    hour = svc.admin.parse_optional_amount(body.get("hour"), "hour")
+    day = svc.admin.parse_optional_amount(body.get("day"), "day")
+    return 200, {"budget": await svc.admin.set_budget(key_id, hour, day)}
 
 
 async def get_budget(request: Request, svc: Services, _: Principal) -> Any:
-    return 200, {"budget": await svc.billing.budget(request.path_params["key_id"])}
+    return 200, {"budget": await svc.admin.budget(request.path_params["key_id"])}
 
 
 async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
@@ -159,8 +146,8 @@ async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
     if set(body) != {"low_balance"}:
         raise InvalidRequest("give exactly 'low_balance' (credits, or null to clear it)")
     account_id = request.path_params["account_id"]
-    await svc.billing.set_low_balance(account_id, _credits_or_none(body, "low_balance"))
-    return 200, {"account": (await svc.store.accounts.get_account(account_id)).to_dict()}
+    threshold = svc.admin.parse_optional_amount(body.get("low_balance"), "low_balance")
+    return 200, {"account": (await svc.admin.set_low_balance(account_id, threshold)).to_dict()}
 
 
 # usage
