@@ -3,9 +3,9 @@
 What it is:
 
 - `ByokStore`, over `byok_credentials`: set (create or replace), delete and list an account's
-  credentials, one per provider. Values are sealed with the vault's `Sealer` (AES-GCM under the
-  gateway secret), bound to the account and provider, and are never returned by any API: the
-  list shows provider names and dates only.
+  credentials, one per provider. Values are sealed with `toolwire.sealing.TokenSealer` (AES-GCM
+  under the gateway secret, the vault's key and token format), bound to the account and
+  provider, and are never returned by any API: the list shows provider names and dates only.
 - `ByokCredentials`, the `toolwire.core.ports.CredentialResolver` the call path uses: when the
   caller's account holds a credential for every provider an operation references, the call runs
   with those (source ``byok``: priced at the operation's `byok_fee`, free by default); otherwise it
@@ -35,9 +35,9 @@ from toolwire.core.catalog import Operation
 from toolwire.core.errors import InvalidRequest, NotFound, UpstreamError
 from toolwire.core.model import Principal
 from toolwire.core.ports import CredentialResolver, ResolvedCredentials
+from toolwire.sealing import TokenSealer
 from toolwire.store._common import iso, upsert_insert, utcnow
 from toolwire.store.tables import accounts, byok_credentials
-from toolwire.vault.crypto import Sealer
 
 CACHE_SECONDS = 5.0
 MAX_VALUE_LENGTH = 8192
@@ -78,7 +78,7 @@ class ByokStore:
         cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self._engine = engine
-        self._sealer = Sealer(master_key)
+        self._sealer = TokenSealer(master_key)
         self._on_value = on_value
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
