@@ -38,6 +38,7 @@ from toolwire.core.gateway import Gateway
 from toolwire.inbound import admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
+from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
 from toolwire.settings import Settings
@@ -119,7 +120,14 @@ async def build_services(
         store.keys, admin_key=settings.admin_key, admin_account_id=admin_account, tokens=tokens
     )
     state = state_from_url(settings.state_url)
-    admin_service = Admin(store.accounts, keys=store.keys, limits=billing)
+    admin_service = Admin(
+        store.accounts,
+        keys=store.keys,
+        limits=billing,
+        byok=billing.byok,
+        usage=billing.usage,
+        operations=lambda: gateway.catalog,
+    )
     return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
 
 
@@ -210,7 +218,11 @@ def create_app(
             await services.store.close()
             await services.state.close()
 
-    middleware = [Middleware(Cors, settings=settings)]
+    middleware = [
+        Middleware(Cors, settings=settings),
+        Middleware(RequestIds),
+        Middleware(BodyLimit, settings=settings),
+    ]
     routes = [
         *rest.routes,
         *openai.routes,

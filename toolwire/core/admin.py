@@ -15,14 +15,28 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any, Protocol, TypeVar
 
-from toolwire.core.errors import Forbidden, InvalidRequest
+from toolwire.core.catalog import Operation
+from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
-from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
+from toolwire.core.records import AccountInfo, ByokInfo, KeyInfo, LedgerEntryInfo, UsageRow
 
-__all__ = ["MAX_CREDITS", "AccountBook", "Admin", "KeyCache", "KeyLimits", "parse_amount"]
+__all__ = [
+    "MAX_CREDITS",
+    "AccountBook",
+    "Admin",
+    "ByokBook",
+    "KeyCache",
+    "KeyLimits",
+    "UsageBook",
+    "parse_amount",
+    "providers",
+]
+
+T = TypeVar("T")
 
 
 class AccountBook(Protocol):
@@ -65,6 +79,30 @@ class KeyLimits(Protocol):
     async def set_low_balance(self, account_id: str, threshold: int | None) -> None: ...
 
 
+class ByokBook(Protocol):
+    """Accounts' own sealed provider credentials (`toolwire.store.byok.ByokStore`)."""
+
+    async def put(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]: ...
+
+    async def delete(self, account_id: str, provider: str) -> bool: ...
+
+    async def list(self, account_id: str) -> list[ByokInfo]: ...
+
+
+class UsageBook(Protocol):
+    """Usage grouped by day, account, key and tool (`toolwire.store.usage.UsageReport`)."""
+
+    async def rows(
+        self,
+        *,
+        account_id: str | None = None,
+        key_id: str | None = None,
+        tool: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> list[UsageRow]: ...
+
+
 class KeyCache(Protocol):
     """This process's cache of authenticated keys (`toolwire.store.keys.SqlKeyStore`)."""
 
@@ -95,6 +133,11 @@ def parse_optional_amount(value: object, field: str) -> int | None:
     return None if value is None else parse_amount(value, field)
 
 
+def providers(operations: Iterable[Operation]) -> set[str]:
+    """Every provider name the catalog's operations refer to: what BYOK accepts."""
+    return {name for op in operations for name in op.credentials.values()}
+
+
 class Admin:
     """Administration over the ports; every change that a cached key could miss invalidates it.
 
@@ -107,10 +150,16 @@ class Admin:
         *,
         keys: KeyCache | None = None,
         limits: KeyLimits | None = None,
+        byok: ByokBook | None = None,
+        usage: UsageBook | None = None,
+        operations: Callable[[], Iterable[Operation]] = tuple,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
         self._limits = limits
+        self._byok = byok
+        self._usage = usage
+        self._operations = operations
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -180,7 +229,59 @@ class Admin:
         await self.accounts.get_account(account_id)
         return await self.accounts.balance(account_id)
 
+    # BYOK: an account's own provider credentials (values go in, never come out)
+
+    def byok_providers(self) -> set[str]:
+        """The provider names the current catalog refers to."""
+        return providers(self._operations())
+
+    def check_provider(self, provider: str) -> str:
+        """`provider` when a tool of the catalog uses it; `NotFound` naming the known ones."""
+        known = self.byok_providers()
+        if provider not in known:
+            raise NotFound(
+                f"no tool uses a provider named {provider!r}",
+                details={"provider": provider, "providers": sorted(known)},
+            )
+        return provider
+
+    async def put_byok(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
+        """Create or replace; `NotFound` for a provider no tool uses. Returns (info, created)."""
+        self.check_provider(provider)
+        return await self._need(self._byok, "BYOK").put(account_id, provider, value)
+
+    async def delete_byok(self, account_id: str, provider: str) -> None:
+        """`NotFound` for an unknown account, or when it has no credential for `provider`."""
+        await self.accounts.get_account(account_id)
+        if not await self._need(self._byok, "BYOK").delete(account_id, provider):
+            raise NotFound(
+                "this account has no credential for this provider", details={"provider": provider}
+            )
+
+    async def list_byok(self, account_id: str) -> list[ByokInfo]:
+        return await self._need(self._byok, "BYOK").list(account_id)
+
+    # usage
+
+    async def usage(
+        self,
+        *,
+        account_id: str | None = None,
+        key_id: str | None = None,
+        tool: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> list[UsageRow]:
+        """Usage rows, oldest day first; `since` and `until` are inclusive UTC days."""
+        return await self._need(self._usage, "usage reports").rows(
+            account_id=account_id, key_id=key_id, tool=tool, since=since, until=until
+        )
+
     def _need_limits(self) -> KeyLimits:
-        if self._limits is None:
-            raise RuntimeError("this Admin was built without budgets (no KeyLimits)")
-        return self._limits
+        return self._need(self._limits, "budgets")
+
+    @staticmethod
+    def _need(port: T | None, what: str) -> T:
+        if port is None:
+            raise RuntimeError(f"this Admin was built without {what}")
+        return port

@@ -41,7 +41,7 @@ def admin(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[
 
 async def _json_object(request: Request, fields: frozenset[str]) -> dict[str, Any]:
     """The body as a JSON object with only `fields` (an unknown field is refused, not ignored)."""
-    raw = await read_body(request, services(request).settings.max_body_bytes)
+    raw = await read_body(request)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")

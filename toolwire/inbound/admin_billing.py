@@ -23,13 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core.errors import InvalidRequest, NotFound, ToolwireError
+from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Principal
+from toolwire.core.records import parse_day, to_csv
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 from toolwire.services import Services
-from toolwire.store.byok import check_provider, providers
-from toolwire.store.usage import parse_day, to_csv
 
 Handler = Callable[[Request, Services, Principal], Awaitable[Any]]
 
@@ -57,7 +56,7 @@ def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awa
 
 
 async def _body(request: Request, svc: Services) -> dict[str, Any]:
-    raw = await read_body(request, svc.settings.max_body_bytes)
+    raw = await read_body(request)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
@@ -68,30 +67,26 @@ async def _body(request: Request, svc: Services) -> dict[str, Any]:
 
 
 async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[str, Any]) -> Any:
-    check_provider(provider, providers(svc.gateway.catalog))
+    svc.admin.check_provider(provider)  # an unknown provider is NotFound before the body counts
     value = body.get("value")
     if not isinstance(value, str) or not value:
         raise InvalidRequest("'value' must be a non-empty string")
     if set(body) - {"value"}:
         raise InvalidRequest("only 'value' may be given")
-    info, created = await svc.billing.byok.put(account_id, provider, value)
+    info, created = await svc.admin.put_byok(account_id, provider, value)
     return 201 if created else 200, {"credential": info.to_dict()}
 
 
 async def _delete_byok(svc: Services, account_id: str, provider: str) -> Any:
-    await svc.admin.get_account(account_id)
-    if not await svc.billing.byok.delete(account_id, provider):
-        raise NotFound(
-            "this account has no credential for this provider", details={"provider": provider}
-        )
+    await svc.admin.delete_byok(account_id, provider)
     return 200, {"deleted": True, "account_id": account_id, "provider": provider}
 
 
 async def _list_byok(svc: Services, account_id: str) -> Any:
-    infos = await svc.billing.byok.list(account_id)
+    infos = await svc.admin.list_byok(account_id)
     return 200, {
         "credentials": [i.to_dict() for i in infos],
-        "providers": sorted(providers(svc.gateway.catalog)),
+        "providers": sorted(svc.admin.byok_providers()),
     }
 
 
@@ -158,7 +153,7 @@ async def usage(request: Request, svc: Services, _: Principal) -> Any:
     fmt = q.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("'format' is json or csv")
-    rows = await svc.billing.usage.rows(
+    rows = await svc.admin.usage(
         account_id=q.get("account_id") or None,
         key_id=q.get("key_id") or None,
         tool=q.get("tool") or None,

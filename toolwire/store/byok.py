@@ -22,10 +22,8 @@ value read is registered with the redactor, when one is given, so logs never sho
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,31 +33,14 @@ from toolwire.core.catalog import Operation
 from toolwire.core.errors import InvalidRequest, NotFound, UpstreamError
 from toolwire.core.model import Principal
 from toolwire.core.ports import CredentialResolver, ResolvedCredentials
+from toolwire.core.records import ByokInfo
 from toolwire.sealing import TokenSealer
-from toolwire.store._common import iso, upsert_insert, utcnow
+from toolwire.store._common import upsert_insert, utcnow
 from toolwire.store.tables import accounts, byok_credentials
 
 CACHE_SECONDS = 5.0
 MAX_VALUE_LENGTH = 8192
 _t = byok_credentials.c
-
-
-@dataclass(frozen=True, slots=True)
-class ByokInfo:
-    """A stored BYOK credential as administration sees it: never its value."""
-
-    account_id: str
-    provider: str
-    created_at: datetime
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "provider": self.provider,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
 
 
 def _aad(account_id: str, provider: str) -> str:
@@ -186,20 +167,6 @@ class ByokCredentials:
                 details={"reason": "credential_missing"},
             )
         return await self.platform.resolve(principal, operation)
-
-
-def providers(operations: Iterable[Operation]) -> set[str]:
-    """Every provider name the catalog's operations refer to: what BYOK accepts."""
-    return {name for op in operations for name in op.credentials.values()}
-
-
-def check_provider(provider: str, known: set[str]) -> str:
-    if provider not in known:
-        raise NotFound(
-            f"no tool uses a provider named {provider!r}",
-            details={"provider": provider, "providers": sorted(known)},
-        )
-    return provider
 
 
 def _unknown_account(account_id: str) -> NotFound:
