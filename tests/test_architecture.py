@@ -34,7 +34,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces and the services they are handed; never store, vault, upstream
     "inbound": frozenset({"__init__", "core", "services", "settings", "state", "auth"}),
-    "services": frozenset({"core", "settings", "state", "store"}),
+    "services": frozenset({"billing", "core", "settings", "state", "store"}),
+    # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
+    "billing": frozenset({"core", "store"}),
     # the SDK is installed and used on its own
     "client": frozenset(),
     # composition: these build the process, so they may reach everything they wire
@@ -45,6 +47,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         {
             "__init__",
             "auth",
+            "billing",
             "bootstrap",
             "config",
             "core",

@@ -22,6 +22,7 @@ from starlette.routing import Match, Route
 
 from toolwire import __version__
 from toolwire.auth.oauth import OAuthVerifier
+from toolwire.billing import Billing
 from toolwire.bootstrap import (
     FirstStart,
     admin_account_id,
@@ -44,7 +45,6 @@ from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
-from toolwire.store.billing import Billing
 from toolwire.store.byok import ByokCredentials
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.lifecycle import close_adapters

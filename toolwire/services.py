@@ -15,8 +15,8 @@ from toolwire.settings import Settings
 from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
+    from toolwire.billing import Billing
     from toolwire.store import Store
-    from toolwire.store.billing import Billing
 
 
 @dataclass

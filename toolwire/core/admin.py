@@ -68,7 +68,7 @@ class AccountBook(Protocol):
 
 
 class KeyLimits(Protocol):
-    """Key budgets and account low-balance thresholds (`toolwire.store.billing.Billing`)."""
+    """Key budgets and account low-balance thresholds (`toolwire.billing.Billing`)."""
 
     async def set_budget(
         self, key_id: str, hour: int | None, day: int | None

@@ -32,7 +32,7 @@ from toolwire.store.instances import DEAD_AFTER_S, HEARTBEAT_S, Instances
 from toolwire.store.tables import accounts, api_keys
 from toolwire.store.usage import UsageReport
 
-log = logging.getLogger("toolwire.store.billing")
+log = logging.getLogger("toolwire.billing")
 
 STALE_EVERY_S = 60.0
 PURGE_EVERY_S = 600.0
