@@ -33,7 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "auth": frozenset({"core", "settings"}),
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces and the services they are handed; never store, vault, upstream
-    "inbound": frozenset({"__init__", "core", "services", "settings", "state", "auth"}),
+    "inbound": frozenset({"__init__", "auth", "core", "sealing", "services", "settings", "state"}),
     "services": frozenset({"billing", "core", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),

@@ -64,3 +64,19 @@ def test_store_and_vault_import_each_other_no_longer() -> None:
         "assert 'toolwire.vault' not in sys.modules, sorted(m for m in sys.modules if 'vault' in m)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mcp_session_ids_are_sealed_by_the_same_helper_under_their_own_key() -> None:
+    import base64
+
+    from toolwire.inbound.mcp.sessions import TOKEN_PREFIX, SessionSealer
+
+    token = SessionSealer(SECRET, ttl_s=60).seal(
+        SessionSealer(SECRET, ttl_s=60).new("2025-11-25", "key_1")
+    )
+    body = token.removeprefix(TOKEN_PREFIX)
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+    assert sealing.Sealer(SECRET, sealing.MCP_SESSION).open(raw, b"toolwire mcp session v1")
+    with pytest.raises(sealing.SealError):
+        sealing.Sealer(SECRET, sealing.VAULT).open(raw, b"toolwire mcp session v1")
