@@ -23,6 +23,7 @@ from starlette.routing import Match, Route
 
 from toolwire import __version__
 from toolwire.auth.oauth import OAuthVerifier
+from toolwire.billing import Billing
 from toolwire.bootstrap import (
     FirstStart,
     admin_account_id,
@@ -31,6 +32,7 @@ from toolwire.bootstrap import (
     prepare_data_dir,
 )
 from toolwire.config import build_catalog, load_config
+from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
@@ -39,12 +41,12 @@ from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import announce_tools_changed
+from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
-from toolwire.store.billing import Billing
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
@@ -121,7 +123,15 @@ async def build_services(
     )
     state = state_from_url(settings.state_url)
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
-    return Services(settings, gateway, auth, store, secret, state, billing), created
+    admin_service = Admin(
+        store.accounts,
+        keys=store.keys,
+        limits=billing,
+        byok=billing.byok,
+        usage=billing.usage,
+        operations=lambda: gateway.catalog,
+    )
+    return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -211,7 +221,11 @@ def create_app(
             await services.store.close()
             await services.state.close()
 
-    middleware = [Middleware(Cors, settings=settings)]
+    middleware = [
+        Middleware(Cors, settings=settings),
+        Middleware(RequestIds),
+        Middleware(BodyLimit, settings=settings),
+    ]
     routes = [
         *rest.routes,
         *openai.routes,

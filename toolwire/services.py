@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.gateway import Gateway
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
+    from toolwire.billing import Billing
     from toolwire.store import Store
-    from toolwire.store.billing import Billing
 
 
 @dataclass
@@ -29,3 +30,5 @@ class Services:
     """Ephemeral shared state (memory:// or redis://): MCP session revocations, fan-out."""
     billing: Billing
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
+    admin: Admin
+    """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""

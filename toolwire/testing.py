@@ -1,6 +1,9 @@
 """Start real gateways the way users do (`toolwire serve`), on free ports bound to 127.0.0.1.
 
-Shared by the test suite and `bench/`; not used by the gateway itself.
+A public test helper, part of the installed package on purpose: your own tests (and this
+repository's suite and `bench/`) can run a real gateway with `start_gateway(tmp_dir, config={...})`
+or the `running_gateway(...)` context manager, and drive it over HTTP. Nothing in the gateway
+imports it. It starts `python -m toolwire serve` as a subprocess; `RunningGateway.stop()` ends it.
 
 Used by every end-to-end test: a `RunningGateway` is a subprocess plus what a test needs to drive
 it (its URL, the admin key, helpers to create accounts and keys through the admin API).

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from tests.cli.conftest import Ran, Run, run_toolwire
+from toolwire.core.admin import MAX_CREDITS
 
 
 def refused(ran: Ran) -> bool:
@@ -82,6 +83,10 @@ def test_bad_amounts_are_refused_and_change_nothing(tw: Run) -> None:
         assert refused(tw("credits", "grant", account_id, "--", amount)), amount
     assert refused(tw("accounts", "create", "other", "--credits", "-1"))
     assert refused(tw("accounts", "create", "other", "--credits", "1e400"))
+    # One set of limits (toolwire.core.admin): over MAX_CREDITS is refused here as over HTTP,
+    # including amounts the CLI once let through up to the 64-bit limit.
+    assert refused(tw("credits", "grant", account_id, str(MAX_CREDITS + 1)))
+    assert refused(tw("accounts", "create", "other", "--credits", "9223372036854"))
     assert [a["balance"] for a in tw("accounts", "list", "--json").json()["accounts"]] == [0]
 
 

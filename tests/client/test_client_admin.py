@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from toolwire.client import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from toolwire.core.admin import MAX_CREDITS
 
 
 async def test_an_admin_creates_an_account_and_a_key_that_works(
@@ -71,3 +72,15 @@ async def test_the_admin_api_refuses_a_key_that_is_not_an_admin_key(client: Any)
 async def test_the_admin_api_refuses_a_call_without_a_key(make_client: Any) -> None:
     with pytest.raises(Unauthenticated):
         await make_client(api_key="").admin.list_accounts()
+
+
+@pytest.mark.parametrize("amount", [MAX_CREDITS + 1, "9223372036854", "1e400"])
+async def test_amounts_over_the_one_limit_are_refused_server_side(admin: Any, amount: Any) -> None:
+    """The SDK sends amounts as given; the gateway's `Admin` applies the same limits as the CLI."""
+    account = await admin.create_account("sdk-limits")
+
+    with pytest.raises(InvalidRequest):
+        await admin.grant(account["id"], amount)
+    with pytest.raises(InvalidRequest):
+        await admin.create_account("sdk-too-rich", credits=amount)
+    assert await admin.balance(account["id"]) == 0

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from toolwire.billing import Billing
 from toolwire.core.errors import BudgetExceeded, Conflict, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, Reservation
 from toolwire.store import Store
-from toolwire.store.billing import Billing
 from toolwire.store.budgets import Windows
 from toolwire.store.idempotency import SqlIdempotency
 from toolwire.store.instances import Instances

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -20,17 +20,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from toolwire.cli.common import DatabaseUrl, DataDir, JsonOut, console, fail, settings_from
+from toolwire.core.admin import Admin
 from toolwire.core.errors import ToolwireError
-from toolwire.core.model import credits_to_micro, micro_to_credits
+from toolwire.core.model import micro_to_credits
+from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
 from toolwire.settings import Settings
 
-if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported when a command runs
-    from toolwire.store.accounts import AccountInfo, AccountStore, KeyInfo, LedgerEntryInfo
-
 T = TypeVar("T")
-
-MAX_MICRO = 2**63 - 1
-"""The largest amount a BIGINT column holds, in micro-credits."""
 
 accounts_app = typer.Typer(help="Create and inspect accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
@@ -49,8 +45,11 @@ AccountId = Annotated[str, typer.Argument(help="Account id (acc_...).", show_def
 # -- running against the store ----------------------------------------------------------------
 
 
-def with_store(settings: Settings, action: Callable[[AccountStore], Awaitable[T]]) -> T:
-    """Open the deployment's store, run `action` on its accounts, close it; errors exit 1."""
+def with_store(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
+    """Open the deployment's store, run `action` on an `Admin` over it, close it; errors exit 1.
+
+    There is no key cache here (the CLI is its own process): running servers forget a revoked
+    key within their key-cache window."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from toolwire.bootstrap import prepare_data_dir
@@ -63,7 +62,7 @@ def with_store(settings: Settings, action: Callable[[AccountStore], Awaitable[T]
             settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds
         )
         try:
-            return await action(store.accounts)
+            return await action(Admin(store.accounts))
         finally:
             await store.close()
 
@@ -88,15 +87,9 @@ def store_settings(data_dir: DataDir, database_url: DatabaseUrl) -> Settings:
 def parse_credits(text: str, what: str, *, positive: bool) -> int:
     """A credit amount typed by a person into micro-credits; a clear error when it is not one."""
     try:
-        micro = credits_to_micro(text.strip())
-    except ValueError as exc:
-        raise fail(escape(f"{what}: {exc}")) from None
-    if micro > MAX_MICRO:
-        raise fail(escape(f"{what} is too large: {text!r}"))
-    if micro < 0 or (positive and micro == 0):
-        sign = "positive" if positive else "zero or more"
-        raise fail(escape(f"{what} must be {sign}, got {text!r}"))
-    return micro
+        return Admin.parse_amount(text, what, positive=positive)
+    except ToolwireError as exc:
+        raise fail(escape(f"{exc.message}, got {text!r}")) from None
 
 
 def _details(details: Any) -> str:
@@ -243,7 +236,7 @@ def accounts_show(
     settings = store_settings(data_dir, database_url)
 
     async def load(
-        store: AccountStore,
+        store: Admin,
     ) -> tuple[AccountInfo, list[KeyInfo], list[LedgerEntryInfo]]:
         account = await store.get_account(account_id)
         return account, await store.list_keys(account_id), await store.history(account_id, 20)
@@ -313,10 +306,8 @@ def keys_list(
     """List API keys (never their secrets)."""
     settings = store_settings(data_dir, database_url)
 
-    async def load(store: AccountStore) -> list[KeyInfo]:
-        if account is not None:
-            await store.get_account(account)  # an unknown account is an error, not an empty list
-        return await store.list_keys(account)
+    async def load(store: Admin) -> list[KeyInfo]:
+        return await store.list_keys(account)  # an unknown account is an error, not []
 
     keys = with_store(settings, load)
     if as_json:

@@ -19,6 +19,7 @@ from toolwire.cli.admin import print_json, store_settings
 from toolwire.cli.common import DatabaseUrl, DataDir, JsonOut, console, fail
 from toolwire.core.errors import ToolwireError
 from toolwire.core.model import micro_to_credits
+from toolwire.core.records import UsageRow, parse_day, to_csv
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +39,7 @@ def usage(
 ) -> None:
     """Show usage per account, key, tool, operation and day."""
     from toolwire.store import Store
-    from toolwire.store.usage import UsageReport, UsageRow, parse_day, to_csv
+    from toolwire.store.usage import UsageReport
 
     settings = store_settings(data_dir, database_url)
 

@@ -1,7 +1,8 @@
 """The admin API under `/admin/v1`: accounts, keys and credits, for the admin key only.
 
-Amounts arrive in credits (up to 6 decimals) and are stored as micro-credits. The same services
-back the CLI, so what the API can do the CLI can do.
+Amounts arrive in credits (up to 6 decimals) and are stored as micro-credits. Every rule (the
+admin check, amount limits, cache invalidation) is `toolwire.core.admin.Admin`'s; this door only
+translates HTTP onto it, as the CLI translates a terminal onto it.
 """
 
 from __future__ import annotations
@@ -13,25 +14,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core.errors import Forbidden, InvalidRequest, ToolwireError
-from toolwire.core.model import credits_to_micro, micro_to_credits
+from toolwire.core.admin import Admin
+from toolwire.core.errors import InvalidRequest, ToolwireError
+from toolwire.core.model import micro_to_credits
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
-from toolwire.store.accounts import AccountStore
 
-Handler = Callable[[Request, AccountStore], Awaitable[Any]]
+Handler = Callable[[Request, Admin], Awaitable[Any]]
 
 
 def admin(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: admin key required, errors rendered as the REST envelope."""
+    """Wrap a handler: `Admin.require_admin`, errors rendered as the REST envelope."""
 
     async def endpoint(request: Request) -> Response:
         rid = request_id(request)
         try:
-            principal = await authenticate(request)
-            if not principal.is_admin:
-                raise Forbidden("the admin API needs an admin key")
-            body = await handler(request, services(request).store.accounts)
+            svc = services(request)
+            svc.admin.require_admin(await authenticate(request))
+            body = await handler(request, svc.admin)
         except ToolwireError as exc:
             return error_response(exc, rid)
         return json_response(body, status, {"x-request-id": rid})
@@ -41,7 +41,7 @@ def admin(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[
 
 async def _json_object(request: Request, fields: frozenset[str]) -> dict[str, Any]:
     """The body as a JSON object with only `fields` (an unknown field is refused, not ignored)."""
-    raw = await read_body(request, services(request).settings.max_body_bytes)
+    raw = await read_body(request)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
@@ -49,18 +49,6 @@ async def _json_object(request: Request, fields: frozenset[str]) -> dict[str, An
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(unknown)}", details={"fields": unknown})
     return body
-
-
-def _amount(value: Any, field: str, *, positive: bool) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidRequest(f"'{field}' must be a number of credits")
-    try:
-        micro = credits_to_micro(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{field}': {exc}") from None
-    if micro < 0 or (positive and micro == 0):
-        raise InvalidRequest(f"'{field}' must be {'positive' if positive else 'zero or more'}")
-    return micro
 
 
 def _name(body: dict[str, Any], default: str | None = None) -> str:
@@ -77,56 +65,52 @@ def _scopes(body: dict[str, Any]) -> list[str]:
     return list(scopes)
 
 
-async def create_account(request: Request, store: AccountStore) -> Any:
+async def create_account(request: Request, admin: Admin) -> Any:
     body = await _json_object(request, frozenset({"name", "credits"}))
-    credits = _amount(body.get("credits", 0), "credits", positive=False)
-    account = await store.create_account(_name(body), credits)
+    credits = admin.parse_amount(body.get("credits", 0), "credits")
+    account = await admin.create_account(_name(body), credits)
     return {"account": account.to_dict()}
 
 
-async def list_accounts(request: Request, store: AccountStore) -> Any:
-    return {"accounts": [a.to_dict() for a in await store.list_accounts()]}
+async def list_accounts(request: Request, admin: Admin) -> Any:
+    return {"accounts": [a.to_dict() for a in await admin.list_accounts()]}
 
 
-async def get_account(request: Request, store: AccountStore) -> Any:
-    return {"account": (await store.get_account(request.path_params["account_id"])).to_dict()}
+async def get_account(request: Request, admin: Admin) -> Any:
+    return {"account": (await admin.get_account(request.path_params["account_id"])).to_dict()}
 
 
-async def create_key(request: Request, store: AccountStore) -> Any:
+async def create_key(request: Request, admin: Admin) -> Any:
     body = await _json_object(request, frozenset({"name", "scopes"}))
-    info, secret = await store.create_key(
+    info, secret = await admin.create_key(
         request.path_params["account_id"], _name(body, "default"), _scopes(body)
     )
     return {"key": info.to_dict(), "secret": secret}
 
 
-async def list_keys(request: Request, store: AccountStore) -> Any:
+async def list_keys(request: Request, admin: Admin) -> Any:
     account_id = request.query_params.get("account_id")
-    return {"keys": [k.to_dict() for k in await store.list_keys(account_id)]}
+    return {"keys": [k.to_dict() for k in await admin.list_keys(account_id)]}
 
 
-async def revoke_key(request: Request, store: AccountStore) -> Any:
-    info = await store.revoke_key(request.path_params["key_id"])
-    services(request).store.keys.invalidate(info.id)
-    return {"key": info.to_dict()}
+async def revoke_key(request: Request, admin: Admin) -> Any:
+    return {"key": (await admin.revoke_key(request.path_params["key_id"])).to_dict()}
 
 
-async def grant(request: Request, store: AccountStore) -> Any:
+async def grant(request: Request, admin: Admin) -> Any:
     body = await _json_object(request, frozenset({"amount", "note"}))
     account_id = request.path_params["account_id"]
     note = body.get("note")
     if note is not None and not isinstance(note, str):
         raise InvalidRequest("'note' must be a string")
-    balance = await store.grant(
-        account_id, _amount(body.get("amount"), "amount", positive=True), note
-    )
+    amount = admin.parse_amount(body.get("amount"), "amount", positive=True)
+    balance = await admin.grant(account_id, amount, note)
     return {"account_id": account_id, "balance": micro_to_credits(balance)}
 
 
-async def balance(request: Request, store: AccountStore) -> Any:
+async def balance(request: Request, admin: Admin) -> Any:
     account_id = request.path_params["account_id"]
-    await store.get_account(account_id)
-    return {"account_id": account_id, "balance": micro_to_credits(await store.balance(account_id))}
+    return {"account_id": account_id, "balance": micro_to_credits(await admin.balance(account_id))}
 
 
 routes = [

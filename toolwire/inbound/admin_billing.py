@@ -23,13 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolwire.core.errors import Forbidden, InvalidRequest, NotFound, ToolwireError
-from toolwire.core.model import Principal, credits_to_micro
+from toolwire.core.errors import InvalidRequest, ToolwireError
+from toolwire.core.model import Principal
+from toolwire.core.records import parse_day, to_csv
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
 from toolwire.services import Services
-from toolwire.store.byok import check_provider, providers
-from toolwire.store.usage import parse_day, to_csv
 
 Handler = Callable[[Request, Services, Principal], Awaitable[Any]]
 
@@ -40,10 +39,11 @@ def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awa
     async def run(request: Request) -> Response:
         rid = request_id(request)
         try:
+            svc = services(request)
             principal = await authenticate(request)
-            if admin and not principal.is_admin:
-                raise Forbidden("the admin API needs an admin key")
-            result = await handler(request, services(request), principal)
+            if admin:
+                svc.admin.require_admin(principal)
+            result = await handler(request, svc, principal)
         except ToolwireError as exc:
             return error_response(exc, rid)
         if isinstance(result, Response):
@@ -56,56 +56,37 @@ def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awa
 
 
 async def _body(request: Request, svc: Services) -> dict[str, Any]:
-    raw = await read_body(request, svc.settings.max_body_bytes)
+    raw = await read_body(request)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
     return body
 
 
-def _credits_or_none(body: dict[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidRequest(f"'{field}' must be a number of credits or null")
-    try:
-        micro = credits_to_micro(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{field}': {exc}") from None
-    if micro < 0:
-        raise InvalidRequest(f"'{field}' cannot be negative")
-    return micro
-
-
 # BYOK
 
 
 async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[str, Any]) -> Any:
-    check_provider(provider, providers(svc.gateway.catalog))
+    svc.admin.check_provider(provider)  # an unknown provider is NotFound before the body counts
     value = body.get("value")
     if not isinstance(value, str) or not value:
         raise InvalidRequest("'value' must be a non-empty string")
     if set(body) - {"value"}:
         raise InvalidRequest("only 'value' may be given")
-    info, created = await svc.billing.byok.put(account_id, provider, value)
+    info, created = await svc.admin.put_byok(account_id, provider, value)
     return 201 if created else 200, {"credential": info.to_dict()}
 
 
 async def _delete_byok(svc: Services, account_id: str, provider: str) -> Any:
-    await svc.store.accounts.get_account(account_id)
-    if not await svc.billing.byok.delete(account_id, provider):
-        raise NotFound(
-            "this account has no credential for this provider", details={"provider": provider}
-        )
+    await svc.admin.delete_byok(account_id, provider)
     return 200, {"deleted": True, "account_id": account_id, "provider": provider}
 
 
 async def _list_byok(svc: Services, account_id: str) -> Any:
-    infos = await svc.billing.byok.list(account_id)
+    infos = await svc.admin.list_byok(account_id)
     return 200, {
         "credentials": [i.to_dict() for i in infos],
-        "providers": sorted(providers(svc.gateway.catalog)),
+        "providers": sorted(svc.admin.byok_providers()),
     }
 
 
@@ -146,12 +127,13 @@ async def put_budget(request: Request, svc: Services, _: Principal) -> Any:
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     key_id = request.path_params["key_id"]
-    hour, day = _credits_or_none(body, "hour"), _credits_or_none(body, "day")
-    return 200, {"budget": await svc.billing.set_budget(key_id, hour, day)}
+    hour = svc.admin.parse_optional_amount(body.get("hour"), "hour")
+    day = svc.admin.parse_optional_amount(body.get("day"), "day")
+    return 200, {"budget": await svc.admin.set_budget(key_id, hour, day)}
 
 
 async def get_budget(request: Request, svc: Services, _: Principal) -> Any:
-    return 200, {"budget": await svc.billing.budget(request.path_params["key_id"])}
+    return 200, {"budget": await svc.admin.budget(request.path_params["key_id"])}
 
 
 async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
@@ -159,8 +141,8 @@ async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
     if set(body) != {"low_balance"}:
         raise InvalidRequest("give exactly 'low_balance' (credits, or null to clear it)")
     account_id = request.path_params["account_id"]
-    await svc.billing.set_low_balance(account_id, _credits_or_none(body, "low_balance"))
-    return 200, {"account": (await svc.store.accounts.get_account(account_id)).to_dict()}
+    threshold = svc.admin.parse_optional_amount(body.get("low_balance"), "low_balance")
+    return 200, {"account": (await svc.admin.set_low_balance(account_id, threshold)).to_dict()}
 
 
 # usage
@@ -171,7 +153,7 @@ async def usage(request: Request, svc: Services, _: Principal) -> Any:
     fmt = q.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidRequest("'format' is json or csv")
-    rows = await svc.billing.usage.rows(
+    rows = await svc.admin.usage(
         account_id=q.get("account_id") or None,
         key_id=q.get("key_id") or None,
         tool=q.get("tool") or None,

@@ -16,15 +16,17 @@ from toolwire.core.errors import InvalidRequest, PayloadTooLarge
 JSON = "application/json"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them all."""
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body. The size limit is `toolwire.inbound.middleware.BodyLimit`'s, which
+    raises `PayloadTooLarge` from the stream; `limit` (bytes) adds the same check here, for a
+    door that must refuse before the middleware's bound or runs without it."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
             size = int(declared)
         except ValueError:
             raise InvalidRequest("invalid Content-Length header") from None
-        if size > limit:
+        if limit is not None and size > limit:
             raise PayloadTooLarge(
                 f"request body of {size} bytes exceeds the limit of {limit} bytes",
                 details={"limit_bytes": limit},
@@ -35,7 +37,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
-        if total > limit:
+        if limit is not None and total > limit:
             raise PayloadTooLarge(
                 f"request body exceeds the limit of {limit} bytes", details={"limit_bytes": limit}
             )

@@ -79,7 +79,7 @@ async def run_tool_calls(request: Request) -> Response:
     rid = request_id(request)
     try:
         principal = await authenticate(request)
-        body = parse_json(await read_body(request, services(request).settings.max_body_bytes))
+        body = parse_json(await read_body(request))
         calls = _tool_calls(body)
     except ToolwireError as exc:
         return error_response(exc, rid)

@@ -6,8 +6,6 @@ envelope `{"ok", "data" | "error", "meta"}`. Status codes come from one table, `
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +19,7 @@ from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_cre
 from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
+from toolwire.inbound.middleware import request_id_of
 from toolwire.inbound.results import result_json
 from toolwire.services import Services
 
@@ -43,7 +42,6 @@ HTTP_STATUS: dict[str, int] = {
 }
 """The REST door's one mapping from error codes to HTTP statuses."""
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _CALL_FIELDS = frozenset({"tool", "operation", "input", "format"})
 
 
@@ -53,11 +51,9 @@ def services(request: Request) -> Services:
 
 
 def request_id(request: Request) -> str:
-    """The caller's `X-Request-Id` when it is safe to echo, else a fresh one."""
-    given = request.headers.get("x-request-id")
-    if given and _REQUEST_ID.match(given):
-        return given
-    return f"req_{uuid.uuid4().hex}"
+    """The caller's `X-Request-Id` when it is safe to echo, else a fresh one: chosen once per
+    request by `toolwire.inbound.middleware.RequestIds`."""
+    return request_id_of(request.scope)
 
 
 def error_body(error: ToolwireError, meta: Meta) -> dict[str, Any]:
@@ -136,7 +132,7 @@ async def execute(request: Request) -> Response:
     svc = services(request)
     try:
         principal = await authenticate(request)
-        body = parse_json(await read_body(request, svc.settings.max_body_bytes))
+        body = parse_json(await read_body(request))
         call = parse_call(body, rid, request.headers.get("idempotency-key"), svc.gateway.catalog)
     except ToolwireError as exc:
         return error_response(exc, rid)

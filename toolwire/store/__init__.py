@@ -18,7 +18,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.store.accounts import AccountInfo, AccountStore, KeyInfo, LedgerEntryInfo
+from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
+from toolwire.store.accounts import AccountStore
 from toolwire.store.audit_sink import AuditRecord, SqlAuditSink
 from toolwire.store.db import create_engine
 from toolwire.store.keys import SqlKeyStore

@@ -11,18 +11,22 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from toolwire.core.records import iso
+
+__all__ = [
+    "ACCOUNT_PREFIX",
+    "is_positive_int",
+    "iso",
+    "sqlite_timestamp",
+    "upsert_insert",
+    "utcnow",
+]
+
 ACCOUNT_PREFIX = "acc_"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z`, millisecond precision; None stays None."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def upsert_insert(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:

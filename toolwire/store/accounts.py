@@ -19,8 +19,6 @@ lock first and waits on the busy timeout rather than failing on a lock upgrade.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,97 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core.errors import Conflict, InvalidRequest, NotFound
-from toolwire.core.model import micro_to_credits
+from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
 from toolwire.core.scopes import check_patterns
-from toolwire.store._common import ACCOUNT_PREFIX, is_positive_int, iso, upsert_insert, utcnow
+from toolwire.store._common import ACCOUNT_PREFIX, is_positive_int, upsert_insert, utcnow
 from toolwire.store.keys import generate_key, hash_secret, key_prefix, parse_key, random_id
 from toolwire.store.tables import accounts, api_keys, ledger_entries, system_meta
 
 MAX_HISTORY = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    id: str
-    name: str
-    balance: int
-    low_balance: int | None
-    created_at: datetime
-    disabled: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "balance": micro_to_credits(self.balance),
-            "low_balance": None if self.low_balance is None else micro_to_credits(self.low_balance),
-            "created_at": iso(self.created_at),
-            "disabled": self.disabled,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    """An API key as administration sees it: never its secret nor its hash."""
-
-    id: str
-    account_id: str
-    name: str
-    prefix: str
-    scopes: tuple[str, ...]
-    is_admin: bool
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "account_id": self.account_id,
-            "name": self.name,
-            "prefix": self.prefix,
-            "scopes": list(self.scopes),
-            "is_admin": self.is_admin,
-            "created_at": iso(self.created_at),
-            "revoked_at": iso(self.revoked_at),
-            "last_used_at": iso(self.last_used_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntryInfo:
-    id: int
-    account_id: str
-    key_id: str | None
-    kind: str
-    amount: int
-    charged: int
-    reservation_id: str | None
-    request_id: str | None
-    tool: str | None
-    operation: str | None
-    note: str | None
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "account_id": self.account_id,
-            "key_id": self.key_id,
-            "kind": self.kind,
-            "amount": micro_to_credits(self.amount),
-            "charged": micro_to_credits(self.charged),
-            "reservation_id": self.reservation_id,
-            "request_id": self.request_id,
-            "tool": self.tool,
-            "operation": self.operation,
-            "note": self.note,
-            "created_at": iso(self.created_at),
-        }
 
 
 _KEY_COLUMNS = (

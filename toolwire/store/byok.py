@@ -3,9 +3,9 @@
 What it is:
 
 - `ByokStore`, over `byok_credentials`: set (create or replace), delete and list an account's
-  credentials, one per provider. Values are sealed with the vault's `Sealer` (AES-GCM under the
-  gateway secret), bound to the account and provider, and are never returned by any API: the
-  list shows provider names and dates only.
+  credentials, one per provider. Values are sealed with `toolwire.sealing.TokenSealer` (AES-GCM
+  under the gateway secret, the vault's key and token format), bound to the account and
+  provider, and are never returned by any API: the list shows provider names and dates only.
 - `ByokStore.values` is the `toolwire.core.ports.OwnKeys` port the call path reads. Whether a
   call uses the caller's own keys or the platform's vault is the core's choice
   (`Gateway.credentials_for`), not this module's.
@@ -21,44 +21,22 @@ value read is registered with the redactor, when one is given, so logs never sho
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.errors import InvalidRequest, NotFound
-from toolwire.store._common import iso, upsert_insert, utcnow
+from toolwire.core.records import ByokInfo
+from toolwire.sealing import TokenSealer
+from toolwire.store._common import upsert_insert, utcnow
 from toolwire.store.tables import accounts, byok_credentials
-from toolwire.vault.crypto import Sealer
-
-if TYPE_CHECKING:
-    from toolwire.core.catalog import Operation
 
 CACHE_SECONDS = 5.0
 MAX_VALUE_LENGTH = 8192
 _t = byok_credentials.c
-
-
-@dataclass(frozen=True, slots=True)
-class ByokInfo:
-    """A stored BYOK credential as administration sees it: never its value."""
-
-    account_id: str
-    provider: str
-    created_at: datetime
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "provider": self.provider,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-        }
 
 
 def _aad(account_id: str, provider: str) -> str:
@@ -77,7 +55,7 @@ class ByokStore:
         cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self._engine = engine
-        self._sealer = Sealer(master_key)
+        self._sealer = TokenSealer(master_key)
         self._on_value = on_value
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
@@ -164,20 +142,6 @@ class ByokStore:
                 self._on_value(value)
         self._cache[account_id] = (time.monotonic(), found)
         return found
-
-
-def providers(operations: Iterable[Operation]) -> set[str]:
-    """Every provider name the catalog's operations refer to: what BYOK accepts."""
-    return {name for op in operations for name in op.credentials.values()}
-
-
-def check_provider(provider: str, known: set[str]) -> str:
-    if provider not in known:
-        raise NotFound(
-            f"no tool uses a provider named {provider!r}",
-            details={"provider": provider, "providers": sorted(known)},
-        )
-    return provider
 
 
 def _unknown_account(account_id: str) -> NotFound:

@@ -10,7 +10,7 @@ deployment restarted) judges an instance dead when either
 - its heartbeat is older than `dead_after_s` (any host: a machine that vanished).
 
 The reservations a dead process left open are then resolved by `SqlLedger.resolve_orphans`, its
-pending idempotency claims dropped, and its row deleted (see `toolwire.store.billing`). A clean
+pending idempotency claims dropped, and its row deleted (see `toolwire.billing`). A clean
 shutdown deletes its own row after the ledger has flushed.
 
 What it is not: a lock service or leader election. A process judged dead by heartbeat while

@@ -13,60 +13,19 @@ of each call and may lag that much.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.core.errors import InvalidRequest
-from toolwire.core.model import micro_to_credits
+from toolwire.core.records import COLUMNS, UsageRow, parse_day, to_csv
 from toolwire.store.tables import audit_events
 
+__all__ = ["COLUMNS", "MAX_ROWS", "UsageReport", "UsageRow", "parse_day", "to_csv"]
+
 MAX_ROWS = 100_000
-COLUMNS = ("day", "account_id", "key_id", "tool", "operation", "calls", "failures", "credits")
-
 _a = audit_events.c
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    day: str
-    account_id: str | None
-    key_id: str | None
-    tool: str | None
-    operation: str | None
-    calls: int
-    failures: int
-    credits: int
-    """Micro-credits."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "day": self.day,
-            "account_id": self.account_id,
-            "key_id": self.key_id,
-            "tool": self.tool,
-            "operation": self.operation,
-            "calls": self.calls,
-            "failures": self.failures,
-            "credits": micro_to_credits(self.credits),
-        }
-
-
-def parse_day(text: str | None, what: str) -> date | None:
-    if text is None or text == "":
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(
-            f"'{what}' must be a date like 2026-01-31", details={what: text}
-        ) from None
 
 
 class UsageReport:
@@ -133,14 +92,3 @@ class UsageReport:
                 )
                 for r in result
             ]
-
-
-def to_csv(rows: Iterable[UsageRow]) -> str:
-    """The rows as CSV with a header line; credits as decimal credits."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        d = row.to_dict()
-        writer.writerow(["" if d[c] is None else d[c] for c in COLUMNS])
-    return out.getvalue()

@@ -26,17 +26,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from toolwire import sealing
 from toolwire.core.errors import NotFound
 from toolwire.state import StateBackend
 
 TOKEN_PREFIX = "tws1."
 _AAD = b"toolwire mcp session v1"
-_NONCE_BYTES = 12
 MAX_TOKEN_CHARS = 4096
 """A presented id longer than this is not ours; refuse it before decoding."""
 _MAX_CAPABILITIES_BYTES = 2048
@@ -68,13 +64,10 @@ class SessionNotFound(NotFound):
 
 
 class SessionSealer:
-    """Seals and opens session tokens with a key derived from the gateway secret (HKDF-SHA256)."""
+    """Seals and opens session tokens with `toolwire.sealing` (its own HKDF-derived key)."""
 
     def __init__(self, secret: bytes, *, ttl_s: float) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"toolwire mcp session"
-        ).derive(secret)
-        self._aead = AESGCM(key)
+        self._sealer = sealing.Sealer(secret, sealing.MCP_SESSION)
         self.ttl_s = ttl_s
 
     def new(
@@ -107,8 +100,7 @@ class SessionSealer:
                 "c": session.client_capabilities,
             }
         )
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, payload, _AAD)
+        sealed = self._sealer.seal(payload, _AAD)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, token: str, *, now: float | None = None) -> Session:
@@ -118,7 +110,7 @@ class SessionSealer:
         body = token[len(TOKEN_PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            payload = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD)
+            payload = self._sealer.open(raw, _AAD)
             data = orjson.loads(payload)
             session = Session(
                 id=str(data["s"]),
@@ -128,7 +120,7 @@ class SessionSealer:
                 client_info=dict(data["i"]),
                 client_capabilities=dict(data["c"]),
             )
-        except (binascii.Error, ValueError, InvalidTag, KeyError, TypeError):
+        except (binascii.Error, ValueError, KeyError, TypeError):  # SealError is a ValueError
             raise SessionNotFound from None
         if session.remaining(now) <= 0:
             raise SessionNotFound

@@ -21,7 +21,7 @@ from toolwire.app import create_app, prepare
 from toolwire.settings import Settings
 from toolwire.upstream.openapi import OpenAPIError, document, fetch, load_document
 
-PETSTORE = Path(__file__).parent / "fixtures" / "petstore.yaml"
+PETSTORE = Path(__file__).parent.parent / "fixtures" / "petstore.yaml"
 ADMIN = "tw_admin_fetch_test_key_0123456789abcdef"
 
 

@@ -14,7 +14,7 @@ from toolwire.config import build_catalog, parse_config
 from toolwire.inbound import formats
 from toolwire.upstream.openapi import Curation, load_document, plan
 
-GITHUB = Path(__file__).parent / "fixtures" / "github-api.json.xz"
+GITHUB = Path(__file__).parent.parent / "fixtures" / "github-api.json.xz"
 
 
 @pytest.fixture(scope="module")

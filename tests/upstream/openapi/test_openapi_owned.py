@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.upstream.harness import gateway_over
+from tests.upstream.openapi.test_openapi_styles import recorder
 from tests.upstream.servers import serving
-from tests.upstream.test_openapi_styles import recorder
 from toolwire.upstream.http import AuthSpec, UpstreamSpec
 from toolwire.upstream.openapi import Curation, Owned, check_document, plan
 

@@ -32,7 +32,7 @@ from toolwire.store.instances import DEAD_AFTER_S, HEARTBEAT_S, Instances
 from toolwire.store.tables import accounts, api_keys
 from toolwire.store.usage import UsageReport
 
-log = logging.getLogger("toolwire.store.billing")
+log = logging.getLogger("toolwire.billing")
 
 STALE_EVERY_S = 60.0
 PURGE_EVERY_S = 600.0
@@ -126,7 +126,8 @@ class Billing:
     # administration
 
     async def set_budget(self, key_id: str, hour: int | None, day: int | None) -> dict[str, Any]:
-        """Set (or clear, with None) a key's hourly and daily caps, in micro-credits."""
+        """Set (or clear, with None) a key's hourly and daily caps, in micro-credits. The key
+        cache is not touched here: `toolwire.core.admin.Admin` invalidates it."""
         for value in (hour, day):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidRequest("a budget is an integer of micro-credits")
@@ -140,7 +141,6 @@ class Billing:
             )
             if result.rowcount != 1:
                 raise NotFound("no such API key", details={"key_id": key_id})
-        self.store.keys.invalidate(key_id)
         return await self.budget(key_id)
 
     async def budget(self, key_id: str) -> dict[str, Any]:
@@ -180,4 +180,3 @@ class Billing:
             )
             if result.rowcount != 1:
                 raise NotFound("no such account", details={"account_id": account_id})
-        self.store.keys.clear()

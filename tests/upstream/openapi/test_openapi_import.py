@@ -24,7 +24,7 @@ from toolwire.upstream.openapi import (
     plan,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 PETSTORE = FIXTURES / "petstore.yaml"
 LIBRARY = FIXTURES / "library.json"
 

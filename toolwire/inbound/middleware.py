@@ -1,0 +1,113 @@
+"""ASGI middleware every HTTP door sits behind: the request id and the body-size limit.
+
+What it is:
+
+- `RequestIds`: once per HTTP request, the caller's `X-Request-Id` when it is safe to echo
+  (1-64 characters of ``[A-Za-z0-9._:-]``), else a fresh ``req_<32 hex>``; doors read it with
+  `request_id_of(scope)` (`toolwire.inbound.rest.request_id` for a Starlette request).
+- `BodyLimit`: the request body is refused beyond `Settings.max_body_bytes`. A declared
+  `Content-Length` over the limit is refused before a byte is read, a streamed body as soon as it
+  passes the limit, an unparsable `Content-Length` is an invalid request. The refusal is a typed
+  error (`PayloadTooLarge`, `InvalidRequest`) raised from `receive()` when the door reads its
+  body, so each door renders it through its own error table (REST envelope 413, MCP JSON-RPC
+  error) exactly as before.
+
+What it is not: a response writer. Neither middleware answers on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from toolwire.core.errors import InvalidRequest, PayloadTooLarge
+from toolwire.settings import Settings
+
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+"""What a caller's `X-Request-Id` must look like to be echoed (logs, headers, audit)."""
+
+
+def new_request_id(given: str | None = None) -> str:
+    """`given` when it is safe to echo, else a fresh ``req_<32 hex>``."""
+    if given and SAFE_REQUEST_ID.match(given):
+        return given
+    return f"req_{uuid.uuid4().hex}"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id `RequestIds` chose for this request (one is made if it did not run)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if not isinstance(rid, str):
+        headers = dict(scope.get("headers") or [])
+        raw = headers.get(b"x-request-id")
+        rid = new_request_id(raw.decode("latin-1") if raw is not None else None)
+        state["request_id"] = rid
+    return rid
+
+
+class RequestIds:
+    """Chooses the request id of every HTTP request, once (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request_id_of(scope)
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuses request bodies over `settings.max_body_bytes` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.limit = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, _Limited(scope, receive, self.limit), send)
+
+
+class _Limited:
+    """A `receive` that counts body bytes and raises the typed error at the limit."""
+
+    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._declared = dict(scope.get("headers") or []).get(b"content-length")
+        self._checked = False
+        self._total = 0
+
+    async def __call__(self) -> Message:
+        if not self._checked:
+            self._checked = True
+            self._check_declared()
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._total += len(message.get("body", b""))
+            if self._total > self._limit:
+                raise PayloadTooLarge(
+                    f"request body exceeds the limit of {self._limit} bytes",
+                    details={"limit_bytes": self._limit},
+                )
+        return message
+
+    def _check_declared(self) -> None:
+        if self._declared is None:
+            return
+        try:
+            size = int(self._declared)
+        except ValueError:
+            raise InvalidRequest("invalid Content-Length header") from None
+        if size > self._limit:
+            raise PayloadTooLarge(
+                f"request body of {size} bytes exceeds the limit of {self._limit} bytes",
+                details={"limit_bytes": self._limit},
+            )
