@@ -1,6 +1,7 @@
 """Fixtures for every suite.
 
-`db_url` runs a test over SQLite and PostgreSQL. SQLite gets a file in the test's tmp_path;
+`db_url` runs a test over SQLite and PostgreSQL; `store` is a `Store` opened on it.
+SQLite gets a file in the test's tmp_path;
 PostgreSQL gets a fresh database (`tw_test_<random>`) created through a maintenance connection to
 the `test` database on 127.0.0.1:5432 and dropped afterwards, so tests never see each other's
 rows. Set TOOLWIRE_TEST_PG to another maintenance DSN if needed. When PostgreSQL is unreachable
@@ -17,6 +18,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+
+from toolwire.store import Store
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -85,3 +88,13 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A `Store` opened (migrated) on `db_url`'s empty database, closed afterwards."""
+    opened = await Store.open(db_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -66,15 +65,6 @@ def catalog(upstream: Upstream) -> Catalog:
             ToolSpec("secret", "Hidden tool", (op("run", 0),), category="hidden"),
         ]
     )
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

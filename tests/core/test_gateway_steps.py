@@ -4,10 +4,8 @@ credential-source choice, neutral results and the catalog-changed hook (issue 10
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import pytest
 
 from toolwire.core.catalog import Catalog, Operation, OperationSpec, ToolSpec
 from toolwire.core.content import ImageBlock, TextBlock, ToolResult
@@ -71,15 +69,6 @@ def catalog(upstream: Upstream) -> Catalog:
             )
         ]
     )
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def account(store: Store, credits: int) -> Principal:

@@ -5,7 +5,6 @@ call uncharged and gives its Idempotency-Key up. Over the real store (SQLite and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -52,15 +51,6 @@ class Echo:
         if make == "surrogate":
             return "\ud800"
         return {"data": arguments.get("data")}
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 
@@ -19,15 +17,6 @@ from toolwire.vault.crypto import derive_key
 
 MASTER = bytes(range(32))
 VALUE = "sk-live-0123456789abcdef"
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def test_a_sealed_value_opens_only_under_its_own_name_and_key() -> None:
