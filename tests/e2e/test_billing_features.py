@@ -121,6 +121,8 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_result_charged_
         assert again.json()["meta"]["replayed"] is True
         assert "replayed" not in first.json()["meta"]
         assert balance(http) == 9.75
+        # A replay's receipt carries the balance as it is now, like every receipt.
+        assert again.json()["meta"]["balance"] == first.json()["meta"]["balance"] == 9.75
         other = call(http, "echo", {"message": "different"}, key="retry-1")
         assert (other.status_code, other.json()["error"]["code"]) == (409, "CONFLICT")
         assert other.json()["error"]["details"]["reason"] == "key_reused"

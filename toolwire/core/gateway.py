@@ -35,6 +35,7 @@ Cancellation (a client that went away) releases the reservation and propagates.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -186,7 +187,7 @@ class Gateway:
         try:
             replay = await self._before_invoke(run)
             if replay is not None:
-                return self._replayed(principal, call, run.op_, replay)
+                return await self._replayed(principal, call, run.op_, replay)
             run.invoked = True
             run.result = await self.invoke(run.op_, run.arguments, self._context(run))
         except ToolwireError as exc:
@@ -463,10 +464,12 @@ class Gateway:
             low_balance=None if low is None or balance is None else balance <= low,
         )
 
-    def _replayed(
+    async def _replayed(
         self, principal: Principal, call: ToolCall, op: Operation, replay: Outcome
     ) -> Outcome:
-        """The first call's outcome, again: audited as a replay, charged nothing."""
+        """The first call's outcome, again: audited as a replay, charged nothing. Its receipt is
+        the first call's (request id, charge) with the account's balance as it is now, since the
+        stored outcome was kept before the first call settled."""
         self.audit.record(
             AuditEvent(
                 request_id=call.request_id,
@@ -483,7 +486,10 @@ class Gateway:
                 message=f"replay of {replay.meta.request_id}",
             )
         )
-        return replay
+        if replay.meta.balance is not None:
+            return replay
+        balance = await self._balance(principal)
+        return dataclasses.replace(replay, meta=dataclasses.replace(replay.meta, balance=balance))
 
     async def _keep(
         self,
