@@ -70,6 +70,7 @@ def test_the_public_api_is_pinned() -> None:
         "TransportError",
         "TransportTimeout",
         "Unauthenticated",
+        "Unavailable",
         "UpstreamError",
         "UpstreamTimeout",
     ]

@@ -30,6 +30,7 @@ from toolwire.client._errors import (
     TransportError,
     TransportTimeout,
     Unauthenticated,
+    Unavailable,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "Unauthenticated",
+    "Unavailable",
     "UpstreamError",
     "UpstreamTimeout",
 ]

@@ -17,6 +17,8 @@
     ├── Internal                  INTERNAL              500  the gateway failed
     ├── UpstreamError             UPSTREAM_ERROR        502  the tool or its upstream failed
     │   └── UpstreamTimeout       UPSTREAM_TIMEOUT      504  ... by not answering in time
+    ├── Unavailable               UNAVAILABLE           503  the gateway cannot reach its key
+    │                                                        store; retry later (.retry_after)
     └── TransportError            (also a ConnectionError) the gateway could not be reached
         └── TransportTimeout      (also a TimeoutError)    ... or did not answer in time
 
@@ -133,6 +135,13 @@ class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
 
 
+class Unavailable(ToolwireError):
+    """The gateway could not reach a store it needs (its key store): nothing was decided about
+    the key; retry after `retry_after` seconds."""
+
+    code = "UNAVAILABLE"
+
+
 class TransportError(ToolwireError, ConnectionError):
     """The gateway could not be reached, or its answer could not be read."""
 
@@ -163,6 +172,7 @@ ERRORS_BY_CODE: dict[str, type[ToolwireError]] = {
         Internal,
         UpstreamError,
         UpstreamTimeout,
+        Unavailable,
     )
 }
 """The one table from a gateway error code to the exception class raised for it."""
@@ -178,6 +188,7 @@ CODE_FOR_STATUS: dict[int, str] = {
     422: "INVALID_ARGUMENTS",
     429: "RATE_LIMITED",
     502: "UPSTREAM_ERROR",
+    503: "UNAVAILABLE",
     504: "UPSTREAM_TIMEOUT",
 }
 """Only for answers without a toolwire envelope (e.g. a proxy's own 413 or 502 page)."""

@@ -4,16 +4,23 @@ Doors extract the raw key from their transport (Bearer header, X-API-Key, ...) a
 they never look keys up themselves. The operator's `TOOLWIRE_ADMIN_KEY`, when set, is compared in
 constant time and never stored. With a `TokenVerifier` (OAuth), a bearer token shaped like a JWT
 (three dot-separated parts, not `tw_...`) goes to it instead of the key store.
+
+A key store that fails to answer (the database is down, refuses connections, times out) is
+`Unavailable` (503-style, retry later) at every door, never `Unauthenticated`: a store outage
+must not look like a bad key, or clients throw a valid key away (docs/design/door-matrix.md).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 
-from toolwire.core.errors import Unauthenticated
+from toolwire.core.errors import ToolwireError, Unauthenticated, Unavailable
 from toolwire.core.model import Principal
 from toolwire.core.ports import KeyStore, TokenVerifier
 from toolwire.core.scopes import ScopeSet
+
+log = logging.getLogger("toolwire.auth")
 
 
 class Authenticator:
@@ -37,13 +44,24 @@ class Authenticator:
         )
 
     async def authenticate(self, raw_key: str | None) -> Principal:
+        """The principal of `raw_key`. Raises `Unauthenticated` (no key, unknown or revoked
+        key, bad token) or `Unavailable` (the key store could not answer; the cause is logged,
+        never sent)."""
         if not raw_key:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
         if self._admin_key is not None and hmac.compare_digest(raw_key.encode(), self._admin_key):
             return self._admin
         if self.tokens is not None and _looks_like_jwt(raw_key):
             return await self.tokens.principal(raw_key)
-        principal = await self.keys.authenticate(raw_key)
+        try:
+            principal = await self.keys.authenticate(raw_key)
+        except ToolwireError:
+            raise
+        except Exception as exc:
+            # The core cannot name the driver's errors (it imports none): whatever the store
+            # raised, the caller's key was not judged, so the answer is "retry later".
+            log.warning("the key store could not be reached: %s", type(exc).__name__)
+            raise Unavailable from exc
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")
         return principal

@@ -13,6 +13,8 @@
     ├── BudgetExceeded            BUDGET_EXCEEDED      the key's hourly or daily budget is spent
     ├── PayloadTooLarge           PAYLOAD_TOO_LARGE    body over the configured limit
     ├── Conflict                  CONFLICT             state clash (e.g. idempotency key reuse)
+    ├── Unavailable               UNAVAILABLE          a store the gateway needs cannot be reached;
+    │                                                  retry later (`details.retry_after_s`)
     ├── NotFound                  NOT_FOUND            an admin resource (account, key) is unknown
     └── UpstreamError             UPSTREAM_ERROR       the tool or its upstream failed
         └── UpstreamTimeout       UPSTREAM_TIMEOUT     ... by not answering in time
@@ -104,6 +106,20 @@ class Conflict(ToolwireError):
     default_message = "conflict"
 
 
+class Unavailable(ToolwireError):
+    """A store the gateway needs (the key store) cannot be reached: nothing was decided about
+    the caller, who should retry later. `details={"retry_after_s": int}` (seconds), which the
+    HTTP doors send as `Retry-After` (RFC 9110 §10.2.3). Never carries the cause's text: a
+    driver's message may name the database and its credentials."""
+
+    code = "UNAVAILABLE"
+    default_message = "the gateway cannot reach its key store right now; retry later"
+    retry_after_s: ClassVar[int] = 5
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        super().__init__(message, details=details or {"retry_after_s": self.retry_after_s})
+
+
 class NotFound(ToolwireError):
     code = "NOT_FOUND"
     default_message = "not found"
@@ -136,6 +152,7 @@ ALL_ERRORS: tuple[type[ToolwireError], ...] = (
     BudgetExceeded,
     PayloadTooLarge,
     Conflict,
+    Unavailable,
     NotFound,
     UpstreamError,
     UpstreamTimeout,

@@ -5,13 +5,14 @@ Transport only: nothing here knows about tools, prices or scopes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from toolwire.core.errors import InvalidRequest, PayloadTooLarge
+from toolwire.core.errors import InvalidRequest, PayloadTooLarge, ToolwireError
 
 JSON = "application/json"
 
@@ -72,3 +73,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         media_type=JSON,
         headers=headers,
     )
+
+
+def retry_after_s(error: ToolwireError) -> int | None:
+    """The error's `details.retry_after_s` (whole seconds, what `Retry-After` carries), if any."""
+    details = error.details
+    if isinstance(details, Mapping):
+        seconds = details.get("retry_after_s")
+        if isinstance(seconds, int) and not isinstance(seconds, bool):
+            return seconds
+    return None

@@ -5,6 +5,13 @@ Accepts an assistant message (`{"role": "assistant", "tool_calls": [...]}`), an 
 parallel tool calls are independent) and yields one `{"role": "tool", "tool_call_id", "content"}`
 message, in the order the calls came. A call that fails becomes a tool message whose content is the
 error, so the model can read it; only a malformed request fails the whole HTTP request.
+
+Idempotency (docs/design/openai-tool-call-idempotency.md): each call carries a key, so a
+resent assistant message is charged once. With an `Idempotency-Key` header, call `i` uses
+`<header>#<tool_call_id>` (one request, several calls: each its own key); without one, a tool
+call id that identifies a call (`MIN_IMPLICIT_ID_LENGTH` characters or more, as OpenAI's
+`call_...` ids are) is the key, as `tool_call#<id>`. The store scopes keys to the API key that
+sent them, so two callers' ids never meet, and the prefixes keep them apart from REST's keys.
 """
 
 from __future__ import annotations
@@ -27,6 +34,18 @@ from toolwire.inbound.rest import authenticate, error_response, request_id, serv
 from toolwire.inbound.results import result_json
 
 MAX_CALLS = 64
+MIN_IMPLICIT_ID_LENGTH = 16
+"""A shorter tool call id (some OpenAI-compatible servers number calls `call_0`, `call_1` in
+every message) names no call uniquely, so it is not used as an idempotency key on its own."""
+
+
+def idempotency_key(header: str | None, call_id: str) -> str | None:
+    """The idempotency key of tool call `call_id` in a request with `Idempotency-Key: header`."""
+    if header:
+        return f"{header}#{call_id}"
+    if len(call_id) >= MIN_IMPLICIT_ID_LENGTH:
+        return f"tool_call#{call_id}"
+    return None
 
 
 def _tool_calls(body: Any) -> list[Any]:
@@ -61,7 +80,12 @@ async def _run_one(
         return Outcome(meta=Meta(request_id=rid, tool=fn["name"]), error=error)
     tool, operation, arguments = formats.inbound(gateway.catalog, "openai", fn["name"], arguments)
     call = ToolCall(
-        tool=tool, operation=operation, arguments=arguments, request_id=rid, door="openai"
+        tool=tool,
+        operation=operation,
+        arguments=arguments,
+        request_id=rid,
+        door="openai",
+        idempotency_key=idempotency_key(request.headers.get("idempotency-key"), raw["id"]),
     )
     return await gateway.execute(principal, call)
 

@@ -38,6 +38,7 @@ HTTP_STATUS: dict[str, int] = {
     "BUDGET_EXCEEDED": 429,
     "INTERNAL": 500,
     "UPSTREAM_ERROR": 502,
+    "UNAVAILABLE": 503,
     "UPSTREAM_TIMEOUT": 504,
 }
 """The REST door's one mapping from error codes to HTTP statuses."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import Engine, event, exc, make_url
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -27,6 +27,20 @@ PG_COMMAND_TIMEOUT_S = 60.0
 """A statement that runs longer than this fails instead of holding a caller forever."""
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+UNREACHABLE: tuple[type[BaseException], ...] = (exc.DBAPIError, OSError, TimeoutError)
+"""What a database that is down, refuses connections or does not answer raises through
+SQLAlchemy (the driver's errors arrive wrapped in `DBAPIError`), or through a socket."""
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, says the database could not be reached."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UNREACHABLE):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def parse_url(url: str | URL) -> URL:

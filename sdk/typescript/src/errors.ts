@@ -18,6 +18,8 @@
  *     ├── InternalError             INTERNAL              500  the gateway failed
  *     ├── UpstreamError             UPSTREAM_ERROR        502  the tool or its upstream failed
  *     │   └── UpstreamTimeoutError  UPSTREAM_TIMEOUT      504  ... by not answering in time
+ *     ├── UnavailableError          UNAVAILABLE           503  the gateway cannot reach its key
+ *     │                                                        store; retry later (.retryAfterMs)
  *     ├── TransportError            TRANSPORT_ERROR           the gateway could not be reached
  *     │   └── TransportTimeoutError TRANSPORT_TIMEOUT         ... or did not answer in `timeoutMs`
  *     └── AbortedError              ABORTED                   the caller's AbortSignal fired
@@ -123,6 +125,10 @@ export class UpstreamError extends ToolwireError {
 export class UpstreamTimeoutError extends UpstreamError {
   static override readonly code: string = "UPSTREAM_TIMEOUT";
 }
+/** The gateway could not reach a store it needs (its key store); `retryAfterMs` says when to retry. */
+export class UnavailableError extends ToolwireError {
+  static override readonly code: string = "UNAVAILABLE";
+}
 /** The gateway could not be reached, or its answer could not be read. */
 export class TransportError extends ToolwireError {
   static override readonly code: string = "TRANSPORT_ERROR";
@@ -163,6 +169,7 @@ export const ERRORS_BY_CODE: Readonly<Record<string, ToolwireErrorClass>> = Obje
       InternalError,
       UpstreamError,
       UpstreamTimeoutError,
+      UnavailableError,
     ].map((cls) => [cls.code, cls]),
   ),
 );
@@ -179,6 +186,7 @@ export const CODE_FOR_STATUS: Readonly<Record<number, string>> = Object.freeze({
   422: "INVALID_ARGUMENTS",
   429: "RATE_LIMITED",
   502: "UPSTREAM_ERROR",
+  503: "UNAVAILABLE",
   504: "UPSTREAM_TIMEOUT",
 });
 

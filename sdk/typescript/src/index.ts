@@ -44,6 +44,7 @@ export {
   TransportError,
   TransportTimeoutError,
   UnauthenticatedError,
+  UnavailableError,
   UpstreamError,
   UpstreamTimeoutError,
 } from "./errors.js";

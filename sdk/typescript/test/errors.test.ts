@@ -10,7 +10,6 @@ import {
   CODE_FOR_STATUS,
   ERRORS_BY_CODE,
   InsufficientCreditsError,
-  InternalError,
   InvalidArgumentsError,
   InvalidRequestError,
   NotFoundError,
@@ -21,6 +20,7 @@ import {
   TransportError,
   TransportTimeoutError,
   UnauthenticatedError,
+  UnavailableError,
   UpstreamError,
   UpstreamTimeoutError,
 } from "../src/index.js";
@@ -181,7 +181,7 @@ describe("answers that do not come from a toolwire gateway", () => {
       const cases: [number, typeof ToolwireError][] = [
         [413, PayloadTooLargeError],
         [502, UpstreamError],
-        [503, InternalError],
+        [503, UnavailableError],
       ];
       for (const [status, cls] of cases) {
         const tw = new Toolwire({ baseUrl: `${server.url}/${status}` });

@@ -23,6 +23,7 @@ from mcp import Client, ClientSession, types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from tests.inbound.door_matrix.door import (
@@ -59,14 +60,29 @@ class McpCaller(Protocol):
 
 
 class StatusLog:
-    """The HTTP status of the last POST a client made (an httpx2 response hook)."""
+    """The HTTP status of the last POST a client made (an httpx2 response hook), and the last
+    refusal of a stream's GET (`refused`: the SDK's SSE client raises the status alone)."""
 
     def __init__(self) -> None:
         self.last: int | None = None
+        self.refused: Answer | None = None
 
     async def record(self, response: httpx2.Response) -> None:
         if response.request.method == "POST":
             self.last = response.status_code
+
+    async def record_refusal(self, response: httpx2.Response) -> None:
+        if response.request.method != "GET" or response.status_code < 400:
+            return
+        text = (await response.aread()).decode()
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            # one event (the refusal, in the type the client accepts): its data line
+            text = next(line[5:] for line in text.splitlines() if line.startswith("data:"))
+        body = json.loads(text)
+        error = body.get("error", {})
+        code, _, details = error_fields(error.get("data"))
+        wire = Wire("rpc-error", error.get("code"), response.status_code)
+        self.refused = Answer(False, wire, code, error.get("message"), details, raw=body)
 
 
 def result_answer(result: types.CallToolResult, status: int | None) -> Answer:
@@ -131,6 +147,8 @@ class McpDoor(PortalDoor):
             cause = first_leaf(exc)
             if isinstance(cause, MCPError):
                 return rpc_answer(cause, status.last)
+            if status.refused is not None:
+                return status.refused
             return Answer(False, Wire("no-session", type(cause).__name__, status.last), raw=exc)
         return super().call(key, tool, args, idempotency_key=idempotency_key)
 
@@ -168,9 +186,11 @@ class McpDoor(PortalDoor):
             raise NoTableRow(self.name, code)
         if not isinstance(rule, AsRpcError):
             return Wire("isError", None, None)
+        if stage == "admission" and self.refusals_over_http:
+            row = refusals.row_for(BY_CODE[code])
+            return Wire("rpc-error", row.rpc, int(row.status))
         if stage == "admission":
-            status = refusals.row_for(BY_CODE[code]).status if self.refusals_over_http else None
-            return Wire("rpc-error", rule.code, None if status is None else int(status))
+            return Wire("rpc-error", rule.code, None)
         table = self.status_table
         return Wire("rpc-error", rule.code, None if table is None else table.get(rule.code))
 
@@ -216,8 +236,18 @@ class LegacySseDoor(McpDoor):
     async def connect(self, key: Key, status: StatusLog) -> AsyncIterator[McpCaller]:
         headers = {"Authorization": f"Bearer {key.secret}"}
         url = self.world.gateway.url + "/sse"
+
+        def http(
+            headers: dict[str, str] | None = None,
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
+            client = create_mcp_http_client(headers, timeout, auth)
+            client.event_hooks["response"].append(status.record_refusal)
+            return client
+
         async with (
-            sse_client(url, headers=headers) as (read, write),
+            sse_client(url, headers=headers, httpx_client_factory=http) as (read, write),
             ClientSession(read, write) as session,
         ):
             await session.initialize()

@@ -41,22 +41,10 @@ DOORS: dict[str, DoorFactory] = {
 }
 """Door name -> factory over the shared `World` (one gateway, one portal)."""
 
-DRIFTS: dict[tuple[str, str], str] = {
-    ("test_an_idempotent_replay_returns_the_first_result_and_is_charged_once", "openai"): (
-        "drift: the tool_calls door passes no idempotency key (header or tool call id) to the "
-        "core, so a replayed tool call runs and is charged again (issue 10)"
-    ),
-}
+DRIFTS: dict[tuple[str, str], str] = {}
 """(behaviour test name, door name) -> why that cell fails today."""
 
-EVERY_DOOR_DRIFTS: dict[str, str] = {
-    "test_an_auth_store_failure_gets_the_same_unavailable_answer_at_every_door": (
-        "drift: an unreachable key store is answered 500 INTERNAL by REST, tool_calls and the SDK, "
-        "401 (-32600 UNAUTHENTICATED, 'could not verify the credential') by MCP over HTTP, SSE and "
-        "the stdio bridge, and stdio --local exits before speaking; no door's table has an "
-        "UNAVAILABLE row yet (issue 10)"
-    ),
-}
+EVERY_DOOR_DRIFTS: dict[str, str] = {}
 """Behaviour test name -> why it fails today at every door."""
 
 

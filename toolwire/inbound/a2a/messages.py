@@ -50,6 +50,7 @@ TASK_ERRORS: dict[str, TaskState] = {
     "BUDGET_EXCEEDED": TaskState.TASK_STATE_FAILED,
     "INTERNAL": TaskState.TASK_STATE_FAILED,
     "UPSTREAM_ERROR": TaskState.TASK_STATE_FAILED,
+    "UNAVAILABLE": TaskState.TASK_STATE_FAILED,
     "UPSTREAM_TIMEOUT": TaskState.TASK_STATE_FAILED,
 }
 """The A2A door's one error table for the call path: toolwire error code -> the state the task
@@ -61,6 +62,7 @@ ADMISSION_STATUS: dict[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "INVALID_REQUEST": 400,
     "INTERNAL": 500,
+    "UNAVAILABLE": 503,
 }
 """Failures before a request reaches the A2A handler (the key, the body size): HTTP status, with
 a JSON-RPC error body whose `error.data` carries the toolwire error."""

@@ -25,7 +25,7 @@ from toolwire.core.model import Principal
 from toolwire.inbound.a2a import card, messages
 from toolwire.inbound.a2a.executor import GatewayExecutor, PrincipalUser
 from toolwire.inbound.a2a.tasks import StateTaskStore
-from toolwire.inbound.http import api_key_from, json_response, read_body
+from toolwire.inbound.http import api_key_from, json_response, read_body, retry_after_s
 from toolwire.inbound.rest import authenticate, request_id, services
 from toolwire.services import Services
 
@@ -77,6 +77,9 @@ def admission_error(error: ToolwireError, rid: str) -> Response:
     headers = {"x-request-id": rid}
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="toolwire"'
+    seconds = retry_after_s(error)
+    if seconds is not None:
+        headers["retry-after"] = str(seconds)
     body: dict[str, Any] = {
         "jsonrpc": "2.0",
         "id": None,

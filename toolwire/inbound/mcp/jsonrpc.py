@@ -75,6 +75,7 @@ CORE_ERRORS: dict[type[ToolwireError], AsToolError | AsRpcError] = {
     errors.InvalidRequest: AsRpcError(INVALID_REQUEST),
     errors.PayloadTooLarge: AsRpcError(INVALID_REQUEST),
     errors.Unauthenticated: AsRpcError(INVALID_REQUEST),
+    errors.Unavailable: AsRpcError(INTERNAL_ERROR),
     errors.Internal: AsRpcError(INTERNAL_ERROR),
     ToolwireError: AsRpcError(INTERNAL_ERROR),
 }

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request
 
 from toolwire.auth.oauth import mcp_resource
-from toolwire.core.errors import ToolwireError, Unauthenticated
+from toolwire.core.errors import ToolwireError, Unauthenticated, Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound import origins
 from toolwire.inbound.http import api_key_from
@@ -54,15 +54,16 @@ def origin_allowed(request: Request, services: Services) -> bool:
 async def admit(request: Request, services: Services, allow: tuple[str, ...]) -> Principal:
     """Method, Origin/Host and credential checks, in that order, for every MCP HTTP endpoint.
 
-    Raises `MethodNotAllowed`, `OriginNotAllowed` or `Unauthenticated` (any other failure to
-    authenticate is answered as `Unauthenticated`, as it always was)."""
+    Raises `MethodNotAllowed`, `OriginNotAllowed`, `Unauthenticated` or `Unavailable` (the key
+    store could not answer; any other failure to authenticate is answered as `Unauthenticated`,
+    as it always was)."""
     if request.method not in allow:
         raise MethodNotAllowed(allow)
     if not origin_allowed(request, services):
         raise OriginNotAllowed
     try:
         return await authenticate(request, services)
-    except Unauthenticated:
+    except (Unauthenticated, Unavailable):
         raise
     except ToolwireError as exc:
         raise Unauthenticated from exc
@@ -83,8 +84,8 @@ async def authenticate(request: Request, services: Services) -> Principal:
         raise InvalidToken(exc.message, details=exc.details) from exc
     except ToolwireError:
         raise
-    except Exception as exc:  # a store failure must not look like a bad key
-        raise Unauthenticated("could not verify the credential") from exc
+    except Exception as exc:  # a failure to verify must not look like a bad key
+        raise Unavailable("could not verify the credential; retry later") from exc
 
 
 def resource_url(services: Services) -> str:

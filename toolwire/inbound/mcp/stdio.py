@@ -11,6 +11,10 @@ Two ways to serve it (`toolwire stdio`):
   stateless Connection. A list change a tool makes here goes through the runtime too, into the
   shared event log, so HTTP streams of other instances can replay it; stdio itself has nothing
   to resume (its stream is the process: no reconnect, no `Last-Event-ID`).
+  When the store cannot be reached at start (`Unavailable`), the process still speaks MCP:
+  `serve_local` answers each request with the `Unavailable` error (in `jsonrpc.CORE_ERRORS`'s
+  form, the same answer the HTTP doors give) and tries to start again, at most once per the
+  error's `retry_after_s`, when a request comes; once started, that request is served.
 - `bridge` (its own module, `bridge.py`): each line is forwarded to a remote gateway's `/mcp`.
 
 Logs go to stderr only (protocols.md §2.1).
@@ -22,9 +26,11 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from toolwire.core.errors import Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound.mcp import envelope, jsonrpc
 from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, Request, RpcError
@@ -77,10 +83,13 @@ class LocalConnection:
         self.write = write
         self.pending: set[asyncio.Task[None]] = set()
 
-    async def serve(self, reader: asyncio.StreamReader) -> None:
+    async def serve(self, reader: asyncio.StreamReader, first: bytes | None = None) -> None:
+        """Serve `first` (a line already read), then every line of `reader` until it ends."""
         async with self.services.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
             relay = asyncio.create_task(self._relay_changes(changes))
             try:
+                if first is not None:
+                    await self._line(first)
                 async for line in lines(reader):
                     await self._line(line)
                 if self.pending:
@@ -147,6 +156,74 @@ class LocalConnection:
         return await self.kernel.request(conn, request, self.write)
 
 
-async def serve_local(services: Services, principal: Principal) -> None:
+Started = tuple[Services, Principal]
+Start = Callable[[], Awaitable[Started]]
+"""Builds the services and authenticates the key; raises `Unavailable` when the store cannot be
+reached (anything else ends the process, e.g. `Unauthenticated` for a bad key)."""
+Stop = Callable[[Services], Awaitable[None]]
+
+START_TIMEOUT_S = 15.0
+"""Bound of one start attempt (a database that does not answer must not hold a request)."""
+
+
+async def serve_local(start: Start, stop: Stop) -> None:
+    """Serve MCP on stdin/stdout with the gateway started by `start` (closed by `stop`)."""
     reader, write = await stdio_streams()
-    await LocalConnection(services, principal, write).serve(reader)
+    started = await _until_started(start, reader, write)
+    if started is None:
+        return  # stdin ended before the gateway could start
+    (services, principal), first = started
+    try:
+        await LocalConnection(services, principal, write).serve(reader, first)
+    finally:
+        await stop(services)
+
+
+async def _attempt(start: Start) -> Started:
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S):
+            return await start()
+    except TimeoutError:
+        raise Unavailable from None
+
+
+async def _until_started(
+    start: Start, reader: asyncio.StreamReader, write: Write
+) -> tuple[Started, bytes | None] | None:
+    """Start; while the store is unreachable, answer requests with `Unavailable` and try again
+    (at most once per `retry_after_s`) when one comes. Returns what started and the request
+    line that found it started (None when it started at once), or None when stdin ended."""
+    try:
+        return await _attempt(start), None
+    except Unavailable as error:
+        failure = error
+    failed_at = time.monotonic()
+    log.warning("the store cannot be reached; answering requests with %s", failure.code)
+    async for line in lines(reader):
+        if time.monotonic() - failed_at >= float(failure.retry_after_s):
+            try:
+                return await _attempt(start), line
+            except Unavailable as error:
+                failure, failed_at = error, time.monotonic()
+        await _refuse(line, failure, write)
+    return None
+
+
+async def _refuse(line: bytes | None, error: Unavailable, write: Write) -> None:
+    """Answer each request of `line` (one message or a batch) with `error`."""
+    try:
+        body = jsonrpc.loads(line) if line is not None else None
+    except RpcError as err:
+        await write(jsonrpc.error(None, err))
+        return
+    rpc = jsonrpc.from_core(error)
+    items = body if isinstance(body, list) else [body]
+    replies = [
+        jsonrpc.error(rid, rpc)
+        for item in items
+        if isinstance(item, dict) and "method" in item
+        for rid in [jsonrpc.request_id_of(item)]
+        if rid is not None
+    ]
+    if replies:
+        await write(replies if isinstance(body, list) else replies[0])
