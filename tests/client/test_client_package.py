@@ -16,16 +16,17 @@ from toolwire.client import (
     ERRORS_BY_CODE,
     AsyncClient,
     Client,
-    Internal,
     PayloadTooLarge,
     RateLimited,
     ToolwireError,
     TransportError,
+    Unavailable,
     UpstreamError,
     UpstreamTimeout,
 )
 
 SERVER_CODES = {
+    "UNAVAILABLE",
     "INVALID_REQUEST",
     "MISSING_CLIENT_CAPABILITY",
     "UNAUTHENTICATED",
@@ -138,7 +139,7 @@ def test_an_unknown_error_code_raises_the_base_class_with_that_code() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "cls"), [(413, PayloadTooLarge), (502, UpstreamError), (503, Internal)]
+    ("status", "cls"), [(413, PayloadTooLarge), (502, UpstreamError), (503, Unavailable)]
 )
 def test_an_answer_without_an_envelope_is_mapped_by_its_status(status: int, cls: type) -> None:
     def handler(request: httpx.Request) -> httpx.Response:

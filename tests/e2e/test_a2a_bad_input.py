@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from toolwire.core.errors import PayloadTooLarge, ToolwireError, Unauthenticated
 from toolwire.inbound.a2a import messages
+from toolwire.inbound.http import row_for
 from toolwire.testing import RunningGateway, start_gateway
 
 CONFIG = {"builtins": {"modules": ["tests.support.door_tools"]}, "prices": {"matrix.add": 1}}
@@ -60,6 +62,10 @@ def send(gateway: RunningGateway, key: str, text: str) -> dict[str, Any]:
     return task
 
 
+def admission_status(error: type[ToolwireError]) -> int:
+    return int(row_for(messages.ADMISSION, error).status)
+
+
 def error_code(reply: httpx.Response) -> int:
     code: int = reply.json()["error"]["code"]
     return code
@@ -67,14 +73,14 @@ def error_code(reply: httpx.Response) -> int:
 
 def test_a_request_without_a_key_is_401_with_a_challenge(gateway: RunningGateway) -> None:
     reply = rpc(gateway, None, "GetTask", {"id": "x"}, V1)
-    assert reply.status_code == messages.ADMISSION_STATUS["UNAUTHENTICATED"]
+    assert reply.status_code == admission_status(Unauthenticated)
     assert reply.headers["www-authenticate"].startswith("Bearer")
     assert reply.json()["error"]["data"]["code"] == "UNAUTHENTICATED"
 
 
 def test_an_enormous_message_is_413_before_it_is_read(gateway: RunningGateway, key: str) -> None:
     reply = rpc(gateway, key, "SendMessage", {"message": {"parts": [{"text": "x" * 10_000}]}}, V1)
-    assert reply.status_code == messages.ADMISSION_STATUS["PAYLOAD_TOO_LARGE"]
+    assert reply.status_code == admission_status(PayloadTooLarge)
 
 
 @pytest.mark.parametrize(
@@ -165,4 +171,4 @@ def test_the_http_json_binding_answers_an_unknown_task_404_and_no_key_401(
     headers = {"Authorization": f"Bearer {key}", **(V1 if "/v1/" not in path else {})}
     assert httpx.get(gateway.url + path, headers=headers, timeout=10).status_code == 404
     refused = httpx.get(gateway.url + path, timeout=10)
-    assert refused.status_code == messages.ADMISSION_STATUS["UNAUTHENTICATED"]
+    assert refused.status_code == admission_status(Unauthenticated)

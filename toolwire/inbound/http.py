@@ -6,7 +6,9 @@ Transport only: nothing here knows about tools, prices or scopes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -15,6 +17,46 @@ from starlette.responses import Response
 from toolwire.core.errors import InvalidRequest, PayloadTooLarge, ToolwireError
 
 JSON = "application/json"
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRow:
+    """How an HTTP door answers one error class. status: the HTTP status; challenge: add
+    `WWW-Authenticate` (RFC 6750); allow: add `Allow` from the error's `details.allow`
+    (RFC 9110 §15.5.6); retry_after: add `Retry-After` from `details.retry_after_s`
+    (RFC 9110 §10.2.3)."""
+
+    status: HTTPStatus
+    challenge: bool = False
+    allow: bool = False
+    retry_after: bool = False
+
+    def headers(self, error: ToolwireError, challenge: str) -> dict[str, str]:
+        """The headers this row adds to `error`'s answer; `challenge`: the door's
+        `WWW-Authenticate` value."""
+        headers: dict[str, str] = {}
+        if self.challenge:
+            headers["www-authenticate"] = challenge
+        details = error.details if isinstance(error.details, Mapping) else {}
+        allow = details.get("allow")
+        if self.allow and isinstance(allow, list):
+            headers["allow"] = ", ".join(str(method) for method in allow)
+        seconds = retry_after_s(error)
+        if self.retry_after and seconds is not None:
+            headers["retry-after"] = str(seconds)
+        return headers
+
+
+def row_for(table: Mapping[type[ToolwireError], Row], error: type[ToolwireError]) -> Row:
+    """The row of `error`'s class in a door's table, or of its nearest listed ancestor (every
+    table lists `ToolwireError`, which closes it)."""
+    for cls in error.__mro__:
+        row = table.get(cls)
+        if row is not None:
+            return row
+    return table[ToolwireError]
 
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:

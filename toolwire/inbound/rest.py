@@ -1,47 +1,73 @@
 """The REST door: `/api/v1/execute`, the catalog in every tool format, and the caller's own account.
 
 It parses HTTP into a `ToolCall`, hands it to `Gateway.execute`, and renders the `Outcome` as the
-envelope `{"ok", "data" | "error", "meta"}`. Status codes come from one table, `HTTP_STATUS`.
+envelope `{"ok", "data" | "error", "meta"}`. Statuses and headers come from one table,
+`ERRORS`, keyed by error class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from toolwire.core import errors
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
-from toolwire.inbound.http import api_key_from, json_response, parse_json, read_body
+from toolwire.inbound.http import (
+    ErrorRow,
+    api_key_from,
+    json_response,
+    parse_json,
+    read_body,
+    row_for,
+)
 from toolwire.inbound.middleware import request_id_of
 from toolwire.inbound.results import result_json
 from toolwire.services import Services
 
-HTTP_STATUS: dict[str, int] = {
-    "INVALID_REQUEST": 400,
-    "MISSING_CLIENT_CAPABILITY": 400,
-    "UNAUTHENTICATED": 401,
-    "INSUFFICIENT_CREDITS": 402,
-    "FORBIDDEN": 403,
-    "TOOL_NOT_FOUND": 404,
-    "NOT_FOUND": 404,
-    "CONFLICT": 409,
-    "PAYLOAD_TOO_LARGE": 413,
-    "INVALID_ARGUMENTS": 422,
-    "RATE_LIMITED": 429,
-    "BUDGET_EXCEEDED": 429,
-    "INTERNAL": 500,
-    "UPSTREAM_ERROR": 502,
-    "UNAVAILABLE": 503,
-    "UPSTREAM_TIMEOUT": 504,
+ERRORS: dict[type[ToolwireError], ErrorRow] = {
+    errors.InvalidRequest: ErrorRow(HTTPStatus.BAD_REQUEST),
+    errors.MissingClientCapability: ErrorRow(HTTPStatus.BAD_REQUEST),
+    errors.Unauthenticated: ErrorRow(HTTPStatus.UNAUTHORIZED, challenge=True),
+    errors.InsufficientCredits: ErrorRow(HTTPStatus.PAYMENT_REQUIRED),
+    errors.Forbidden: ErrorRow(HTTPStatus.FORBIDDEN),
+    errors.ToolNotFound: ErrorRow(HTTPStatus.NOT_FOUND),
+    errors.NotFound: ErrorRow(HTTPStatus.NOT_FOUND),
+    errors.Conflict: ErrorRow(HTTPStatus.CONFLICT, retry_after=True),
+    errors.PayloadTooLarge: ErrorRow(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    errors.InvalidArguments: ErrorRow(HTTPStatus.UNPROCESSABLE_ENTITY),
+    errors.RateLimited: ErrorRow(HTTPStatus.TOO_MANY_REQUESTS, retry_after=True),
+    errors.BudgetExceeded: ErrorRow(HTTPStatus.TOO_MANY_REQUESTS, retry_after=True),
+    errors.Internal: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR),
+    errors.UpstreamError: ErrorRow(HTTPStatus.BAD_GATEWAY, retry_after=True),
+    errors.UpstreamTimeout: ErrorRow(HTTPStatus.GATEWAY_TIMEOUT, retry_after=True),
+    errors.Unavailable: ErrorRow(HTTPStatus.SERVICE_UNAVAILABLE, retry_after=True),
+    ToolwireError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR),
 }
-"""The REST door's one mapping from error codes to HTTP statuses."""
+"""The REST door's one error table (also the OpenAI door's and the admin API's): error class ->
+HTTP status and headers, looked up along the class hierarchy (`row_for`). `Retry-After` is sent
+where a row says so and the error carries `details.retry_after_s`."""
+
+CHALLENGE = 'Bearer realm="toolwire"'
+"""`WWW-Authenticate` of a 401 (RFC 6750 §3)."""
+
+
+def status_for(error: type[ToolwireError]) -> int:
+    """The HTTP status REST answers `error` with."""
+    return int(row_for(ERRORS, error).status)
+
+
+HTTP_STATUS: dict[str, int] = {cls.code: status_for(cls) for cls in errors.ALL_ERRORS}
+"""The same, by code (derived from `ERRORS`): for readers that know only codes (the SDKs'
+reverse tables are checked against it)."""
 
 _CALL_FIELDS = frozenset({"tool", "operation", "input", "format"})
 
@@ -67,12 +93,9 @@ def error_response(error: ToolwireError, rid: str) -> Response:
 
 
 def render_error(error: ToolwireError, meta: Meta) -> Response:
-    headers = {"x-request-id": meta.request_id}
-    if error.code == "UNAUTHENTICATED":
-        headers["www-authenticate"] = 'Bearer realm="toolwire"'
-    if isinstance(error.details, Mapping) and isinstance(error.details.get("retry_after_s"), int):
-        headers["retry-after"] = str(error.details["retry_after_s"])
-    return json_response(error_body(error, meta), HTTP_STATUS.get(error.code, 500), headers)
+    row = row_for(ERRORS, type(error))
+    headers = {"x-request-id": meta.request_id, **row.headers(error, CHALLENGE)}
+    return json_response(error_body(error, meta), int(row.status), headers)
 
 
 def render_outcome(outcome: Outcome) -> Response:

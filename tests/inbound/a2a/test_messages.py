@@ -8,7 +8,7 @@ import pytest
 from a2a.types.a2a_pb2 import Message, Part, Role, TaskState
 from google.protobuf.json_format import MessageToDict, ParseDict
 
-from toolwire.core.errors import BY_CODE, InvalidRequest
+from toolwire.core.errors import BY_CODE, InvalidRequest, ToolwireError
 from toolwire.inbound.a2a import messages
 
 
@@ -93,9 +93,9 @@ def test_anything_else_is_an_invalid_request_listing_the_accepted_forms(part: Pa
         messages.parse_call(message(part), "rid")
 
 
-def test_every_core_error_code_has_a_task_state() -> None:
-    assert set(messages.TASK_ERRORS) == set(BY_CODE)
-    assert messages.TASK_ERRORS["INVALID_REQUEST"] == TaskState.TASK_STATE_INPUT_REQUIRED
+def test_every_core_error_has_a_task_state() -> None:
+    assert {cls.code for cls in messages.TASK_ERRORS if cls is not ToolwireError} == set(BY_CODE)
+    assert messages.TASK_ERRORS[InvalidRequest] == TaskState.TASK_STATE_INPUT_REQUIRED
 
 
 def test_a_result_is_a_data_part_then_its_text_rendering() -> None:

@@ -4,7 +4,7 @@ against `/a2a`.
 A call is one `SendMessage` (blocking) whose data part names the tool; the answer is the task.
 Its table (toolwire/inbound/a2a/messages.py): a failed call is a task in the state `TASK_ERRORS`
 gives the code (form "task", code: the state's name, HTTP 200), with the error in the task
-metadata `toolwire.error`; a refusal before the handler (`ADMISSION_STATUS`) is an HTTP error
+metadata `toolwire.error`; a refusal before the handler (`ADMISSION`) is an HTTP error
 carrying a JSON-RPC error whose `data` is the toolwire error. Cancelling is the door's own
 `CancelTask` on a task sent with `returnImmediately`.
 """
@@ -42,8 +42,10 @@ from tests.inbound.door_matrix.door import (
     Wire,
     error_fields,
 )
+from toolwire.core.errors import BY_CODE
 from toolwire.inbound.a2a import messages
 from toolwire.inbound.a2a.messages import json_value
+from toolwire.inbound.http import row_for
 
 
 class A2ADoor(PortalDoor):
@@ -97,14 +99,13 @@ class A2ADoor(PortalDoor):
         self.run(cancelled)
 
     def expected_error(self, code: str, stage: Stage = "call") -> Wire:
-        if stage == "admission":
-            status = messages.ADMISSION_STATUS.get(code)
-            if status is None:
-                raise NoTableRow(self.name, code)
-            return Wire("rpc-error", messages.ADMISSION_RPC_CODE, status)
-        state = messages.TASK_ERRORS.get(code)
-        if state is None:
+        cls = BY_CODE.get(code)
+        if cls is None:
             raise NoTableRow(self.name, code)
+        if stage == "admission":
+            status = int(row_for(messages.ADMISSION, cls).status)
+            return Wire("rpc-error", messages.ADMISSION_RPC_CODE, status)
+        state = row_for(messages.TASK_ERRORS, cls)
         return Wire("task", TaskState.Name(state), 200)
 
 

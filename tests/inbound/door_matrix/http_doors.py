@@ -1,7 +1,7 @@
 """The HTTP doors that are not MCP: REST (`POST /api/v1/execute`), OpenAI `tool_calls`
 (`POST /api/v1/openai/tool_calls`) and the Python SDK (`toolwire.client.AsyncClient`).
 
-Their tables: REST's `HTTP_STATUS` (toolwire/inbound/rest.py); the OpenAI door turns a failed
+Their tables: REST's `ERRORS` (toolwire/inbound/rest.py); the OpenAI door turns a failed
 call into a `role: tool` message carrying the error and answers request-level failures with
 REST's envelope (toolwire/inbound/openai.py); the SDK raises the class its `ERRORS_BY_CODE` names
 for a code, with the status REST's table gives (toolwire/client/_errors.py).
@@ -34,10 +34,11 @@ from toolwire.inbound import rest
 
 
 def rest_status(door: str, code: str) -> int:
-    status = rest.HTTP_STATUS.get(code)
-    if status is None:
+    """REST's status for `code`, from its table by class (`rest.ERRORS`)."""
+    cls = BY_CODE.get(code)
+    if cls is None:
         raise NoTableRow(door, code)
-    return status
+    return rest.status_for(cls)
 
 
 def envelope_answer(reply: httpx.Response) -> Answer:

@@ -5,7 +5,7 @@ Adding a door means adding one row to `DOORS`: write a class with the `Door` fac
 maps the door's listing back to canonical `tool.operation`, `call` normalises its answer into
 an `Answer`, `call_cancelled` cancels the door's own way (for A2A: `CancelTask`), and
 `expected_error` reads the door's own error table (for A2A: `TASK_ERRORS` and
-`ADMISSION_STATUS` in toolwire/inbound/a2a/messages.py), never a literal. Every behaviour then
+`ADMISSION` in toolwire/inbound/a2a/messages.py), never a literal. Every behaviour then
 runs over it. A cell that fails because of a known drift gets a row in `DRIFTS`, which makes it
 a strict xfail: it turns into a failure the day the drift is fixed, so the row is removed with
 the fix.

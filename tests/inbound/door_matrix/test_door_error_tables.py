@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,8 @@ from tests.inbound.door_matrix.door import Door, NoTableRow, offline_world
 from tests.inbound.door_matrix.registry import DOORS
 from toolwire.client import _errors as sdk_errors
 from toolwire.core import errors as core_errors
-from toolwire.inbound import refusals, rest
+from toolwire.inbound import http, refusals, rest
+from toolwire.inbound.a2a import messages as a2a
 from toolwire.inbound.mcp import jsonrpc
 from toolwire.inbound.mcp import refusals as mcp_refusals
 from toolwire.inbound.mcp.sessions import SessionNotFound
@@ -48,6 +51,43 @@ def test_every_core_error_has_a_row_in_every_doors_table(
         table.expected_error(error.code)
     except NoTableRow as missing:
         pytest.fail(str(missing))
+
+
+CLASS_TABLES: dict[str, Mapping[type[core_errors.ToolwireError], object]] = {
+    "rest": rest.ERRORS,
+    "mcp": jsonrpc.CORE_ERRORS,
+    "a2a-task": a2a.TASK_ERRORS,
+}
+"""Every door's call-path table, keyed by error class (the OpenAI door and the SDK answer with
+REST's; the admission tables `a2a.ADMISSION` and `mcp.refusals.TRANSPORT` close with
+`ToolwireError`)."""
+
+
+@pytest.mark.parametrize("name", sorted(CLASS_TABLES))
+@pytest.mark.parametrize("error", core_errors.ALL_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_core_error_has_its_own_row_in_every_doors_class_table(
+    name: str, error: type[core_errors.ToolwireError]
+) -> None:
+    """Its own row, not an ancestor's: a new core error must say how each door answers it."""
+    assert error in CLASS_TABLES[name], f"{error.__name__} has no row in the {name} table"
+
+
+@pytest.mark.parametrize("name", sorted(CLASS_TABLES))
+@pytest.mark.parametrize("error", ERRORS, ids=lambda cls: cls.__name__)
+def test_every_error_class_is_answered_as_its_code_at_every_door(
+    name: str, error: type[core_errors.ToolwireError]
+) -> None:
+    """A subclass anywhere in the package (a transport refusal, `InvalidToken`, ...) resolves
+    to the row of its code's class, so a door that knows only the code says the same."""
+    table = CLASS_TABLES[name]
+    listed = core_errors.BY_CODE.get(error.code, core_errors.ToolwireError)
+    assert http.row_for(table, error) == http.row_for(table, listed)
+
+
+@pytest.mark.parametrize("table", [rest.ERRORS, a2a.ADMISSION, mcp_refusals.TRANSPORT])
+def test_a_retry_later_error_says_when_at_every_http_door(table: Mapping[Any, Any]) -> None:
+    row = http.row_for(table, core_errors.Unavailable)
+    assert row.status == 503 and row.retry_after
 
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda cls: f"{cls.__name__}")

@@ -10,7 +10,7 @@ A thin translator built on the a2a-sdk's server components (see docs/design/0009
 the SDK's request handler keeps the task lifecycle, the protocol versions and the A2A errors;
 `GatewayExecutor` turns a task into one `Gateway.execute`; `StateTaskStore` keeps tasks in the
 state backend. This package authenticates each request with the toolwire key and refuses what
-fails admission (key, body size) through `messages.ADMISSION_STATUS`.
+fails admission (key, body size) through `messages.ADMISSION`.
 """
 
 from toolwire.inbound.a2a.routes import routes

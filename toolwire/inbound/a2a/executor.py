@@ -31,6 +31,7 @@ from toolwire.core.errors import Internal, InvalidRequest, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal
 from toolwire.inbound.a2a import messages
+from toolwire.inbound.http import row_for
 from toolwire.state import StateBackend
 
 
@@ -111,7 +112,7 @@ class GatewayExecutor(AgentExecutor):
 
     @staticmethod
     async def _fail(updater: TaskUpdater, error: ToolwireError, receipt: dict[str, Any]) -> None:
-        state = messages.TASK_ERRORS.get(error.code, TaskState.TASK_STATE_FAILED)
+        state = row_for(messages.TASK_ERRORS, type(error))
         await updater.update_status(
             state,
             message=updater.new_agent_message(messages.error_parts(error)),

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 from a2a.types.a2a_pb2 import Message, Part, TaskState
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from toolwire.core import errors
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Outcome, ToolCall
+from toolwire.inbound.http import ErrorRow
 from toolwire.inbound.results import result_json
 
 ACCEPTED_FORMS = (
@@ -33,39 +36,45 @@ ACCEPTED_FORMS = (
 _CALL_FIELDS = frozenset({"tool", "operation", "input"})
 _TEXT_CALL = re.compile(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.:-]*)\s*(\{.*\})?\s*$", re.DOTALL)
 
-TASK_ERRORS: dict[str, TaskState] = {
-    "INVALID_REQUEST": TaskState.TASK_STATE_INPUT_REQUIRED,
+FAILED = TaskState.TASK_STATE_FAILED
+
+TASK_ERRORS: dict[type[ToolwireError], TaskState] = {
+    errors.InvalidRequest: TaskState.TASK_STATE_INPUT_REQUIRED,
     # A tool that needs an MCP client capability (sampling, elicitation, roots): an A2A client
     # cannot declare one, so the task fails and says which capability it would need.
-    "MISSING_CLIENT_CAPABILITY": TaskState.TASK_STATE_FAILED,
-    "UNAUTHENTICATED": TaskState.TASK_STATE_AUTH_REQUIRED,
-    "INSUFFICIENT_CREDITS": TaskState.TASK_STATE_FAILED,
-    "FORBIDDEN": TaskState.TASK_STATE_FAILED,
-    "TOOL_NOT_FOUND": TaskState.TASK_STATE_FAILED,
-    "NOT_FOUND": TaskState.TASK_STATE_FAILED,
-    "CONFLICT": TaskState.TASK_STATE_FAILED,
-    "PAYLOAD_TOO_LARGE": TaskState.TASK_STATE_FAILED,
-    "INVALID_ARGUMENTS": TaskState.TASK_STATE_FAILED,
-    "RATE_LIMITED": TaskState.TASK_STATE_FAILED,
-    "BUDGET_EXCEEDED": TaskState.TASK_STATE_FAILED,
-    "INTERNAL": TaskState.TASK_STATE_FAILED,
-    "UPSTREAM_ERROR": TaskState.TASK_STATE_FAILED,
-    "UNAVAILABLE": TaskState.TASK_STATE_FAILED,
-    "UPSTREAM_TIMEOUT": TaskState.TASK_STATE_FAILED,
+    errors.MissingClientCapability: FAILED,
+    errors.Unauthenticated: TaskState.TASK_STATE_AUTH_REQUIRED,
+    errors.InsufficientCredits: FAILED,
+    errors.Forbidden: FAILED,
+    errors.ToolNotFound: FAILED,
+    errors.NotFound: FAILED,
+    errors.Conflict: FAILED,
+    errors.PayloadTooLarge: FAILED,
+    errors.InvalidArguments: FAILED,
+    errors.RateLimited: FAILED,
+    errors.BudgetExceeded: FAILED,
+    errors.Internal: FAILED,
+    errors.UpstreamError: FAILED,
+    errors.UpstreamTimeout: FAILED,
+    errors.Unavailable: FAILED,
+    ToolwireError: FAILED,
 }
-"""The A2A door's one error table for the call path: toolwire error code -> the state the task
-ends in. The task's status message carries `{"code", "message", "details"?}` as a data part and
-the task metadata `toolwire.error` the same (A2A 1.0 §4.5 task states)."""
+"""The A2A door's one error table for the call path: error class -> the state the task ends in
+(looked up along the class hierarchy: `inbound.http.row_for`). The task's status message
+carries `{"code", "message", "details"?}` as a data part and the task metadata
+`toolwire.error` the same (A2A 1.0 §4.5 task states)."""
 
-ADMISSION_STATUS: dict[str, int] = {
-    "UNAUTHENTICATED": 401,
-    "PAYLOAD_TOO_LARGE": 413,
-    "INVALID_REQUEST": 400,
-    "INTERNAL": 500,
-    "UNAVAILABLE": 503,
+ADMISSION: dict[type[ToolwireError], ErrorRow] = {
+    errors.Unauthenticated: ErrorRow(HTTPStatus.UNAUTHORIZED, challenge=True),
+    errors.PayloadTooLarge: ErrorRow(HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    errors.InvalidRequest: ErrorRow(HTTPStatus.BAD_REQUEST),
+    errors.Unavailable: ErrorRow(HTTPStatus.SERVICE_UNAVAILABLE, retry_after=True),
+    errors.Internal: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR),
+    ToolwireError: ErrorRow(HTTPStatus.INTERNAL_SERVER_ERROR),
 }
-"""Failures before a request reaches the A2A handler (the key, the body size): HTTP status, with
-a JSON-RPC error body whose `error.data` carries the toolwire error."""
+"""Failures before a request reaches the A2A handler (the key, the body size): error class ->
+HTTP status and headers, with a JSON-RPC error body whose `error.data` carries the toolwire
+error."""
 
 ADMISSION_RPC_CODE = -32600
 """JSON-RPC code of an admission failure (invalid request: JSON-RPC 2.0 §5.1)."""

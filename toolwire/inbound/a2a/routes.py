@@ -25,8 +25,8 @@ from toolwire.core.model import Principal
 from toolwire.inbound.a2a import card, messages
 from toolwire.inbound.a2a.executor import GatewayExecutor, PrincipalUser
 from toolwire.inbound.a2a.tasks import StateTaskStore
-from toolwire.inbound.http import api_key_from, json_response, read_body, retry_after_s
-from toolwire.inbound.rest import authenticate, request_id, services
+from toolwire.inbound.http import api_key_from, json_response, read_body, row_for
+from toolwire.inbound.rest import CHALLENGE, authenticate, request_id, services
 from toolwire.services import Services
 
 _PRINCIPAL = "toolwire.principal"
@@ -73,13 +73,8 @@ def _build(svc: Services) -> A2ADoor:
 
 def admission_error(error: ToolwireError, rid: str) -> Response:
     """A request refused before the handler: the table's HTTP status, a JSON-RPC error body."""
-    status = messages.ADMISSION_STATUS.get(error.code, 500)
-    headers = {"x-request-id": rid}
-    if status == 401:
-        headers["www-authenticate"] = 'Bearer realm="toolwire"'
-    seconds = retry_after_s(error)
-    if seconds is not None:
-        headers["retry-after"] = str(seconds)
+    row = row_for(messages.ADMISSION, type(error))
+    headers = {"x-request-id": rid, **row.headers(error, CHALLENGE)}
     body: dict[str, Any] = {
         "jsonrpc": "2.0",
         "id": None,
@@ -89,7 +84,7 @@ def admission_error(error: ToolwireError, rid: str) -> Response:
             "data": error.to_dict(),
         },
     }
-    return json_response(body, status, headers)
+    return json_response(body, int(row.status), headers)
 
 
 async def jsonrpc(request: Request) -> Response:

@@ -29,7 +29,8 @@ from toolwire.core.errors import (
     Unauthenticated,
     Unavailable,
 )
-from toolwire.inbound.http import retry_after_s
+from toolwire.inbound import http
+from toolwire.inbound.http import ErrorRow
 from toolwire.inbound.mcp import jsonrpc, media, security, sse
 from toolwire.inbound.mcp.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
 from toolwire.inbound.mcp.sessions import SessionNotFound
@@ -43,15 +44,10 @@ from toolwire.services import Services
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
-    """status: the HTTP status; challenge: add `WWW-Authenticate` (RFC 6750); allow: add
-    `Allow` from the error's `allow`; retry_after: add `Retry-After` from the error's
-    `details.retry_after_s` (RFC 9110 §10.2.3); rpc: the JSON-RPC code of the body."""
+class Row(ErrorRow):
+    """An HTTP door's row (status, `WWW-Authenticate`, `Allow`, `Retry-After`), plus `rpc`: the
+    JSON-RPC code of the body."""
 
-    status: HTTPStatus
-    challenge: bool = False
-    allow: bool = False
-    retry_after: bool = False
     rpc: int = INVALID_REQUEST
 
 
@@ -73,11 +69,7 @@ TRANSPORT: dict[type[ToolwireError], Row] = {
 
 def row_for(error: type[ToolwireError]) -> Row:
     """The row of `error`'s class or its nearest listed ancestor."""
-    for cls in error.__mro__:
-        row = TRANSPORT.get(cls)
-        if row is not None:
-            return row
-    return TRANSPORT[ToolwireError]
+    return http.row_for(TRANSPORT, error)
 
 
 async def refuse(
@@ -90,14 +82,10 @@ async def refuse(
 ) -> None:
     """Answer the whole HTTP request with `error` (nothing may have been sent yet)."""
     row = row_for(type(error))
-    headers: list[tuple[bytes, bytes]] = []
-    if row.challenge:
-        headers.append((b"www-authenticate", security.challenge(services, error).encode()))
-    if row.allow and isinstance(error, MethodNotAllowed):
-        headers.append((b"allow", ", ".join(error.allow).encode()))
-    seconds = retry_after_s(error)
-    if row.retry_after and seconds is not None:
-        headers.append((b"retry-after", str(seconds).encode()))
+    headers = [
+        (name.encode(), value.encode())
+        for name, value in row.headers(error, security.challenge(services, error)).items()
+    ]
     # A refusal comes before the message is read: its id is unknown, sent as null (JSON-RPC 2.0
     # §5), which clients read as "the request this POST carried" (the mcp SDK drops an error
     # without an id and answers its own -32603 instead).
