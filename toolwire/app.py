@@ -38,9 +38,10 @@ from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
+from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
-from toolwire.inbound.mcp.runtime import announce_tools_changed
+from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
 from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.services import Services
@@ -206,6 +207,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services, created = await build_services(settings, prepared)
         app.state.services = services
+        # the doors' per-app state, built here and closed below (never lazily, never at import)
+        app.state.mcp_runtime = runtime = Runtime(services)
+        app.state.a2a_door = a2a_door = A2ADoor.build(services)
         reconciler = asyncio.create_task(services.billing.run_forever())
         if on_ready is not None:
             on_ready(services, created)
@@ -215,6 +219,8 @@ def create_app(
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await a2a_door.aclose()  # the SDK's handler drains its running tasks
+            await runtime.aclose()
             await close_adapters(services.gateway.catalog)
             await services.store.ledger.close()  # every reservation of this process resolved
             await services.billing.stop()

@@ -1,7 +1,7 @@
 """Starlette routes of the A2A door: admission (key, body size), then the a2a-sdk's dispatcher.
 
-The SDK's handler is built once per app, on the first A2A request, from the services the lifespan
-built (`A2ADoor.of`): one handler per process, so one registry of running tasks.
+The SDK's handler is built once per app, in the lifespan (`A2ADoor.build`, closed there with
+`aclose` on shutdown): one handler per process, so one registry of running tasks.
 """
 
 from __future__ import annotations
@@ -51,12 +51,18 @@ class A2ADoor:
 
     @staticmethod
     def of(request: Request) -> A2ADoor:
-        """This app's door, built from its services on first use."""
-        door: A2ADoor | None = getattr(request.app.state, "a2a_door", None)
-        if door is None:
-            door = _build(services(request))
-            request.app.state.a2a_door = door
+        """This app's door (built by the lifespan)."""
+        door: A2ADoor = request.app.state.a2a_door
         return door
+
+    @staticmethod
+    def build(svc: Services) -> A2ADoor:
+        """The door over `svc`: the SDK's request handler and both bindings."""
+        return _build(svc)
+
+    async def aclose(self) -> None:
+        """Drain the handler's running tasks (the SDK's shutdown hook)."""
+        await self.handler.aclose()
 
 
 def _build(svc: Services) -> A2ADoor:

@@ -10,8 +10,8 @@
   `mcp:tools-changed`, which every open GET stream, legacy SSE stream and `subscriptions/listen`
   stream of every instance relays.
 
-Built lazily on the first MCP request of an app (it needs a running event loop) and stored on
-`app.state`, so two apps in one process share nothing.
+Built in the app's lifespan (`toolwire.app`, which closes it on shutdown) and stored on
+`app.state`, so two apps in one process share nothing; stdio builds its own.
 """
 
 from __future__ import annotations
@@ -128,12 +128,9 @@ class Runtime:
 
 
 def runtime_of(app: Any) -> Runtime:
-    """The app's MCP runtime, created on first use."""
-    found: Runtime | None = getattr(app.state, "mcp_runtime", None)
-    if found is None:
-        found = Runtime(app.state.services)
-        app.state.mcp_runtime = found
-    return found
+    """The app's MCP runtime (built by the lifespan)."""
+    runtime: Runtime = app.state.mcp_runtime
+    return runtime
 
 
 async def announce_tools_changed(state: StateBackend) -> None:
