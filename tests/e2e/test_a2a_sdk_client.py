@@ -127,6 +127,29 @@ async def last_task(stream: AsyncIterator[StreamResponse]) -> tuple[Task, list[S
     return tasks[-1], events
 
 
+CARD = "/.well-known/agent-card.json"
+
+
+def test_the_card_has_an_etag_per_visible_catalog_and_answers_304_when_unchanged(
+    gateway: RunningGateway, key: str, limited_key: str
+) -> None:
+    with gateway.client(key) as http:
+        first = http.get(CARD)
+        etag = first.headers["etag"]
+        again = http.get(CARD, headers={"If-None-Match": etag})
+        weak = http.get(CARD, headers={"If-None-Match": f'"other", W/{etag}'})
+        stale = http.get(CARD, headers={"If-None-Match": '"stale"'})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+    assert weak.status_code == 304
+    assert (stale.status_code, stale.content) == (200, first.content)
+    with gateway.client(limited_key) as http:
+        theirs = http.get(CARD).headers["etag"]
+    anonymous = httpx.get(gateway.url + CARD).headers["etag"]
+    assert len({etag, theirs, anonymous}) == 3  # the card lists each key's own tools
+    with gateway.client(key) as http:  # another key's tag does not validate this key's card
+        assert http.get(CARD, headers={"If-None-Match": theirs}).status_code == 200
+
+
 def test_the_card_lists_the_keys_tools_and_the_anonymous_card_none(
     gateway: RunningGateway, limited_key: str
 ) -> None:

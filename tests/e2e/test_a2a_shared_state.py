@@ -1,15 +1,25 @@
 """Two gateways sharing Redis (and the database): an A2A task started on one is read and
-cancelled on the other, and the cancel stops the call where it runs, releasing its credits."""
+cancelled on the other, and the cancel stops the call where it runs, releasing its credits; a
+task started on one is followed live from the other (task events through Redis pub/sub)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 import warnings
-from pathlib import Path
+from collections.abc import Iterator
 
+import anyio
 import httpx
+import pytest
+from a2a.types.a2a_pb2 import (
+    SendMessageConfiguration,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    TaskState,
+)
 
+from tests.e2e.test_a2a_sdk_client import a2a_client, call_message, last_task
 from tests.e2e.test_mcp_clients import redis_url
 from toolwire.testing import RunningGateway, start_gateway
 
@@ -31,7 +41,10 @@ def balance(gateway: RunningGateway, key: str) -> float:
         return value
 
 
-def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGateway, ...]]:
+    """Two gateways over one database and one Redis."""
+    tmp_path = tmp_path_factory.mktemp("a2a-shared")
     env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
     database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
     admin = f"tw_admin_{secrets.token_hex(8)}"
@@ -40,27 +53,55 @@ def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(tmp_path
         a = start_gateway(tmp_path / "a", env=env, admin_key=admin, config=CONFIG, args=database)
         b = start_gateway(tmp_path / "b", env=env, admin_key=admin, config=CONFIG, args=database)
     try:
-        _, key = a.create_account(credits=20, name="shared")
-        message = {
-            "messageId": "m1",
-            "role": "ROLE_USER",
-            "parts": [{"data": {"tool": "matrix", "operation": "wait", "input": {"seconds": 20}}}],
-        }
-        params = {"message": message, "configuration": {"returnImmediately": True}}
-        started = rpc(a, key, "SendMessage", params)["task"]
-        assert isinstance(started, dict)
-        task_id = started["id"]
-        on_b = rpc(b, key, "GetTask", {"id": task_id})
-        assert on_b["status"]["state"] in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")  # type: ignore[index]
-        cancelled = rpc(b, key, "CancelTask", {"id": task_id})
-        assert cancelled["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
-        # The reservation is released in gateway a's process: no event crosses to here, so poll.
-        deadline = time.monotonic() + 10
-        while balance(a, key) != 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert balance(a, key) == 20
-        on_a = rpc(a, key, "GetTask", {"id": task_id})
-        assert on_a["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
+        yield a, b
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    a, b = pair
+    _, key = a.create_account(credits=20, name="shared")
+    message = {
+        "messageId": "m1",
+        "role": "ROLE_USER",
+        "parts": [{"data": {"tool": "matrix", "operation": "wait", "input": {"seconds": 20}}}],
+    }
+    params = {"message": message, "configuration": {"returnImmediately": True}}
+    started = rpc(a, key, "SendMessage", params)["task"]
+    assert isinstance(started, dict)
+    task_id = started["id"]
+    on_b = rpc(b, key, "GetTask", {"id": task_id})
+    assert on_b["status"]["state"] in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING")  # type: ignore[index]
+    cancelled = rpc(b, key, "CancelTask", {"id": task_id})
+    assert cancelled["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
+    # The reservation is released in gateway a's process: no event crosses to here, so poll.
+    deadline = time.monotonic() + 10
+    while balance(a, key) != 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert balance(a, key) == 20
+    on_a = rpc(a, key, "GetTask", {"id": task_id})
+    assert on_a["status"]["state"] == "TASK_STATE_CANCELED"  # type: ignore[index]
+
+
+async def test_a_task_started_on_one_gateway_is_followed_live_on_another(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    a, b = pair
+    _, key = a.create_account(credits=20, name="follower")
+    async with a2a_client(a, key, "1.0") as client:
+        request = SendMessageRequest(
+            message=call_message("matrix", "wait", {"seconds": 1.5}),
+            configuration=SendMessageConfiguration(return_immediately=True),
+        )
+        task, _ = await last_task(client.send_message(request))
+    assert task.status.state != TaskState.TASK_STATE_COMPLETED  # still running on a
+    async with a2a_client(b, key, "1.0", streaming=True) as client:
+        with anyio.fail_after(15):
+            events = [e async for e in client.subscribe(SubscribeToTaskRequest(id=task.id))]
+    assert events[0].task.id == task.id
+    artifacts = [e.artifact_update.artifact for e in events if e.HasField("artifact_update")]
+    assert len(artifacts) == 1  # the result, streamed from a through Redis
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED

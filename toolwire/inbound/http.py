@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hashlib import sha256
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -106,6 +107,21 @@ def api_key_from(request: Request) -> str | None:
             return token.strip()
         return None
     return request.headers.get("x-api-key") or None
+
+
+def etag_of(body: bytes) -> str:
+    """A strong entity tag for `body` (RFC 9110 §8.8.3): the first 128 bits of its SHA-256."""
+    return '"' + sha256(body).hexdigest()[:32] + '"'
+
+
+def none_match(request: Request, etag: str) -> bool:
+    """Whether `If-None-Match` lists `etag` (or `*`): the client's copy is current, answer 304
+    (RFC 9110 §13.1.2; weak comparison, so a `W/` prefix matches too)."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

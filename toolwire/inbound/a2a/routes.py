@@ -7,8 +7,10 @@ The SDK's handler is built once per app, in the lifespan (`A2ADoor.build`, close
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+import orjson
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.default_request_handler_v2 import DefaultRequestHandlerV2
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
@@ -23,9 +25,18 @@ from starlette.types import Message, Receive, Scope, Send
 from toolwire.core.errors import ToolwireError
 from toolwire.core.model import Principal
 from toolwire.inbound.a2a import card, messages
+from toolwire.inbound.a2a.events import StateEventStream
 from toolwire.inbound.a2a.executor import GatewayExecutor, PrincipalUser
 from toolwire.inbound.a2a.tasks import StateTaskStore
-from toolwire.inbound.http import api_key_from, json_response, read_body, row_for
+from toolwire.inbound.http import (
+    JSON,
+    api_key_from,
+    etag_of,
+    json_response,
+    none_match,
+    read_body,
+    row_for,
+)
 from toolwire.inbound.rest import CHALLENGE, authenticate, request_id, services
 from toolwire.services import Services
 
@@ -69,6 +80,8 @@ def _build(svc: Services) -> A2ADoor:
     handler = DefaultRequestHandlerV2(
         agent_executor=GatewayExecutor(svc.gateway, svc.state),
         task_store=StateTaskStore(svc.state, svc.settings.a2a_task_retention_s),
+        # shared-stream mode: a task running here can be subscribed to from any instance
+        event_stream=StateEventStream(svc.state, svc.settings.a2a_task_retention_s),
         agent_card=card.agent_card(svc.settings, None),
     )
     rpc = JsonRpcDispatcher(handler, _ContextBuilder(), enable_v0_3_compat=True)
@@ -144,10 +157,17 @@ async def agent_card(request: Request) -> Response:
         except ToolwireError as exc:
             return admission_error(exc, rid)
     ops = None if principal is None else svc.gateway.visible(principal)
-    body = agent_card_to_dict(card.agent_card(svc.settings, ops))
-    return json_response(
-        body, headers={"cache-control": "private, max-age=60", "vary": "authorization, x-api-key"}
-    )
+    body = orjson.dumps(agent_card_to_dict(card.agent_card(svc.settings, ops)))
+    etag = etag_of(body)  # differs with the key's visible catalog: the card lists its tools
+    headers = {
+        "etag": etag,
+        "cache-control": "private, max-age=60",
+        "vary": "authorization, x-api-key",
+        "x-request-id": rid,
+    }
+    if none_match(request, etag):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
 
 
 routes = [
