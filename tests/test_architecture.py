@@ -2,7 +2,8 @@
 under `TYPE_CHECKING` and inside functions count too).
 
 The shape it keeps (issue 10 item 4): doors (`inbound`) talk to the core's faces (`Gateway`,
-`Admin`) and the `Services` they are handed, never to `store`, `vault` or `upstream`; upstream
+`Authenticator`, `Admin`, handed over as one `inbound.face.Face`), never to `store`, `vault`,
+`upstream` or the whole `services` bag; upstream
 adapters never reach back into doors; the core imports nothing outward; `store` and `vault` share
 `sealing` instead of importing each other; the SDK (`client`) stands alone. A new top-level
 package or module fails here until it gets its row.
@@ -32,8 +33,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "upstream": frozenset({"core", "vault"}),
     "auth": frozenset({"core", "settings"}),
     "config": frozenset({"core", "upstream", "vault"}),
-    # doors: the core's faces and the services they are handed; never store, vault, upstream
-    "inbound": frozenset({"__init__", "auth", "core", "sealing", "services", "settings", "state"}),
+    # doors: the core's faces (`inbound.face.Face`); never store, vault, upstream, services
+    "inbound": frozenset({"__init__", "auth", "core", "sealing", "settings", "state"}),
     "services": frozenset({"billing", "core", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),
@@ -150,7 +151,7 @@ def test_the_core_imports_no_framework_driver_or_client() -> None:
 def test_the_table_itself_keeps_the_rules() -> None:
     """The rules the issue names, so an edit to the table cannot quietly drop one."""
     assert ALLOWED["core"] == frozenset()
-    assert not {"store", "vault", "upstream"} & ALLOWED["inbound"]
+    assert not {"store", "vault", "upstream", "services", "billing"} & ALLOWED["inbound"]
     assert "inbound" not in ALLOWED["upstream"]
     assert "vault" not in ALLOWED["store"]
     assert ALLOWED["client"] == frozenset()

@@ -40,6 +40,7 @@ from toolwire.core.gateway import Gateway
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.cors import Cors
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
 from toolwire.inbound.middleware import BodyLimit, RequestIds
@@ -135,6 +136,19 @@ async def build_services(
     return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
 
 
+def face_of(services: Services) -> Face:
+    """What the doors are handed of `services`: the core's faces and the transport's needs,
+    never the store or billing (`toolwire.inbound.face`)."""
+    return Face(
+        services.gateway,
+        services.auth,
+        services.admin,
+        services.settings,
+        services.state,
+        services.secret_key,
+    )
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Routing failures (unknown path, wrong method) in the same envelope as everything else."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -207,9 +221,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services, created = await build_services(settings, prepared)
         app.state.services = services
+        app.state.face = face = face_of(services)  # all the doors may use
         # the doors' per-app state, built here and closed below (never lazily, never at import)
-        app.state.mcp_runtime = runtime = Runtime(services)
-        app.state.a2a_door = a2a_door = A2ADoor.build(services)
+        app.state.mcp_runtime = runtime = Runtime(face)
+        app.state.a2a_door = a2a_door = A2ADoor.build(face)
         reconciler = asyncio.create_task(services.billing.run_forever())
         if on_ready is not None:
             on_ready(services, created)

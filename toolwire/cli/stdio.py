@@ -63,34 +63,34 @@ async def _serve_local(settings: object, key: str) -> None:
     """The gateway in this process, for the principal of `key`. A store that cannot be reached
     (at start, or while authenticating the key) is not fatal: the process speaks MCP and answers
     `UNAVAILABLE` until it can start (`serve_local`); a bad key ends it with a message."""
-    from toolwire.app import build_services
+    from toolwire.app import build_services, face_of
     from toolwire.core.errors import Unauthenticated, Unavailable
-    from toolwire.core.model import Principal
-    from toolwire.inbound.mcp.stdio import serve_local
-    from toolwire.services import Services
+    from toolwire.inbound.mcp.stdio import Started, serve_local
     from toolwire.settings import Settings
     from toolwire.store.db import unreachable
 
     assert isinstance(settings, Settings)
 
-    async def stop(services: Services) -> None:
-        await services.store.close()
-        await services.state.close()
-
-    async def start() -> tuple[Services, Principal]:
+    async def start() -> Started:
         try:
             services, _ = await build_services(settings)
         except Exception as exc:
             if not unreachable(exc):
                 raise
             raise Unavailable from exc
+
+        async def stop() -> None:
+            await services.store.close()
+            await services.state.close()
+
         try:
-            return services, await services.auth.authenticate(key)
+            principal = await services.auth.authenticate(key)
         except Unauthenticated as exc:
-            await stop(services)
+            await stop()
             raise fail(exc.message) from None
         except BaseException:
-            await stop(services)
+            await stop()
             raise
+        return face_of(services), principal, stop
 
-    await serve_local(start, stop)
+    await serve_local(start)

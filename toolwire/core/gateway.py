@@ -54,7 +54,15 @@ from toolwire.core.errors import (
     UpstreamTimeout,
 )
 from toolwire.core.hooks import InvokeHooks
-from toolwire.core.model import AuditEvent, Meta, Outcome, Principal, Reservation, ToolCall
+from toolwire.core.model import (
+    AuditEvent,
+    Identity,
+    Meta,
+    Outcome,
+    Principal,
+    Reservation,
+    ToolCall,
+)
 from toolwire.core.ports import (
     AuditSink,
     CredentialResolver,
@@ -177,6 +185,11 @@ class Gateway:
         agent never sees a tool it cannot call). With `explicit_forbidden` (the operator's
         `TOOLWIRE_EXPLICIT_FORBIDDEN`, for debugging) a denied tool raises `Forbidden` instead."""
         return self.authorize(principal, self.resolve(tool, operation), tool, operation)
+
+    async def whoami(self, principal: Principal) -> Identity:
+        """The caller as a door shows it: the principal and its account's balance."""
+        balance = await self.ledger.balance(principal.account_id) if principal.account_id else 0
+        return Identity(principal, balance)
 
     # -- the call path ------------------------------------------------------------------------
 

@@ -74,6 +74,15 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the caller is, as a door shows it (`Gateway.whoami`): the principal and its
+    account's balance in micro-credits (0 for a principal without an account)."""
+
+    principal: Principal
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """One request to run one operation of one tool, as every door hands it to the core.
 

@@ -26,11 +26,11 @@ from starlette.routing import Route
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Principal
 from toolwire.core.records import parse_day, to_csv
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
-from toolwire.services import Services
 
-Handler = Callable[[Request, Services, Principal], Awaitable[Any]]
+Handler = Callable[[Request, Face, Principal], Awaitable[Any]]
 
 
 def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awaitable[Response]]:
@@ -55,7 +55,7 @@ def endpoint(handler: Handler, *, admin: bool = True) -> Callable[[Request], Awa
     return run
 
 
-async def _body(request: Request, svc: Services) -> dict[str, Any]:
+async def _body(request: Request, svc: Face) -> dict[str, Any]:
     raw = await read_body(request)
     body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
@@ -66,7 +66,7 @@ async def _body(request: Request, svc: Services) -> dict[str, Any]:
 # BYOK
 
 
-async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[str, Any]) -> Any:
+async def _put_byok(svc: Face, account_id: str, provider: str, body: dict[str, Any]) -> Any:
     svc.admin.check_provider(provider)  # an unknown provider is NotFound before the body counts
     value = body.get("value")
     if not isinstance(value, str) or not value:
@@ -77,12 +77,12 @@ async def _put_byok(svc: Services, account_id: str, provider: str, body: dict[st
     return 201 if created else 200, {"credential": info.to_dict()}
 
 
-async def _delete_byok(svc: Services, account_id: str, provider: str) -> Any:
+async def _delete_byok(svc: Face, account_id: str, provider: str) -> Any:
     await svc.admin.delete_byok(account_id, provider)
     return 200, {"deleted": True, "account_id": account_id, "provider": provider}
 
 
-async def _list_byok(svc: Services, account_id: str) -> Any:
+async def _list_byok(svc: Face, account_id: str) -> Any:
     infos = await svc.admin.list_byok(account_id)
     return 200, {
         "credentials": [i.to_dict() for i in infos],
@@ -90,38 +90,38 @@ async def _list_byok(svc: Services, account_id: str) -> Any:
     }
 
 
-async def put_byok(request: Request, svc: Services, _: Principal) -> Any:
+async def put_byok(request: Request, svc: Face, _: Principal) -> Any:
     p = request.path_params
     return await _put_byok(svc, p["account_id"], p["provider"], await _body(request, svc))
 
 
-async def delete_byok(request: Request, svc: Services, _: Principal) -> Any:
+async def delete_byok(request: Request, svc: Face, _: Principal) -> Any:
     return await _delete_byok(
         svc, request.path_params["account_id"], request.path_params["provider"]
     )
 
 
-async def list_byok(request: Request, svc: Services, _: Principal) -> Any:
+async def list_byok(request: Request, svc: Face, _: Principal) -> Any:
     return await _list_byok(svc, request.path_params["account_id"])
 
 
-async def put_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+async def put_my_byok(request: Request, svc: Face, me: Principal) -> Any:
     body = await _body(request, svc)
     return await _put_byok(svc, me.account_id, request.path_params["provider"], body)
 
 
-async def delete_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+async def delete_my_byok(request: Request, svc: Face, me: Principal) -> Any:
     return await _delete_byok(svc, me.account_id, request.path_params["provider"])
 
 
-async def list_my_byok(request: Request, svc: Services, me: Principal) -> Any:
+async def list_my_byok(request: Request, svc: Face, me: Principal) -> Any:
     return await _list_byok(svc, me.account_id)
 
 
 # budgets and thresholds
 
 
-async def put_budget(request: Request, svc: Services, _: Principal) -> Any:
+async def put_budget(request: Request, svc: Face, _: Principal) -> Any:
     body = await _body(request, svc)
     unknown = set(body) - {"hour", "day"}
     if unknown:
@@ -132,11 +132,11 @@ async def put_budget(request: Request, svc: Services, _: Principal) -> Any:
     return 200, {"budget": await svc.admin.set_budget(key_id, hour, day)}
 
 
-async def get_budget(request: Request, svc: Services, _: Principal) -> Any:
+async def get_budget(request: Request, svc: Face, _: Principal) -> Any:
     return 200, {"budget": await svc.admin.budget(request.path_params["key_id"])}
 
 
-async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
+async def patch_account(request: Request, svc: Face, _: Principal) -> Any:
     body = await _body(request, svc)
     if set(body) != {"low_balance"}:
         raise InvalidRequest("give exactly 'low_balance' (credits, or null to clear it)")
@@ -148,7 +148,7 @@ async def patch_account(request: Request, svc: Services, _: Principal) -> Any:
 # usage
 
 
-async def usage(request: Request, svc: Services, _: Principal) -> Any:
+async def usage(request: Request, svc: Face, _: Principal) -> Any:
     q = request.query_params
     fmt = q.get("format", "json")
     if fmt not in ("json", "csv"):

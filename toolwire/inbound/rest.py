@@ -21,6 +21,7 @@ from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import (
     ErrorRow,
     api_key_from,
@@ -31,7 +32,6 @@ from toolwire.inbound.http import (
 )
 from toolwire.inbound.middleware import request_id_of
 from toolwire.inbound.results import result_json
-from toolwire.services import Services
 
 ERRORS: dict[type[ToolwireError], ErrorRow] = {
     errors.InvalidRequest: ErrorRow(HTTPStatus.BAD_REQUEST),
@@ -72,8 +72,8 @@ reverse tables are checked against it)."""
 _CALL_FIELDS = frozenset({"tool", "operation", "input", "format"})
 
 
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
+def services(request: Request) -> Face:
+    svc: Face = request.app.state.face
     return svc
 
 
@@ -215,7 +215,7 @@ async def me(request: Request) -> Response:
         principal = await authenticate(request)
     except ToolwireError as exc:
         return error_response(exc, rid)
-    balance = await svc.gateway.ledger.balance(principal.account_id) if principal.account_id else 0
+    balance = (await svc.gateway.whoami(principal)).balance
     return json_response(
         {
             "account_id": principal.account_id,

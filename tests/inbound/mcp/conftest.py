@@ -101,7 +101,7 @@ class Gateway:
     def stdio(self, lines: list[Any], version: str = "2025-11-25") -> list[Any]:
         """What `toolwire stdio --local` writes for an initialize line, then `lines` (sent once
         initialize is answered), until each is handled."""
-        services = self.http.app.state.services  # type: ignore[attr-defined]
+        services = self.http.app.state.face  # type: ignore[attr-defined]
         init = {"jsonrpc": "2.0", "id": 0, "method": "initialize"}
         init["params"] = {"protocolVersion": version, "capabilities": {}}
         written: list[Any] = []

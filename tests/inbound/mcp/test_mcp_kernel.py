@@ -81,7 +81,7 @@ def test_the_log_level_is_kept_for_the_sessions_next_calls(
 
 
 def test_a_list_change_made_over_stdio_enters_the_shared_event_log(gateway: Gateway) -> None:
-    state = gateway.http.app.state.services.state  # type: ignore[attr-defined]
+    state = gateway.http.app.state.face.state  # type: ignore[attr-defined]
     before = gateway.http.portal.call(resume.logged_changes, state)  # type: ignore[union-attr]
     call = {"name": "test_trigger_tool_change", "arguments": {}}
     written = gateway.stdio([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}])

@@ -28,6 +28,7 @@ from toolwire.inbound.a2a import card, messages
 from toolwire.inbound.a2a.events import StateEventStream
 from toolwire.inbound.a2a.executor import GatewayExecutor, PrincipalUser
 from toolwire.inbound.a2a.tasks import StateTaskStore
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import (
     JSON,
     api_key_from,
@@ -38,7 +39,6 @@ from toolwire.inbound.http import (
     row_for,
 )
 from toolwire.inbound.rest import CHALLENGE, authenticate, request_id, services
-from toolwire.services import Services
 
 _PRINCIPAL = "toolwire.principal"
 
@@ -67,7 +67,7 @@ class A2ADoor:
         return door
 
     @staticmethod
-    def build(svc: Services) -> A2ADoor:
+    def build(svc: Face) -> A2ADoor:
         """The door over `svc`: the SDK's request handler and both bindings."""
         return _build(svc)
 
@@ -76,7 +76,7 @@ class A2ADoor:
         await self.handler.aclose()
 
 
-def _build(svc: Services) -> A2ADoor:
+def _build(svc: Face) -> A2ADoor:
     handler = DefaultRequestHandlerV2(
         agent_executor=GatewayExecutor(svc.gateway, svc.state),
         task_store=StateTaskStore(svc.state, svc.settings.a2a_task_retention_s),

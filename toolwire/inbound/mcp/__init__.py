@@ -33,16 +33,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp import security
 from toolwire.inbound.mcp.legacy_sse import LegacyMessages, LegacySse
 from toolwire.inbound.mcp.streamable_http import McpEndpoint
-from toolwire.services import Services
 
 
 async def protected_resource(request: Request) -> Response:
     """RFC 9728 metadata, when authorization servers are configured (404 in API-key-only mode)."""
-    services: Services = request.app.state.services
+    services: Face = request.app.state.face
     if not security.authorization_servers(services):
         return json_response({"error": "not_found"}, 404)
     return json_response(security.protected_resource_metadata(services))

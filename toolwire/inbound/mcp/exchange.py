@@ -13,17 +13,17 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
+from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import media, refusals
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.runtime import Runtime, runtime_of
-from toolwire.services import Services
 
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
     request: Request
     send: Send
-    services: Services
+    services: Face
     runtime: Runtime
     accepts: media.Accepts
 

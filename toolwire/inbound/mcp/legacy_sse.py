@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import InvalidRequest, ToolwireError
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import jsonrpc, security, sse, versions
 from toolwire.inbound.mcp.exchange import Exchange
@@ -34,7 +35,6 @@ from toolwire.inbound.mcp.jsonrpc import Notification, RpcError
 from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
 from toolwire.inbound.mcp.kernel import Connection
 from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
-from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp")
 
@@ -139,7 +139,7 @@ class LegacyMessages:
 
 
 async def _accept(
-    request: Request, services: Services, runtime: Runtime
+    request: Request, services: Face, runtime: Runtime
 ) -> tuple[Connection, jsonrpc.Message]:
     """The session's Connection (one state read) and the message of a POST; typed refusals,
     or `RpcError` for a message that does not parse."""

@@ -30,6 +30,7 @@ from toolwire.core.errors import (
     Unavailable,
 )
 from toolwire.inbound import http
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import ErrorRow
 from toolwire.inbound.mcp import jsonrpc, media, security, sse
 from toolwire.inbound.mcp.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, RpcError
@@ -40,7 +41,6 @@ from toolwire.inbound.refusals import (
     OriginNotAllowed,
     UnsupportedMediaType,
 )
-from toolwire.services import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ def row_for(error: type[ToolwireError]) -> Row:
 async def refuse(
     send: Send,
     error: ToolwireError,
-    services: Services,
+    services: Face,
     *,
     accepts: media.Accepts = media.ANY,
     rid: jsonrpc.RequestId | None = None,

@@ -25,12 +25,12 @@ from typing import Any
 import orjson
 
 from toolwire.core.model import Principal
+from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import resume
 from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.kernel import Connection, Kernel
 from toolwire.inbound.mcp.sessions import Session, SessionSealer, SessionStore
-from toolwire.services import Services
 from toolwire.state import StateBackend
 
 log = logging.getLogger("toolwire.mcp")
@@ -40,7 +40,7 @@ TOOLS_CHANGED_CHANNEL = "mcp:tools-changed"
 
 
 class Runtime:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Face) -> None:
         self.services = services
         self.state: StateBackend = services.state
         self.handlers = Handlers(services.gateway)

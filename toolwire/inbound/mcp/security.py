@@ -25,9 +25,9 @@ from toolwire.auth.oauth import mcp_resource
 from toolwire.core.errors import ToolwireError, Unauthenticated, Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound import origins
+from toolwire.inbound.face import Face
 from toolwire.inbound.http import api_key_from
 from toolwire.inbound.refusals import MethodNotAllowed, OriginNotAllowed
-from toolwire.services import Services
 
 
 class InvalidToken(Unauthenticated):
@@ -37,7 +37,7 @@ class InvalidToken(Unauthenticated):
 PRM_PATH = "/.well-known/oauth-protected-resource"
 
 
-def origin_allowed(request: Request, services: Services) -> bool:
+def origin_allowed(request: Request, services: Face) -> bool:
     """A present `Origin` is on the one allow-list (`toolwire.inbound.origins`, shared with
     CORS); on a loopback listener, `Host` names a loopback, public or listed host."""
     settings = services.settings
@@ -51,7 +51,7 @@ def origin_allowed(request: Request, services: Services) -> bool:
     return True
 
 
-async def admit(request: Request, services: Services, allow: tuple[str, ...]) -> Principal:
+async def admit(request: Request, services: Face, allow: tuple[str, ...]) -> Principal:
     """Method, Origin/Host and credential checks, in that order, for every MCP HTTP endpoint.
 
     Raises `MethodNotAllowed`, `OriginNotAllowed`, `Unauthenticated` or `Unavailable` (the key
@@ -69,7 +69,7 @@ async def admit(request: Request, services: Services, allow: tuple[str, ...]) ->
         raise Unauthenticated from exc
 
 
-async def authenticate(request: Request, services: Services) -> Principal:
+async def authenticate(request: Request, services: Face) -> Principal:
     """The principal of this request; `Unauthenticated` when the credential is missing or bad."""
     raw = api_key_from(request)
     if raw is None and request.headers.get("authorization") is None:
@@ -88,16 +88,16 @@ async def authenticate(request: Request, services: Services) -> Principal:
         raise Unavailable("could not verify the credential; retry later") from exc
 
 
-def resource_url(services: Services) -> str:
+def resource_url(services: Face) -> str:
     """This gateway's canonical MCP resource identifier (RFC 8707 audience)."""
     return mcp_resource(services.settings)
 
 
-def authorization_servers(services: Services) -> tuple[str, ...]:
+def authorization_servers(services: Face) -> tuple[str, ...]:
     return services.settings.oauth_authorization_servers
 
 
-def challenge(services: Services, error: ToolwireError | None = None) -> str:
+def challenge(services: Face, error: ToolwireError | None = None) -> str:
     """The `WWW-Authenticate` value of a 401 (for `error`, when known)."""
     if authorization_servers(services):
         prm = services.settings.base_url + PRM_PATH + "/mcp"
@@ -109,7 +109,7 @@ def challenge(services: Services, error: ToolwireError | None = None) -> str:
     return value
 
 
-def protected_resource_metadata(services: Services) -> dict[str, Any]:
+def protected_resource_metadata(services: Face) -> dict[str, Any]:
     return {
         "resource": resource_url(services),
         "authorization_servers": list(authorization_servers(services)),

@@ -32,11 +32,11 @@ from typing import Any
 
 from toolwire.core.errors import Unavailable
 from toolwire.core.model import Principal
+from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import envelope, jsonrpc
 from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, Request, RpcError
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
 from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
-from toolwire.services import Services
 
 log = logging.getLogger("toolwire.mcp.stdio")
 Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
@@ -75,7 +75,7 @@ async def lines(reader: asyncio.StreamReader) -> Any:
 class LocalConnection:
     """One stdio client of an in-process gateway: bytes in and out, one `Connection`."""
 
-    def __init__(self, services: Services, principal: Principal, write: Write) -> None:
+    def __init__(self, services: Face, principal: Principal, write: Write) -> None:
         self.services = services
         self.runtime = Runtime(services)
         self.kernel = self.runtime.kernel
@@ -156,27 +156,28 @@ class LocalConnection:
         return await self.kernel.request(conn, request, self.write)
 
 
-Started = tuple[Services, Principal]
+Stop = Callable[[], Awaitable[None]]
+Started = tuple[Face, Principal, Stop]
 Start = Callable[[], Awaitable[Started]]
-"""Builds the services and authenticates the key; raises `Unavailable` when the store cannot be
-reached (anything else ends the process, e.g. `Unauthenticated` for a bad key)."""
-Stop = Callable[[Services], Awaitable[None]]
+"""Builds the gateway and authenticates the key: its face, the key's principal, and how to stop
+it. Raises `Unavailable` when the store cannot be reached (anything else ends the process, e.g.
+`Unauthenticated` for a bad key)."""
 
 START_TIMEOUT_S = 15.0
 """Bound of one start attempt (a database that does not answer must not hold a request)."""
 
 
-async def serve_local(start: Start, stop: Stop) -> None:
-    """Serve MCP on stdin/stdout with the gateway started by `start` (closed by `stop`)."""
+async def serve_local(start: Start) -> None:
+    """Serve MCP on stdin/stdout with the gateway `start` starts (stopped at the end)."""
     reader, write = await stdio_streams()
     started = await _until_started(start, reader, write)
     if started is None:
         return  # stdin ended before the gateway could start
-    (services, principal), first = started
+    (face, principal, stop), first = started
     try:
-        await LocalConnection(services, principal, write).serve(reader, first)
+        await LocalConnection(face, principal, write).serve(reader, first)
     finally:
-        await stop(services)
+        await stop()
 
 
 async def _attempt(start: Start) -> Started:
