@@ -31,10 +31,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "store": frozenset({"core", "sealing"}),
     "vault": frozenset({"core", "sealing", "store"}),
     "upstream": frozenset({"core", "vault"}),
-    "auth": frozenset({"core", "settings"}),
+    "oauth": frozenset({"core", "settings"}),
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces (`inbound.face.Face`); never store, vault, upstream, services
-    "inbound": frozenset({"__init__", "auth", "core", "sealing", "settings", "state"}),
+    "inbound": frozenset({"__init__", "core", "oauth", "sealing", "settings", "state"}),
     "services": frozenset({"billing", "core", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),
@@ -47,12 +47,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "app": frozenset(
         {
             "__init__",
-            "auth",
             "billing",
             "bootstrap",
             "config",
             "core",
             "inbound",
+            "oauth",
             "services",
             "settings",
             "state",

@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from toolwire import __version__
-from toolwire.auth.oauth import OAuthVerifier
 from toolwire.billing import Billing
 from toolwire.bootstrap import (
     FirstStart,
@@ -33,7 +32,7 @@ from toolwire.bootstrap import (
 )
 from toolwire.config import build_catalog, load_config
 from toolwire.core.admin import Admin
-from toolwire.core.auth import Authenticator
+from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
@@ -45,6 +44,7 @@ from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
 from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
+from toolwire.oauth.verifier import OAuthVerifier
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url

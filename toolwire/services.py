@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolwire.core.admin import Admin
-from toolwire.core.auth import Authenticator
+from toolwire.core.authenticator import Authenticator
 from toolwire.core.gateway import Gateway
 from toolwire.settings import Settings
 from toolwire.state import StateBackend

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from toolwire.core.admin import Admin
-from toolwire.core.auth import Authenticator
+from toolwire.core.authenticator import Authenticator
 from toolwire.core.gateway import Gateway
 from toolwire.settings import Settings
 from toolwire.state import StateBackend

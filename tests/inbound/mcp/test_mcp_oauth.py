@@ -31,7 +31,7 @@ from tests.inbound.mcp.conftest import ACCEPT, ADMIN_KEY, Gateway, make_key
 from tests.upstream import contracts
 from tests.upstream.servers import serving
 from toolwire.app import create_app
-from toolwire.auth import oauth
+from toolwire.oauth import verifier as oauth
 from toolwire.settings import Settings
 from toolwire.testing import TOOLWIRE
 

@@ -5,7 +5,7 @@
   gateway listens on loopback, `Host` must name loopback (or the public or a listed host) too.
 - Authentication: `Authorization: Bearer <key>` (or `X-API-Key`) goes to the core's
   authenticator on every request; with authorization servers configured, a bearer JWT is an
-  OAuth access token verified by `toolwire.auth.oauth` (docs/design/mcp-oauth.md). A 401 carries
+  OAuth access token verified by `toolwire.oauth.verifier` (docs/design/mcp-oauth.md). A 401 carries
   `WWW-Authenticate: Bearer`, with `resource_metadata` pointing at our RFC 9728 document when
   authorization servers are configured, and `error="invalid_token"` when a credential was
   presented but rejected (RFC 6750). `settings.mcp_anonymous_key`, off by default, lets an
@@ -21,13 +21,13 @@ from typing import Any
 
 from starlette.requests import Request
 
-from toolwire.auth.oauth import mcp_resource
 from toolwire.core.errors import ToolwireError, Unauthenticated, Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound import origins
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import api_key_from
 from toolwire.inbound.refusals import MethodNotAllowed, OriginNotAllowed
+from toolwire.oauth.verifier import mcp_resource
 
 
 class InvalidToken(Unauthenticated):

@@ -3,7 +3,7 @@ responses mapped with JMESPath. See `adapter.py` for a call's steps, `auth.py` f
 `request.py` for where arguments go. OpenAPI imports compile to the same operations."""
 
 from toolwire.upstream.http.adapter import HttpOperation, HttpUpstream, Retries, UpstreamSpec
-from toolwire.upstream.http.auth import AUTH_TYPES, AuthSpec
+from toolwire.upstream.http.injection import AUTH_TYPES, AuthSpec
 from toolwire.upstream.http.request import (
     ExpressionRequest,
     LocatedRequest,

@@ -29,7 +29,7 @@ from toolwire.core.catalog import Operation
 from toolwire.core.errors import InvalidArguments, ToolwireError, UpstreamError
 from toolwire.core.ports import InvokeContext
 from toolwire.upstream import errors
-from toolwire.upstream.http.auth import Auth, AuthSpec, make_auth
+from toolwire.upstream.http.injection import Auth, AuthSpec, make_auth
 from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
 from toolwire.upstream.net import make_client

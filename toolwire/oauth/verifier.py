@@ -35,7 +35,7 @@ from toolwire.core.errors import Unauthenticated
 from toolwire.core.model import Principal
 from toolwire.settings import Settings
 
-log = logging.getLogger("toolwire.auth.oauth")
+log = logging.getLogger("toolwire.oauth.verifier")
 
 ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}

@@ -1,1 +1,0 @@
-"""Verifying credentials other than API keys (OAuth access tokens)."""
