@@ -108,7 +108,7 @@ def _lock_statement(dialect: str) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
+class BudgetClaim:
     """One reservation asking to count against its key's caps."""
 
     key_id: str
@@ -119,7 +119,7 @@ class Request:
 def lock_and_admit(
     conn: Connection,
     now: datetime,
-    requests: list[Request],
+    requests: list[BudgetClaim],
     giving_back: Iterable[tuple[str, str]],
 ) -> tuple[dict[tuple[str, str], int], list[BudgetExceeded | None]]:
     """Lock every counter row this batch will move (sorted) and decide each request in order.

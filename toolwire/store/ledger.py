@@ -711,7 +711,7 @@ class SqlLedger:
         (the others are refused in `outcome`)."""
         capped = [op for op in reserves if op.caps]
         giving_back = [(op.buckets[0], b) for op in resolves for b in op.buckets[1:]]
-        requests = [budgets.Request(op.key_id, op.amount, op.caps) for op in capped]
+        requests = [budgets.BudgetClaim(op.key_id, op.amount, op.caps) for op in capped]
         _, verdicts = budgets.lock_and_admit(conn, now, requests, giving_back)
         refused = set()
         for op, verdict in zip(capped, verdicts, strict=True):

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from toolwire.inbound.mcp import jsonrpc
-from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, Request, RpcError
+from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, RpcError, RpcRequest
 
 Reply = dict[str, Any]
 Track = Callable[[jsonrpc.RequestId, "asyncio.Task[Reply]"], None]
@@ -41,7 +41,7 @@ async def answer(
     items: list[Any],
     *,
     notify: Callable[[Notification], Awaitable[None]],
-    request: Callable[[Request], Coroutine[Any, Any, Reply]],
+    request: Callable[[RpcRequest], Coroutine[Any, Any, Reply]],
     track: Track | None = None,
 ) -> list[Reply] | Reply | None:
     """The answer to a batch: a list of entries, one error (empty batch), or None.
@@ -61,7 +61,7 @@ async def answer(
             continue
         if isinstance(message, Notification):
             await notify(message)
-        elif isinstance(message, Request):
+        elif isinstance(message, RpcRequest):
             task = asyncio.create_task(request(message))
             if track is not None:
                 track(message.id, task)

@@ -34,8 +34,8 @@ from toolwire.inbound.mcp.jsonrpc import (
     UNSUPPORTED_PROTOCOL_VERSION,
     Message,
     Notification,
-    Request,
     RpcError,
+    RpcRequest,
 )
 
 NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
@@ -71,7 +71,7 @@ def no_schemas(name: str) -> Mapping[str, Any] | None:
     return None
 
 
-def mirrored_headers(request: Request) -> dict[str, str]:
+def mirrored_headers(request: RpcRequest) -> dict[str, str]:
     """The headers an HTTP client would send for `request`, for transports that have none
     (stdio), so `check_modern` validates only the body there."""
     headers = {
@@ -86,7 +86,7 @@ def mirrored_headers(request: Request) -> dict[str, str]:
 
 def check_modern(message: Message, headers: Mapping[str, str], schema_of: SchemaOf) -> ModernMeta:
     """Validate a modern request's envelope; `RpcError` says what is wrong."""
-    params = message.params if isinstance(message, (Request, Notification)) else {}
+    params = message.params if isinstance(message, (RpcRequest, Notification)) else {}
     meta = params.get("_meta")
     if not isinstance(meta, dict):
         raise RpcError(INVALID_PARAMS, "2026-07-28 requests need params._meta")
@@ -109,7 +109,7 @@ def check_modern(message: Message, headers: Mapping[str, str], schema_of: Schema
             f"unsupported protocol version {version!r}",
             {"supported": list(versions.KNOWN), "requested": version},
         )
-    if isinstance(message, (Request, Notification)):
+    if isinstance(message, (RpcRequest, Notification)):
         _check_method_headers(message, headers, schema_of)
     level = meta.get(versions.META_LOG_LEVEL)
     info = meta.get(versions.META_CLIENT_INFO)
@@ -175,7 +175,7 @@ def _mismatch(label: str, expected: Any, received: str | _Unreadable | None) -> 
 
 
 def _check_method_headers(
-    message: Request | Notification, headers: Mapping[str, str], schema_of: SchemaOf
+    message: RpcRequest | Notification, headers: Mapping[str, str], schema_of: SchemaOf
 ) -> None:
     method_header = _header(headers, "mcp-method")
     if method_header != message.method:

@@ -29,8 +29,8 @@ from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
-    Request,
     RpcError,
+    RpcRequest,
     notification,
 )
 
@@ -130,7 +130,7 @@ class Handlers:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._methods: dict[str, Callable[[Context, Request], Awaitable[dict[str, Any]]]] = {
+        self._methods: dict[str, Callable[[Context, RpcRequest], Awaitable[dict[str, Any]]]] = {
             "ping": self.ping,
             "logging/setLevel": self.set_level,
             "server/discover": self.discover,
@@ -149,7 +149,7 @@ class Handlers:
             return False
         return method in self._methods
 
-    async def handle(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def handle(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         if not self.knows(request.method, ctx.era):
             raise RpcError(METHOD_NOT_FOUND, f"method not found: {request.method}")
         result = await self._methods[request.method](ctx, request)
@@ -169,17 +169,17 @@ class Handlers:
             "instructions": INSTRUCTIONS,
         }
 
-    async def ping(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def ping(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         return {}
 
-    async def set_level(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def set_level(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         level = request.params.get("level")
         if level not in LOG_LEVELS:
             raise RpcError(INVALID_PARAMS, "level must be one of: " + ", ".join(LOG_LEVELS))
         await ctx.set_log_level(str(level))
         return {}
 
-    async def discover(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def discover(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         return {
             "supportedVersions": list(versions.KNOWN),
             "capabilities": capabilities(),
@@ -190,7 +190,7 @@ class Handlers:
 
     # -- tools ---------------------------------------------------------------------------------
 
-    async def list_tools(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def list_tools(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         catalog = self.gateway.catalog
         view = content.view_of(catalog)
         visible = self.gateway.visible(ctx.principal)
@@ -204,7 +204,7 @@ class Handlers:
             result["cacheScope"] = "private"  # the list depends on the key's scopes
         return result
 
-    async def call_tool(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def call_tool(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         params = request.params
         name = params.get("name")
         arguments = params.get("arguments")
@@ -241,16 +241,16 @@ class Handlers:
 
     # -- prompts and resources: none, truthfully ------------------------------------------------
 
-    async def list_prompts(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def list_prompts(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         return self._empty_list(ctx, "prompts")
 
-    async def list_resources(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def list_resources(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         return self._empty_list(ctx, "resources")
 
-    async def list_resource_templates(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def list_resource_templates(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         return self._empty_list(ctx, "resourceTemplates")
 
-    async def read_resource(self, ctx: Context, request: Request) -> dict[str, Any]:
+    async def read_resource(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         uri = request.params.get("uri")
         code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
         raise RpcError(code, "resource not found", {"uri": uri})

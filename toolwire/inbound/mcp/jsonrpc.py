@@ -134,7 +134,7 @@ def from_core(error: ToolwireError) -> RpcError:
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
+class RpcRequest:
     id: RequestId
     method: str
     params: dict[str, Any]
@@ -153,7 +153,7 @@ class Response:
     id: RequestId | None
 
 
-Message = Request | Notification | Response
+Message = RpcRequest | Notification | Response
 Kind = Literal["request", "notification", "response"]
 
 
@@ -185,7 +185,7 @@ def parse_message(obj: Any) -> Message:
     rid = obj["id"]
     if not _valid_id(rid):
         raise RpcError(INVALID_REQUEST, "id must be a string or an integer")
-    return Request(rid, method, params)
+    return RpcRequest(rid, method, params)
 
 
 def request_id_of(obj: Any) -> RequestId | None:

@@ -38,8 +38,8 @@ from toolwire.inbound.mcp.jsonrpc import (
     INVALID_REQUEST,
     Message,
     Notification,
-    Request,
     RpcError,
+    RpcRequest,
 )
 
 log = logging.getLogger("toolwire.mcp")
@@ -101,7 +101,7 @@ class Kernel:
 
     async def receive(self, conn: Connection, message: Message, emit: Emit = drop) -> Reply | None:
         """The JSON-RPC response to `message`, or None (notifications, client responses)."""
-        if isinstance(message, Request):
+        if isinstance(message, RpcRequest):
             return await self.request(conn, message, emit)
         if isinstance(message, Notification):
             await self.notify(conn, message)
@@ -111,7 +111,7 @@ class Kernel:
         if message.method == "notifications/cancelled":
             await self._cancel(conn.id, message.params.get("requestId"))
 
-    async def request(self, conn: Connection, request: Request, emit: Emit = drop) -> Reply:
+    async def request(self, conn: Connection, request: RpcRequest, emit: Emit = drop) -> Reply:
         """The one place a request's errors are wrapped: `RpcError` as sent, anything else
         (logged with its request id) as `-32603`; cancellation propagates."""
         request_id = new_request_id()
@@ -135,7 +135,7 @@ class Kernel:
         if conn.version is None or not versions.batches_allowed(conn.version):
             return batch.refused(BATCHES_ONLY)
 
-        async def one(request: Request) -> Reply:
+        async def one(request: RpcRequest) -> Reply:
             return await self.request(conn, request)
 
         return await batch.answer(
@@ -182,7 +182,7 @@ class Kernel:
         )
 
     async def _dispatch(
-        self, conn: Connection, request: Request, emit: Emit, request_id: str
+        self, conn: Connection, request: RpcRequest, emit: Emit, request_id: str
     ) -> dict[str, Any]:
         if request.method == "initialize" and conn.era == "handshake":
             return await self._initialize(conn, request)
@@ -190,7 +190,7 @@ class Kernel:
             raise RpcError(INVALID_REQUEST, NOT_INITIALIZED)
         return await self.handlers.handle(self.context(conn, emit, request_id), request)
 
-    async def _initialize(self, conn: Connection, request: Request) -> dict[str, Any]:
+    async def _initialize(self, conn: Connection, request: RpcRequest) -> dict[str, Any]:
         requested = request.params.get("protocolVersion")
         if not isinstance(requested, str):
             raise RpcError(INVALID_PARAMS, "initialize needs params.protocolVersion, a string")
@@ -206,7 +206,7 @@ class Kernel:
 def is_initialize(message: Message) -> bool:
     """A handshake-era `initialize` request (one without a 2026-07-28 `_meta` version)."""
     return (
-        isinstance(message, Request)
+        isinstance(message, RpcRequest)
         and message.method == "initialize"
         and envelope.meta_version(message.params) is None
     )

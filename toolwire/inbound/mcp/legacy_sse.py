@@ -31,8 +31,7 @@ from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import jsonrpc, security, sse, versions
 from toolwire.inbound.mcp.exchange import Exchange
-from toolwire.inbound.mcp.jsonrpc import Notification, RpcError
-from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
+from toolwire.inbound.mcp.jsonrpc import Notification, RpcError, RpcRequest
 from toolwire.inbound.mcp.kernel import Connection
 from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 

@@ -34,7 +34,7 @@ from toolwire.core.errors import Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import envelope, jsonrpc
-from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, Request, RpcError
+from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, RpcError, RpcRequest
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
 from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 
@@ -119,7 +119,7 @@ class LocalConnection:
         except RpcError as err:
             await self.write(jsonrpc.error(jsonrpc.request_id_of(body), err))
             return
-        if isinstance(message, Request):
+        if isinstance(message, RpcRequest):
             task = self._run(self._request(message))
             self.runtime.track(self.conn.id, message.id, task)
         elif isinstance(message, Notification):
@@ -139,11 +139,11 @@ class LocalConnection:
         if replies is not None:
             await self.write(replies)
 
-    async def _request(self, request: Request) -> None:
+    async def _request(self, request: RpcRequest) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await self.write(await self._answer(request))
 
-    async def _answer(self, request: Request) -> dict[str, Any]:
+    async def _answer(self, request: RpcRequest) -> dict[str, Any]:
         conn = self.conn
         if envelope.meta_version(request.params) is not None:
             headers = envelope.mirrored_headers(request)

@@ -44,8 +44,13 @@ from toolwire.inbound.mcp import (
     versions,
 )
 from toolwire.inbound.mcp.exchange import Exchange
-from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Message, Notification, RpcError
-from toolwire.inbound.mcp.jsonrpc import Request as RpcRequest
+from toolwire.inbound.mcp.jsonrpc import (
+    INVALID_REQUEST,
+    Message,
+    Notification,
+    RpcError,
+    RpcRequest,
+)
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
 from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
 from toolwire.inbound.mcp.sessions import SessionNotFound
