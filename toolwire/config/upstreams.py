@@ -2,7 +2,7 @@
 and `databases` (already checked against the schema).
 
 What it is: the translation from YAML mappings to adapter objects — `UpstreamSpec`/`HttpUpstream`,
-`HttpOperation` with an `ExpressionRequest`, OpenAPI `build_tool`, SQL `scope_tool` — with errors
+`HttpOperation` with an `ExpressionRequest`, OpenAPI `build_tool`, SQL `view_tool` — with errors
 that name the config location. Credentials are referenced by vault secret name only; no value is
 read here. What it is not: the adapters' behaviour (`toolwire.upstream`).
 """
@@ -37,7 +37,7 @@ from toolwire.upstream.openapi import (
 from toolwire.upstream.openapi import load_document as load_openapi
 from toolwire.upstream.openapi.budget import DEFAULT_MAX_SCHEMA_TOKENS
 from toolwire.upstream.openapi.curation import annotations_for
-from toolwire.upstream.sql import PostgresRunner, ScopeSpec, SqliteRunner, scope_tool
+from toolwire.upstream.sql import PostgresRunner, SqliteRunner, ViewSpec, view_tool
 from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES
 from toolwire.vault.redact import Redactor
 
@@ -271,7 +271,7 @@ def database_tool(name: str, raw: Mapping[str, Any], base_dir: Path) -> ToolSpec
     timeout = float(raw.get("statement_timeout", 5.0))
     tables = {t: (None if cols == "*" else tuple(cols)) for t, cols in raw["tables"].items()}
     credentials = {"password": raw["password_secret"]} if "password_secret" in raw else {}
-    spec = ScopeSpec(
+    spec = ViewSpec(
         name=name,
         tables=tables,
         description=raw.get("description", ""),
@@ -289,4 +289,4 @@ def database_tool(name: str, raw: Mapping[str, Any], base_dir: Path) -> ToolSpec
         if parsed.password:
             raise ValueError("put the database password in the vault (password_secret)")
         runner = PostgresRunner(parsed.render_as_string(hide_password=False), timeout)
-    return scope_tool(spec, runner, category=raw.get("category", "data"))
+    return view_tool(spec, runner, category=raw.get("category", "data"))

@@ -28,7 +28,7 @@ holds at every commit.
 `reconcile()` releases reservations left unresolved by a process that died (older than
 `stale_after`, default ten minutes: longer than any call may run). Each reserve entry names the
 process that wrote it (`instance_id`), so `resolve_orphans(instance_id)` can resolve a process's
-reservations as soon as that process is known dead (see `toolwire.store.instances`), charging
+reservations as soon as that process is known dead (see `toolwire.billing.instances`), charging
 those whose call is known to have completed and releasing the rest.
 
 Keys with spend caps (`Principal.budget_hour`/`budget_day`) are checked in the same transaction,

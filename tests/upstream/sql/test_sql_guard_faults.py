@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 from tests.upstream.sql.warehouse import CANARY, Warehouse, runner_for
 from toolwire.core.errors import Forbidden
 from toolwire.store.db import create_engine
-from toolwire.upstream.sql import Scope, check
+from toolwire.upstream.sql import DatabaseView, check
 
 # Item 1: every way to reach a hidden column as part of a whole row, in every clause.
 WHOLE_ROW = [
@@ -152,7 +152,7 @@ async def test_each_spelling_the_database_resolves_to_an_allowed_table_answers(
 
 
 def test_postgres_compares_quoted_column_names_exactly_and_folds_unquoted_ones() -> None:
-    scope = Scope("postgres", {"t": {"Total": "int", "id": "int"}})
+    scope = DatabaseView("postgres", {"t": {"Total": "int", "id": "int"}})
     assert check('SELECT "Total", ID FROM T', scope, 1)
     for sql in ("SELECT Total FROM t", 'SELECT "ID" FROM t', 'SELECT id FROM "T"'):
         with pytest.raises(Forbidden):
@@ -160,7 +160,7 @@ def test_postgres_compares_quoted_column_names_exactly_and_folds_unquoted_ones()
 
 
 def test_sqlite_folds_ascii_letters_only() -> None:
-    scope = Scope("sqlite", {"t": {"Ä": "text", "id": "int"}})
+    scope = DatabaseView("sqlite", {"t": {"Ä": "text", "id": "int"}})
     assert check('SELECT "Ä", "ID" FROM "T"', scope, 1)
     with pytest.raises(Forbidden):
         check('SELECT "ä" FROM t', scope, 1)
@@ -176,7 +176,7 @@ async def test_the_issues_two_condition_query_answers(warehouse: Warehouse) -> N
 
 
 def test_the_guard_sends_the_rebuilt_query_never_the_callers_text() -> None:
-    scope = Scope("postgres", {"orders": {"id": "int", "total": "int"}})
+    scope = DatabaseView("postgres", {"orders": {"id": "int", "total": "int"}})
     sent = check("select ID from Orders where total>1 or not id=2", scope, 10)
     assert '"public"."orders" AS "orders"' in sent
     assert '"orders"."total" > 1 OR NOT "orders"."id" = 2' in sent
@@ -190,7 +190,7 @@ async def test_a_scope_may_name_a_table_in_another_schema_and_only_that_one_answ
     runner = warehouse.runner
     found = await runner.columns(["other.orders"], {})
     assert found == {"other.orders": {"id": "integer", "total": "integer", "note": "text"}}
-    scope = Scope(
+    scope = DatabaseView(
         "postgres", {"other.orders": {"id": "integer", "total": "integer"}}, schema="public"
     )
     sent = check("SELECT id, total FROM other.orders", scope, 10)

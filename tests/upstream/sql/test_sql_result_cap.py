@@ -13,7 +13,7 @@ from tests.upstream.sql.warehouse import Warehouse, runner_for
 from toolwire.core.errors import UpstreamError, UpstreamTimeout
 from toolwire.store.db import create_engine
 from toolwire.store.migrations import migrate
-from toolwire.upstream.sql import Scope, check
+from toolwire.upstream.sql import DatabaseView, check
 
 CAP = 100_000
 
@@ -34,7 +34,7 @@ async def test_the_issues_aggregate_over_a_cross_join_is_refused_with_the_limit_
 ) -> None:
     await _big_table(db_url, 500)
     runner = runner_for(db_url, timeout=30)
-    scope = Scope(runner.dialect, {"big": {"id": "INTEGER", "name": "TEXT"}})
+    scope = DatabaseView(runner.dialect, {"big": {"id": "INTEGER", "name": "TEXT"}})
     agg = "string_agg(a.name, ',')" if runner.dialect == "postgres" else "group_concat(a.name)"
     try:
         sql = check(f"SELECT {agg} FROM big a, big b", scope, 100, CAP)
@@ -97,7 +97,7 @@ async def test_through_the_gateway_a_result_over_the_cap_is_an_uncharged_upstrea
 async def test_a_guarded_cross_join_is_stopped_by_the_statement_timeout(db_url: str) -> None:
     await _big_table(db_url, 500)
     runner = runner_for(db_url, timeout=0.3)
-    scope = Scope(runner.dialect, {"big": {"id": "INTEGER", "name": "TEXT"}})
+    scope = DatabaseView(runner.dialect, {"big": {"id": "INTEGER", "name": "TEXT"}})
     try:
         sql = check("SELECT count(*) FROM big a, big b, big c, big d", scope, 10, CAP)
         with pytest.raises(UpstreamTimeout):

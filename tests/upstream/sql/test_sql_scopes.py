@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from tests.upstream.harness import Harness, gateway_over
 from toolwire.core.errors import Forbidden, UpstreamError, UpstreamTimeout
 from toolwire.store.db import create_engine
-from toolwire.upstream.sql import PostgresRunner, Scope, SqliteRunner, check
+from toolwire.upstream.sql import DatabaseView, PostgresRunner, SqliteRunner, check
 
 ROW_LIMIT = 5
 
@@ -183,7 +183,7 @@ def test_every_escape_attempt_is_refused_by_the_guard_with_its_reason(
     dialect: str, sql: str, reason: str
 ) -> None:
     with pytest.raises(Forbidden) as caught:
-        check(sql, Scope(dialect, SCOPE_TABLES), ROW_LIMIT)
+        check(sql, DatabaseView(dialect, SCOPE_TABLES), ROW_LIMIT)
     assert caught.value.details["reason"] in _accepted(reason)
 
 

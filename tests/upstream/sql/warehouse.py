@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from toolwire.core.errors import ToolwireError
 from toolwire.store.db import create_engine
-from toolwire.upstream.sql import PostgresRunner, Scope, SqliteRunner, check
+from toolwire.upstream.sql import DatabaseView, PostgresRunner, SqliteRunner, check
 
 CANARY = "CANARY"
 REGIONS = ("north", "south", "east", "west")
@@ -122,7 +122,7 @@ def runner_for(db_url: str, timeout: float = 5.0) -> SqliteRunner | PostgresRunn
 @dataclass
 class Warehouse:
     runner: SqliteRunner | PostgresRunner
-    scope: Scope
+    scope: DatabaseView
 
     @property
     def dialect(self) -> str:
@@ -149,7 +149,7 @@ async def open_warehouse(db_url: str) -> AsyncIterator[Warehouse]:
         found = await runner.columns(list(SCOPE), {})
         tables = {t: {c: found[t][c] for c in cols} for t, cols in SCOPE.items()}
         schema = await runner.schema({})
-        yield Warehouse(runner, Scope(runner.dialect, tables, schema=schema))
+        yield Warehouse(runner, DatabaseView(runner.dialect, tables, schema=schema))
     finally:
         await runner.aclose()
 

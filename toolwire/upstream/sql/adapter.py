@@ -19,7 +19,7 @@ from typing import Any
 from toolwire.core.catalog import Annotations, Operation, OperationSpec, ToolSpec
 from toolwire.core.errors import UpstreamError
 from toolwire.core.ports import InvokeContext
-from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES, Scope, check
+from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES, DatabaseView, check
 from toolwire.upstream.sql.runner import Runner
 
 DEFAULT_ROW_LIMIT = 100
@@ -27,7 +27,7 @@ MAX_ROW_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
-class ScopeSpec:
+class ViewSpec:
     """A database scope as the catalog declares it."""
 
     name: str
@@ -42,19 +42,19 @@ class ScopeSpec:
     credentials: Mapping[str, str] = field(default_factory=dict)
 
 
-class SqlScopeAdapter:
+class SqlViewAdapter:
     """Both operations of one scope; implements `toolwire.core.ports.Adapter`."""
 
-    def __init__(self, spec: ScopeSpec, runner: Runner) -> None:
+    def __init__(self, spec: ViewSpec, runner: Runner) -> None:
         self.spec = spec
         self.runner = runner
-        self._scope: Scope | None = None
+        self._scope: DatabaseView | None = None
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self.runner.aclose()
 
-    async def scope(self, creds: Mapping[str, str]) -> Scope:
+    async def scope(self, creds: Mapping[str, str]) -> DatabaseView:
         if self._scope is not None:
             return self._scope
         async with self._lock:
@@ -73,7 +73,7 @@ class SqlScopeAdapter:
                         raise _misconfigured(f"{table} has no column {missing[0]!r}")
                     tables[table] = {c: real[c] for c in allowed}
                 schema = await self.runner.schema(creds)
-                self._scope = Scope(self.runner.dialect, tables, self.spec.functions, schema)
+                self._scope = DatabaseView(self.runner.dialect, tables, self.spec.functions, schema)
         return self._scope
 
     async def invoke(
@@ -107,8 +107,8 @@ def _misconfigured(message: str) -> UpstreamError:
     )
 
 
-def scope_tool(spec: ScopeSpec, runner: Runner, category: str = "data") -> ToolSpec:
-    adapter = SqlScopeAdapter(spec, runner)
+def view_tool(spec: ViewSpec, runner: Runner, category: str = "data") -> ToolSpec:
+    adapter = SqlViewAdapter(spec, runner)
     read = Annotations(read_only=True, idempotent=True, destructive=False, open_world=False)
     tables = ", ".join(spec.tables)
     describe = OperationSpec(

@@ -48,7 +48,7 @@ DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Scope:
+class DatabaseView:
     """What a query may see.
 
     `tables`: `"table"` or `"schema.table"` -> allowed column -> type, in the database's own
@@ -65,7 +65,7 @@ class Scope:
         return ScopeTables(self.dialect, self.tables, self.schema or DEFAULT_SCHEMA[self.dialect])
 
 
-def check(sql: str, scope: Scope, row_limit: int, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+def check(sql: str, scope: DatabaseView, row_limit: int, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """The SQL to run for `sql`: checked, regenerated, at most `row_limit` + 1 rows and no value
     over `max_bytes`. Raises `InvalidArguments` for an empty query, `Forbidden` otherwise."""
     if not sql.strip():

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import text
 
 from toolwire.billing import Billing
+from toolwire.billing.instances import Instances
 from toolwire.core.errors import BudgetExceeded, Conflict, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, Reservation
 from toolwire.store import Store
 from toolwire.store.budgets import Windows
 from toolwire.store.idempotency import SqlIdempotency
-from toolwire.store.instances import Instances
 from toolwire.store.ledger import SqlLedger
 
 PRICE = 25_000

@@ -1,4 +1,5 @@
-"""Which gateway processes are alive: a row per process, a heartbeat, and a verdict on the dead.
+"""Which gateway processes are alive: a row per process, a heartbeat, and a verdict on the dead
+(the billing upkeep's crash recovery, beside the store rather than in it).
 
 What it is: `Instances`, over the `gateway_instances` table. A process registers at start with
 a fresh id, its host name and pid, and beats every `heartbeat_s`. Another process (or the same

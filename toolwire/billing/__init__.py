@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from toolwire.billing.instances import DEAD_AFTER_S, HEARTBEAT_S, Instances
 from toolwire.core.errors import InvalidRequest, NotFound
 from toolwire.core.model import micro_to_credits
 from toolwire.store import Store
@@ -28,7 +29,6 @@ from toolwire.store._common import utcnow
 from toolwire.store.budgets import spent_now
 from toolwire.store.byok import ByokStore
 from toolwire.store.idempotency import DEFAULT_WINDOW_S, SqlIdempotency
-from toolwire.store.instances import DEAD_AFTER_S, HEARTBEAT_S, Instances
 from toolwire.store.tables import accounts, api_keys
 from toolwire.store.usage import UsageReport
 
