@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +42,37 @@ def test_a_405_carries_allow_with_every_method_of_the_path(
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_shutdown_closes_the_a2a_handler_so_a_running_task_is_cancelled_and_audited(
+    tmp_path: Path,
+) -> None:
+    """The lifespan builds the A2A door and closes it: a task still running at shutdown is
+    cancelled while the store is open, so its call is released and audited, not lost."""
+    config = tmp_path / "toolwire.yaml"
+    config.write_text(
+        "builtins:\n  modules: [tests.support.door_tools]\nprices:\n  matrix.wait: 2\n"
+    )
+    admin = {"Authorization": f"Bearer tw_admin_{secrets.token_hex(8)}"}
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, admin_key=admin["Authorization"][7:], config=config)
+    with TestClient(create_app(settings)) as http:
+        made = http.post("/admin/v1/accounts", json={"name": "a", "credits": 10}, headers=admin)
+        account = made.json()["account"]["id"]
+        made = http.post(
+            f"/admin/v1/accounts/{account}/keys", json={"name": "k", "scopes": ["*"]}, headers=admin
+        )
+        caller = {"Authorization": f"Bearer {made.json()['secret']}", "A2A-Version": "1.0"}
+        part = {"data": {"tool": "matrix", "operation": "wait", "input": {"seconds": 30}}}
+        message = {"messageId": "m1", "role": "ROLE_USER", "parts": [part]}
+        params = {"message": message, "configuration": {"returnImmediately": True}}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": params}
+        assert http.post("/a2a", json=body, headers=caller).json()["result"]["task"]["id"]
+        deadline = time.monotonic() + 10
+        while http.get("/api/v1/me", headers=caller).json()["balance"] != 8:  # reserved
+            assert time.monotonic() < deadline, "the call never held its reservation"
+            time.sleep(0.02)
+    uri = f"file:{(data / 'toolwire.db').resolve()}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as db:
+        rows = db.execute("SELECT outcome FROM audit_events WHERE door = 'a2a'").fetchall()
+    assert rows == [("CANCELLED",)]
