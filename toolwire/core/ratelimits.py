@@ -184,8 +184,9 @@ def storage_for(state_url: str) -> Storage:
 
 class RateLimits:
     """The admission check (`Gateway(admission=[...])`) over one storage. `rules` is called on
-    every call (the current catalog's `limits`), so a reloaded catalog's limits apply at once
-    and the counts carry over."""
+    every call (the current catalog's `limits`), so a reloaded catalog's limits apply at once;
+    a limit whose rate is unchanged keeps its count (the library keys a counter by identity and
+    rate, so a changed rate starts afresh)."""
 
     def __init__(self, rules: Callable[[], LimitRules], storage: Storage | None = None) -> None:
         self.rules = rules
