@@ -29,7 +29,7 @@ clock that jumps forward ends windows early (at most one window's calls more); o
 back keeps them longer. `retry_after_s` is clamped to 1..window, so it is never negative or
 beyond one window, whatever the clock did.
 
-Storage failures (Redis away): each limiter call has a deadline (`STORAGE_TIMEOUT_S`); a failure
+Storage failures (Redis away): one call's limiter hits share a deadline (`STORAGE_TIMEOUT_S`); a failure
 refuses the call (`on_storage_error: closed`, the default, as RATE_LIMITED with
 `details.reason = "limits_unavailable"`) or lets it through (`open`). Either way it is logged
 (the first failure, then at most every `LOG_EVERY_S`), and so is the recovery.
@@ -38,6 +38,7 @@ refuses the call (`on_storage_error: closed`, the default, as RATE_LIMITED with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -211,25 +212,35 @@ class RateLimits:
             return
         limiter = self._limiter(rules.strategy)
         self._open = rules.on_storage_error == "open"
-        for rate, ids in rules.applicable(principal, operation):
-            try:
-                async with asyncio.timeout(STORAGE_TIMEOUT_S):
-                    allowed = await limiter.hit(rate.item, *ids)
-                    delay = 0 if allowed else await self._delay(limiter, rate, ids)
-            except Exception as exc:
-                self._failed(exc)
-                if self._open:
-                    return
-                raise RateLimited(
-                    "rate limits cannot be checked right now; retry shortly",
-                    details={"reason": "limits_unavailable", "retry_after_s": 1},
-                ) from None
-            self._recovered()
-            if not allowed:
-                raise RateLimited(
-                    f"rate limit {rate.text} reached ({rate.rule}); retry in {delay}s",
-                    details={"rule": rate.rule, "limit": rate.text, "retry_after_s": delay},
-                )
+        refused: tuple[Rate, int] | None = None
+        try:
+            async with self._deadline():
+                for rate, ids in rules.applicable(principal, operation):
+                    if not await limiter.hit(rate.item, *ids):
+                        refused = rate, await self._delay(limiter, rate, ids)
+                        break
+        except Exception as exc:
+            self._failed(exc)
+            if self._open:
+                return
+            raise RateLimited(
+                "rate limits cannot be checked right now; retry shortly",
+                details={"reason": "limits_unavailable", "retry_after_s": 1},
+            ) from None
+        self._recovered()
+        if refused is not None:
+            rate, delay = refused
+            raise RateLimited(
+                f"rate limit {rate.text} reached ({rate.rule}); retry in {delay}s",
+                details={"rule": rate.rule, "limit": rate.text, "retry_after_s": delay},
+            )
+
+    def _deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """`STORAGE_TIMEOUT_S` for all of one call's hits on a remote storage; none in memory
+        (nothing there can wait)."""
+        if isinstance(self.storage, MemoryStorage):
+            return contextlib.nullcontext()
+        return asyncio.timeout(STORAGE_TIMEOUT_S)
 
     @staticmethod
     async def _delay(limiter: RateLimiter, rate: Rate, ids: tuple[str, ...]) -> int:
@@ -250,7 +261,7 @@ class RateLimits:
             )
 
     def _recovered(self) -> None:
-        if self._failing_since is not None:
+        if self._failing_since is not None:  # one attribute read on the hot path
             down = time.monotonic() - self._failing_since
             self._failing_since = None
             self._logged_at = 0.0
