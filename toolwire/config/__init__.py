@@ -295,6 +295,25 @@ charge_policy:
 timeouts:
   text.regex_extract: 5
 
+# Rate limits, counted per key and account (never per session); in Redis when
+# TOOLWIRE_STATE_URL is redis://, shared by every instance. Reference: docs/limits-and-policy.md
+# limits:
+#   per_key: 600/minute
+#   tools:
+#     calc: {per_key: 60/minute}
+#   plans:
+#     default: {per_account: 10000/day}
+
+# Policy: destructive operations need a `destructive:...` grant on the key; argument
+# constraints beyond the schema; result caps. A refusal names its rule (details.rule).
+# policy:
+#   text.regex_extract:
+#     arguments:
+#       text: {pattern: "(?s).{0,2000}"}
+#   uuid:
+#     arguments: {count: {max: 50}}
+#     max_result_bytes: 4096
+
 # HTTP upstreams (credentials are vault secret names: `toolwire secrets set NAME`).
 # upstreams:
 #   tavily:
