@@ -29,8 +29,8 @@ clock that jumps forward ends windows early (at most one window's calls more); o
 back keeps them longer. `retry_after_s` is clamped to 1..window, so it is never negative or
 beyond one window, whatever the clock did.
 
-Storage failures (Redis away): one call's limiter hits share a deadline (`STORAGE_TIMEOUT_S`); a failure
-refuses the call (`on_storage_error: closed`, the default, as RATE_LIMITED with
+Storage failures (Redis away): one call's limiter hits share a deadline (`STORAGE_TIMEOUT_S`);
+a failure refuses the call (`on_storage_error: closed`, the default, as RATE_LIMITED with
 `details.reason = "limits_unavailable"`) or lets it through (`open`). Either way it is logged
 (the first failure, then at most every `LOG_EVERY_S`), and so is the recovery.
 """
