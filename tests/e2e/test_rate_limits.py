@@ -12,7 +12,7 @@ Catalog (docs/limits-and-policy.md):
     account   5 calls an hour (the default plan)   limits.plans.default.per_account
     calc      4 calls an hour, all keys together   limits.tools.calc.all_keys
     shop      3 calls an hour, all keys together   limits.upstreams.shop (a SQLite database)
-    matrix.throttled  1 call per key an hour       (the MCP re-initialise test)
+    limited.throttled  1 call per key an hour       (the MCP re-initialise test)
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def catalog(db: Path) -> dict[str, Any]:
     return {
-        "builtins": {"modules": ["tests.support.door_tools"]},
+        "builtins": {"modules": ["tests.support.door_tools", "tests.support.limit_tools"]},
         "databases": {"shop": {"url": f"sqlite:///{db}", "tables": {"items": "*"}}},
         "limits": {
             "per_key": "3/hour",
             "tools": {
                 "echo": {"per_key": "2/hour"},
                 "calc": {"all_keys": "4/hour"},
-                "matrix.throttled": {"per_key": "1/hour"},
+                "limited.throttled": {"per_key": "1/hour"},
             },
             "upstreams": {"shop": "3/hour"},
             "plans": {"default": {"per_account": "5/hour"}},
@@ -168,7 +168,7 @@ async def _call_throttled(url: str, key: str) -> Any:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
     transport = streamable_http_client(url + "/mcp", http_client=http)
     async with http, Client(transport, mode="legacy") as client:
-        return await client.call_tool("matrix.throttled", {})
+        return await client.call_tool("limited.throttled", {})
 
 
 async def test_a_new_mcp_session_does_not_reset_a_limit(pair: Pair) -> None:
@@ -180,7 +180,7 @@ async def test_a_new_mcp_session_does_not_reset_a_limit(pair: Pair) -> None:
     assert again.is_error is True
     error = again.meta["io.toolwire/error"]
     assert error["code"] == "RATE_LIMITED"
-    assert error["details"]["rule"] == "limits.tools.matrix.throttled.per_key"
+    assert error["details"]["rule"] == "limits.tools.limited.throttled.per_key"
     assert 1 <= error["details"]["retry_after_s"] <= 3600
 
 

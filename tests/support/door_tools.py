@@ -4,8 +4,6 @@ its gateway through `builtins.modules`:
     matrix.add    a + b; priced by the suite's config, the call whose receipt and audit are checked
     matrix.wait   sleeps `seconds` (a priced call to cancel while its credits are reserved)
     matrix.stall  sleeps past its own 0.3 s timeout (a priced call that times out)
-    matrix.throttled  one call an hour per key, by the suite's `limits` (RATE_LIMITED)
-    matrix.fetch  a URL only on example.com, by the suite's `policy` (POLICY_DENIED)
     hidden.peek   a tool the suite's limited key is not scoped for
 
 builtins:
@@ -57,15 +55,3 @@ async def stall(
 def peek() -> dict[str, bool]:
     """Answer; only keys scoped for `hidden` may call it."""
     return {"seen": True}
-
-
-@registry.operation("matrix", "throttled")
-def throttled() -> dict[str, bool]:
-    """Answer; the suite's catalog allows each key one call an hour (a rate-limit refusal)."""
-    return {"ok": True}
-
-
-@registry.operation("matrix", "fetch")
-def fetch(url: Annotated[str, Field(description="a URL")]) -> dict[str, str]:
-    """Echo the URL; the suite's policy allows only example.com (a policy refusal)."""
-    return {"url": url}
