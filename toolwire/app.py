@@ -36,6 +36,7 @@ from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
+from toolwire.core.ratelimits import RateLimits, storage_for
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.cors import Cors
@@ -116,6 +117,11 @@ async def build_services(
         own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
+    )
+    # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
+    # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
+    gateway.admission = (
+        RateLimits(lambda: gateway.catalog.limits, storage_for(settings.state_url)),
     )
     tokens = None
     if settings.oauth_authorization_servers:

@@ -105,9 +105,9 @@ class Recorded(Gateway):
         self.steps.append("validate")
         return Gateway.validate(op, arguments)
 
-    async def admit(self, principal: Principal, op: Operation) -> None:
+    async def admit(self, principal: Principal, op: Operation, arguments: dict[str, Any]) -> None:
         self.steps.append("admit")
-        await super().admit(principal, op)
+        await super().admit(principal, op, arguments)
 
     async def claim(self, run: Any) -> Any:
         self.steps.append("claim")
@@ -175,7 +175,9 @@ async def test_a_refusal_at_admission_spends_nothing_and_never_reaches_the_upstr
     store: Store,
 ) -> None:
     class Closed:
-        async def admit(self, principal: Principal, operation: Operation) -> None:
+        async def admit(
+            self, principal: Principal, operation: Operation, arguments: dict[str, Any]
+        ) -> None:
             raise RateLimited("slow down", details={"retry_after_s": 1})
 
     upstream = Upstream()

@@ -80,6 +80,10 @@ def test_scopes_in_every_format_are_stored_canonical_and_deny(given: str, stored
         "calc\u00e9",
         "calc.\u200bevaluate",
         "!calc\tevaluate",
+        "!destructive:*",
+        "destructive:",
+        "destructive:category:math",
+        "destructive:calc.evaluate.extra",
     ],
 )
 def test_patterns_that_could_never_match_are_refused_naming_the_expected_form(
@@ -118,3 +122,19 @@ def test_keys_stored_before_checking_keep_the_deny_their_author_meant() -> None:
     assert not legacy.permits("time", "now", "time")
     assert not legacy.permits("echo", "echo", "utility")
     assert legacy.permits("text", "upper", "text")
+
+
+def test_a_destructive_grant_is_stored_canonical_and_grants_without_allowing() -> None:
+    assert check_patterns(["Destructive:Calc__Evaluate", "destructive:*"]) == [
+        "destructive:calc.evaluate",
+        "destructive:*",
+    ]
+    granted = ScopeSet(["echo", "destructive:calc"])
+    assert granted.grants_destructive("calc", "evaluate")
+    assert not granted.permits("calc", "evaluate", "math")  # a grant is not an allow
+    assert not ScopeSet(["*"]).grants_destructive("calc", "evaluate")
+    assert granted.patterns == ["echo", "destructive:calc"]
+    narrowed = ScopeSet(["*", "destructive:*"]).narrowed(["calc.*"])
+    assert not narrowed.grants_destructive("calc", "evaluate")  # the token must grant it too
+    both = ScopeSet(["*", "destructive:*"]).narrowed(["calc.*", "destructive:calc.*"])
+    assert both.grants_destructive("calc", "evaluate")

@@ -7,6 +7,8 @@
     ├── Unauthenticated           UNAUTHENTICATED       401  no key, bad key, revoked key
     ├── InsufficientCredits       INSUFFICIENT_CREDITS  402  the balance cannot cover the price
     ├── Forbidden                 FORBIDDEN             403  the key's scopes deny the tool
+    │   └── PolicyDenied          POLICY_DENIED         403  a policy rule refused the call
+    │                                                     (.details["rule"] names it)
     ├── ToolNotFound              TOOL_NOT_FOUND        404  no such tool or operation
     ├── NotFound                  NOT_FOUND             404  no such account, key or route
     ├── Conflict                  CONFLICT              409  e.g. an idempotency key reused
@@ -116,7 +118,16 @@ class InvalidArguments(ToolwireError):
 
 
 class RateLimited(ToolwireError):
+    """A limit was hit; `.retry_after` says in how many seconds to retry (from `Retry-After`,
+    else the error's `details.retry_after_s`), `.details["rule"]` which limit."""
+
     code = "RATE_LIMITED"
+
+
+class PolicyDenied(Forbidden):
+    """A rule of the gateway's policy refused the call; `.details["rule"]` names it."""
+
+    code = "POLICY_DENIED"
 
 
 class BudgetExceeded(ToolwireError):
@@ -162,6 +173,7 @@ ERRORS_BY_CODE: dict[str, type[ToolwireError]] = {
         Unauthenticated,
         InsufficientCredits,
         Forbidden,
+        PolicyDenied,
         ToolNotFound,
         NotFound,
         Conflict,

@@ -29,6 +29,9 @@ class Meta:
     """True when the balance is at or below the account's low-balance threshold."""
     replayed: bool = False
     """True when the gateway returned the stored outcome of an earlier call (Idempotency-Key)."""
+    capped: dict[str, Any] | None = None
+    """Set when the gateway's policy cut the result to a size cap: `{"rule", "limit_bytes",
+    "original_bytes"}`."""
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> Meta:
@@ -41,12 +44,13 @@ class Meta:
             credential_source=body.get("credential_source"),
             low_balance=body.get("low_balance"),
             replayed=bool(body.get("replayed", False)),
+            capped=dict(body["capped"]) if isinstance(body.get("capped"), Mapping) else None,
         )
 
     def to_dict(self) -> JSONObject:
         """The meta as the gateway sends it (optional fields only when they are set)."""
         body = asdict(self)
-        for name in ("credential_source", "low_balance"):
+        for name in ("credential_source", "low_balance", "capped"):
             if body[name] is None:
                 del body[name]
         if not self.replayed:

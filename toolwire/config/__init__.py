@@ -11,6 +11,8 @@ ignored, then compiled into a `Catalog` by `build_catalog`. Sections:
     openapi      curated OpenAPI imports                          (see config/upstreams.py)
     databases    read-only SQL scopes                             (see config/upstreams.py)
     prices / charge_policy / timeouts   per tool or `tool.operation`, for every kind of tool
+    limits       rate limits per key, key x tool, plan, upstream  (see config/rules.py)
+    policy       destructive grants, argument constraints, result caps  (see config/rules.py)
 
 What it is not: the adapters themselves (`toolwire.upstream`).
 """
@@ -27,9 +29,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from toolwire.config import rules
 from toolwire.config.schema import SCHEMA
 from toolwire.core.catalog import Catalog, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
+from toolwire.core.policy import Policy
+from toolwire.core.ratelimits import LimitRules
 from toolwire.vault.redact import Redactor
 
 __all__ = [
@@ -66,6 +71,8 @@ class CatalogConfig:
     tools: Mapping[str, Any] = field(default_factory=dict)
     openapi: Mapping[str, Any] = field(default_factory=dict)
     databases: Mapping[str, Any] = field(default_factory=dict)
+    limits: LimitRules = field(default_factory=LimitRules)
+    policy: Policy = field(default_factory=Policy)
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths in the file (OpenAPI specs, SQLite databases) are resolved from."""
     source: str = "config"
@@ -137,6 +144,10 @@ def parse_config(
         raise ConfigError(f"{source}: at {where}: {err.message}")
     builtins = raw.get("builtins", {})
     prices, byok_fees = (_amounts(raw, table, source) for table in ("prices", "byok_fees"))
+    try:
+        limit_rules, policy = rules.limit_rules(raw, source), rules.policy(raw, source)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return CatalogConfig(
         include=tuple(builtins.get("include", ("*",))),
         exclude=tuple(builtins.get("exclude", ())),
@@ -146,6 +157,8 @@ def parse_config(
         byok_fees=byok_fees,
         charge_policy=dict(raw.get("charge_policy", {})),
         timeouts=dict(raw.get("timeouts", {})),
+        limits=limit_rules,
+        policy=policy,
         **{section: dict(raw.get(section, {})) for section in SECTIONS},
         base_dir=base_dir or Path.cwd(),
         source=source,
@@ -191,6 +204,11 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
         unknown = sorted(set(table) - known)
         if unknown:
             raise ConfigError(f"unknown tool or operation in config: {', '.join(unknown)}")
+    for name, section in sorted(rules.named_tools(config.limits, config.policy).items()):
+        if name not in known:
+            raise ConfigError(
+                f"{config.source}: at {section}/{name}: no tool or operation of that name"
+            )
     chosen: list[ToolSpec] = []
     for tool in tools:
         ops = []
@@ -240,7 +258,7 @@ def build_catalog(
         if tool.name in taken:
             raise ConfigError(f"{config.source}: tool {tool.name!r} is declared twice")
         taken.add(tool.name)
-    return Catalog(apply(config, tools))
+    return Catalog(apply(config, tools), policy=config.policy, limits=config.limits)
 
 
 EXAMPLE = """\
@@ -276,6 +294,25 @@ charge_policy:
 # Seconds a tool may run before the call fails with UPSTREAM_TIMEOUT (default 30).
 timeouts:
   text.regex_extract: 5
+
+# Rate limits, counted per key and account (never per session); in Redis when
+# TOOLWIRE_STATE_URL is redis://, shared by every instance. Reference: docs/limits-and-policy.md
+# limits:
+#   per_key: 600/minute
+#   tools:
+#     calc: {per_key: 60/minute}
+#   plans:
+#     default: {per_account: 10000/day}
+
+# Policy: destructive operations need a `destructive:...` grant on the key; argument
+# constraints beyond the schema; result caps. A refusal names its rule (details.rule).
+# policy:
+#   text.regex_extract:
+#     arguments:
+#       text: {pattern: "(?s).{0,2000}"}
+#   uuid:
+#     arguments: {count: {max: 50}}
+#     max_result_bytes: 4096
 
 # HTTP upstreams (credentials are vault secret names: `toolwire secrets set NAME`).
 # upstreams:

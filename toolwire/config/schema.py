@@ -183,6 +183,77 @@ DATABASE = {
     },
 }
 
+_RATE = {"type": "string", "minLength": 1, "description": "N/UNIT, e.g. 10/minute"}
+
+LIMITS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "strategy": {"enum": ["sliding-window-counter", "fixed-window", "moving-window"]},
+        "on_storage_error": {"enum": ["closed", "open"]},
+        "per_key": _RATE,
+        "per_key_tool": _RATE,
+        "tools": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "properties": {"per_key": _RATE, "all_keys": _RATE},
+            },
+        },
+        "upstreams": {"type": "object", "additionalProperties": _RATE},
+        "plans": {
+            "type": "object",
+            "propertyNames": _NAME,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["per_account"],
+                "properties": {"per_account": _RATE, "accounts": _STRINGS},
+            },
+        },
+    },
+}
+
+_CONSTRAINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "domains": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": "^(\\*\\.)?[a-zA-Z0-9-]+(\\.[a-zA-Z0-9-]+)*$"},
+        },
+        "min": {"type": "number"},
+        "max": {"type": "number"},
+        "max_items": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "one_of": {"type": "array", "minItems": 1},
+        "pattern": {"type": "string", "minLength": 1},
+        "forbid": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+    },
+}
+
+POLICY = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "destructive": {"type": "boolean"},
+            "arguments": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$"},
+                "additionalProperties": _CONSTRAINT,
+            },
+            "max_result_bytes": {"type": "integer", "minimum": 16, "maximum": 64 * 1024 * 1024},
+        },
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -204,7 +275,12 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": {"enum": ["success", "always"]},
         },
-        "timeouts": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "timeouts": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        },
+        "limits": LIMITS,
+        "policy": POLICY,
         "upstreams": {"type": "object", "propertyNames": _NAME, "additionalProperties": UPSTREAM},
         "tools": {"type": "object", "propertyNames": _NAME, "additionalProperties": HTTP_TOOL},
         "openapi": {

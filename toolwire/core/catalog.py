@@ -21,7 +21,9 @@ import orjson
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
 from toolwire.core.jsonsafe import json_safe, safe_text
+from toolwire.core.policy import Policy
 from toolwire.core.ports import Adapter
+from toolwire.core.ratelimits import LimitRules
 
 ChargePolicy = Literal["success", "always"]
 
@@ -117,7 +119,17 @@ class Operation:
 class Catalog:
     """An immutable, ordered set of operations with look-up by any accepted name."""
 
-    def __init__(self, tools: Iterable[ToolSpec]) -> None:
+    def __init__(
+        self,
+        tools: Iterable[ToolSpec],
+        *,
+        policy: Policy | None = None,
+        limits: LimitRules | None = None,
+    ) -> None:
+        self.policy = policy or Policy()
+        """The catalog's `policy` section (checked in steps 4 and 8 of the call path)."""
+        self.limits = limits or LimitRules()
+        """The catalog's `limits` section (the rate-limit admission check reads it per call)."""
         ops: dict[tuple[str, str], Operation] = {}
         by_tool: dict[str, list[Operation]] = {}
         folded: set[str] = set()

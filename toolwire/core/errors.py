@@ -6,6 +6,8 @@
     │                                                  the client did not declare
     ├── Unauthenticated           UNAUTHENTICATED      no key, bad key, revoked key
     ├── Forbidden                 FORBIDDEN            the key's scopes or a policy deny it
+    │   └── PolicyDenied          POLICY_DENIED        a catalog policy rule refused the call
+    │                                                  (`details.rule` names the rule)
     ├── ToolNotFound              TOOL_NOT_FOUND       no such tool or operation
     ├── InvalidArguments          INVALID_ARGUMENTS    arguments fail the operation's schema
     ├── InsufficientCredits       INSUFFICIENT_CREDITS the balance cannot cover the price
@@ -71,6 +73,15 @@ class Forbidden(ToolwireError):
     default_message = "this key may not use this tool"
 
 
+class PolicyDenied(Forbidden):
+    """A rule of the catalog's `policy` section refused the call (a destructive operation
+    without its grant, an argument outside its constraint, a result over its cap).
+    `details={"rule": "policy.<tool>....", ...}` names the rule (docs/limits-and-policy.md)."""
+
+    code = "POLICY_DENIED"
+    default_message = "a policy rule refused this call"
+
+
 class ToolNotFound(ToolwireError):
     code = "TOOL_NOT_FOUND"
     default_message = "no such tool"
@@ -87,6 +98,9 @@ class InsufficientCredits(ToolwireError):
 
 
 class RateLimited(ToolwireError):
+    """A limit was hit. `details`: `retry_after_s` (whole seconds, >= 1), `rule` (the config
+    location of the limit, e.g. `limits.per_key`), `limit` (e.g. `10 per 1 minute`)."""
+
     code = "RATE_LIMITED"
     default_message = "rate limit exceeded"
 
@@ -145,6 +159,7 @@ ALL_ERRORS: tuple[type[ToolwireError], ...] = (
     MissingClientCapability,
     Unauthenticated,
     Forbidden,
+    PolicyDenied,
     ToolNotFound,
     InvalidArguments,
     InsufficientCredits,

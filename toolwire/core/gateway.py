@@ -5,7 +5,9 @@ Each step is a method of `Gateway` named as below; `execute` calls them in this 
      1 resolve      the tool and operation in the catalog          -> ToolNotFound
      2 authorize    the key's scopes                   -> ToolNotFound (Forbidden if explicit)
      3 validate     depth and encodability, then the compiled schema -> InvalidArguments
-     4 admit        admission checks (rate limits go here; none by default) -> RateLimited
+     4 admit        the catalog's policy (destructive grant, argument constraints), then the
+                    admission checks (rate limits, `core.ratelimits`)  -> PolicyDenied,
+                                                                      RateLimited
      5 claim        the Idempotency-Key, if any: a replay returns  -> Conflict (other input,
                                                                       or still running)
      6 credentials  the caller's own key (BYOK) or the platform vault, chosen here
@@ -13,7 +15,8 @@ Each step is a method of `Gateway` named as below; `execute` calls them in this 
      7 reserve      the price (the BYOK fee on the caller's own key); the key's budgets are
                     checked atomically with it                     -> InsufficientCredits / Budget
      8 invoke       before-invoke hooks, the adapter under the operation's timeout, after-invoke
-                    hooks; a result every door can encode          -> UpstreamError, UpstreamTimeout
+                    hooks; a result every door can encode, cut to the policy's result cap
+                                                                   -> UpstreamError, UpstreamTimeout
      9 keep         an idempotent call's outcome, before its charge (a crash then charges it once);
                     when it cannot be kept the call fails uncharged -> Internal, the key given up
     10 settle       charge on success (or always), else release    (in a finally: every path)
@@ -82,9 +85,12 @@ CatalogListener = Callable[[], Awaitable[None]]
 
 class Admission(Protocol):
     """One admission check (step 4): raises `RateLimited` (or another `ToolwireError`) to refuse
-    the call before anything is claimed or spent; returns None to let it through."""
+    the call before anything is claimed or spent; returns None to let it through. `arguments`
+    are the validated ones."""
 
-    async def admit(self, principal: Principal, operation: Operation) -> None: ...
+    async def admit(
+        self, principal: Principal, operation: Operation, arguments: dict[str, Any]
+    ) -> None: ...
 
 
 class DeniedAsUnknown(ToolNotFound):
@@ -109,6 +115,8 @@ class _Run:
     error: ToolwireError | None = None
     charged: int = 0
     balance: int | None = None
+    capped: dict[str, Any] | None = None
+    """What the policy's result cap cut, for the receipt (None: nothing)."""
 
     @property
     def op_(self) -> Operation:
@@ -202,7 +210,8 @@ class Gateway:
             if replay is not None:
                 return await self._replayed(principal, call, run.op_, replay)
             run.invoked = True
-            run.result = await self.invoke(run.op_, run.arguments, self._context(run))
+            result = await self.invoke(run.op_, run.arguments, self._context(run))
+            run.result, run.capped = self.catalog.policy.cap(run.op_, result)
         except ToolwireError as exc:
             run.error = payload.renderable(exc)
         except Exception:
@@ -226,7 +235,7 @@ class Gateway:
         op = self.resolve(call.tool, call.operation)
         run.op = self.authorize(run.principal, op, call.tool, call.operation)
         run.arguments = self.validate(run.op, call.arguments)
-        await self.admit(run.principal, run.op)
+        await self.admit(run.principal, run.op, run.arguments)
         replay = await self.claim(run)
         if replay is not None:
             return replay
@@ -263,11 +272,13 @@ class Gateway:
         valid: dict[str, Any] = op.validate(checked)
         return valid
 
-    async def admit(self, principal: Principal, op: Operation) -> None:
-        """Step 4: each admission check in turn (rate limits, issue 13, plug in here). Budgets
-        are checked in step 7, atomically with the reservation they cap."""
+    async def admit(self, principal: Principal, op: Operation, arguments: dict[str, Any]) -> None:
+        """Step 4: the catalog's policy (`PolicyDenied`), then each admission check in turn
+        (rate limits: `RateLimited`). Budgets are checked in step 7, atomically with the
+        reservation they cap."""
+        await self.catalog.policy.admit(principal, op, arguments)
         for check in self.admission:
-            await check.admit(principal, op)
+            await check.admit(principal, op, arguments)
 
     async def claim(self, run: _Run) -> Outcome | None:
         """Step 5: claim the Idempotency-Key; the first call's outcome on a replay."""
@@ -425,6 +436,8 @@ class Gateway:
         )
         if run.error is not None or run.result is None:
             return Outcome(meta=meta, error=run.error)
+        if run.capped is not None:
+            meta = dataclasses.replace(meta, capped=run.capped)
         blocks = run.result.content or None
         return Outcome(meta=meta, data=run.result.structured, content=blocks)
 

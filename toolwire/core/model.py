@@ -113,6 +113,9 @@ class Meta:
     """True when the balance is at or below the account's threshold (None: no threshold set)."""
     replayed: bool = False
     """True when this is the stored outcome of an earlier call with the same Idempotency-Key."""
+    capped: Mapping[str, Any] | None = None
+    """Set when the policy's result cap cut the result: `{"rule", "limit_bytes",
+    "original_bytes"}` (docs/limits-and-policy.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -128,6 +131,8 @@ class Meta:
             body["low_balance"] = self.low_balance
         if self.replayed:
             body["replayed"] = True
+        if self.capped is not None:
+            body["capped"] = dict(self.capped)
         return body
 
 

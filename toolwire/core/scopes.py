@@ -5,10 +5,16 @@ when written `category:NAME`, against a tool's category. A leading `!` makes it 
 `*` alone allows everything. Results are memoised per (tool, operation): keys are few and the
 catalog is small, so the hot path is one dict look-up.
 
+A grant, `destructive:PATTERN`, is not an allow: it lets a key call the operations the catalog's
+policy marks `destructive: true` (docs/limits-and-policy.md) among those its allows already
+permit. A key without a grant covering an operation is refused it with `POLICY_DENIED`, however
+wide its allows (`*` included). Grants cannot be negated.
+
 The grammar is an allow-list, checked when a key is created (`check_patterns`), so a pattern
 that could never match is refused instead of silently denying nothing:
 
-    scope    = ["!"] ( "*" | "category:" glob | glob [ "." glob ] )
+    scope    = ["!"] ( "*" | "category:" glob | glob [ "." glob ] ) | grant
+    grant    = "destructive:" ( "*" | glob [ "." glob ] )
     glob     = 1*( letter | digit | "_" | "-" | "*" | "?" )
 
 Names are accepted as operators see them in every format: `calc__evaluate` (OpenAI, Anthropic,
@@ -27,8 +33,12 @@ from toolwire.core.errors import InvalidRequest
 
 EXPECTED = (
     "'*', 'tool', 'tool.operation' (or 'tool__operation'), 'category:NAME', with * and ? as "
-    "wildcards, each optionally prefixed by '!' (no space) to deny"
+    "wildcards, each optionally prefixed by '!' (no space) to deny; or a grant "
+    "'destructive:PATTERN' (PATTERN: '*', 'tool' or 'tool.operation')"
 )
+
+GRANT_DESTRUCTIVE = "destructive:"
+"""The prefix of a destructive-operation grant."""
 """The forms a scope may take, as error messages name them."""
 
 _GLOB = r"[a-z0-9_*?-]+"
@@ -41,6 +51,11 @@ def canonical(raw: str) -> str:
     is not one (a space, a `/`, a trailing `.`, a bracket, a third name part...)."""
     deny = raw.startswith("!")
     body = (raw[1:] if deny else raw).lower()
+    if body.startswith(GRANT_DESTRUCTIVE):
+        target = body[len(GRANT_DESTRUCTIVE) :].replace("__", ".")
+        if deny or not (target == "*" or _NAME_PATTERN.match(target)):
+            raise ValueError(f"scope {raw!r} is not a valid pattern; expected {EXPECTED}")
+        return GRANT_DESTRUCTIVE + target
     if body != "*" and not _CATEGORY_PATTERN.match(body):
         body = body.replace("__", ".")
         if not _NAME_PATTERN.match(body):
@@ -77,26 +92,41 @@ def _lenient(raw: str) -> str:
 class ScopeSet:
     """An immutable set of allow and deny patterns with a per-operation decision cache."""
 
-    __slots__ = ("_cache", "allow", "deny")
+    __slots__ = ("_cache", "allow", "deny", "grants")
 
     def __init__(self, patterns: Iterable[str] = ("*",)) -> None:
         allow: list[str] = []
         deny: list[str] = []
+        grants: list[str] = []
         for raw in patterns:
             if not raw.strip():
                 continue
             pattern = _lenient(raw)
-            if pattern.startswith("!"):
+            if pattern.startswith(GRANT_DESTRUCTIVE):
+                grants.append(pattern[len(GRANT_DESTRUCTIVE) :])
+            elif pattern.startswith("!"):
                 deny.append(pattern[1:])
             else:
                 allow.append(pattern)
         self.allow: tuple[str, ...] = tuple(allow)
         self.deny: tuple[str, ...] = tuple(deny)
+        self.grants: tuple[str, ...] = tuple(grants)
+        """Targets of `destructive:` grants (`*`, `tool`, `tool.operation` globs)."""
         self._cache: dict[tuple[str, str, str], bool] = {}
 
     @property
     def patterns(self) -> list[str]:
-        return [*self.allow, *(f"!{p}" for p in self.deny)]
+        return [
+            *self.allow,
+            *(f"!{p}" for p in self.deny),
+            *(GRANT_DESTRUCTIVE + g for g in self.grants),
+        ]
+
+    def grants_destructive(self, tool: str, operation: str) -> bool:
+        """Whether a `destructive:` grant covers `tool.operation` (a grant alone allows
+        nothing: `permits` must say yes too)."""
+        subjects = (f"{tool}.{operation}".lower(), tool.lower())
+        return any(fnmatchcase(s, g) for g in self.grants for s in subjects)
 
     def permits(self, tool: str, operation: str, category: str) -> bool:
         """Whether these scopes allow `tool.operation` (of `category`)."""
@@ -134,6 +164,12 @@ class NarrowedScopes(ScopeSet):
     def permits(self, tool: str, operation: str, category: str) -> bool:
         return self.outer.permits(tool, operation, category) and super().permits(
             tool, operation, category
+        )
+
+    def grants_destructive(self, tool: str, operation: str) -> bool:
+        """Granted only when both the key and the token grant it (never widening)."""
+        return self.outer.grants_destructive(tool, operation) and super().grants_destructive(
+            tool, operation
         )
 
     def __repr__(self) -> str:

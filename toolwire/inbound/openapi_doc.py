@@ -331,7 +331,8 @@ def _request_schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
                     "description": "patterns: '*', 'tool', 'tool.operation' or 'tool__operation', "
-                    "'category:NAME', with * and ? wildcards; '!' before one denies",
+                    "'category:NAME', with * and ? wildcards; '!' before one denies; "
+                    "'destructive:PATTERN' grants the operations the policy marks destructive",
                     "examples": [["*", "!calc.*"]],
                 },
             },
@@ -359,6 +360,16 @@ def _response_schemas() -> dict[str, Any]:
                 "credential_source": {"enum": ["platform", "byok"]},
                 "low_balance": {"type": "boolean"},
                 "replayed": {"type": "boolean"},
+                "capped": {
+                    "type": "object",
+                    "description": "the policy's result cap cut this result",
+                    "required": ["rule", "limit_bytes", "original_bytes"],
+                    "properties": {
+                        "rule": {"type": "string"},
+                        "limit_bytes": {"type": "integer"},
+                        "original_bytes": {"type": "integer"},
+                    },
+                },
             },
         },
         "SuccessEnvelope": {

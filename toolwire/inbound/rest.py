@@ -39,6 +39,7 @@ ERRORS: dict[type[ToolwireError], ErrorRow] = {
     errors.Unauthenticated: ErrorRow(HTTPStatus.UNAUTHORIZED, challenge=True),
     errors.InsufficientCredits: ErrorRow(HTTPStatus.PAYMENT_REQUIRED),
     errors.Forbidden: ErrorRow(HTTPStatus.FORBIDDEN),
+    errors.PolicyDenied: ErrorRow(HTTPStatus.FORBIDDEN),
     errors.ToolNotFound: ErrorRow(HTTPStatus.NOT_FOUND),
     errors.NotFound: ErrorRow(HTTPStatus.NOT_FOUND),
     errors.Conflict: ErrorRow(HTTPStatus.CONFLICT, retry_after=True),

@@ -226,6 +226,7 @@ def _dump(outcome: Outcome) -> str:
             "latency_ms": meta.latency_ms,
             "credential_source": meta.credential_source,
             "low_balance": meta.low_balance,
+            "capped": None if meta.capped is None else dict(meta.capped),
         },
     }
     return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -8,12 +8,14 @@
  *     ├── UnauthenticatedError      UNAUTHENTICATED       401  no key, bad key, revoked key
  *     ├── InsufficientCreditsError  INSUFFICIENT_CREDITS  402  the balance cannot cover the price
  *     ├── ForbiddenError            FORBIDDEN             403  the key's scopes deny the tool
+ *     │   └── PolicyDeniedError     POLICY_DENIED         403  a policy rule refused the call
+ *     │                             (`details.rule` names it)
  *     ├── ToolNotFoundError         TOOL_NOT_FOUND        404  no such tool or operation
  *     ├── NotFoundError             NOT_FOUND             404  no such account, key or route
  *     ├── ConflictError             CONFLICT              409  e.g. an idempotency key reused
  *     ├── PayloadTooLargeError      PAYLOAD_TOO_LARGE     413  body over the gateway's limit
  *     ├── InvalidArgumentsError     INVALID_ARGUMENTS     422  arguments fail the input schema
- *     ├── RateLimitedError          RATE_LIMITED          429  retry later (see .retryAfterMs)
+ *     ├── RateLimitedError          RATE_LIMITED          429  retry later (see .retryAfter, s)
  *     ├── BudgetExceededError       BUDGET_EXCEEDED       429  the key's hourly/daily spend cap
  *     ├── InternalError             INTERNAL              500  the gateway failed
  *     ├── UpstreamError             UPSTREAM_ERROR        502  the tool or its upstream failed
@@ -70,6 +72,12 @@ export class ToolwireError extends Error {
     this.retryAfterMs = fields.retryAfterMs;
   }
 
+  /** How long to wait before retrying, in seconds (`retryAfterMs / 1000`), like the Python
+   * SDK's `retry_after`; undefined when the gateway named no delay. */
+  get retryAfter(): number | undefined {
+    return this.retryAfterMs === undefined ? undefined : this.retryAfterMs / 1000;
+  }
+
   /** The error as the gateway sent it: code, message, and details when there are any. */
   toJSON(): { code: string; message: string; details?: unknown } {
     return this.details === undefined
@@ -92,6 +100,10 @@ export class InsufficientCreditsError extends ToolwireError {
 }
 export class ForbiddenError extends ToolwireError {
   static override readonly code: string = "FORBIDDEN";
+}
+/** A rule of the gateway's policy refused the call; `details.rule` names the rule. */
+export class PolicyDeniedError extends ForbiddenError {
+  static override readonly code: string = "POLICY_DENIED";
 }
 export class ToolNotFoundError extends ToolwireError {
   static override readonly code: string = "TOOL_NOT_FOUND";
@@ -159,6 +171,7 @@ export const ERRORS_BY_CODE: Readonly<Record<string, ToolwireErrorClass>> = Obje
       UnauthenticatedError,
       InsufficientCreditsError,
       ForbiddenError,
+      PolicyDeniedError,
       ToolNotFoundError,
       NotFoundError,
       ConflictError,

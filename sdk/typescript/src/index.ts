@@ -37,6 +37,7 @@ export {
   MissingClientCapabilityError,
   NotFoundError,
   PayloadTooLargeError,
+  PolicyDeniedError,
   RateLimitedError,
   ToolNotFoundError,
   ToolwireError,

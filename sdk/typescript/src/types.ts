@@ -33,6 +33,8 @@ export interface Meta {
   low_balance?: boolean;
   /** True when this is the stored outcome of an earlier call with the same Idempotency-Key. */
   replayed?: boolean;
+  /** Set when the gateway's policy cut the result to a size cap. */
+  capped?: { rule: string; limit_bytes: number; original_bytes: number };
 }
 
 /** A successful call: the tool's `data` and the call's `meta`. */

@@ -23,7 +23,15 @@ from toolwire.testing import start_gateway
 
 REPO = Path(__file__).resolve().parents[3]
 PRICES = {"matrix.add": 0.5, "matrix.wait": 1, "matrix.stall": 2}
-CONFIG = {"builtins": {"modules": ["tests.support.door_tools"]}, "prices": PRICES}
+THROTTLED = "limited.throttled"
+FETCH = "limited.fetch"
+ALLOWED_DOMAIN = "example.com"
+CONFIG = {
+    "builtins": {"modules": ["tests.support.door_tools", "tests.support.limit_tools"]},
+    "prices": PRICES,
+    "limits": {"tools": {THROTTLED: {"per_key": "1/hour"}}},
+    "policy": {FETCH: {"arguments": {"url": {"domains": [ALLOWED_DOMAIN]}}}},
+}
 LIMITED_SCOPES = ["matrix.*"]
 
 

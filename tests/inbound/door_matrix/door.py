@@ -76,6 +76,9 @@ class Answer:
     meta: Mapping[str, Any] | None = None
     """The receipt (`request_id`, `credits_charged`, `balance`, ...) where the door gives one."""
     raw: Any = None
+    retry_after: float | None = None
+    """The delay the door's own retry signal carries, where it has one beside the error's
+    details: REST's `Retry-After` header, the SDK exception's `retry_after`."""
 
     @property
     def request_id(self) -> str | None:

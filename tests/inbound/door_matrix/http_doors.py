@@ -60,6 +60,9 @@ def envelope_answer(reply: httpx.Response) -> Answer:
         data=body.get("data"),
         meta=body.get("meta"),
         raw=body,
+        retry_after=None
+        if "retry-after" not in reply.headers
+        else float(reply.headers["retry-after"]),
     )
 
 
@@ -168,6 +171,7 @@ class SdkDoor(PortalDoor):
                     details=exc.details,
                     meta=exc.meta.to_dict() if exc.meta is not None else None,
                     raw=exc,
+                    retry_after=exc.retry_after,
                 )
         return Answer(
             ok=True,

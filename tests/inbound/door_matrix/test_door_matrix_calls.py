@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.inbound.door_matrix.books import audit_record, open_reservations, wait_for
-from tests.inbound.door_matrix.conftest import PRICES, Keys
+from tests.inbound.door_matrix.conftest import ALLOWED_DOMAIN, FETCH, PRICES, THROTTLED, Keys
 from tests.inbound.door_matrix.door import Answer, Door, World
 from toolwire.core.model import credits_to_micro
 
@@ -148,3 +148,30 @@ def test_a_successful_call_is_audited_completely(door: Door, keys: Keys, world: 
         "credential_source": None,
         "message": None,
     }
+
+
+def test_a_rate_limited_call_is_refused_with_its_retry_delay(door: Door, keys: Keys) -> None:
+    first = door.call(keys.rich, THROTTLED, {})
+    assert first.ok, first.raw
+    answer = door.call(keys.rich, THROTTLED, {})
+    refused(door, answer, "RATE_LIMITED")
+    details = answer.details
+    assert isinstance(details, dict), answer.raw
+    assert details["rule"] == f"limits.tools.{THROTTLED}.per_key"
+    delay = details["retry_after_s"]
+    assert isinstance(delay, int) and 1 <= delay <= 3600, details
+    if answer.wire.form in ("envelope", "exception"):  # REST's Retry-After, the SDK's attribute
+        assert answer.retry_after == delay
+
+
+def test_a_policy_refusal_names_its_rule_and_charges_nothing(
+    door: Door, keys: Keys, world: World
+) -> None:
+    before = world.balance(keys.rich)
+    answer = door.call(keys.rich, FETCH, {"url": "https://example.com.evil.test/"})
+    refused(door, answer, "POLICY_DENIED")
+    assert isinstance(answer.details, dict), answer.raw
+    assert answer.details["rule"] == f"policy.{FETCH}.arguments.url.domains"
+    allowed = door.call(keys.rich, FETCH, {"url": f"https://{ALLOWED_DOMAIN}/page"})
+    assert allowed.ok, allowed.raw
+    assert world.balance(keys.rich) == before

@@ -46,6 +46,7 @@ TASK_ERRORS: dict[type[ToolwireError], TaskState] = {
     errors.Unauthenticated: TaskState.TASK_STATE_AUTH_REQUIRED,
     errors.InsufficientCredits: FAILED,
     errors.Forbidden: FAILED,
+    errors.PolicyDenied: FAILED,
     errors.ToolNotFound: FAILED,
     errors.NotFound: FAILED,
     errors.Conflict: FAILED,

@@ -66,6 +66,7 @@ CORE_ERRORS: dict[type[ToolwireError], AsToolError | AsRpcError] = {
     errors.RateLimited: AsToolError(),
     errors.BudgetExceeded: AsToolError(),
     errors.Forbidden: AsToolError(),
+    errors.PolicyDenied: AsToolError(),
     errors.Conflict: AsToolError(),
     errors.UpstreamError: AsToolError(),
     errors.UpstreamTimeout: AsToolError(),

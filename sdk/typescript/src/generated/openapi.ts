@@ -1243,7 +1243,7 @@ export interface components {
         KeyRequest: {
             name?: string;
             /**
-             * @description patterns: '*', 'tool', 'tool.operation' or 'tool__operation', 'category:NAME', with * and ? wildcards; '!' before one denies
+             * @description patterns: '*', 'tool', 'tool.operation' or 'tool__operation', 'category:NAME', with * and ? wildcards; '!' before one denies; 'destructive:PATTERN' grants the operations the policy marks destructive
              * @example [
              *       "*",
              *       "!calc.*"
@@ -1253,6 +1253,12 @@ export interface components {
         };
         Meta: {
             balance?: number | null;
+            /** @description the policy's result cap cut this result */
+            capped?: {
+                limit_bytes: number;
+                original_bytes: number;
+                rule: string;
+            };
             /** @enum {unknown} */
             credential_source?: "platform" | "byok";
             credits_charged?: number;
