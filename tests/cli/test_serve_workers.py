@@ -2,8 +2,8 @@
 
 - N > 1 with `memory://` state is refused with a message naming TOOLWIRE_STATE_URL;
 - three workers on one port share PostgreSQL and Redis: the first start runs once (one demo
-  account, one banner), every worker registers, calls are served, SIGTERM drains them all and
-  each unregisters after flushing;
+  account, one banner), every worker registers, calls are served, a worker killed with
+  `kill -9` is replaced, SIGTERM drains them all and each unregisters after flushing;
 - one process drained with a call in flight: the call finishes and is charged, a new connection
   is refused at once; a call longer than the drain timeout is cancelled and its credits released.
 """
@@ -19,10 +19,13 @@ import warnings
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from tests.support.books import books, database_url, eventually, scalar
 from tests.support.cluster import redis_url, scratch_postgres
 from toolwire.core.model import MICRO
+from toolwire.store.db import create_engine
 from toolwire.testing import TOOLWIRE, start_gateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,13 +73,20 @@ def test_three_workers_share_one_port_bootstrap_once_and_drain_on_sigterm(
 
             asyncio.run(eventually(registered, within=120))
             account_id, key = gw.create_account(credits=10)
+            calls = [{"tool": "echo", "input": {"message": str(i)}} for i in range(8)]
             with gw.client(key) as http:
-                replies = [
-                    http.post(
-                        "/api/v1/execute", json={"tool": "echo", "input": {"message": str(i)}}
-                    )
-                    for i in range(8)
-                ]
+                replies = [http.post("/api/v1/execute", json=call) for call in calls]
+            assert [r.status_code for r in replies] == [200] * 8
+            pids = asyncio.run(_pids(database))
+            os.kill(pids[0], signal.SIGKILL)  # a worker dies: the supervisor starts another
+
+            async def replaced() -> bool:
+                now = await _pids(database)
+                return len(now) == 3 and pids[0] not in now
+
+            asyncio.run(eventually(replaced, within=120))
+            with gw.client(key) as http:
+                replies = [http.post("/api/v1/execute", json=call) for call in calls]
             assert [r.status_code for r in replies] == [200] * 8
         finally:
             gw.process.send_signal(signal.SIGTERM)
@@ -89,8 +99,18 @@ def test_three_workers_share_one_port_bootstrap_once_and_drain_on_sigterm(
         demo = "SELECT COUNT(*) FROM accounts WHERE name = 'demo'"
         assert asyncio.run(scalar(database, demo)) == 1
         got = asyncio.run(books(database, account_id))
-        assert (got.charges, got.open_reservations) == (8, 0)
-        assert got.balance == got.ledger_sum == (10 - 8 * 0.25) * MICRO
+        assert (got.charges, got.open_reservations) == (16, 0)
+        assert got.balance == got.ledger_sum == (10 - 16 * 0.25) * MICRO
+
+
+async def _pids(database: str) -> list[int]:
+    engine = create_engine(database, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT pid FROM gateway_instances ORDER BY pid"))
+            return [int(row.pid) for row in rows]
+    finally:
+        await engine.dispose()
 
 
 def _connect_refused(port: int) -> bool:
