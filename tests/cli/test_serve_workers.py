@@ -180,3 +180,27 @@ async def test_a_call_longer_than_the_drain_timeout_is_cancelled_and_released(
     assert (got.charges, got.releases, got.open_reservations) == (0, 1, 0)
     assert got.balance == got.ledger_sum == 10 * MICRO
     assert "Cancel 1 running task(s)" in gw.logs()
+
+
+async def test_workers_whose_supervisor_is_killed_drain_themselves(tmp_path: Path) -> None:
+    env = {"TOOLWIRE_STATE_URL": redis_url()}
+    gw = start_gateway(tmp_path, env=env, args=["--workers", "2"], startup_timeout=120)
+    url = database_url("sqlite", tmp_path)
+    count = "SELECT COUNT(*) FROM gateway_instances"
+    try:
+
+        async def both_up() -> bool:
+            return await scalar(url, count) == 2
+
+        await eventually(both_up, within=120)
+        gw.kill()  # kill -9 of the parent: its children are orphans
+
+        async def both_gone() -> bool:  # each drained, flushed, unregistered
+            return await scalar(url, count) == 0
+
+        await eventually(both_gone, within=60)
+        port = int(gw.url.rsplit(":", 1)[1])
+        assert await asyncio.to_thread(_connect_refused, port)
+    finally:
+        gw.kill()
+    assert gw.logs().count("Application shutdown complete") == 2
