@@ -236,7 +236,10 @@ async def fire(
         ) as http:
             for i in queue:
                 reply = await one(http, i)
-                body = reply.json()
+                try:
+                    body = reply.json()
+                except ValueError:  # nginx's own HTML error page (a 502)
+                    body = {"error": {"code": f"proxy: {reply.text[:60]!r}"}}
                 code = "OK" if body.get("ok") else body.get("error", {}).get("code", "?")
                 fired.outcomes[reply.status_code, code] += 1
                 tried = reply.headers.get(UPSTREAM_HEADER, "?").split(", ")
