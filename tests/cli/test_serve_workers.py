@@ -5,7 +5,9 @@
   account, one banner), every worker registers, calls are served, a worker killed with
   `kill -9` is replaced, SIGTERM drains them all and each unregisters after flushing;
 - one process drained with a call in flight: the call finishes and is charged, a new connection
-  is refused at once; a call longer than the drain timeout is cancelled and its credits released.
+  is refused at once; a call longer than the drain timeout is cancelled and its credits released;
+  a request on an idle kept-alive connection during the drain is still answered;
+- workers whose supervisor was killed drain themselves.
 """
 
 from __future__ import annotations
@@ -204,3 +206,25 @@ async def test_workers_whose_supervisor_is_killed_drain_themselves(tmp_path: Pat
     finally:
         gw.kill()
     assert gw.logs().count("Application shutdown complete") == 2
+
+
+def test_an_idle_kept_alive_connection_is_served_once_more_while_draining(tmp_path: Path) -> None:
+    """The linger (`DRAIN_LINGER_S`): a proxy that writes on an idle connection just as the drain
+    begins gets its answer, with `Connection: close`, instead of a reset."""
+    gw = start_gateway(tmp_path, startup_timeout=120)
+    port = int(gw.url.rsplit(":", 1)[1])
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(request)
+            first = conn.recv(65536)
+            gw.process.send_signal(signal.SIGTERM)
+            asyncio.run(eventually(lambda: asyncio.to_thread(_connect_refused, port), 5))
+            conn.sendall(request)
+            second = b""
+            while chunk := conn.recv(65536):  # read until the gateway closes the connection
+                second += chunk
+    finally:
+        gw.process.wait(timeout=60)
+    assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower()
+    assert second.startswith(b"HTTP/1.1 200") and b"connection: close" in second.lower()
