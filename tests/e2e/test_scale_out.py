@@ -25,6 +25,7 @@ from tests.support.books import books, eventually, scalar
 from tests.support.cluster import UPSTREAM_HEADER, Cluster, fire, running_cluster, scratch_postgres
 from toolwire.core.model import MICRO
 
+pytestmark = pytest.mark.timeout(300)  # processes start slowly on a loaded machine
 PRICE = 0.25
 CONFIG = {
     "builtins": {"modules": ["tests.support.tools"]},
