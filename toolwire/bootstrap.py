@@ -103,6 +103,20 @@ async def first_start(settings: Settings, store: Store, admin_account: str) -> F
     return FirstStart(admin_key, demo.id, demo_key, credits)
 
 
+async def bootstrap_once(settings: Settings) -> FirstStart | None:
+    """What `toolwire serve --workers N` runs once, in the parent, before its workers start: the
+    data directory, the secret, the schema, the admin account and the first-start keys. Each
+    worker then finds them made (every step is race-safe on its own too: several instances
+    starting together on one database still bootstrap once)."""
+    prepare_data_dir(settings)
+    load_secret(settings)
+    store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
+    try:
+        return await first_start(settings, store, await admin_account_id(store))
+    finally:
+        await store.close()
+
+
 def prepare_data_dir(settings: Settings) -> None:
     """Create the data directory (0700) and, when the database is the default SQLite file in
     it, that file (0600) before SQLite does (it would follow the umask, often 0644)."""

@@ -42,6 +42,12 @@ class Settings:
     max_connections: int = 1000
     """Open connections beyond this get 503 at once (SSE streams count: raise it for many
     listening MCP clients)."""
+    workers: int = 1
+    """Gateway processes `toolwire serve` runs on one port (`--workers`). Above 1 the state URL
+    must be shared (redis://): `memory://` lives in one process (docs/design/scale-out.md)."""
+    drain_timeout_s: float = 10.0
+    """On SIGTERM: stop accepting, let calls in flight finish for up to this long, then cancel
+    them (their reservations released), flush the ledger and audit, and exit."""
     default_timeout: float = 30.0
     key_cache_seconds: float = 5.0
     """How long a verified key is trusted before being looked up again (bounds revocation lag)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +17,9 @@ from toolwire.core.model import micro_to_credits
 if TYPE_CHECKING:
     from toolwire.bootstrap import FirstStart
     from toolwire.services import Services
+    from toolwire.settings import Settings
+
+log = logging.getLogger("toolwire.serve")
 
 # The server's imports (uvicorn, the app, the store) load inside `serve` so that every other
 # command starts fast.
@@ -36,14 +41,22 @@ def serve(
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="console or json.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes serving this port; above 1 needs TOOLWIRE_STATE_URL=redis://... "
+            "Env: TOOLWIRE_WORKERS."
+        ),
+    ] = None,
 ) -> None:
-    """Run the gateway. With no options: SQLite in ./.toolwire, built-in tools, 127.0.0.1:8787."""
-    import uvicorn
+    """Run the gateway. With no options: SQLite in ./.toolwire, built-in tools, 127.0.0.1:8787.
 
+    SIGTERM (or Ctrl-C) drains: new connections are refused, calls in flight get
+    TOOLWIRE_DRAIN_TIMEOUT_S (10 s) to finish, then the ledger and audit are flushed."""
     from toolwire import logs
     from toolwire.app import create_app, prepare
+    from toolwire.cli import workers as procs
     from toolwire.config import ConfigError
-    from toolwire.inbound.slow_clients import guarded_protocol
 
     settings = settings_from(data_dir, database_url, config).with_overrides(
         host=host,
@@ -51,37 +64,60 @@ def serve(
         log_level=log_level,
         log_format=log_format,
         builtin_profiles=tuple(profile) if profile else None,
+        workers=workers,
     )
     logs.configure(settings.log_level, settings.log_format)
+    if (problem := procs.check_workers(settings)) is not None:
+        raise fail(problem)
     try:
         prepared = prepare(settings)  # once: the app serves this catalog (issue 9 item 16)
+        app = create_app(settings, on_ready=print_banner, prepared=prepared)
+        server_config = procs.server_config(settings, app)
     except (ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
+    if settings.workers == 1:
+        import uvicorn
+
+        uvicorn.Server(server_config).run()
+        return
+    raise typer.Exit(_serve_workers(settings, len(prepared.catalog)))
+
+
+def _serve_workers(settings: Settings, tools: int) -> int:
+    """`--workers N`: first start once here, then N children on one socket (`cli.workers`)."""
+    import asyncio
+
+    from toolwire.bootstrap import bootstrap_once
+    from toolwire.cli import workers as procs
+
     try:
-        protocol = guarded_protocol(
-            header_timeout=settings.header_timeout_s,
-            body_timeout=settings.body_timeout_s,
-            max_connections=settings.max_connections,
-        )
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    app = create_app(settings, on_ready=print_banner, prepared=prepared)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http=protocol,
-            timeout_keep_alive=max(1, round(settings.keep_alive_s)),
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
+        created = asyncio.run(bootstrap_once(settings))
+    except Exception as exc:
+        raise fail(f"could not prepare the database: {type(exc).__name__}: {exc}") from None
+    try:
+        sock = procs.listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        raise fail(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    url = settings.base_url
+    if created is not None:
+        _first_start(url, created)
+    console.print(
+        f"[bold green]toolwire[/] listening on [bold]{url}[/] · {settings.workers} workers · "
+        f"{tools} tools · {_where(settings)}"
     )
-    server.run()
+    console.print(f"  REST  POST {url}/api/v1/execute    catalog  GET {url}/api/v1/tools")
+    return procs.supervise(settings, sock, worker_ready)
+
+
+def worker_ready(services: Services, created: FirstStart | None) -> None:
+    """A worker's `on_ready`: the parent printed the banner; a worker logs one line."""
+    log.info("worker %d ready", os.getpid())
+
+
+def _where(settings: Settings) -> str:
+    return (settings.database_url and "database from TOOLWIRE_DATABASE_URL") or (
+        f"SQLite in {settings.data_dir.resolve()}"
+    )
 
 
 def print_banner(services: Services, created: FirstStart | None) -> None:
@@ -89,12 +125,9 @@ def print_banner(services: Services, created: FirstStart | None) -> None:
     url = settings.base_url
     if created is not None:
         _first_start(url, created)
-    where = (settings.database_url and "database from TOOLWIRE_DATABASE_URL") or (
-        f"SQLite in {settings.data_dir.resolve()}"
-    )
     console.print(
         f"[bold green]toolwire[/] listening on [bold]{url}[/] · "
-        f"{len(services.gateway.catalog)} tools · {where}"
+        f"{len(services.gateway.catalog)} tools · {_where(settings)}"
     )
     console.print(f"  REST  POST {url}/api/v1/execute    catalog  GET {url}/api/v1/tools")
 

@@ -12,6 +12,14 @@ running handler) for as long as it likes (issue 8, item 12). This protocol adds,
 - a connection cap: beyond `max_connections` open connections a new one gets `503` and is
   closed at once, before any byte of it is parsed.
 
+On shutdown (SIGTERM, `toolwire.cli.workers`) uvicorn closes the listening socket at once, so a
+new connection is refused: the failure nginx retries on another instance for every method, POST
+included, since nothing was sent. uvicorn would also close every idle kept-alive connection at
+once, racing a proxy that has just written a request on it (nginx does not retry a POST it has
+sent: the client would get a 502). Here an idle connection lingers `DRAIN_LINGER_S` instead: a
+request that arrives on it in that time is served and answered with `Connection: close`, so the
+proxy opens its next connection elsewhere. After the linger idle connections close.
+
 Each closing logs one line, without a traceback, through `toolwire.http` (rate-limited, see
 `toolwire.log_flood`). Responses are not bounded here: SSE streams and slow tools run as long as
 they need. What this is not: a substitute for a reverse proxy's own limits (docs/security.md).
@@ -26,6 +34,9 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("toolwire.http")
+
+DRAIN_LINGER_S = 1.0
+"""How long an idle kept-alive connection stays open after shutdown began (see above)."""
 
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 21\r\n"
@@ -48,6 +59,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._draining = False
+        self._linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -69,6 +82,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with `Connection: close`
         self._arm(self.body_timeout, "body")
 
     def on_message_complete(self) -> None:
@@ -77,7 +92,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown began: a busy connection closes after its response (uvicorn); an
+        idle one after `DRAIN_LINGER_S`, or after the one request that arrives meanwhile."""
+        self._draining = True
+        if self.cycle is None or self.cycle.response_complete:
+            if self._linger is None and not self.transport.is_closing():
+                self._linger = self.loop.call_later(DRAIN_LINGER_S, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        self._linger = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
 
     def _arm(self, seconds: float, phase: str) -> None:
         self._disarm()
