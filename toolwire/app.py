@@ -38,6 +38,7 @@ from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
+from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import announce_tools_changed
@@ -233,6 +234,7 @@ def create_app(
         *admin_billing.routes,
         *mcp.routes,
         *a2a.routes,
+        *console_routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
