@@ -96,6 +96,7 @@ def print_banner(services: Services, created: FirstStart | None) -> None:
         f"{len(services.gateway.catalog)} tools · {where}"
     )
     console.print(f"  REST  POST {url}/api/v1/execute    catalog  GET {url}/api/v1/tools")
+    console.print(f"  web console  {url}/console  (sign in with the admin key or an account's key)")
 
 
 def _first_start(url: str, created: FirstStart) -> None:

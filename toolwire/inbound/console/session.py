@@ -76,7 +76,7 @@ def read(request: Request, settings: Settings, secret: bytes) -> Session | None:
     if not raw:
         return None
     try:
-        sealed = base64.urlsafe_b64decode(raw.encode("ascii"))
+        sealed = base64.urlsafe_b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4))
         fields = orjson.loads(Sealer(secret, CONSOLE_SESSION).open(sealed, _AAD))
     except (ValueError, SealError, orjson.JSONDecodeError):
         return None
@@ -97,7 +97,7 @@ def write(
     https = is_https(request, settings)
     response.set_cookie(
         cookie_name(request, settings),
-        base64.urlsafe_b64encode(sealed).decode("ascii"),
+        base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii"),  # no quoting needed
         max_age=max(0, int(session.expires - time.time())),
         path="/" if https else "/console",
         secure=https,

@@ -4,7 +4,8 @@ What it is: `Visit` (the request, the services, the session and the signed-in `P
 `page(handler, audience)` (session cookie, sign-in check, audience check, CSRF on POST, error
 pages), `render` (Jinja2 templates, autoescaped, with security headers: a strict
 Content-Security-Policy allowing only this gateway's own scripts and styles, no framing, no
-caching, no referrer), `form` (an `application/x-www-form-urlencoded` body, parsed by the stdlib).
+caching, referrers only to this origin), `form` (an `application/x-www-form-urlencoded` body,
+parsed by the stdlib).
 
 What it is not: a decision. Every rule (the admin check, amounts, scopes, ownership) is
 `toolwire.core.admin.Admin`'s; a page translates a form onto it and renders what comes back.
@@ -41,7 +42,7 @@ SECURITY_HEADERS = {
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # no-referrer makes browsers send `Origin: null`
     "cache-control": "no-store",
 }
 

@@ -23,6 +23,7 @@
           responsive: true,
           maintainAspectRatio: false,
           animation: false,
+          datasets: { bar: { maxBarThickness: 48 } },
           scales: { x: { stacked: stacked }, y: { stacked: stacked, beginAtZero: true } },
           plugins: { legend: { display: stacked } },
         },
