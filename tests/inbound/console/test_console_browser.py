@@ -132,6 +132,11 @@ def test_an_operator_creates_an_account_grants_credits_makes_a_key_and_filters_u
     shot(page, "tools", tmp_path)
     page.get_by_role("link", name="Accounts").click()
     shot(page, "accounts", tmp_path)
+    page.get_by_label("Name or id").press_sequentially("robot")  # htmx: searched as typed
+    listed = page.locator("#account-list tbody tr")
+    listed.filter(has_text="demo").wait_for(state="detached")
+    assert listed.count() == 1 and "Acme Robotics" in listed.first.inner_text()
+    assert page.url.endswith("/console/accounts?q=robot")
 
 
 def _eventually_rows(page: Any, rows: Any, gateway: RunningGateway) -> None:

@@ -208,3 +208,15 @@ def test_the_vendored_libraries_are_served_with_their_licenses(gateway: RunningG
             assert http.get(f"/console/static/{path}").status_code == 200, path
         listing = http.get("/console/static/licenses/README.md").text
         assert "htmx.org" in listing and "chart.js" in listing
+
+
+def test_a_body_that_is_not_a_small_form_is_refused_on_the_page(gateway: RunningGateway) -> None:
+    account_id, _ = gateway.create_account(credits=5, name="not-a-form")
+    action = f"/console/accounts/{account_id}/credits"
+    with browser(gateway) as http:
+        sign_in(http, gateway.admin_key)
+        as_json = http.post(action, json={"amount": 5}, headers=own_origin(http))
+        assert as_json.status_code == 400 and "x-www-form-urlencoded" in as_json.text
+        huge = http.post(action, data={"amount": "1", "note": "x" * 70_000})
+        assert huge.status_code == 413 and "<html" in huge.text
+        assert balance(gateway, account_id) == 5

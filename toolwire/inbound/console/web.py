@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from toolwire.core.errors import InvalidRequest, NotFound, Unauthenticated
+from toolwire.core.errors import InvalidRequest, NotFound, ToolwireError, Unauthenticated
 from toolwire.core.model import Principal, micro_to_credits
 from toolwire.inbound.console import session as sessions
 from toolwire.inbound.console.session import CsrfError, Session
@@ -161,13 +161,16 @@ async def _run(visit: Visit, handler: Handler, audience: Audience) -> Response:
             sessions.check_csrf(
                 visit.request, visit.svc.settings, visit.session, visit.form.get("csrf")
             )
-        except (CsrfError, InvalidRequest) as exc:
-            message = str(exc) if isinstance(exc, CsrfError) else exc.message
-            return render(visit, "refused.html", 403, message=message)
+        except CsrfError as exc:
+            return render(visit, "refused.html", 403, message=str(exc))
+        except ToolwireError as exc:  # not a form, or one too big to be ours
+            return render(visit, "refused.html", status_of(exc.code), message=exc.message)
     try:
         return await handler(visit)
     except NotFound:
         return not_found(visit)
+    except ToolwireError as exc:  # a rule a page did not expect to meet: its message, no change
+        return render(visit, "refused.html", status_of(exc.code), message=exc.message)
 
 
 def not_found(visit: Visit) -> HTMLResponse:
