@@ -39,6 +39,7 @@ from toolwire.core.gateway import Gateway
 from toolwire.core.ratelimits import RateLimits, storage_for
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.a2a.routes import A2ADoor
+from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
@@ -260,6 +261,7 @@ def create_app(
         *admin_billing.routes,
         *mcp.routes,
         *a2a.routes,
+        *console_routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -29,6 +29,7 @@ SECRET_BYTES = 32
 
 VAULT = b"toolwire credential vault v1"
 MCP_SESSION = b"toolwire mcp session"
+CONSOLE_SESSION = b"toolwire console session"
 """HKDF `info` strings: one per purpose. They are fixed: changing one invalidates every value
 sealed under it (BYOK shares the vault's, as it always has)."""
 

@@ -1,7 +1,7 @@
 import pytest
 
-from toolwire.core.errors import InvalidRequest
-from toolwire.core.scopes import EXPECTED, ScopeSet, check_patterns
+from toolwire.core.errors import Forbidden, InvalidRequest
+from toolwire.core.scopes import EXPECTED, ScopeSet, check_patterns, within
 
 
 @pytest.mark.parametrize(
@@ -138,3 +138,53 @@ def test_a_destructive_grant_is_stored_canonical_and_grants_without_allowing() -
     assert not narrowed.grants_destructive("calc", "evaluate")  # the token must grant it too
     both = ScopeSet(["*", "destructive:*"]).narrowed(["calc.*", "destructive:calc.*"])
     assert both.grants_destructive("calc", "evaluate")
+
+
+# a key made by a key: never wider (`within`, what `Admin.create_own_key` checks)
+
+NARROWER = [
+    (["*"], ["search.web"]),
+    (["*"], ["category:math", "!calc.evaluate"]),
+    (["search"], ["search.web"]),
+    (["search.*"], ["search.web", "search.w*"]),
+    (["se*"], ["search.web"]),
+    (["category:m*"], ["category:math"]),
+    (["calc.evaluate", "echo"], ["echo", "calc.evaluate"]),
+]
+WIDER = [
+    (["search.web"], ["*"]),
+    (["search.web"], ["search"]),
+    (["search.*"], ["s*"]),
+    (["search"], ["category:web"]),
+    (["category:math"], ["calc"]),
+    (["a?"], ["a*"]),  # `?` is one character; `a*` reaches further
+]
+
+
+@pytest.mark.parametrize(("outer", "inner"), NARROWER)
+def test_a_key_within_its_makers_scopes_is_accepted_in_canonical_form(
+    outer: list[str], inner: list[str]
+) -> None:
+    made = within(outer, inner)
+    assert made[: len(inner)] == check_patterns(inner)
+
+
+@pytest.mark.parametrize(("outer", "inner"), WIDER)
+def test_a_key_wider_than_its_maker_is_forbidden_naming_the_scope(
+    outer: list[str], inner: list[str]
+) -> None:
+    with pytest.raises(Forbidden) as refused:
+        within(outer, inner)
+    assert refused.value.details["scope"] in check_patterns(inner)
+
+
+def test_the_makers_denies_are_carried_into_the_new_key() -> None:
+    made = within(["*", "!calc.*"], ["calc.*", "echo"])
+    assert made == ["calc.*", "echo", "!calc.*"]
+    assert not ScopeSet(made).permits("calc", "evaluate", "math")
+    assert ScopeSet(made).permits("echo", "echo", "utility")
+
+
+def test_a_pattern_that_does_not_parse_is_an_invalid_request_not_forbidden() -> None:
+    with pytest.raises(InvalidRequest):
+        within(["*"], ["no spaces allowed"])

@@ -1,7 +1,9 @@
 """`/openapi.json` describes every HTTP route of the app with its methods, and every request body
 marks its required fields (issue 8, item 15). MCP transports, the A2A bindings (JSON-RPC at
 `/a2a` and `/api/a2a`, HTTP+JSON below `/a2a`: described by the A2A spec and the agent card) and
-OAuth metadata have their own specs and are left out on purpose."""
+OAuth metadata have their own specs and are left out on purpose, and so is the web console
+(`/console`): HTML pages for a browser, not an API; the JSON APIs its pages translate onto are
+in the document."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from toolwire.app import create_app
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.settings import Settings
 
-OWN_SPECS = ("/mcp", "/sse", "/messages", "/a2a", "/api/a2a", "/.well-known/")
+OWN_SPECS = ("/mcp", "/sse", "/messages", "/a2a", "/api/a2a", "/.well-known/", "/console")
+"""Prefixes with a spec of their own (or, for /console, HTML pages rather than an API)."""
 
 
 def app_routes() -> dict[str, set[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -130,6 +129,7 @@ def print_banner(services: Services, created: FirstStart | None) -> None:
         f"{len(services.gateway.catalog)} tools · {_where(settings)}"
     )
     console.print(f"  REST  POST {url}/api/v1/execute    catalog  GET {url}/api/v1/tools")
+    console.print(f"  web console  {url}/console  (sign in with the admin key or an account's key)")
 
 
 def _first_start(url: str, created: FirstStart) -> None:
@@ -144,31 +144,15 @@ def _first_start(url: str, created: FirstStart) -> None:
     lines.append("")
     lines.append("These keys are shown once. Keep them somewhere safe.")
     console.print(Panel("\n".join(lines), title="toolwire: first start", expand=False))
-    key = created.demo_key
-    curl = (
-        f"curl -s {url}/api/v1/execute -H 'Authorization: Bearer {key}' \\\n"
-        f"     -H 'Content-Type: application/json' \\\n"
-        '     -d \'{"tool": "echo", "input": {"message": "hello"}}\''
-    )
-    mcp_config = json.dumps(
-        {
-            "mcpServers": {
-                "toolwire": {"url": f"{url}/mcp", "headers": {"Authorization": f"Bearer {key}"}}
-            }
-        },
-        indent=2,
-    )
-    sdk = (
-        "from toolwire.client import Client\n"
-        f"client = Client({url!r}, api_key={key!r})\n"
-        'print(client.execute("echo", {"message": "hello"}).data)'
-    )
+    from toolwire.inbound.console.snippets import snippets
+
+    shown = snippets(url, created.demo_key)
     console.print("[bold]curl[/]", soft_wrap=True)
-    console.print(curl, highlight=False, soft_wrap=True)
+    console.print(shown["curl"], highlight=False, soft_wrap=True)
     console.print("[bold]MCP client config[/]")
-    console.print(mcp_config, highlight=False, soft_wrap=True)
+    console.print(shown["mcp"], highlight=False, soft_wrap=True)
     console.print("[bold]Python SDK[/]")
-    console.print(sdk, highlight=False, soft_wrap=True)
+    console.print(shown["python"], highlight=False, soft_wrap=True)
 
 
 def init(

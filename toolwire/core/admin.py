@@ -23,6 +23,7 @@ from toolwire.core.catalog import Operation
 from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
 from toolwire.core.records import AccountInfo, ByokInfo, KeyInfo, LedgerEntryInfo, UsageRow
+from toolwire.core.scopes import within
 
 __all__ = [
     "MAX_CREDITS",
@@ -33,6 +34,7 @@ __all__ = [
     "KeyLimits",
     "UsageBook",
     "parse_amount",
+    "parse_name",
     "providers",
 ]
 
@@ -133,6 +135,21 @@ def parse_optional_amount(value: object, field: str) -> int | None:
     return None if value is None else parse_amount(value, field)
 
 
+MAX_NAME = 200
+"""Characters in an account's or a key's name."""
+
+
+def parse_name(value: object, field: str = "name") -> str:
+    """A name as given (an account's, a key's), stripped; `InvalidRequest` unless it is a
+    non-empty string of at most `MAX_NAME` characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+        raise InvalidRequest(
+            f"'{field}' must be a non-empty string of at most {MAX_NAME} characters",
+            details={"field": field},
+        )
+    return value.strip()
+
+
 def providers(operations: Iterable[Operation]) -> set[str]:
     """Every provider name the catalog's operations refer to: what BYOK accepts."""
     return {name for op in operations for name in op.credentials.values()}
@@ -169,6 +186,7 @@ class Admin:
         return principal
 
     parse_amount = staticmethod(parse_amount)
+    parse_name = staticmethod(parse_name)
     parse_optional_amount = staticmethod(parse_optional_amount)
 
     # accounts
@@ -210,6 +228,23 @@ class Admin:
         if self._keys is not None:
             self._keys.invalidate(key_id)
         return info
+
+    async def create_own_key(
+        self, principal: Principal, name: str, scopes: Sequence[str]
+    ) -> tuple[KeyInfo, str]:
+        """A key of the caller's own account, no wider than the caller's key (`scopes.within`:
+        `InvalidRequest` for a pattern that does not parse, `Forbidden` for a wider one).
+        Returns (info, secret); the secret exists only in this return value."""
+        checked = within(principal.scopes.patterns, scopes)
+        return await self.accounts.create_key(principal.account_id, name, checked)
+
+    async def revoke_own_key(self, principal: Principal, key_id: str) -> KeyInfo:
+        """Revoke a key of the caller's own account; `NotFound` for any other key (another
+        account's key is indistinguishable from one that does not exist)."""
+        owned = {k.id for k in await self.accounts.list_keys(principal.account_id)}
+        if key_id not in owned:
+            raise NotFound("no such key", details={"key_id": key_id})
+        return await self.revoke_key(key_id)
 
     async def set_budget(self, key_id: str, hour: int | None, day: int | None) -> dict[str, Any]:
         budget = await self._need_limits().set_budget(key_id, hour, day)

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from toolwire.core.errors import InvalidRequest
+from toolwire.core.errors import Forbidden, InvalidRequest
 
 EXPECTED = (
     "'*', 'tool', 'tool.operation' (or 'tool__operation'), 'category:NAME', with * and ? as "
@@ -77,6 +77,46 @@ def check_patterns(patterns: Iterable[str]) -> list[str]:
         except ValueError as exc:
             raise InvalidRequest(str(exc), details={"scope": raw, "expected": EXPECTED}) from None
     return checked
+
+
+def within(outer: Iterable[str], inner: Iterable[str]) -> list[str]:
+    """`inner` (the scopes asked for a new key) checked to be no wider than `outer` (the scopes
+    of the key asking): the canonical patterns, with `outer`'s denies added.
+
+    An allow pattern of `inner` is covered when an allow pattern of `outer` is `*`, is the same
+    pattern, matches it as a literal name (`search.web` under `search.*` or `search`), or is a
+    literal prefix ending in `*` that it extends (`search.w*` under `search.*`). Anything else is
+    refused, even where a cleverer proof of containment exists: an allow-list, never a guess.
+    Raises `InvalidRequest` for a pattern that does not parse, `Forbidden` (details: `scope`)
+    for one wider than `outer`."""
+    checked = check_patterns(inner)
+    own = ScopeSet(outer)
+    for pattern in checked:
+        if not pattern.startswith("!") and not any(_covers(o, pattern) for o in own.allow):
+            raise Forbidden(
+                f"scope {pattern!r} is wider than the scopes of the key asking",
+                details={"scope": pattern, "allowed": own.patterns},
+            )
+    denies = [f"!{d}" for d in own.deny if f"!{d}" not in checked]
+    return [*checked, *denies]
+
+
+_WILDCARDS = frozenset("*?")
+
+
+def _covers(outer: str, inner: str) -> bool:
+    """Whether allow pattern `outer` permits everything allow pattern `inner` permits."""
+    if outer in ("*", inner):
+        return True
+    if inner.startswith("category:") != outer.startswith("category:"):
+        return False
+    if not _WILDCARDS & set(inner):
+        if fnmatchcase(inner, outer):
+            return True
+        tool = inner.split(".", 1)[0]
+        return "." not in outer and "." in inner and fnmatchcase(tool, outer)
+    stem = outer[:-1]
+    return outer.endswith("*") and not _WILDCARDS & set(stem) and inner.startswith(stem)
 
 
 def _lenient(raw: str) -> str:

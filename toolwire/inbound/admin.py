@@ -52,10 +52,7 @@ async def _json_object(request: Request, fields: frozenset[str]) -> dict[str, An
 
 
 def _name(body: dict[str, Any], default: str | None = None) -> str:
-    name = body.get("name", default)
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise InvalidRequest("'name' must be a non-empty string of at most 200 characters")
-    return name.strip()
+    return Admin.parse_name(body.get("name", default))
 
 
 def _scopes(body: dict[str, Any]) -> list[str]:

@@ -15,7 +15,9 @@ allowed origin:
   `MCP-Protocol-Version`, `X-Request-Id`, `WWW-Authenticate`, `Retry-After`.
 
 Any other origin's preflight gets Starlette's 400 "Disallowed CORS origin"; the MCP door
-refuses its requests with 403. No cookies are used, so credentials mode stays off.
+refuses its requests with 403. Credentials mode stays off: the only cookie, the web console's
+session (`inbound.console.session`), is same-site and same-origin, and no other origin may read
+an answer sent with it.
 
 What this is not: authentication or the MCP Origin check itself (`mcp.security`).
 """

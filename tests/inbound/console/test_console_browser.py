@@ -1,0 +1,216 @@
+"""The console in a real browser: headless Chromium from Debian's `chromium` package, driven by
+Python `playwright` (no downloaded browser), against a real `toolwire serve`. One gateway and
+one browser for the module.
+
+It shows an operator creating an account, granting credits, creating a key and filtering usage;
+a customer seeing the balance drop after a call and being refused another account's page; a
+phone-sized layout; keyboard sign-in; and axe-core finding no serious or critical WCAG 2 A/AA
+violation on any page visited. Screenshots of the main pages are taken on every run; with
+TOOLWIRE_UPDATE_SCREENSHOTS=1 they replace the ones in docs/console/ (docs/console.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.chromium import ARGS, axe_violations, chromium_path
+from tests.support.console import CONFIG, ENV, REPO
+from toolwire.testing import RunningGateway, running_gateway
+
+SHOTS = REPO / "docs" / "console"
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+EXPECTED_STATUS = "Failed to load resource: the server responded with a status of 4"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    with running_gateway(tmp_path_factory.mktemp("console-ui"), config=CONFIG, env=ENV) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=LAPTOP)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield opened
+    context.close()
+    # no script error, no CSP refusal; the 4xx pages the tests ask for are logged, and expected
+    assert [e for e in errors if not e.startswith(EXPECTED_STATUS)] == []
+
+
+def shot(page: Any, name: str, tmp_path: Path, **options: Any) -> None:
+    """Screenshot the page (full length) and check it with axe-core."""
+    assert axe_violations(page) == [], name
+    target = SHOTS if os.environ.get("TOOLWIRE_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"), full_page=True, **options)
+
+
+def sign_in(page: Any, gateway: RunningGateway, key: str) -> None:
+    page.goto(f"{gateway.url}/console/login")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_an_operator_creates_an_account_grants_credits_makes_a_key_and_filters_usage(
+    page: Any, gateway: RunningGateway, tmp_path: Path
+) -> None:
+    page.goto(f"{gateway.url}/console/login")
+    shot(page, "login", tmp_path)
+    sign_in(page, gateway, gateway.admin_key)
+    page.wait_for_url("**/console/accounts")
+
+    page.get_by_label("Name", exact=True).fill("Acme Robotics")
+    page.get_by_label("Starting credits").fill("0")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(re.compile(r"/console/accounts/acc_\w+"))
+    assert page.get_by_role("status").inner_text() == "Account created."
+    account_id = page.url.rsplit("/", 1)[-1].split("?")[0]
+
+    page.get_by_label("Credits", exact=True).fill("-3")
+    page.get_by_role("button", name="Grant").click()
+    assert "'amount' must be positive" in page.get_by_role("alert").inner_text()
+    assert page.locator("#balance").inner_text() == "0 credits"
+
+    page.get_by_label("Credits", exact=True).fill("20")
+    page.get_by_role("button", name="Grant").click()
+    page.wait_for_url("**?done=granted")
+    assert page.locator("#balance").inner_text() == "20 credits"
+
+    page.get_by_label("Scopes").fill("echo")
+    page.get_by_label("Name", exact=True).fill("robot")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.locator("#new-key").inner_text().strip()
+    assert re.fullmatch(r"tw_\w+_\w+", secret)
+    shot(page, "account-new-key", tmp_path, mask=[page.locator("pre")])
+
+    with gateway.client(secret) as http:
+        for word in ("one", "two", "three"):
+            assert http.post(
+                "/api/v1/execute", json={"tool": "echo", "input": {"message": word}}
+            ).json()["ok"]
+    page.goto(f"{gateway.url}/console/accounts/{account_id}")
+    assert secret not in page.content()  # shown once
+
+    page.get_by_role("link", name="Usage").click()
+    page.get_by_label("Account", exact=True).select_option(account_id)
+    page.get_by_label("Tool", exact=True).fill("echo")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"account_id=" + account_id))
+    rows = page.locator("#usage-rows tbody tr")
+    _eventually_rows(page, rows, gateway)
+    assert "echo" in rows.first.inner_text() and account_id in rows.first.inner_text()
+    assert page.locator("canvas#calls-chart").get_attribute("data-drawn") == "1"
+    shot(page, "usage", tmp_path)
+
+    page.get_by_role("link", name="Tools").click()
+    assert page.get_by_role("cell", name="echo", exact=True).count() == 1
+    shot(page, "tools", tmp_path)
+    page.get_by_role("link", name="Accounts").click()
+    shot(page, "accounts", tmp_path)
+    page.get_by_label("Name or id").press_sequentially("robot")  # htmx: searched as typed
+    listed = page.locator("#account-list tbody tr")
+    listed.filter(has_text="demo").wait_for(state="detached")
+    assert listed.count() == 1 and "Acme Robotics" in listed.first.inner_text()
+    assert page.url.endswith("/console/accounts?q=robot")
+
+
+def _eventually_rows(page: Any, rows: Any, gateway: RunningGateway) -> None:
+    """Usage is read from audit events, written a fraction of a second after each call."""
+    for _ in range(50):
+        if not rows.first.inner_text().startswith("No "):
+            return
+        page.wait_for_timeout(200)
+        page.reload()
+    raise AssertionError("usage never showed the calls")
+
+
+def test_a_customer_sees_the_balance_drop_after_a_call_and_not_another_account(
+    page: Any, gateway: RunningGateway, tmp_path: Path
+) -> None:
+    other_id, _ = gateway.create_account(credits=50, name="Other Corp")
+    account_id, key = gateway.create_account(credits=10, name="Customer Co")
+    with gateway.admin() as admin:
+        admin.patch(f"/admin/v1/accounts/{account_id}", json={"low_balance": 9.8})
+
+    sign_in(page, gateway, key)
+    page.wait_for_url("**/console/me")
+    assert page.locator("#balance").inner_text() == "10 credits"
+    assert page.locator("#low-balance").count() == 0
+
+    with gateway.client(key) as http:
+        for word in ("hello", "again"):
+            http.post("/api/v1/execute", json={"tool": "echo", "input": {"message": word}})
+    page.reload()
+    assert page.locator("#balance").inner_text() == "9.5 credits"
+    assert "Low balance" in page.locator("#low-balance").inner_text()
+    assert page.locator("#recent tbody tr").count() >= 2
+    _eventually_rows(page, page.locator("#totals tbody tr"), gateway)
+    assert page.locator("#totals tbody tr").first.inner_text().split() == ["echo", "2", "0", "0.5"]
+    shot(page, "customer-overview", tmp_path)
+
+    refused = page.goto(f"{gateway.url}/console/accounts/{other_id}")
+    assert refused is not None and refused.status == 404
+    assert "Other Corp" not in page.content() and "50" not in page.locator("main").inner_text()
+
+    page.goto(f"{gateway.url}/console/me/keys")
+    shot(page, "customer-keys", tmp_path)
+    page.goto(f"{gateway.url}/console/me/byok")
+    shot(page, "customer-credentials", tmp_path)
+
+
+def test_a_phone_sized_screen_gets_the_whole_page_without_sideways_scrolling(
+    browser: Any, gateway: RunningGateway, tmp_path: Path
+) -> None:
+    _, key = gateway.create_account(credits=5, name="Phone User")
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        sign_in(phone, gateway, key)
+        phone.wait_for_url("**/console/me")
+        overflow = phone.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        shot(phone, "customer-phone", tmp_path)
+    finally:
+        context.close()
+
+
+def test_signing_in_works_from_the_keyboard_alone(page: Any, gateway: RunningGateway) -> None:
+    _, key = gateway.create_account(credits=1, name="Keyboard User")
+    page.goto(f"{gateway.url}/console/login")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "key"
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/me")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link moves focus to the content
+    assert page.evaluate("() => document.activeElement.id") == "main"

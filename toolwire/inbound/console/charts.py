@@ -1,0 +1,61 @@
+"""Usage rows into what the console's charts draw: calls per tool per day, credits per day.
+
+Shapes (Chart.js `data` objects, JSON-ready): `{"labels": [day, ...], "datasets": [{"label":
+tool, "data": [calls, ...]}, ...]}` and `{"labels": [day, ...], "datasets": [{"label":
+"credits", "data": [credits, ...]}]}`; days are ISO dates (UTC), credits decimal numbers.
+Days without calls between the first and the last are filled with zeros, so bars line up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from toolwire.core.model import micro_to_credits
+from toolwire.core.records import UsageRow
+
+
+def _days(rows: list[UsageRow]) -> list[str]:
+    if not rows:
+        return []
+    first, last = date.fromisoformat(rows[0].day), date.fromisoformat(rows[-1].day)
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def calls_by_tool(rows: Iterable[UsageRow]) -> dict[str, Any]:
+    ordered = sorted(rows, key=lambda r: r.day)
+    days = _days(ordered)
+    per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in ordered:
+        per[row.tool or "(none)"][row.day] += row.calls
+    datasets = [
+        {"label": tool, "data": [counts.get(d, 0) for d in days]}
+        for tool, counts in sorted(per.items())
+    ]
+    return {"labels": days, "datasets": datasets}
+
+
+def credits_by_day(rows: Iterable[UsageRow]) -> dict[str, Any]:
+    ordered = sorted(rows, key=lambda r: r.day)
+    days = _days(ordered)
+    spent: dict[str, int] = defaultdict(int)
+    for row in ordered:
+        spent[row.day] += row.credits
+    data = [micro_to_credits(spent.get(d, 0)) for d in days]
+    return {"labels": days, "datasets": [{"label": "credits spent", "data": data}]}
+
+
+def by_tool(rows: Iterable[UsageRow]) -> list[dict[str, Any]]:
+    """A table of the same numbers: one line per tool (calls, failures, credits)."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        line = totals[row.tool or "(none)"]
+        line[0] += row.calls
+        line[1] += row.failures
+        line[2] += row.credits
+    return [
+        {"tool": t, "calls": c, "failures": f, "credits": micro_to_credits(m)}
+        for t, (c, f, m) in sorted(totals.items())
+    ]

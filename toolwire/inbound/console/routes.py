@@ -1,0 +1,99 @@
+"""The console's routes under `/console`: sign-in, the operator's and the customer's pages, and
+the static files (htmx, Chart.js, the console's own script and style) shipped in the package.
+
+Every route is HTML for a browser, so none is in `/openapi.json` (the JSON APIs the pages
+translate onto, `/admin/v1` and `/api/v1`, are). Audiences: `public` (sign-in), `signed-in`
+(either), `operator` (an admin key), `customer` (an account's key); the wrong audience gets 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from toolwire.core.errors import Unauthenticated
+from toolwire.inbound.console import customer, operator
+from toolwire.inbound.console.session import Session
+from toolwire.inbound.console.web import Audience, Handler, Visit, page, redirect, render
+
+STATIC = Path(__file__).with_name("static")
+MAX_KEY = 512
+"""Characters in a key typed into the sign-in form; longer is refused before it is checked."""
+LOGIN_NOTICES = {
+    "expired": "Your session ended: the key was revoked or is no longer valid. Sign in again.",
+    "out": "You are signed out.",
+}
+
+
+async def home(visit: Visit) -> Response:
+    return redirect("/console/accounts" if visit.operator else "/console/me")
+
+
+async def login_page(visit: Visit, *, error: str | None = None, status: int = 200) -> Response:
+    if visit.principal is not None and error is None:
+        return await home(visit)
+    done = visit.request.query_params.get("done", "")
+    return render(visit, "login.html", status, error=error, notice=LOGIN_NOTICES.get(done))
+
+
+async def login(visit: Visit) -> Response:
+    key = visit.form.get("key", "").strip()
+    try:
+        if not key or len(key) > MAX_KEY:
+            raise Unauthenticated("enter an API key")
+        principal = await visit.svc.auth.authenticate(key)
+    except Unauthenticated:
+        visit.principal = None
+        return await login_page(
+            visit, error="That key is not valid, or it was revoked.", status=401
+        )
+    visit.session = Session.signed_in(key)  # a new form token with every sign-in
+    visit.principal = principal
+    return await home(visit)
+
+
+async def logout(visit: Visit) -> Response:
+    visit.session = Session.anonymous()
+    return redirect("/console/login", "out")
+
+
+async def tools(visit: Visit) -> Response:
+    gateway = visit.svc.gateway
+    ops = list(gateway.catalog) if visit.operator else list(gateway.visible(visit.me))
+    return render(visit, "tools.html", operations=ops)
+
+
+def _r(path: str, handler: Handler, audience: Audience, method: str = "GET") -> Route:
+    return Route(f"/console{path}", page(handler, audience), methods=[method])
+
+
+routes: list[BaseRoute] = [
+    _r("", home, "signed-in"),
+    _r("/login", login_page, "public"),
+    _r("/login", login, "public", "POST"),
+    _r("/logout", logout, "public", "POST"),
+    _r("/tools", tools, "signed-in"),
+    # operator
+    _r("/accounts", operator.accounts, "operator"),
+    _r("/accounts", operator.create_account, "operator", "POST"),
+    _r("/accounts/{account_id}", operator.account, "operator"),
+    _r("/accounts/{account_id}/credits", operator.grant, "operator", "POST"),
+    _r("/accounts/{account_id}/low-balance", operator.low_balance, "operator", "POST"),
+    _r("/accounts/{account_id}/keys", operator.create_key, "operator", "POST"),
+    _r("/keys", operator.keys, "operator"),
+    _r("/keys/{key_id}/revoke", operator.revoke_key, "operator", "POST"),
+    _r("/keys/{key_id}/budget", operator.set_budget, "operator", "POST"),
+    _r("/usage", operator.usage, "operator"),
+    # customer
+    _r("/me", customer.overview, "customer"),
+    _r("/me/keys", customer.keys, "customer"),
+    _r("/me/keys", customer.create_key, "customer", "POST"),
+    _r("/me/keys/{key_id}/revoke", customer.revoke_key, "customer", "POST"),
+    _r("/me/byok", customer.byok, "customer"),
+    _r("/me/byok", customer.put_byok, "customer", "POST"),
+    _r("/me/byok/{provider}/delete", customer.delete_byok, "customer", "POST"),
+    Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
+]
