@@ -97,8 +97,10 @@ def start_gateway(
     args: Sequence[str] = (),
     admin_key: str | None = None,
     port: int | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT_S,
 ) -> RunningGateway:
-    """Start `toolwire serve` and wait until `/healthz` answers."""
+    """Start `toolwire serve` and wait (at most `startup_timeout` seconds) until `/healthz`
+    answers."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     port = port or free_port()
     admin_key = admin_key or f"tw_admin_{secrets.token_hex(16)}"
@@ -129,7 +131,7 @@ def start_gateway(
     gw = RunningGateway(
         f"http://127.0.0.1:{port}", admin_key, data_dir, process, log_path, full_env
     )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited with {process.returncode}:\n{gw.logs()}")
@@ -138,7 +140,7 @@ def start_gateway(
                 return gw
         time.sleep(0.05)
     gw.kill()
-    raise RuntimeError(f"gateway did not start within {STARTUP_TIMEOUT_S}s:\n{gw.logs()}")
+    raise RuntimeError(f"gateway did not start within {startup_timeout}s:\n{gw.logs()}")
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from toolwire.upstream.http import (
     UpstreamSpec,
     compile_expression,
 )
-from toolwire.upstream.mcp import Http, McpSpec, McpUpstream, Stdio, ToolRule, ToolRules
+from toolwire.upstream.mcp import Http, McpSpec, Stdio, ToolRule, ToolRules
 from toolwire.upstream.mcp import Limits as McpLimits
 from toolwire.upstream.openapi import (
     Curation,
@@ -140,7 +140,7 @@ def _micro(value: Any, what: str) -> int:
     return amount
 
 
-def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> McpUpstream:
+def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> OperationSource:
     """A federated MCP server from its `mcp:` entry (already checked against the schema).
     Raises `ValueError` for an entry that is neither or both of stdio and HTTP, or that mixes
     the two's keys."""
@@ -214,6 +214,8 @@ def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> McpUp
         failure_threshold=int(raw.get("failure_threshold", 5)),
         reset_after=float(raw.get("reset_after", 30.0)),
     )
+    from toolwire.upstream.mcp.adapter import McpUpstream  # the SDK: only when one is declared
+
     return McpUpstream(spec, redactor, health)
 
 

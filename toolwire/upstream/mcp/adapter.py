@@ -143,8 +143,9 @@ class McpUpstream:
             "skipped": len(self.skipped),
             "processes": sum(p.processes for p in self._pools.values()),
             "restarts": sum(p.restarts for p in self._pools.values()),
-            "last_error": platform.last_error if platform is not None else None,
             **self.guard.status(),
+            "last_error": (platform.last_error if platform else None)
+            or self.guard.status().get("last_error"),
         }
 
     async def aclose(self) -> None:
