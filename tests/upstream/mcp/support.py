@@ -84,9 +84,14 @@ def wait_ready(gw: RunningGateway, names: list[str], timeout: float = READY_TIME
 
 @contextmanager
 def gateway(
-    data_dir: Path, mcp: Mapping[str, Any], env: Mapping[str, str] | None = None, **config: Any
+    data_dir: Path,
+    mcp: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    ready: list[str] | None = None,
+    **config: Any,
 ) -> Iterator[RunningGateway]:
-    """A gateway federating `mcp`, started without waiting for them, then waited on."""
+    """A gateway federating `mcp`, started without waiting for them, then waited on (all of
+    them, or the `ready` ones)."""
     gw = start_gateway(
         data_dir,
         config={"mcp": dict(mcp), **config},
@@ -94,7 +99,7 @@ def gateway(
         startup_timeout=STARTUP_TIMEOUT_S,
     )
     try:
-        wait_ready(gw, list(mcp))
+        wait_ready(gw, list(mcp) if ready is None else ready)
         yield gw
     finally:
         gw.stop()

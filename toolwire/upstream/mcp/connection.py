@@ -29,6 +29,7 @@ from typing import Any
 import mcp_types as types
 from mcp.client import Client, IncomingMessage
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolwire.core.errors import UpstreamError
 
@@ -143,7 +144,16 @@ class Connection:
                 self.client = client
                 self.stats = Stats()
                 self._ready.set()
-                await self._watch(client)
+                listener = None
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    listener = asyncio.create_task(self._listen(client))
+                try:
+                    await self._watch(client)
+                finally:
+                    if listener is not None:
+                        listener.cancel()
+                        with contextlib.suppress(BaseException):
+                            await listener
         except Exception as exc:  # the transport's failure, kept for status and the caller
             self.error = exc
             log.info("MCP upstream %s: session ended: %s", self.upstream, describe(exc))
@@ -164,10 +174,24 @@ class Connection:
                 continue
             try:
                 async with asyncio.timeout(PING_TIMEOUT_S):
-                    await client.send_ping()
-            except Exception as exc:
+                    await _probe(client)
+            except MCPError as exc:
+                if exc.code == types.CONNECTION_CLOSED:
+                    self.error = exc
+                    return
+            except Exception as exc:  # no answer in time, or the transport failed
                 self.error = exc
                 return
+
+    async def _listen(self, client: Client) -> None:
+        """2026-07-28 has no unsolicited notifications: tool list changes come on a
+        `subscriptions/listen` stream, opened for the session's life where the upstream has one."""
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _ in subscription:
+                    self._hooks.tools_changed()
+        except Exception as exc:
+            log.info("MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc))
 
     def mark_dead(self, exc: BaseException) -> None:
         """The session failed under a call: end it (the pool reconnects)."""
@@ -190,8 +214,8 @@ class Connection:
     # -- notifications ----------------------------------------------------------------------
 
     async def on_message(self, message: IncomingMessage) -> None:
-        """The SDK's `message_handler`: tool list changes reach the upstream; a transport
-        exception is logged (the call it broke fails on its own)."""
+        """The SDK's `message_handler`: tool list changes (handshake era) reach the upstream; a
+        transport exception is logged (the call it broke fails on its own)."""
         if isinstance(message, types.ToolListChangedNotification):
             self._hooks.tools_changed()
         elif isinstance(message, Exception):
@@ -247,6 +271,15 @@ class Connection:
             if not cursor:
                 break
         return tools
+
+
+async def _probe(client: Client) -> None:
+    """A request any live upstream answers: `ping` in the handshake era; 2026-07-28 removed
+    `ping`, so a `tools/list` there. An error answer is an answer (the session lives)."""
+    if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await client.list_tools(cache_mode="refresh")
+    else:
+        await client.send_ping()
 
 
 def is_connection_lost(exc: BaseException) -> bool:
