@@ -137,6 +137,36 @@ def count_processes(gw: RunningGateway, marker: str) -> int:
     return sum(1 for _, cmd in descendants(gw.process.pid) if marker in cmd)
 
 
+def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise RuntimeError("the upstream server exited at start")
+        time.sleep(0.1)
+    raise RuntimeError("the upstream server did not listen within 60s")
+
+
+@contextmanager
+def fixture_over(transport: str) -> Iterator[str]:
+    """tests/upstream/mcp/servers/fixture.py serving `http` (Streamable HTTP, yields its /mcp
+    URL) or `sse` (legacy HTTP+SSE, yields its /sse URL) on 127.0.0.1."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(FIXTURE), transport, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port, process)
+        yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @contextmanager
 def everything_over_http() -> Iterator[str]:
     """server-everything (unmodified) serving Streamable HTTP on 127.0.0.1; yields its /mcp URL."""

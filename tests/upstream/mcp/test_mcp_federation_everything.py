@@ -17,6 +17,7 @@ from tests.upstream.mcp.support import (
     count_processes,
     everything_over_http,
     execute,
+    fixture_over,
     gateway,
     npm_servers,
     upstreams,
@@ -29,8 +30,15 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     bin_dir = npm_servers()
-    with everything_over_http() as url:
+    with everything_over_http() as url, fixture_over("sse") as sse_url:
         mcp = {
+            "legacy": {
+                "url": sse_url,
+                "transport": "sse",
+                "allow_private_networks": True,
+                "include": ["echo", "chatty"],
+                "price": 0.03,
+            },
             "local": {
                 "command": str(bin_dir / "mcp-server-everything"),
                 "args": ["stdio"],
@@ -131,6 +139,18 @@ async def test_the_official_sdk_client_lists_and_calls_federated_tools(
     assert not long.is_error
     if mode == "legacy":  # the handshake era streams progress; the gateway forwards it
         assert progress == sorted(progress) and len(progress) >= 2
+
+
+def test_a_legacy_http_sse_upstream(gw: RunningGateway) -> None:
+    _, key = gw.create_account(credits=1)
+    with gw.client(key) as http:
+        echoed = execute(http, "legacy.echo", {"text": "over SSE"})
+        chatty = execute(http, "legacy.chatty", {"count": 3})
+    assert echoed["data"]["content"] == [{"type": "text", "text": "over SSE"}]
+    assert echoed["meta"]["credits_charged"] == 0.03
+    assert chatty["ok"], chatty
+    assert upstreams(gw)["legacy"]["transport"] == "sse"
+    assert upstreams(gw)["legacy"]["protocol_version"]  # the SDK negotiates over SSE too
 
 
 def test_status_shows_each_transport_one_process_and_latency(gw: RunningGateway) -> None:

@@ -4,6 +4,8 @@ an enormous result, a notification flood, progress and logs, and a tool list tha
 
     python fixture.py            # the MCPServer tools below
     python fixture.py bad        # a low-level server listing tools with invalid names/schemas
+    python fixture.py http PORT  # the MCPServer tools over Streamable HTTP on 127.0.0.1:PORT/mcp
+    python fixture.py sse PORT   # ... over the legacy HTTP+SSE transport (127.0.0.1:PORT/sse)
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["bad"]:
         bad_server()
     elif sys.argv[1:2] == ["http"]:
-        server.settings.port = int(sys.argv[2])  # type: ignore[attr-defined]
-        server.run("streamable-http")
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
+    elif sys.argv[1:2] == ["sse"]:
+        server.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run("stdio")
