@@ -325,4 +325,10 @@ timeouts:
 #     row_limit: 100
 #     statement_timeout: 5            # seconds
 #     max_response_bytes: 5242880     # per answer, as JSON
+
+# Other MCP servers, their tools served as <name>.<tool> (docs/federation.md).
+# mcp:
+#   clock:
+#     command: mcp-server-time        # stdio; or url: https://... (Streamable HTTP or sse)
+#     price: 0.001
 """
