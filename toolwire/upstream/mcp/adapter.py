@@ -316,10 +316,10 @@ class McpUpstream:
             try:
                 return await conn.call_tool(name, arguments, sink)
             except MCPError as exc:
-                if not is_connection_lost(exc):
+                if not is_connection_lost(exc) and not conn.session_lost:
                     raise self._mcp_error(exc) from None
                 conn.mark_dead(exc)
-                if attempt == 1 and exc.error.message == "Session terminated":
+                if attempt == 1 and conn.session_lost:
                     continue  # the HTTP session expired before the request ran: re-initialise
                 raise self._lost() from None
             except ValidationError:

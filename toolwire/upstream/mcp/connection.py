@@ -106,6 +106,8 @@ class Connection:
         self._stop = asyncio.Event()
         self.ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.session_lost = False
+        """An HTTP upstream answered 404 to this session's id: it must be initialised again."""
 
     # -- life -------------------------------------------------------------------------------
 
@@ -176,7 +178,7 @@ class Connection:
                 async with asyncio.timeout(PING_TIMEOUT_S):
                     await _probe(client)
             except MCPError as exc:
-                if exc.code == types.CONNECTION_CLOSED:
+                if is_connection_lost(exc) or self.session_lost:
                     self.error = exc
                     return
             except Exception as exc:  # no answer in time, or the transport failed
@@ -192,6 +194,9 @@ class Connection:
                     self._hooks.tools_changed()
         except Exception as exc:
             log.info("MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc))
+
+    def lose_session(self) -> None:
+        self.session_lost = True
 
     def mark_dead(self, exc: BaseException) -> None:
         """The session failed under a call: end it (the pool reconnects)."""

@@ -130,7 +130,7 @@ class Pool:
         async with self._changed:
             try:
                 async with asyncio.timeout(self.limits.connect_timeout):
-                    await self._changed.wait_for(lambda: self.state != "connecting")
+                    await self._changed.wait_for(self._settled)
             except TimeoutError:
                 pass
         primary = self.primary
@@ -146,6 +146,13 @@ class Pool:
             if grown is not None:
                 return grown
         return best
+
+    def _settled(self) -> bool:
+        """Down or closed, or ready with a live primary (a primary that just died is being
+        replaced: the supervisor notifies when it is)."""
+        if self.state in ("down", "closed"):
+            return True
+        return self.state == "ready" and self.primary is not None and self.primary.alive
 
     async def _grow(self) -> Connection | None:
         self._growing += 1

@@ -15,7 +15,7 @@ basic from the vault, an OAuth client-credentials token) are computed with the H
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Any
@@ -57,8 +57,10 @@ class CarriesCredential(httpx2.ConnectError):
 
 class OriginGuard(httpx2.AsyncBaseTransport):
     """Below the SDK's HTTP client: credentials stay on their origin; private addresses are
-    refused unless allowed. Known limit: the address is checked by resolving before the request
-    (the connection resolves again), unlike the HTTP adapter's socket-level guard."""
+    refused unless allowed; a 404 to a request carrying a session id is reported (the SDK hands
+    the caller the server's error body, not the status). Known limit: the address is checked
+    by resolving before the request (the connection resolves again), unlike the HTTP adapter's
+    socket-level guard."""
 
     def __init__(
         self,
@@ -66,11 +68,13 @@ class OriginGuard(httpx2.AsyncBaseTransport):
         confinement: Confinement,
         redactor: Redactor,
         allow_private_networks: bool,
+        on_session_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.inner = inner
         self.confinement = confinement
         self.redactor = redactor
         self.allow_private = allow_private_networks
+        self.on_session_lost = on_session_lost
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
@@ -85,7 +89,10 @@ class OriginGuard(httpx2.AsyncBaseTransport):
             addresses = await resolve(target[1], target[2])
             if not addresses or not all(is_public(a) for a in addresses):
                 raise PrivateAddress("the upstream resolves to a non-public address")
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if response.status_code == 404 and "mcp-session-id" in request.headers:
+            self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -188,5 +195,6 @@ async def build_client(
         Confinement.of((transport.url, token_url or "")),
         redactor,
         transport.allow_private_networks,
+        conn.lose_session,
     )
     return Client(_Streams(transport, guard, headers), **common)
