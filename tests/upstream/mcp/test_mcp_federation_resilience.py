@@ -164,9 +164,9 @@ async def test_a_changed_upstream_tool_list_reaches_connected_clients(gw: Runnin
 
 
 async def test_a_hung_upstream_does_not_slow_other_tools(gw: RunningGateway) -> None:
-    """p50 of a built-in with 50 calls to a hung upstream outstanding, against p50 without, in
-    the same test: within 2x (generous; the hung calls are idle awaits). Abandoning them
-    releases their reservations."""
+    """p50 of a built-in with 50 calls to a hung upstream outstanding, against p50 without
+    (before and after), in the same test: within 2x (generous; the hung calls are idle
+    awaits). Abandoning them releases their reservations."""
     _, key = gw.create_account(credits=100)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=120) as http:
@@ -195,11 +195,14 @@ async def test_a_hung_upstream_does_not_slow_other_tools(gw: RunningGateway) -> 
         for task in hung:
             task.cancel()
         await asyncio.gather(*hung, return_exceptions=True)
-    ratio = during / before
+        after = await p50()
+    # the machine is shared and noisy: the built-in's p50 without hung calls is bracketed by a
+    # measurement before and one after them, and the one with them compared to the larger
+    ratio = during / max(before, after)
     print(
         f"built-in p50 {before * 1000:.2f} ms, with 50 hung upstream calls {during * 1000:.2f} ms"
     )
-    assert ratio <= 2.0, (before, during)
+    assert ratio <= 2.0, (before, during, after)
     async with asyncio.timeout(30):
         while True:
             with gw.client(key) as client:
