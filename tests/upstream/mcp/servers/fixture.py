@@ -71,6 +71,12 @@ def env(name: str) -> str:
 
 
 @server.tool()
+async def header(name: str, ctx: Context) -> str:
+    """The value of a request header this server received (HTTP transports; empty on stdio)."""
+    return str((ctx.headers or {}).get(name, ""))
+
+
+@server.tool()
 async def grow(ctx: Context) -> str:
     """Add a tool named `added` and tell the client the tool list changed."""
 
