@@ -1,7 +1,6 @@
 """Streamable HTTP upstreams: outbound auth from the vault, and an upstream in the handshake era
-that forgets its sessions (restarted on the
-same port): the next call gets 404 "Session terminated", and toolwire initialises a new session
-and sends the call again, so the caller sees nothing but its answer."""
+that forgets its sessions (restarted on the same port): the next call gets a 404, and toolwire
+initialises a new session and sends the call again, so the caller sees nothing but its answer."""
 
 from __future__ import annotations
 
