@@ -45,6 +45,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
             "ping_interval": 1,
             "max_result_bytes": 65536,
             "max_notifications": 5,
+            "max_concurrency": 200,  # 100 sessions call at once (the default cap is 64)
             "tools": {"hang": {"timeout": 120}},
         },
         "bad": fixture_server("bad"),
