@@ -30,7 +30,7 @@ from toolwire.bootstrap import (
     load_secret,
     prepare_data_dir,
 )
-from toolwire.config import build_catalog, load_config
+from toolwire.config import CatalogPlan, build_plan, load_config
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
@@ -65,17 +65,20 @@ OnReady = Callable[[Services, FirstStart | None], None]
 class Prepared:
     """A catalog already built (by `toolwire serve`, to report config errors before starting),
     with the redactor its adapters register derived secrets with. The lifespan uses it as is:
-    the catalog is built, and its OpenAPI specs read or fetched, once per process."""
+    the catalog is built, and its OpenAPI specs read or fetched, once per process. `plan` holds
+    the federated MCP upstreams, started by the lifespan."""
 
     catalog: Catalog
     redactor: Redactor
+    plan: CatalogPlan | None = None
 
 
 def prepare(settings: Settings) -> Prepared:
     """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
     redactor = Redactor()
     config = load_config(settings.config)
-    return Prepared(build_catalog(config, settings.builtin_profiles, redactor=redactor), redactor)
+    plan = build_plan(config, settings.builtin_profiles, redactor=redactor)
+    return Prepared(plan.compose(), redactor, plan)
 
 
 async def build_services(
@@ -95,9 +98,11 @@ async def build_services(
         await vault.load()
         if prepared is not None:
             catalog = prepared.catalog
+            plan = prepared.plan or CatalogPlan(())
         else:
             assert config is not None
-            catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
+            plan = build_plan(config, settings.builtin_profiles, redactor=redactor)
+            catalog = plan.compose()
         billing = Billing(
             store,
             secret,
@@ -118,6 +123,7 @@ async def build_services(
         own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
+        compose=plan.compose if plan.sources else None,
     )
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
@@ -140,7 +146,11 @@ async def build_services(
         usage=billing.usage,
         operations=lambda: gateway.catalog,
     )
-    return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
+    services = Services(
+        settings, gateway, auth, store, secret, state, billing, admin_service, upstreams=plan
+    )
+    await plan.start(gateway.catalog_changed, vault.get, settings.upstream_start_wait_s)
+    return services, created
 
 
 def face_of(services: Services) -> Face:
@@ -207,7 +217,12 @@ async def readyz(request: Request) -> Response:
             await conn.execute(text("SELECT 1"))
     except Exception:
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    return json_response({"status": "ready", "tools": len(svc.gateway.catalog)})
+    body: dict[str, Any] = {"status": "ready", "tools": len(svc.gateway.catalog)}
+    if svc.upstreams is not None:
+        upstreams = svc.upstreams.status()
+        if upstreams:
+            body["upstreams"] = upstreams
+    return json_response(body)
 
 
 async def openapi_json(request: Request) -> Response:
@@ -243,6 +258,8 @@ def create_app(
                 await reconciler
             await a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()
+            if services.upstreams is not None:
+                await services.upstreams.aclose()
             await close_adapters(services.gateway.catalog)
             await services.store.ledger.close()  # every reservation of this process resolved
             await services.billing.stop()

@@ -6,7 +6,7 @@ No module-level singletons: two apps in one process (tests do this) never share 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
@@ -17,6 +17,16 @@ from toolwire.state import StateBackend
 if TYPE_CHECKING:
     from toolwire.billing import Billing
     from toolwire.store import Store
+
+
+class Upstreams(Protocol):
+    """The federated upstreams this process runs (`config.CatalogPlan`)."""
+
+    def status(self) -> list[dict[str, Any]]:
+        """One entry per upstream: transport, state, tools, processes, last error, p50 (ms)."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -32,3 +42,5 @@ class Services:
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
     admin: Admin
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
+    upstreams: Upstreams | None = None
+    """The federated MCP upstreams (status for /readyz and `toolwire upstreams list`)."""

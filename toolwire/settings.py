@@ -88,6 +88,9 @@ class Settings:
     """How long an A2A task stays readable (get, list, cancel, subscribe) after its last change."""
     a2a_skills: str = "tool"
     """The agent card's skills: one per `tool` (default) or one per `category` (large catalogs)."""
+    upstream_start_wait_s: float = 15.0
+    """At start, how long the gateway waits for federated MCP upstreams to list their tools before
+    it serves (a slower or dead one joins later, from the background, with `list_changed`)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

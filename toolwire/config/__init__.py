@@ -10,6 +10,7 @@ ignored, then compiled into a `Catalog` by `build_catalog`. Sections:
     tools        declarative HTTP tools over those upstreams      (see config/upstreams.py)
     openapi      curated OpenAPI imports                          (see config/upstreams.py)
     databases    read-only SQL scopes                             (see config/upstreams.py)
+    mcp          federated MCP servers (stdio, Streamable HTTP, HTTP+SSE; docs/federation.md)
     prices / charge_policy / timeouts   per tool or `tool.operation`, for every kind of tool
     limits       rate limits per key, key x tool, plan, upstream  (see config/rules.py)
     policy       destructive grants, argument constraints, result caps  (see config/rules.py)
@@ -30,6 +31,7 @@ import jsonschema
 import yaml
 
 from toolwire.config import rules
+from toolwire.config.plan import CatalogPlan
 from toolwire.config.schema import SCHEMA
 from toolwire.core.catalog import Catalog, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
@@ -41,15 +43,17 @@ __all__ = [
     "EXAMPLE",
     "SCHEMA",
     "CatalogConfig",
+    "CatalogPlan",
     "ConfigError",
     "apply",
     "build_catalog",
+    "build_plan",
     "load_config",
     "parse_config",
 ]
 
 MAX_INCLUDE_DEPTH = 8
-SECTIONS = ("upstreams", "tools", "openapi", "databases")
+SECTIONS = ("upstreams", "tools", "openapi", "databases", "mcp")
 
 
 class ConfigError(ValueError):
@@ -73,9 +77,21 @@ class CatalogConfig:
     databases: Mapping[str, Any] = field(default_factory=dict)
     limits: LimitRules = field(default_factory=LimitRules)
     policy: Policy = field(default_factory=Policy)
+    mcp: Mapping[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths in the file (OpenAPI specs, SQLite databases) are resolved from."""
     source: str = "config"
+
+    def section(self, kind: str) -> Mapping[str, Any]:
+        """The entries of one upstream section (`SECTIONS`) by name."""
+        sections: dict[str, Mapping[str, Any]] = {
+            "upstreams": self.upstreams,
+            "tools": self.tools,
+            "openapi": self.openapi,
+            "databases": self.databases,
+            "mcp": self.mcp,
+        }
+        return sections[kind]
 
 
 def load_config(path: Path | None) -> CatalogConfig:
@@ -231,14 +247,15 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
     return chosen
 
 
-def build_catalog(
+def build_plan(
     config: CatalogConfig,
     extra_profiles: tuple[str, ...] = (),
     *,
     redactor: Redactor | None = None,
-) -> Catalog:
-    """The catalog of the chosen built-in tools plus every declared upstream tool. `redactor`
-    (the vault's) lets adapters register derived secrets such as OAuth tokens."""
+) -> CatalogPlan:
+    """The chosen built-in tools plus every declared upstream tool (priced), and the operation
+    sources (federated MCP servers) whose tools join them once discovered. `redactor` (the
+    vault's) lets adapters register derived secrets such as OAuth tokens."""
     from toolwire.config.upstreams import upstream_tools
     from toolwire.upstream.builtin import builtin_specs, module_specs
 
@@ -248,17 +265,30 @@ def build_catalog(
         tools.extend(module_specs(source))
     tools = select_builtins(config, tools)
     try:
-        tools.extend(upstream_tools(config, redactor or Redactor()))
+        built = upstream_tools(config, redactor or Redactor())
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{config.source}: {exc}") from None
+    tools.extend(built.tools)
     taken: set[str] = set()
-    for tool in tools:
-        if tool.name in taken:
-            raise ConfigError(f"{config.source}: tool {tool.name!r} is declared twice")
-        taken.add(tool.name)
-    return Catalog(apply(config, tools), policy=config.policy, limits=config.limits)
+    for name in [t.name for t in tools] + [s.name for s in built.sources]:
+        if name in taken:
+            raise ConfigError(f"{config.source}: tool {name!r} is declared twice")
+        taken.add(name)
+    return CatalogPlan(
+        apply(config, tools), built.sources, policy=config.policy, limits=config.limits
+    )
+
+
+def build_catalog(
+    config: CatalogConfig,
+    extra_profiles: tuple[str, ...] = (),
+    *,
+    redactor: Redactor | None = None,
+) -> Catalog:
+    """The catalog before any federated upstream is reached: `build_plan(...).compose()`."""
+    return build_plan(config, extra_profiles, redactor=redactor).compose()
 
 
 EXAMPLE = """\
@@ -334,4 +364,10 @@ timeouts:
 #     row_limit: 100
 #     statement_timeout: 5            # seconds
 #     max_response_bytes: 5242880     # per answer, as JSON
+
+# Other MCP servers, their tools served as <name>.<tool> (docs/federation.md).
+# mcp:
+#   clock:
+#     command: mcp-server-time        # stdio; or url: https://... (Streamable HTTP or sse)
+#     price: 0.001
 """

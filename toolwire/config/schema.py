@@ -254,6 +254,63 @@ POLICY = {
     },
 }
 
+_SECONDS = {"type": "number", "exclusiveMinimum": 0}
+_TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+MCP_TOOL = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "price": _AMOUNT,
+        "byok_fee": _AMOUNT,
+        "category": {"type": "string"},
+        "description": {"type": "string"},
+        "timeout": _SECONDS,
+    },
+}
+
+MCP_SERVER = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "a federated MCP server: `command` (stdio) or `url` (HTTP), not both",
+    "properties": {
+        "command": {"type": "string", "minLength": 1},
+        "args": _STRINGS,
+        "env": _TEXTS,
+        "env_secrets": {**_TEXTS, "description": "environment variable -> vault secret name"},
+        "cwd": {"type": "string"},
+        "processes": {"type": "integer", "minimum": 1, "maximum": 32},
+        "idle_timeout": _SECONDS,
+        "url": {"type": "string", "pattern": "^https?://"},
+        "transport": {"enum": ["streamable_http", "sse"]},
+        "headers": _TEXTS,
+        "auth": {
+            **AUTH,
+            "properties": {
+                **AUTH["properties"],  # type: ignore[dict-item]
+                "type": {"enum": ["header", "bearer", "basic", "oauth2_client_credentials"]},
+            },
+        },
+        "allow_private_networks": {"type": "boolean"},
+        "era": {"enum": ["auto", "handshake"]},
+        "include": _STRINGS,
+        "exclude": _STRINGS,
+        "price": _AMOUNT,
+        "byok_fee": _AMOUNT,
+        "category": {"type": "string"},
+        "timeout": _SECONDS,
+        "tools": {"type": "object", "additionalProperties": MCP_TOOL},
+        "connect_timeout": _SECONDS,
+        "max_result_bytes": {"type": "integer", "minimum": 1024, "maximum": 1024**3},
+        "max_notifications": {"type": "integer", "minimum": 0, "maximum": 100_000},
+        "max_tools": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "ping_interval": {"type": "number", "minimum": 0},
+        "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "failure_threshold": {"type": "integer", "minimum": 1},
+        "reset_after": _SECONDS,
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -289,5 +346,6 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": OPENAPI_IMPORT,
         },
         "databases": {"type": "object", "propertyNames": _NAME, "additionalProperties": DATABASE},
+        "mcp": {"type": "object", "propertyNames": _NAME, "additionalProperties": MCP_SERVER},
     },
 }

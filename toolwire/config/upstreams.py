@@ -9,13 +9,18 @@ read here. What it is not: the adapters' behaviour (`toolwire.upstream`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec
+from toolwire.core.model import credits_to_micro
+from toolwire.core.ports import OperationSource
+from toolwire.upstream.health import Health
 from toolwire.upstream.http import (
     AuthSpec,
     ExpressionRequest,
@@ -25,6 +30,8 @@ from toolwire.upstream.http import (
     UpstreamSpec,
     compile_expression,
 )
+from toolwire.upstream.mcp import Http, McpSpec, Stdio, ToolRule, ToolRules
+from toolwire.upstream.mcp import Limits as McpLimits
 from toolwire.upstream.openapi import (
     Curation,
     Document,
@@ -56,34 +63,160 @@ _UPSTREAM_KEYS = (
 )
 
 
-def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
+@dataclass
+class Built:
+    """What the upstream sections built: tools, operation sources, and the named HTTP upstreams
+    the other sections refer to."""
+
+    redactor: Redactor
+    base_dir: Path
+    source: str = "config"
+    tools: list[ToolSpec] = field(default_factory=list)
+    sources: list[OperationSource] = field(default_factory=list)
+    upstreams: dict[str, HttpUpstream] = field(default_factory=dict)
+
+
+def _upstream(name: str, raw: Mapping[str, Any], built: Built) -> None:
+    built.upstreams[name] = http_upstream(name, raw, built.redactor)
+
+
+def _tool(name: str, raw: Mapping[str, Any], built: Built) -> None:
+    built.tools.append(http_tool(name, raw, built.upstreams, f"{built.source}: at tools/{name}"))
+
+
+def _openapi(name: str, raw: Mapping[str, Any], built: Built) -> None:
+    try:
+        tool = openapi_tool(name, raw, built.upstreams, built.redactor, built.base_dir)
+    except OpenAPIError as exc:
+        raise ValueError(f"{raw['spec']}: {exc}") from None
+    if tool is not None:
+        built.tools.append(tool)
+
+
+def _database(name: str, raw: Mapping[str, Any], built: Built) -> None:
+    built.tools.append(database_tool(name, raw, built.base_dir))
+
+
+def _mcp(name: str, raw: Mapping[str, Any], built: Built) -> None:
+    built.sources.append(mcp_upstream(name, raw, built.redactor))
+
+
+Factory = Callable[[str, Mapping[str, Any], Built], None]
+
+KINDS: Mapping[str, Factory] = MappingProxyType(
+    {
+        "upstreams": _upstream,
+        "tools": _tool,
+        "openapi": _openapi,
+        "databases": _database,
+        "mcp": _mcp,
+    }
+)
+"""The closed map of catalog section (upstream kind) -> factory, in build order (`tools` and
+`openapi` refer to `upstreams`). A new kind of upstream is one row here and one schema entry."""
+
+
+def upstream_tools(config: CatalogConfig, redactor: Redactor) -> Built:
+    """Every upstream section built, in `KINDS` order; `ConfigError` naming the location."""
     from toolwire.config import ConfigError
 
-    upstreams: dict[str, HttpUpstream] = {}
-    for name, raw in config.upstreams.items():
-        try:
-            upstreams[name] = http_upstream(name, raw, redactor)
-        except ValueError as exc:
-            raise ConfigError(f"{config.source}: at upstreams/{name}: {exc}") from None
-    tools: list[ToolSpec] = []
-    for name, raw in config.tools.items():
-        tools.append(http_tool(name, raw, upstreams, f"{config.source}: at tools/{name}"))
-    for name, raw in config.openapi.items():
-        where = f"{config.source}: at openapi/{name}"
-        try:
-            tool = openapi_tool(name, raw, upstreams, redactor, config.base_dir)
-        except OpenAPIError as exc:
-            raise ConfigError(f"{where}: {raw['spec']}: {exc}") from None
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if tool is not None:
-            tools.append(tool)
-    for name, raw in config.databases.items():
-        try:
-            tools.append(database_tool(name, raw, config.base_dir))
-        except ValueError as exc:
-            raise ConfigError(f"{config.source}: at databases/{name}: {exc}") from None
-    return tools
+    built = Built(redactor, config.base_dir, config.source)
+    for kind, factory in KINDS.items():
+        for name, raw in config.section(kind).items():
+            where = f"{config.source}: at {kind}/{name}"
+            try:
+                factory(name, raw, built)
+            except ConfigError:
+                raise
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return built
+
+
+def _micro(value: Any, what: str) -> int:
+    amount = credits_to_micro(value)
+    if amount < 0:
+        raise ValueError(f"{what}: a price cannot be negative")
+    return amount
+
+
+def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> OperationSource:
+    """A federated MCP server from its `mcp:` entry (already checked against the schema).
+    Raises `ValueError` for an entry that is neither or both of stdio and HTTP, or that mixes
+    the two's keys."""
+    stdio_keys = {"command", "args", "env", "env_secrets", "cwd"}
+    http_keys = {"url", "transport", "headers", "auth", "allow_private_networks"}
+    given = set(raw)
+    if ("command" in raw) == ("url" in raw):
+        raise ValueError("give exactly one of command (a stdio server) and url (an HTTP server)")
+    wrong = sorted(given & (http_keys if "command" in raw else stdio_keys))
+    if wrong:
+        kind = "a stdio" if "command" in raw else "an HTTP"
+        raise ValueError(f"{', '.join(wrong)} cannot be set for {kind} server")
+    transport: Stdio | Http
+    pool = {
+        "processes": int(raw.get("processes", 1)),
+        "idle_timeout": float(raw.get("idle_timeout", 300.0)),
+    }
+    if "command" in raw:
+        transport = Stdio(
+            command=raw["command"],
+            args=tuple(raw.get("args", ())),
+            env=dict(raw.get("env", {})),
+            env_secrets=dict(raw.get("env_secrets", {})),
+            cwd=raw.get("cwd"),
+            **pool,  # type: ignore[arg-type]
+        )
+    else:
+        if pool["processes"] != 1:
+            raise ValueError("processes is for stdio servers (an HTTP upstream has one session)")
+        transport = Http(
+            url=raw["url"],
+            transport=raw.get("transport", "streamable_http"),
+            headers=dict(raw.get("headers", {})),
+            auth=auth_spec(raw.get("auth")),
+            allow_private_networks=bool(raw.get("allow_private_networks", False)),
+            idle_timeout=pool["idle_timeout"],
+        )
+    per_tool = {
+        tool: ToolRule(
+            price=_micro(rule["price"], f"tools/{tool}/price") if "price" in rule else None,
+            byok_fee=_micro(rule["byok_fee"], f"tools/{tool}/byok_fee")
+            if "byok_fee" in rule
+            else None,
+            category=rule.get("category"),
+            description=rule.get("description"),
+            timeout=rule.get("timeout"),
+        )
+        for tool, rule in raw.get("tools", {}).items()
+    }
+    rules = ToolRules(
+        include=tuple(raw.get("include", ("*",))),
+        exclude=tuple(raw.get("exclude", ())),
+        price=_micro(raw.get("price", 0), "price"),
+        byok_fee=_micro(raw.get("byok_fee", 0), "byok_fee"),
+        category=raw.get("category", "mcp"),
+        timeout=raw.get("timeout"),
+        per_tool=per_tool,
+    )
+    defaults = McpLimits()
+    limits = McpLimits(
+        connect_timeout=float(raw.get("connect_timeout", defaults.connect_timeout)),
+        max_result_bytes=int(raw.get("max_result_bytes", defaults.max_result_bytes)),
+        max_notifications=int(raw.get("max_notifications", defaults.max_notifications)),
+        max_tools=int(raw.get("max_tools", defaults.max_tools)),
+        ping_interval=float(raw.get("ping_interval", defaults.ping_interval)),
+    )
+    spec = McpSpec(name, transport, era=raw.get("era", "auto"), tools=rules, limits=limits)
+    health = Health(
+        name,
+        max_concurrency=int(raw.get("max_concurrency", 64)),
+        failure_threshold=int(raw.get("failure_threshold", 5)),
+        reset_after=float(raw.get("reset_after", 30.0)),
+    )
+    from toolwire.upstream.mcp.adapter import McpUpstream  # the SDK: only when one is declared
+
+    return McpUpstream(spec, redactor, health)
 
 
 def auth_spec(raw: Mapping[str, Any] | None) -> AuthSpec | None:

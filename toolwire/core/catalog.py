@@ -75,6 +75,12 @@ class OperationSpec:
     """Credential slots the adapter needs, each naming a vault secret: {"token": "tavily_key"}."""
     byok_fee: int = 0
     """What a call costs when it runs on the caller's own credential (BYOK) instead of `price`."""
+    definition: Mapping[str, Any] | None = None
+    """The upstream's own definition of this operation, as it sent it (a federated MCP tool:
+    name, title, description, inputSchema, outputSchema, annotations, icons, `_meta`), before
+    any renaming or override; what a definition pin hashes. None for operations defined here."""
+    category: str | None = None
+    """This operation's category when it differs from its tool's (None: the tool's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,7 @@ class Operation:
     validate: Callable[[Any], Any] = field(repr=False, compare=False)
     credentials: Mapping[str, str] = field(default_factory=dict)
     byok_fee: int = 0
+    definition: Mapping[str, Any] | None = None
 
     @property
     def qualified(self) -> str:
@@ -264,7 +271,7 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
     return Operation(
         tool=tool.name,
         name=spec.name,
-        category=safe_text(tool.category),
+        category=safe_text(spec.category or tool.category),
         description=safe_text(spec.description),
         tool_description=safe_text(tool.description),
         input_schema=schema,
@@ -278,6 +285,7 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         validate=compile_validator(schema),
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
+        definition=spec.definition,
     )
 
 

@@ -141,8 +141,12 @@ class Gateway:
         explicit_forbidden: bool = False,
         admission: Sequence[Admission] = (),
         hooks: InvokeHooks = NO_HOOKS,
+        compose: Callable[[], Catalog] | None = None,
     ) -> None:
         self.catalog = catalog
+        self.compose = compose
+        """Builds the catalog afresh from the static tools and the operation sources' current
+        operations (`config.CatalogPlan.compose`); None: the catalog never changes shape."""
         self.ledger = ledger
         self.audit = audit
         self.default_timeout = default_timeout
@@ -171,11 +175,18 @@ class Gateway:
                 log.exception("a catalog listener failed")
 
     async def catalog_changed(self) -> None:
-        """The adapters' catalog-changed hook (`InvokeContext.catalog_changed`): swap in the
-        current catalog again (a fresh view for every door) and tell the listeners, so MCP
-        clients list again. Rebuilding it from adapters' changed operations comes with
-        federated upstreams (docs/design/mcp-kernel-and-adapter-port.md)."""
-        await self.swap_catalog(self.catalog)
+        """The adapters' catalog-changed hook (`InvokeContext.catalog_changed`, and what an
+        `OperationSource` calls when its tools change): rebuild the catalog with `compose`
+        (or swap in the current one again, for a fresh view) and tell the listeners, so MCP
+        clients list again. A compose that fails keeps the current catalog (logged)."""
+        catalog = self.catalog
+        if self.compose is not None:
+            try:
+                catalog = self.compose()
+            except Exception:
+                log.exception("rebuilding the catalog failed; the current one stays")
+                return
+        await self.swap_catalog(catalog)
 
     def visible(
         self, principal: Principal, q: str | None = None, category: str | None = None

@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from toolwire.core.model import AuditEvent, Outcome, Principal, Reservation
 
 if TYPE_CHECKING:
-    from toolwire.core.catalog import Operation
+    from toolwire.core.catalog import Operation, ToolSpec
 
 
 class Channel(Protocol):
@@ -90,6 +90,40 @@ class Adapter(Protocol):
     async def invoke(
         self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
     ) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+SecretLookup = Callable[[str], Awaitable[str | None]]
+"""A vault secret's value by name (None when unset): what an operation source that must connect
+before any call (a federated MCP upstream's discovery session) uses for its platform credentials."""
+
+
+class OperationSource(Protocol):
+    """An upstream whose operations are discovered at run time (a federated MCP server), and may
+    change while the gateway runs. The gateway's catalog is its static tools plus every source's
+    current `operations()`; a source calls `changed` after its set changes (first discovery,
+    `notifications/tools/list_changed`, a reconnect that found other tools), and the gateway
+    rebuilds the catalog and tells connected clients.
+
+    `start` begins connecting and returns once the first discovery finished or `wait_s` passed,
+    whichever is first; it never raises for an unreachable upstream (the source keeps retrying in
+    the background and serves nothing meanwhile). `aclose` ends every connection and process."""
+
+    name: str
+
+    def operations(self) -> Sequence[ToolSpec]:
+        """The tools this source serves right now (empty before its first discovery)."""
+        ...
+
+    async def start(
+        self, changed: CatalogChanged, secrets: SecretLookup, wait_s: float
+    ) -> None: ...
+
+    def status(self) -> Mapping[str, Any]:
+        """JSON for `/readyz` and `toolwire upstreams list`: transport, state, tools, processes,
+        last error, p50 latency (ms)."""
+        ...
 
     async def aclose(self) -> None: ...
 

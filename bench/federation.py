@@ -1,0 +1,126 @@
+"""Federation hot path: `tools/call` through toolwire to a federated Streamable HTTP upstream,
+against the same upstream called directly, in one run, at concurrency 1 and 32.
+
+    python -m bench.federation [--seconds 5] [--json]
+
+The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
+Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
+gateway (which keeps one pooled upstream session). "baseline" is the upstream's own `echo`;
+"federated" is toolwire's `fx.echo` (free, so no ledger write: the federation cost alone) and
+"federated-priced" the same at a price (reserve + settle). Target: federated throughput at
+concurrency 32 at least 0.6x the direct upstream's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.report import Target, measure, report
+from toolwire.testing import free_port, running_gateway
+
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/upstream/mcp/servers/fixture.py"
+MODERN = "2026-07-28"
+
+
+def modern_call(url: str, name: str, headers: dict[str, str] | None = None) -> Target:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": name,
+            "arguments": {"text": "hello"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    return (
+        url,
+        json.dumps(body),
+        {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": MODERN,
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": name,
+            **(headers or {}),
+        },
+    )
+
+
+@contextmanager
+def upstream() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(FIXTURE), "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run(seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, upstream() as url:
+        mcp = {
+            "fx": {"url": url, "allow_private_networks": True, "include": ["echo"]},
+            "fxp": {
+                "url": url,
+                "allow_private_networks": True,
+                "include": ["echo"],
+                "price": 0.001,
+            },
+        }
+        env = {"TOOLWIRE_UPSTREAM_START_WAIT_S": "60"}
+        with running_gateway(Path(tmp), config={"mcp": mcp}, env=env, startup_timeout=120) as gw:
+            ready = httpx.get(f"{gw.url}/readyz", timeout=10).json()
+            assert all(u["state"] == "ready" for u in ready["upstreams"]), ready
+            _, key = gw.create_account(credits=10_000_000)
+            auth = {"Authorization": f"Bearer {key}"}
+            targets: dict[str, Target] = {
+                "baseline": modern_call(url, "echo"),
+                "federated": modern_call(f"{gw.url}/mcp", "fx.echo", auth),
+                "federated-priced": modern_call(f"{gw.url}/mcp", "fxp.echo", auth),
+            }
+            return measure(targets, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    report(
+        "tools/call through toolwire (federated) vs the upstream called directly",
+        run(args.seconds),
+        as_json=args.json,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""A real MCP server (the official SDK's MCPServer, over stdio) with the tools the federation
+tests need that no published server has: one that crashes its process mid-call, one that hangs,
+an enormous result, a notification flood, progress and logs, and a tool list that changes.
+
+    python fixture.py            # the MCPServer tools below
+    python fixture.py bad        # a low-level server listing tools with invalid names/schemas
+    python fixture.py http PORT  # the MCPServer tools over Streamable HTTP on 127.0.0.1:PORT/mcp
+    python fixture.py sse PORT   # ... over the legacy HTTP+SSE transport (127.0.0.1:PORT/sse)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+
+server = MCPServer("fixture")
+MARK = os.environ.get("FIXTURE_MARK", "")
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Echo the text back."""
+    return f"{MARK}{text}"
+
+
+@server.tool()
+async def crash(after: float = 0.2) -> str:
+    """Exit the whole server process after `after` seconds, mid-call."""
+    await asyncio.sleep(after)
+    os._exit(3)
+
+
+@server.tool()
+async def hang() -> str:
+    """Never answer."""
+    await asyncio.Event().wait()
+    return "unreachable"
+
+
+@server.tool()
+def big(kib: int) -> str:
+    """A text result of `kib` KiB."""
+    return "x" * (kib * 1024)
+
+
+@server.tool()
+async def chatty(count: int, ctx: Context) -> str:
+    """`count` progress notifications and `count` log lines, then done."""
+    for i in range(count):
+        await ctx.report_progress(i + 1, count, f"step {i + 1}")
+        await ctx.info(f"line {i + 1}")
+    return "done"
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    """Answer after `seconds`."""
+    await asyncio.sleep(seconds)
+    return "slow done"
+
+
+@server.tool()
+def env(name: str) -> str:
+    """The value of an environment variable (to show it is scrubbed from results)."""
+    return os.environ.get(name, "")
+
+
+@server.tool()
+async def header(name: str, ctx: Context) -> str:
+    """The value of a request header this server received (HTTP transports; empty on stdio)."""
+    return str((ctx.headers or {}).get(name, ""))
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Add a tool named `added` and tell the client the tool list changed."""
+
+    def added() -> str:
+        """A tool that appeared at run time."""
+        return "added here"
+
+    server.add_tool(added, name="added")
+    await ctx.notify_tools_changed()
+    return "grown"
+
+
+def bad_server() -> Any:
+    from mcp.server import Server
+    from mcp.server.stdio import stdio_server
+
+    obj = {"type": "object", "properties": {"x": {"type": "string"}}}
+    tools = [
+        types.Tool(name="fine", description="A valid tool.", input_schema=obj),
+        types.Tool(name="dotted.name v2", description="Spelled validly.", input_schema=obj),
+        types.Tool(name="x" * 40, description="Too long: cut and hashed.", input_schema=obj),
+        types.Tool(
+            name="broken_schema",
+            description="Its schema does not compile.",
+            input_schema={"type": "object", "properties": {"x": {"type": "nonsense"}}},
+        ),
+        types.Tool(name="dotted-name-v2", description="Collides once spelled.", input_schema=obj),
+    ]
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        text = f"called {params.name} with {params.arguments}"
+        return types.CallToolResult(content=[types.TextContent(text=text)])
+
+    low = Server("bad", on_list_tools=list_tools, on_call_tool=call_tool)
+
+    async def main() -> None:
+        async with stdio_server() as (read, write):
+            await low.run(read, write, low.create_initialization_options())
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["bad"]:
+        bad_server()
+    elif sys.argv[1:2] == ["http"]:
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
+    elif sys.argv[1:2] == ["sse"]:
+        server.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")

@@ -1,0 +1,309 @@
+"""One live MCP client session to an upstream: the official `mcp` SDK `Client`, held open by one
+task for as long as the session lives, shared by every call routed to it.
+
+    conn = Connection(upstream, open_client, hooks)
+    await conn.open(timeout)        # spawn / connect, handshake or discover; UpstreamError if not
+    result = await conn.call_tool(name, arguments, sink)   # many at once, from any task
+    await conn.close()              # ends the session (and a stdio process)
+
+Why one owner task: the SDK's client is an async context manager whose anyio task group must be
+entered and left by the same task; calls from other tasks only write to its streams.
+
+What it is not: choosing a session for a call (`pool.py`), or turning results into the core's
+(`results.py`). Notifications: progress goes to the calling `CallSink` (the SDK correlates it by
+progress token); a log message carries no request id, so it goes to the call in flight only when
+there is exactly one on this session, and is dropped (counted) otherwise, so one caller never
+sees another's log lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+from mcp.client import Client, IncomingMessage
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from toolwire.core.errors import UpstreamError
+
+log = logging.getLogger("toolwire.upstream.mcp")
+
+ClientFactory = Callable[["Connection"], Awaitable[Client]]
+"""Builds (not enters) the SDK client for one connection; it may await the vault."""
+
+CLOSE_TIMEOUT_S = 5.0
+PING_TIMEOUT_S = 10.0
+
+
+class CallSink:
+    """Where one call's progress and log notifications go, at most `limit` of them."""
+
+    def __init__(
+        self,
+        progress: Callable[[float, float | None, str | None], Awaitable[None]],
+        log_line: Callable[[str, Any, str | None], Awaitable[None]],
+        limit: int,
+    ) -> None:
+        self._progress = progress
+        self._log = log_line
+        self.limit = limit
+        self.forwarded = 0
+        self.dropped = 0
+
+    def _take(self) -> bool:
+        if self.forwarded >= self.limit:
+            self.dropped += 1
+            return False
+        self.forwarded += 1
+        return True
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        if self._take():
+            await self._progress(progress, total, message)
+
+    async def log(self, level: str, data: Any, logger: str | None) -> None:
+        if self._take():
+            await self._log(level, data, logger)
+
+
+@dataclass
+class Hooks:
+    """What a connection tells its upstream: its tool list changed."""
+
+    tools_changed: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Stats:
+    opened_at: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+    dropped_logs: int = 0
+
+
+class Connection:
+    """One SDK client session, its owner task, and the calls in flight on it."""
+
+    def __init__(
+        self, upstream: str, factory: ClientFactory, hooks: Hooks, ping_interval: float = 0.0
+    ) -> None:
+        self.upstream = upstream
+        self._factory = factory
+        self._hooks = hooks
+        self._ping_interval = ping_interval
+        self.client: Client | None = None
+        self.error: BaseException | None = None
+        self.stats = Stats()
+        self._sinks: dict[int, CallSink] = {}
+        self._next = 0
+        self._ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.ended = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.session_lost = False
+        """An HTTP upstream answered 404 to this session's id: it must be initialised again."""
+
+    # -- life -------------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self.client is not None and not self._stop.is_set()
+
+    @property
+    def busy(self) -> int:
+        return len(self._sinks)
+
+    async def open(self, timeout: float) -> None:  # noqa: ASYNC109 (bounds spawn + handshake)
+        """Connect and negotiate; raises `UpstreamError` (reason `unreachable` or `no_handshake`)
+        when the upstream cannot be started or does not answer within `timeout` seconds."""
+        self._task = asyncio.create_task(self._own(), name=f"mcp-upstream-{self.upstream}")
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            await self.close()
+            raise UpstreamError(
+                f"{self.upstream} did not complete the MCP handshake within {timeout:g}s",
+                details={"upstream": self.upstream, "reason": "no_handshake"},
+            ) from None
+        if self.client is None:
+            reason = describe(self.error)
+            raise UpstreamError(
+                f"{self.upstream} could not be connected: {reason}",
+                details={"upstream": self.upstream, "reason": "unreachable"},
+            )
+
+    async def _own(self) -> None:
+        try:
+            client = await self._factory(self)
+            async with client:
+                self.client = client
+                self.stats = Stats()
+                self._ready.set()
+                listener = None
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    listener = asyncio.create_task(self._listen(client))
+                try:
+                    await self._watch(client)
+                finally:
+                    if listener is not None:
+                        listener.cancel()
+                        with contextlib.suppress(BaseException):
+                            await listener
+        except Exception as exc:  # the transport's failure, kept for status and the caller
+            self.error = exc
+            log.info("MCP upstream %s: session ended: %s", self.upstream, describe(exc))
+        finally:
+            self.client = None
+            self._ready.set()
+            self.ended.set()
+
+    async def _watch(self, client: Client) -> None:
+        """Wait for `close()`; ping an idle session every `ping_interval` seconds and end it when
+        the ping fails (a process that died between calls)."""
+        while not self._stop.is_set():
+            wait = self._ping_interval or None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._stop.wait()
+            if self._stop.is_set() or self.busy:
+                continue
+            try:
+                async with asyncio.timeout(PING_TIMEOUT_S):
+                    await _probe(client)
+            except MCPError as exc:
+                if is_connection_lost(exc) or self.session_lost:
+                    self.error = exc
+                    return
+            except Exception as exc:  # no answer in time, or the transport failed
+                self.error = exc
+                return
+
+    async def _listen(self, client: Client) -> None:
+        """2026-07-28 has no unsolicited notifications: tool list changes come on a
+        `subscriptions/listen` stream, opened for the session's life where the upstream has one."""
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _ in subscription:
+                    self._hooks.tools_changed()
+        except Exception as exc:
+            log.info("MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc))
+
+    def lose_session(self) -> None:
+        self.session_lost = True
+
+    def mark_dead(self, exc: BaseException) -> None:
+        """The session failed under a call: end it (the pool reconnects)."""
+        self.error = exc
+        self._stop.set()
+
+    async def close(self) -> None:
+        self._stop.set()
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    # -- notifications ----------------------------------------------------------------------
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        """The SDK's `message_handler`: tool list changes (handshake era) reach the upstream; a
+        transport exception is logged (the call it broke fails on its own)."""
+        if isinstance(message, types.ToolListChangedNotification):
+            self._hooks.tools_changed()
+        elif isinstance(message, Exception):
+            log.info("MCP upstream %s: transport error: %s", self.upstream, describe(message))
+
+    async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        """The SDK's `logging_callback`: to the only call in flight, else dropped."""
+        if len(self._sinks) == 1:
+            sink = next(iter(self._sinks.values()))
+            await sink.log(str(params.level), params.data, params.logger)
+        else:
+            self.stats.dropped_logs += 1
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        sink: CallSink,
+    ) -> types.CallToolResult:
+        """`tools/call` on this session. Cancelling the awaiting task cancels the request
+        upstream (the SDK sends `notifications/cancelled`). Raises what the SDK raises."""
+        client = self.client
+        if client is None:
+            raise UpstreamError(
+                f"{self.upstream} is not connected",
+                details={"upstream": self.upstream, "reason": "unavailable"},
+            )
+        key = self._next
+        self._next += 1
+        self._sinks[key] = sink
+        try:
+            return await client.call_tool(name, arguments, progress_callback=sink.progress)
+        finally:
+            del self._sinks[key]
+            self.stats.last_used = time.monotonic()
+
+    async def list_tools(self, max_pages: int) -> list[types.Tool]:
+        """Every tool the upstream lists, following `nextCursor` for at most `max_pages` pages."""
+        client = self.client
+        if client is None:
+            raise UpstreamError(
+                f"{self.upstream} is not connected",
+                details={"upstream": self.upstream, "reason": "unavailable"},
+            )
+        tools: list[types.Tool] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await client.list_tools(cursor=cursor, cache_mode="refresh")
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return tools
+
+
+async def _probe(client: Client) -> None:
+    """A request any live upstream answers: `ping` in the handshake era; 2026-07-28 removed
+    `ping`, so a `tools/list` there. An error answer is an answer (the session lives)."""
+    if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await client.list_tools(cache_mode="refresh")
+    else:
+        await client.send_ping()
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """The session is gone (the process died, the stream closed, the HTTP session expired)."""
+    if isinstance(exc, MCPError):
+        return exc.code == types.CONNECTION_CLOSED or exc.error.message == "Session terminated"
+    return isinstance(exc, OSError | EOFError)
+
+
+def describe(exc: BaseException | None) -> str:
+    """A short reason for a failure, with no URL, header or argument in it."""
+    if exc is None:
+        return "unknown"
+    if isinstance(exc, BaseExceptionGroup):
+        return describe(exc.exceptions[0]) if exc.exceptions else "unknown"
+    if isinstance(exc, MCPError):
+        return f"MCP error {exc.code}"
+    if isinstance(exc, FileNotFoundError):
+        return "command not found"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__} (errno {exc.errno})"
+    return type(exc).__name__

@@ -1,0 +1,200 @@
+"""Building the SDK client for one upstream session: stdio, Streamable HTTP or legacy HTTP+SSE.
+
+    client = await build_client(spec, conn, creds, redactor, http)   # not entered yet
+
+stdio: the command with the default safe environment of the SDK (PATH, HOME, ...), the catalog's
+`env`, and `env_secrets` from the call's credentials; nothing of the gateway's own environment.
+HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard`: a request that
+carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
+`upstream.http.origin`), and unless `allow_private_networks`, a host that resolves to a
+non-public address is refused (`upstream.net.is_public`). The auth headers (static, bearer or
+basic from the vault, an OAuth client-credentials token) are computed with the HTTP adapter's
+`Auth` classes and set on the session's client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any
+
+import httpx
+import httpx2
+from mcp.client import Client
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import Implementation
+
+from toolwire.upstream.http import HttpUpstream
+from toolwire.upstream.http.origin import Confinement, origin_of
+from toolwire.upstream.mcp.connection import Connection
+from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
+from toolwire.upstream.net import is_public, resolve
+from toolwire.vault.redact import Redactor
+
+HTTP_TIMEOUT_S = 30.0
+STREAM_READ_TIMEOUT_S = 300.0
+
+
+def _client_info() -> Implementation:
+    try:
+        own = version("toolwire")
+    except PackageNotFoundError:
+        own = "0"
+    return Implementation(name="toolwire", version=own)
+
+
+class PrivateAddress(httpx2.ConnectError):
+    """The upstream's host resolves to an address this upstream may not reach."""
+
+
+class CarriesCredential(httpx2.ConnectError):
+    """A request with a credential was addressed to an origin that is not the upstream's."""
+
+
+class OriginGuard(httpx2.AsyncBaseTransport):
+    """Below the SDK's HTTP client: credentials stay on their origin; private addresses are
+    refused unless allowed; a 404 to a request carrying a session id is reported (the SDK hands
+    the caller the server's error body, not the status). Known limit: the address is checked
+    by resolving before the request (the connection resolves again), unlike the HTTP adapter's
+    socket-level guard."""
+
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        confinement: Confinement,
+        redactor: Redactor,
+        allow_private_networks: bool,
+        on_session_lost: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.inner = inner
+        self.confinement = confinement
+        self.redactor = redactor
+        self.allow_private = allow_private_networks
+        self.on_session_lost = on_session_lost
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            target = origin_of(str(request.url))
+        except (ValueError, httpx.InvalidURL):
+            target = None
+        if target is None or not self.confinement.is_home(target):
+            texts = [str(request.url), *(v.decode("latin-1") for _, v in request.headers.raw)]
+            if any(self.redactor.found_in(text) for text in texts):
+                raise CarriesCredential("a credential may not leave its upstream's origin")
+        if not self.allow_private and target is not None:
+            addresses = await resolve(target[1], target[2])
+            if not addresses or not all(is_public(a) for a in addresses):
+                raise PrivateAddress("the upstream resolves to a non-public address")
+        response = await self.inner.handle_async_request(request)
+        if response.status_code == 404 and "mcp-session-id" in request.headers:
+            self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _Streams:
+    """An SDK `Transport` over an HTTP client this session owns (closed with the session)."""
+
+    def __init__(
+        self, spec: Http, guard: httpx2.AsyncBaseTransport, headers: dict[str, str]
+    ) -> None:
+        self.spec = spec
+        self.guard = guard
+        self.headers = headers
+        self._stack = contextlib.AsyncExitStack()
+
+    def _client(self, *_: Any, **__: Any) -> httpx2.AsyncClient:
+        return _http_client(self.spec, self.guard, self.headers)
+
+    async def __aenter__(self) -> Any:
+        await self._stack.__aenter__()
+        try:
+            if self.spec.transport == "sse":
+                return await self._stack.enter_async_context(
+                    sse_client(self.spec.url, httpx_client_factory=self._client)
+                )
+            client = await self._stack.enter_async_context(self._client())
+            return await self._stack.enter_async_context(
+                streamable_http_client(self.spec.url, http_client=client)
+            )
+        except BaseException:
+            await self._stack.__aexit__(None, None, None)
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._stack.__aexit__(exc_type, exc, tb)
+
+    def close(self) -> None:
+        return None
+
+
+def _http_client(
+    spec: Http, transport: httpx2.AsyncBaseTransport, headers: Mapping[str, str]
+) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        headers={"User-Agent": "toolwire", **headers},
+        timeout=httpx2.Timeout(HTTP_TIMEOUT_S, read=STREAM_READ_TIMEOUT_S),
+        transport=transport,
+    )
+
+
+async def auth_headers(http: HttpUpstream, url: str, creds: Mapping[str, str]) -> dict[str, str]:
+    """The headers the upstream's auth puts on a request to `url` (an OAuth token is fetched
+    through the HTTP adapter's guarded client and cached there)."""
+    if http.auth is None:
+        return {}
+    probe = http.client.build_request("POST", url)
+    before = set(probe.headers.keys())
+    await http.auth.apply(http.client, probe, creds)
+    return {k: v for k, v in probe.headers.items() if k not in before or k == "authorization"}
+
+
+async def build_client(
+    spec: McpSpec,
+    conn: Connection,
+    creds: Mapping[str, str],
+    redactor: Redactor,
+    http: HttpUpstream | None,
+) -> Client:
+    """The SDK client for one session of `spec` with these credential values (not entered)."""
+    common: dict[str, Any] = {
+        "mode": "legacy" if spec.era == "handshake" else "auto",
+        "cache": None,
+        "message_handler": conn.on_message,
+        "logging_callback": conn.on_log,
+        "log_level": "debug",
+        "client_info": _client_info(),
+    }
+    transport = spec.transport
+    if isinstance(transport, Stdio):
+        env = dict(transport.env)
+        for var in transport.env_secrets:
+            if f"env:{var}" in creds:
+                env[var] = creds[f"env:{var}"]
+        params = StdioServerParameters(
+            command=transport.command, args=list(transport.args), env=env, cwd=transport.cwd
+        )
+        return Client(params, **common)
+    headers = dict(transport.headers)
+    if http is not None:
+        headers.update(await auth_headers(http, transport.url, creds))
+    token_url = transport.auth.token_url if transport.auth else None
+    guard = OriginGuard(
+        httpx2.AsyncHTTPTransport(),
+        Confinement.of((transport.url, token_url or "")),
+        redactor,
+        transport.allow_private_networks,
+        conn.lose_session,
+    )
+    return Client(_Streams(transport, guard, headers), **common)
