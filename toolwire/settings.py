@@ -82,6 +82,22 @@ class Settings:
     """How long an A2A task stays readable (get, list, cancel, subscribe) after its last change."""
     a2a_skills: str = "tool"
     """The agent card's skills: one per `tool` (default) or one per `category` (large catalogs)."""
+    audit_retention_days: float = 0.0
+    """Audit records older than this many days are pruned, in batches, by a background task
+    (hourly); 0 keeps them forever."""
+    audit_prune_batch: int = 1000
+    """Rows deleted per pruning transaction (bounded so writers are never held up for long)."""
+    metrics: bool = True
+    """Serve Prometheus metrics at `/metrics` (an admin key or `metrics_token` is required)."""
+    metrics_token: str | None = None
+    """A bearer token that may read `/metrics` (besides an admin key), for a scraper that should
+    hold nothing more."""
+    metrics_port: int | None = None
+    """Serve `/metrics` on this port instead (same host, no authentication: bind it where only
+    the scraper reaches); the main port then answers 404 there."""
+    tracing: bool = False
+    """OpenTelemetry spans per tool call (needs `pip install 'toolwire[otel]'`); exporters are
+    configured the OpenTelemetry way (`OTEL_*` variables or code)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

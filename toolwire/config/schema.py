@@ -205,6 +205,15 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": {"enum": ["success", "always"]},
         },
         "timeouts": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "audit": {
+            "type": "object",
+            "description": "per tool or tool.operation: what its audit records keep",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"arguments": {"type": "boolean"}},
+            },
+        },
         "upstreams": {"type": "object", "propertyNames": _NAME, "additionalProperties": UPSTREAM},
         "tools": {"type": "object", "propertyNames": _NAME, "additionalProperties": HTTP_TOOL},
         "openapi": {

@@ -9,6 +9,7 @@ read here. What it is not: the adapters' behaviour (`toolwire.upstream`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,13 +78,19 @@ def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         if tool is not None:
-            tools.append(tool)
+            tools.append(reaching(tool, raw.get("upstream", name)))
     for name, raw in config.databases.items():
         try:
-            tools.append(database_tool(name, raw, config.base_dir))
+            tools.append(reaching(database_tool(name, raw, config.base_dir), name))
         except ValueError as exc:
             raise ConfigError(f"{config.source}: at databases/{name}: {exc}") from None
     return tools
+
+
+def reaching(tool: ToolSpec, upstream: str) -> ToolSpec:
+    """`tool` with every operation naming `upstream` (audit records, metrics)."""
+    ops = tuple(dataclasses.replace(op, upstream=upstream) for op in tool.operations)
+    return dataclasses.replace(tool, operations=ops)
 
 
 def auth_spec(raw: Mapping[str, Any] | None) -> AuthSpec | None:
@@ -160,6 +167,7 @@ def http_tool(
                 annotations=_annotations(method, op.get("title"), op.get("annotations", {})),
                 title=op.get("title"),
                 credentials=upstream.credentials,
+                upstream=op["upstream"],
             )
         )
     return ToolSpec(name, raw["description"], tuple(ops), category=raw.get("category", "general"))

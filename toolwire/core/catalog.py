@@ -73,6 +73,10 @@ class OperationSpec:
     """Credential slots the adapter needs, each naming a vault secret: {"token": "tavily_key"}."""
     byok_fee: int = 0
     """What a call costs when it runs on the caller's own credential (BYOK) instead of `price`."""
+    upstream: str | None = None
+    """The upstream it reaches, by its config name (audit records, metrics); None: built in."""
+    audit_arguments: bool = False
+    """Keep the call's arguments (redacted) in its audit record; off: only their digest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,8 @@ class Operation:
     validate: Callable[[Any], Any] = field(repr=False, compare=False)
     credentials: Mapping[str, str] = field(default_factory=dict)
     byok_fee: int = 0
+    upstream: str | None = None
+    audit_arguments: bool = False
 
     @property
     def qualified(self) -> str:
@@ -266,6 +272,8 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         validate=compile_validator(schema),
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
+        upstream=spec.upstream,
+        audit_arguments=spec.audit_arguments,
     )
 
 
