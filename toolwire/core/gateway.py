@@ -47,6 +47,7 @@ from toolwire.core import payload
 from toolwire.core.audit import arguments_digest
 from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.content import TextBlock, ToolResult
+from toolwire.core.context import bound
 from toolwire.core.errors import (
     Forbidden,
     Internal,
@@ -194,6 +195,10 @@ class Gateway:
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
         """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
         in the Outcome). Cancellation releases what was held, is audited, and propagates."""
+        with bound(call.request_id):
+            return await self._execute(principal, call)
+
+    async def _execute(self, principal: Principal, call: ToolCall) -> Outcome:
         run = _Run(principal, call, time.perf_counter())
         if self.tracer is not None:
             run.span = self.tracer.start(call)
