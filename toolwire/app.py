@@ -138,7 +138,7 @@ async def build_services(
         limits=billing,
         byok=billing.byok,
         usage=billing.usage,
-        audit=AuditLog(store.engine),
+        audit=AuditLog(store.engine, flush=store.audit.flush),
         operations=lambda: gateway.catalog,
     )
     services = Services(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,10 +65,15 @@ def parse_cursor(cursor: str | None) -> int | None:
 
 
 class AuditLog:
-    """Reads and prunes `audit_events` over one engine."""
+    """Reads and prunes `audit_events` over one engine. `flush`: the writer's flush, awaited
+    before each read, so this process's own calls are always in what it reads (records of other
+    processes appear within their writer's interval, about 200 ms)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, flush: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
         self._engine = engine
+        self._flush = flush
 
     async def page(
         self, where: AuditFilter, limit: int = 100, cursor: str | None = None
@@ -76,6 +81,8 @@ class AuditLog:
         """Up to `limit` (1..`MAX_PAGE`) records, newest first, after `cursor`; and the next
         cursor, None when there is nothing more."""
         limit = max(1, min(int(limit), MAX_PAGE))
+        if self._flush is not None:
+            await self._flush()
         query = _where(select(audit_events), where).order_by(_a.id.desc()).limit(limit + 1)
         after = parse_cursor(cursor)
         if after is not None:
@@ -89,6 +96,8 @@ class AuditLog:
     async def export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]:
         """Every matching record, oldest first, read `EXPORT_PAGE` at a time."""
         last = 0
+        if self._flush is not None:
+            await self._flush()
         while True:
             query = (
                 _where(select(audit_events), where)
