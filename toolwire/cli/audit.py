@@ -98,15 +98,19 @@ def audit(
             typer.echo(orjson.dumps(record.to_dict()).decode())
         return
     table = Table(title=f"audit ({len(records)} newest)")
-    for column in ("at", "account", "key", "door", "tool", "outcome", "credits", "ms", "request"):
-        table.add_column(column, justify="right" if column in ("credits", "ms") else "left")
+    for column in ("at", "key", "door", "tool", "outcome", "credits", "ms", "request"):
+        right = column in ("credits", "ms")
+        if column == "request":
+            table.add_column(column, overflow="fold", min_width=12)
+        else:
+            table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for r in records:
         d = r.to_dict()
         name = r.tool or ""
         if r.operation and r.operation != r.tool:
             name = f"{name}.{r.operation}"
         table.add_row(
-            (d["at"] or "").replace("T", " ")[:19], r.account_id or "", r.key_id or "", r.door,
+            (d["at"] or "").replace("T", " ")[:19], r.key_id or "", r.door,
             escape(name), r.outcome, str(d["credits_charged"]), f"{r.latency_ms:.1f}",
             r.request_id,
         )  # fmt: skip
