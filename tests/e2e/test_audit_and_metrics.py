@@ -14,6 +14,7 @@ import json
 import secrets
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.conftest import clean_env, run_toolwire
 from tests.support.billing_tools import PROVIDER
-from tests.support.books import books, database_url, scalar
-from toolwire.testing import RunningGateway, running_gateway, start_gateway
+from tests.support.books import books, database_url, eventually, scalar
+from toolwire.testing import RunningGateway, free_port, running_gateway, start_gateway
 
 REPO = Path(__file__).resolve().parents[2]
 METRICS_TOKEN = f"scrape-{secrets.token_hex(16)}"
@@ -291,5 +292,56 @@ async def _request_ids(url: str, account_id: str) -> set[str]:
                 text("SELECT request_id FROM audit_events WHERE account_id = :a"), {"a": account_id}
             )
             return {row[0] for row in result}
+    finally:
+        await engine.dispose()
+
+
+async def test_retention_prunes_old_records_and_metrics_can_have_their_own_port(
+    tmp_path: Path,
+) -> None:
+    with running_gateway(tmp_path, config=CONFIG, env={"PYTHONPATH": str(REPO)}) as first:
+        account_id, key = first.create_account(credits=5)
+        with first.client(key) as http:
+            for i in range(3):
+                execute(http, "echo", {"message": "x"}, f"old-{i}")
+    url = database_url("sqlite", tmp_path)
+    await _age(url, ["old-0", "old-1"], datetime.now(UTC) - timedelta(days=10))
+    port = free_port()
+    env = {
+        "PYTHONPATH": str(REPO),
+        "TOOLWIRE_AUDIT_RETENTION_DAYS": "1",
+        "TOOLWIRE_METRICS_PORT": str(port),
+    }
+    with running_gateway(tmp_path, config=CONFIG, env=env, admin_key=first.admin_key) as gw:
+
+        async def pruned() -> bool:
+            left = await _request_ids(url, account_id)
+            return left == {"old-2"}
+
+        await eventually(pruned)
+        with gw.client(key) as http:
+            execute(http, "echo", {"message": "y"}, "new-0")
+        with gw.admin() as admin:
+            assert admin.get("/metrics").status_code == 404
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as scraper:
+            samples = scrape(scraper)
+    labels = (("door", "rest"), ("outcome", "OK"), ("tool", "echo"))
+    assert samples[("toolwire_calls_total", labels)] == 1.0
+
+
+async def _age(url: str, request_ids: list[str], at: datetime) -> None:
+    """Move records back in time, through the same column type the store writes."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from toolwire.store.tables import audit_events
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            c = audit_events.c
+            await conn.execute(
+                update(audit_events).where(c.request_id.in_(request_ids)).values(at=at)
+            )
     finally:
         await engine.dispose()
