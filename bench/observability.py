@@ -1,7 +1,8 @@
 """The cost of metrics on the call path, measured two ways in one run.
 
 1. In process: `Metrics.audit(sink).record(event)` (count the call, then hand the event on)
-   against `sink.record(event)` alone, over the same events, in microseconds per call.
+   against `sink.record(event)` alone, over the same events, in microseconds per call; and the
+   audit record's argument digest (HMAC-SHA256 of canonical JSON), per call.
 2. End to end: `POST /api/v1/execute` of `echo` on two gateways started the same way in the
    same run, one with `TOOLWIRE_METRICS=false`, at concurrency 1 and 32 (wrk).
 
@@ -23,6 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import wrk
+from toolwire.core.audit import arguments_digest
 from toolwire.core.model import AuditEvent
 from toolwire.metrics import Metrics
 from toolwire.testing import running_gateway
@@ -64,7 +66,16 @@ def in_process(calls: int = 200_000) -> dict[str, float]:
             for i in range(per_round):
                 sink.record(events[i % 1000])
             best[name] = min(best[name], (time.perf_counter() - start) / per_round * 1e6)
+    arguments = {"query": "what is the capital of France", "max_results": 5, "tags": ["a", "b"]}
+    key = bytes(32)
+    digest = float("inf")
+    for _ in range(10):
+        start = time.perf_counter()
+        for _ in range(per_round):
+            arguments_digest(arguments, key)
+        digest = min(digest, (time.perf_counter() - start) / per_round * 1e6)
     return {
+        "digest_us": round(digest, 3),
         "bare_us": round(best["bare"], 3),
         "observed_us": round(best["observed"], 3),
         "added_us_per_call": round(best["observed"] - best["bare"], 3),
@@ -116,6 +127,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     console = Console()
+    console.print(f"in process: the argument digest costs {micro['digest_us']:.2f} µs per call")
     console.print(
         f"in process: recording an audit event costs {micro['bare_us']:.2f} µs bare, "
         f"{micro['observed_us']:.2f} µs with metrics: [bold]+{micro['added_us_per_call']:.2f} µs[/]"
