@@ -104,6 +104,12 @@ class Settings:
         merged = tuple(dict.fromkeys((*self.cors_origins, *self.allowed_origins)))
         object.__setattr__(self, "cors_origins", merged)
         object.__setattr__(self, "allowed_origins", ())
+        if not 0 <= self.audit_retention_days <= 36_500:
+            raise ValueError("TOOLWIRE_AUDIT_RETENTION_DAYS must be from 0 (keep) to 36500 days")
+        if not 1 <= self.audit_prune_batch <= 100_000:
+            raise ValueError("TOOLWIRE_AUDIT_PRUNE_BATCH must be from 1 to 100000 rows")
+        if self.metrics_port is not None and not 1 <= self.metrics_port <= 65_535:
+            raise ValueError("TOOLWIRE_METRICS_PORT must be a TCP port (1-65535)")
 
     @property
     def sqlalchemy_url(self) -> str:
