@@ -93,9 +93,8 @@ class OtelSpan:
         tool = event.tool or ""
         if event.operation and event.operation != event.tool:
             tool = f"{tool}.{event.operation}"
-        if event.outcome != "TOOL_NOT_FOUND":  # never a name the caller may not see
-            span.update_name(f"execute_tool {tool}")
-            span.set_attribute("gen_ai.tool.name", tool)
+        span.update_name(f"execute_tool {tool}")  # the resolved name (as asked when unknown)
+        span.set_attribute("gen_ai.tool.name", tool)
         span.set_attribute("toolwire.outcome", event.outcome)
         span.set_attribute("toolwire.credits_charged", event.credits_charged / MICRO)
         span.set_attribute("toolwire.credential_source", event.credential_source or "none")
