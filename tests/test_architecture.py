@@ -35,14 +35,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces (`inbound.face.Face`); never store, vault, upstream, services
     "inbound": frozenset({"__init__", "core", "oauth", "sealing", "settings", "state"}),
-    "services": frozenset({"billing", "core", "settings", "state", "store"}),
+    "services": frozenset({"billing", "core", "metrics", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),
     # the SDK is installed and used on its own
     "client": frozenset(),
     # composition: these build the process, so they may reach everything they wire
     "bootstrap": frozenset({"core", "settings", "store"}),
-    "logs": frozenset({"log_flood"}),
+    "logs": frozenset({"core", "log_flood"}),
+    # observability: metrics read the core's audit events; tracing is the core's tracer port
+    "metrics": frozenset({"core"}),
+    "tracing": frozenset({"__init__", "core"}),
     "testing": frozenset(),
     "app": frozenset(
         {
@@ -53,10 +56,13 @@ ALLOWED: dict[str, frozenset[str]] = {
             "core",
             "inbound",
             "oauth",
+            "metrics",
+            "sealing",
             "services",
             "settings",
             "state",
             "store",
+            "tracing",
             "upstream",
             "vault",
         }

@@ -37,7 +37,8 @@ from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.core.ratelimits import RateLimits, storage_for
-from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
+from toolwire.inbound import a2a, admin, admin_audit, admin_billing, mcp, openai, rest
+from toolwire.inbound import metrics as metrics_door
 from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.cors import Cors
@@ -46,11 +47,14 @@ from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
 from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
+from toolwire.metrics import Metrics
 from toolwire.oauth.verifier import OAuthVerifier
+from toolwire.sealing import derive_key
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
+from toolwire.store.audit_log import AuditLog
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
@@ -111,19 +115,24 @@ async def build_services(
             on_secret=redactor.add,
         )
         await billing.start()  # before serving: resolve what dead processes left open
+        store.audit.redact = redactor.scrub_obj  # kept arguments are stored redacted
+        tracer = _tracer(settings)
     except BaseException:
         await store.close()
         raise
+    metrics = Metrics() if settings.metrics else None
     gateway = Gateway(
         catalog,
-        store.ledger,
-        store.audit,
+        store.ledger if metrics is None else metrics.ledger(store.ledger),
+        store.audit if metrics is None else metrics.audit(store.audit),
         default_timeout=settings.default_timeout,
         credentials=vault,
         own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
         compose=plan.compose if plan.sources else None,
+        tracer=tracer,
+        digest_key=derive_key(secret, AUDIT_DIGEST),
     )
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
@@ -144,10 +153,20 @@ async def build_services(
         limits=billing,
         byok=billing.byok,
         usage=billing.usage,
+        audit=AuditLog(store.engine, flush=store.audit.flush),
         operations=lambda: gateway.catalog,
     )
     services = Services(
-        settings, gateway, auth, store, secret, state, billing, admin_service, upstreams=plan
+        settings,
+        gateway,
+        auth,
+        store,
+        secret,
+        state,
+        billing,
+        admin_service,
+        upstreams=plan,
+        metrics=metrics,
     )
     await plan.start(gateway.catalog_changed, vault.get, settings.upstream_start_wait_s)
     return services, created
@@ -163,7 +182,48 @@ def face_of(services: Services) -> Face:
         services.settings,
         services.state,
         services.secret_key,
+        services.metrics,
     )
+
+
+AUDIT_DIGEST = b"toolwire audit digest v1"
+"""HKDF purpose of the key the audit records' argument digests are made with."""
+
+
+def _tracer(settings: Settings) -> Any:
+    """The OpenTelemetry tracer when `settings.tracing`; `RuntimeError` without the extra."""
+    if not settings.tracing:
+        return None
+    from toolwire.tracing import OtelTracer
+
+    return OtelTracer()
+
+
+@contextlib.asynccontextmanager
+async def background(services: Services) -> AsyncIterator[None]:
+    """The process's background work: the billing reconciler, audit retention, and the
+    separate metrics listener (`metrics_port`); all stopped on the way out."""
+    settings = services.settings
+    tasks = [asyncio.create_task(services.billing.run_forever())]
+    if settings.audit_retention_days > 0:
+        log_ = AuditLog(services.store.engine)
+        retention = settings.audit_retention_days * 86400.0
+        tasks.append(
+            asyncio.create_task(log_.run_retention(retention, batch=settings.audit_prune_batch))
+        )
+    listener = None
+    if services.metrics is not None and settings.metrics_port is not None:
+        listener = services.metrics.serve(settings.host, settings.metrics_port)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if listener is not None:
+            listener.shutdown()
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -247,15 +307,12 @@ def create_app(
         # the doors' per-app state, built here and closed below (never lazily, never at import)
         app.state.mcp_runtime = runtime = Runtime(face)
         app.state.a2a_door = a2a_door = A2ADoor.build(face)
-        reconciler = asyncio.create_task(services.billing.run_forever())
-        if on_ready is not None:
-            on_ready(services, created)
         try:
-            yield {}
+            async with background(services):
+                if on_ready is not None:
+                    on_ready(services, created)
+                yield {}
         finally:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
             await a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()
             if services.upstreams is not None:
@@ -276,9 +333,11 @@ def create_app(
         *openai.routes,
         *admin.routes,
         *admin_billing.routes,
+        *admin_audit.routes,
         *mcp.routes,
         *a2a.routes,
         *console_routes,
+        *metrics_door.routes,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),

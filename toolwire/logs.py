@@ -1,6 +1,10 @@
 """Logging: structlog over the standard library, console for people or JSON for shippers.
 
 Configured once by the process entry point (the CLI); library code just uses `logging`.
+`TOOLWIRE_LOG_FORMAT=json` prints one JSON object per line (`event`, `level`, `timestamp`,
+`logger`, and `request_id` on every line logged while a request or call runs, from
+`toolwire.core.context`). Secrets are scrubbed before any of this: the vault's redaction
+(`toolwire.vault.redact.install_log_redaction`) rewrites each record as it is made.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import sys
 import structlog
 
 from toolwire import log_flood
+from toolwire.core.context import current_request_id
 
 URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "hpack", "h11", "h2")
 """Third-party loggers that print request URLs (a query-string credential among them) at INFO
@@ -31,6 +36,8 @@ def configure(level: str = "info", fmt: str = "console") -> None:
             renderer,
         ],
         foreign_pre_chain=[
+            _add_request_id,
+            structlog.stdlib.add_logger_name,
             structlog.stdlib.add_log_level,
             structlog.stdlib.ExtraAdder(),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -52,4 +59,14 @@ def _drop_color_message(
 ) -> structlog.types.EventDict:
     """uvicorn attaches an ANSI-coloured copy of each message; the renderer colours already."""
     event.pop("color_message", None)
+    return event
+
+
+def _add_request_id(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The current request id (`toolwire.core.context`), unless the line names its own."""
+    rid = current_request_id()
+    if rid is not None:
+        event.setdefault("request_id", rid)
     return event

@@ -16,6 +16,7 @@ from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
     from toolwire.billing import Billing
+    from toolwire.metrics import Metrics
     from toolwire.store import Store
 
 
@@ -44,3 +45,5 @@ class Services:
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
     upstreams: Upstreams | None = None
     """The federated MCP upstreams (status for /readyz and `toolwire upstreams list`)."""
+    metrics: Metrics | None = None
+    """This process's Prometheus metrics (None when `Settings.metrics` is off)."""

@@ -91,12 +91,34 @@ class Settings:
     upstream_start_wait_s: float = 15.0
     """At start, how long the gateway waits for federated MCP upstreams to list their tools before
     it serves (a slower or dead one joins later, from the background, with `list_changed`)."""
+    audit_retention_days: float = 0.0
+    """Audit records older than this many days are pruned, in batches, by a background task
+    (hourly); 0 keeps them forever."""
+    audit_prune_batch: int = 1000
+    """Rows deleted per pruning transaction (bounded so writers are never held up for long)."""
+    metrics: bool = True
+    """Serve Prometheus metrics at `/metrics` (an admin key or `metrics_token` is required)."""
+    metrics_token: str | None = None
+    """A bearer token that may read `/metrics` (besides an admin key), for a scraper that should
+    hold nothing more."""
+    metrics_port: int | None = None
+    """Serve `/metrics` on this port instead (same host, no authentication: bind it where only
+    the scraper reaches); the main port then answers 404 there."""
+    tracing: bool = False
+    """OpenTelemetry spans per tool call (needs `pip install 'toolwire[otel]'`); exporters are
+    configured the OpenTelemetry way (`OTEL_*` variables or code)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         merged = tuple(dict.fromkeys((*self.cors_origins, *self.allowed_origins)))
         object.__setattr__(self, "cors_origins", merged)
         object.__setattr__(self, "allowed_origins", ())
+        if not 0 <= self.audit_retention_days <= 36_500:
+            raise ValueError("TOOLWIRE_AUDIT_RETENTION_DAYS must be from 0 (keep) to 36500 days")
+        if not 1 <= self.audit_prune_batch <= 100_000:
+            raise ValueError("TOOLWIRE_AUDIT_PRUNE_BATCH must be from 1 to 100000 rows")
+        if self.metrics_port is not None and not 1 <= self.metrics_port <= 65_535:
+            raise ValueError("TOOLWIRE_METRICS_PORT must be a TCP port (1-65535)")
 
     @property
     def sqlalchemy_url(self) -> str:

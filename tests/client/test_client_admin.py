@@ -84,3 +84,19 @@ async def test_amounts_over_the_one_limit_are_refused_server_side(admin: Any, am
     with pytest.raises(InvalidRequest):
         await admin.create_account("sdk-too-rich", credits=amount)
     assert await admin.balance(account["id"]) == 0
+
+
+async def test_an_admin_pages_through_the_audit_with_filters(admin: Any, make_client: Any) -> None:
+    account = await admin.create_account("sdk-audit", credits=10)
+    created = await admin.create_key(account["id"])
+    worker = make_client(api_key=created["secret"])
+    for i in range(3):
+        await worker.execute("echo", {"message": f"a{i}"})
+
+    first = await admin.audit(account_id=account["id"], tool="echo", since="1h", limit=2)
+    second = await admin.audit(account_id=account["id"], limit=2, cursor=first["next_cursor"])
+
+    assert len(first["records"]) == 2 and second["next_cursor"] is None
+    assert [r["outcome"] for r in first["records"] + second["records"]] == ["OK"] * 3
+    with pytest.raises(InvalidRequest):
+        await admin.audit(since="last tuesday")

@@ -54,6 +54,7 @@ def with_store(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T
 
     from toolwire.bootstrap import prepare_data_dir
     from toolwire.store import Store
+    from toolwire.store.audit_log import AuditLog
 
     async def run() -> T:
         if not settings.database_url:
@@ -62,7 +63,7 @@ def with_store(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T
             settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds
         )
         try:
-            return await action(Admin(store.accounts))
+            return await action(Admin(store.accounts, audit=AuditLog(store.engine)))
         finally:
             await store.close()
 

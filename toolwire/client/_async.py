@@ -129,3 +129,31 @@ class AsyncAdmin:
 
     async def balance(self, account_id: str) -> float:
         return await self._client._send(_core.balance(account_id))
+
+    async def audit(
+        self,
+        *,
+        account_id: str | None = None,
+        key_id: str | None = None,
+        tool: str | None = None,
+        outcome: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JSONObject:
+        """One page of audit records, newest first: `{"records": [...], "next_cursor": ...}`;
+        pass `next_cursor` back as `cursor` for the next page (None: no more). `since` and
+        `until` are relative (``"1h"``, ``"7d"``) or ISO 8601."""
+        return await self._client._send(
+            _core.audit(
+                account_id=account_id,
+                key_id=key_id,
+                tool=tool,
+                outcome=outcome,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+        )

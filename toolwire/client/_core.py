@@ -316,3 +316,29 @@ def grant(account_id: str, amount: Amount, note: str | None) -> Call[float]:
 
 def balance(account_id: str) -> Call[float]:
     return Call("GET", f"/admin/v1/accounts/{_segment(account_id)}/balance", _item("balance"))
+
+
+def audit(
+    *,
+    account_id: str | None = None,
+    key_id: str | None = None,
+    tool: str | None = None,
+    outcome: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Call[JSONObject]:
+    """One page of audit records: `{"records": [...newest first], "next_cursor": str | None}`."""
+    given = {
+        "account_id": account_id,
+        "key_id": key_id,
+        "tool": tool,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+        "cursor": cursor,
+    }
+    params = {k: v for k, v in given.items() if v is not None}
+    params["limit"] = str(limit)
+    return Call("GET", "/admin/v1/audit", _identity, params=params)

@@ -14,6 +14,7 @@ ignored, then compiled into a `Catalog` by `build_catalog`. Sections:
     prices / charge_policy / timeouts   per tool or `tool.operation`, for every kind of tool
     limits       rate limits per key, key x tool, plan, upstream  (see config/rules.py)
     policy       destructive grants, argument constraints, result caps  (see config/rules.py)
+    audit        per tool or `tool.operation`: `{arguments: true}` keeps its arguments (redacted)
 
 What it is not: the adapters themselves (`toolwire.upstream`).
 """
@@ -71,6 +72,8 @@ class CatalogConfig:
     """Credits per call on the caller's own credential (BYOK), like `prices`; unlisted: free."""
     charge_policy: Mapping[str, str] = field(default_factory=dict)
     timeouts: Mapping[str, float] = field(default_factory=dict)
+    audit: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """What audit records keep per tool or operation; only `arguments` (default false)."""
     upstreams: Mapping[str, Any] = field(default_factory=dict)
     tools: Mapping[str, Any] = field(default_factory=dict)
     openapi: Mapping[str, Any] = field(default_factory=dict)
@@ -175,6 +178,7 @@ def parse_config(
         timeouts=dict(raw.get("timeouts", {})),
         limits=limit_rules,
         policy=policy,
+        audit=dict(raw.get("audit", {})),
         **{section: dict(raw.get(section, {})) for section in SECTIONS},
         base_dir=base_dir or Path.cwd(),
         source=source,
@@ -214,9 +218,11 @@ def select_builtins(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSp
 
 
 def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
-    """Set prices, charge policies and timeouts; a name matching no tool is an error."""
+    """Set prices, charge policies, timeouts and what audit keeps; a name matching no tool is an
+    error."""
     known = {t.name for t in tools} | {f"{t.name}.{o.name}" for t in tools for o in t.operations}
-    for table in (config.prices, config.byok_fees, config.charge_policy, config.timeouts):
+    tables = (config.prices, config.byok_fees, config.charge_policy, config.timeouts, config.audit)
+    for table in tables:
         unknown = sorted(set(table) - known)
         if unknown:
             raise ConfigError(f"unknown tool or operation in config: {', '.join(unknown)}")
@@ -242,6 +248,9 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
             timeout = _lookup(config.timeouts, tool.name, op.name)
             if timeout is not None:
                 changes["timeout"] = float(timeout)
+            audit = _lookup(config.audit, tool.name, op.name)
+            if audit is not None:
+                changes["audit_arguments"] = bool(audit.get("arguments", False))
             ops.append(dataclasses.replace(op, **changes) if changes else op)
         chosen.append(dataclasses.replace(tool, operations=tuple[OperationSpec, ...](ops)))
     return chosen
@@ -343,6 +352,10 @@ timeouts:
 #   uuid:
 #     arguments: {count: {max: 50}}
 #     max_result_bytes: 4096
+# What a tool's audit records keep. By default only a keyed digest of the arguments;
+# `arguments: true` keeps the arguments too, with every vault secret redacted (docs/audit.md).
+# audit:
+#   calc: {arguments: true}
 
 # HTTP upstreams (credentials are vault secret names: `toolwire secrets set NAME`).
 # upstreams:

@@ -338,6 +338,15 @@ SCHEMA: dict[str, Any] = {
         },
         "limits": LIMITS,
         "policy": POLICY,
+        "audit": {
+            "type": "object",
+            "description": "per tool or tool.operation: what its audit records keep",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"arguments": {"type": "boolean"}},
+            },
+        },
         "upstreams": {"type": "object", "propertyNames": _NAME, "additionalProperties": UPSTREAM},
         "tools": {"type": "object", "propertyNames": _NAME, "additionalProperties": HTTP_TOOL},
         "openapi": {

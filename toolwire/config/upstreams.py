@@ -9,6 +9,7 @@ read here. What it is not: the adapters' behaviour (`toolwire.upstream`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +91,11 @@ def _openapi(name: str, raw: Mapping[str, Any], built: Built) -> None:
     except OpenAPIError as exc:
         raise ValueError(f"{raw['spec']}: {exc}") from None
     if tool is not None:
-        built.tools.append(tool)
+        built.tools.append(reaching(tool, raw.get("upstream", name)))
 
 
 def _database(name: str, raw: Mapping[str, Any], built: Built) -> None:
-    built.tools.append(database_tool(name, raw, built.base_dir))
+    built.tools.append(reaching(database_tool(name, raw, built.base_dir), name))
 
 
 def _mcp(name: str, raw: Mapping[str, Any], built: Built) -> None:
@@ -219,6 +220,12 @@ def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> Opera
     return McpUpstream(spec, redactor, health)
 
 
+def reaching(tool: ToolSpec, upstream: str) -> ToolSpec:
+    """`tool` with every operation naming `upstream` (audit records, metrics)."""
+    ops = tuple(dataclasses.replace(op, upstream=upstream) for op in tool.operations)
+    return dataclasses.replace(tool, operations=ops)
+
+
 def auth_spec(raw: Mapping[str, Any] | None) -> AuthSpec | None:
     if raw is None:
         return None
@@ -293,6 +300,7 @@ def http_tool(
                 annotations=_annotations(method, op.get("title"), op.get("annotations", {})),
                 title=op.get("title"),
                 credentials=upstream.credentials,
+                upstream=op["upstream"],
             )
         )
     return ToolSpec(name, raw["description"], tuple(ops), category=raw.get("category", "general"))

@@ -15,20 +15,29 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from toolwire.core.catalog import Operation
 from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
-from toolwire.core.records import AccountInfo, ByokInfo, KeyInfo, LedgerEntryInfo, UsageRow
+from toolwire.core.records import (
+    AccountInfo,
+    AuditFilter,
+    AuditRecord,
+    ByokInfo,
+    KeyInfo,
+    LedgerEntryInfo,
+    UsageRow,
+)
 from toolwire.core.scopes import within
 
 __all__ = [
     "MAX_CREDITS",
     "AccountBook",
     "Admin",
+    "AuditBook",
     "ByokBook",
     "KeyCache",
     "KeyLimits",
@@ -105,6 +114,16 @@ class UsageBook(Protocol):
     ) -> list[UsageRow]: ...
 
 
+class AuditBook(Protocol):
+    """The audit records (`toolwire.store.audit_log.AuditLog`)."""
+
+    async def page(
+        self, where: AuditFilter, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[AuditRecord], str | None]: ...
+
+    def export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]: ...
+
+
 class KeyCache(Protocol):
     """This process's cache of authenticated keys (`toolwire.store.keys.SqlKeyStore`)."""
 
@@ -169,6 +188,7 @@ class Admin:
         limits: KeyLimits | None = None,
         byok: ByokBook | None = None,
         usage: UsageBook | None = None,
+        audit: AuditBook | None = None,
         operations: Callable[[], Iterable[Operation]] = tuple,
     ) -> None:
         self.accounts = accounts
@@ -176,6 +196,7 @@ class Admin:
         self._limits = limits
         self._byok = byok
         self._usage = usage
+        self._audit = audit
         self._operations = operations
 
     @staticmethod
@@ -311,6 +332,23 @@ class Admin:
         return await self._need(self._usage, "usage reports").rows(
             account_id=account_id, key_id=key_id, tool=tool, since=since, until=until
         )
+
+    # audit
+
+    async def audit(
+        self, where: AuditFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[AuditRecord], str | None]:
+        """One page of audit records, newest first, and the next page's cursor (None: last).
+        `limit` is 1..1000; a cursor this API did not hand out is `InvalidRequest`."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidRequest("'limit' must be an integer from 1 to 1000")
+        if where.since and where.until and where.since > where.until:
+            raise InvalidRequest("'since' is after 'until'")
+        return await self._need(self._audit, "audit").page(where, limit, cursor)
+
+    def audit_export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]:
+        """Every matching audit record, oldest first, streamed (JSON lines for SIEM shippers)."""
+        return self._need(self._audit, "audit").export(where)
 
     def _need_limits(self) -> KeyLimits:
         return self._need(self._limits, "budgets")

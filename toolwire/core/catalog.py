@@ -81,6 +81,10 @@ class OperationSpec:
     any renaming or override; what a definition pin hashes. None for operations defined here."""
     category: str | None = None
     """This operation's category when it differs from its tool's (None: the tool's)."""
+    upstream: str | None = None
+    """The upstream it reaches, by its config name (audit records, metrics); None: built in."""
+    audit_arguments: bool = False
+    """Keep the call's arguments (redacted) in its audit record; off: only their digest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,8 @@ class Operation:
     credentials: Mapping[str, str] = field(default_factory=dict)
     byok_fee: int = 0
     definition: Mapping[str, Any] | None = None
+    upstream: str | None = None
+    audit_arguments: bool = False
 
     @property
     def qualified(self) -> str:
@@ -286,6 +292,8 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
         definition=spec.definition,
+        upstream=spec.upstream,
+        audit_arguments=spec.audit_arguments,
     )
 
 

@@ -20,7 +20,8 @@ Each step is a method of `Gateway` named as below; `execute` calls them in this 
      9 keep         an idempotent call's outcome, before its charge (a crash then charges it once);
                     when it cannot be kept the call fails uncharged -> Internal, the key given up
     10 settle       charge on success (or always), else release    (in a finally: every path)
-    11 audit        one event per call, handed to a batching sink
+    11 audit        one event per call, handed to a batching sink (and the call's trace span,
+                    when tracing is on, ends with it)
        Outcome      data or content or error, plus meta
 
 Steps 1-7 fail before any upstream is touched and before any credit moves; a claimed key whose
@@ -46,8 +47,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from toolwire.core import payload
+from toolwire.core.audit import arguments_digest
 from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.content import TextBlock, ToolResult
+from toolwire.core.context import bound
 from toolwire.core.errors import (
     Forbidden,
     Internal,
@@ -68,6 +71,8 @@ from toolwire.core.model import (
 )
 from toolwire.core.ports import (
     AuditSink,
+    CallSpan,
+    CallTracer,
     CredentialResolver,
     IdempotencyStore,
     InvokeContext,
@@ -107,6 +112,7 @@ class _Run:
     started: float
     op: Operation | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
+    validated: bool = False
     claimed: bool = False
     creds: ResolvedCredentials = field(default_factory=ResolvedCredentials)
     reservation: Reservation | None = None
@@ -117,6 +123,7 @@ class _Run:
     balance: int | None = None
     capped: dict[str, Any] | None = None
     """What the policy's result cap cut, for the receipt (None: nothing)."""
+    span: CallSpan | None = None
 
     @property
     def op_(self) -> Operation:
@@ -142,6 +149,8 @@ class Gateway:
         admission: Sequence[Admission] = (),
         hooks: InvokeHooks = NO_HOOKS,
         compose: Callable[[], Catalog] | None = None,
+        tracer: CallTracer | None = None,
+        digest_key: bytes = b"",
     ) -> None:
         self.catalog = catalog
         self.compose = compose
@@ -156,6 +165,9 @@ class Gateway:
         self.explicit_forbidden = explicit_forbidden
         self.admission = tuple(admission)
         self.hooks = hooks
+        self.tracer = tracer
+        self.digest_key = digest_key
+        """HMAC key of the audit records' argument digests (`toolwire.core.audit`)."""
         self._listeners: list[CatalogListener] = []
 
     # -- the catalog, and its changes ---------------------------------------------------------
@@ -215,11 +227,17 @@ class Gateway:
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
         """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
         in the Outcome). Cancellation releases what was held, is audited, and propagates."""
+        with bound(call.request_id):
+            return await self._execute(principal, call)
+
+    async def _execute(self, principal: Principal, call: ToolCall) -> Outcome:
         run = _Run(principal, call, time.perf_counter())
+        if self.tracer is not None:
+            run.span = self.tracer.start(call)
         try:
             replay = await self._before_invoke(run)
             if replay is not None:
-                return await self._replayed(principal, call, run.op_, replay)
+                return await self._replayed(run, replay)
             run.invoked = True
             result = await self.invoke(run.op_, run.arguments, self._context(run))
             run.result, run.capped = self.catalog.policy.cap(run.op_, result)
@@ -246,6 +264,7 @@ class Gateway:
         op = self.resolve(call.tool, call.operation)
         run.op = self.authorize(run.principal, op, call.tool, call.operation)
         run.arguments = self.validate(run.op, call.arguments)
+        run.validated = True
         await self.admit(run.principal, run.op, run.arguments)
         replay = await self.claim(run)
         if replay is not None:
@@ -346,6 +365,7 @@ class Gateway:
             run.creds.values,
             channel=run.call.channel,
             catalog_changed=self.catalog_changed,
+            trace_headers={} if run.span is None else run.span.headers,
         )
 
     async def invoke(
@@ -405,9 +425,7 @@ class Gateway:
         if isinstance(error, DeniedAsUnknown):  # the audit may say what the caller may not see
             message = f"denied by the key's scopes ({message})"
         outcome = "OK" if error is None else error.code
-        self._audit(
-            run.principal, run.call, run.op, outcome, run.charged, run.started, run.creds, message
-        )
+        self._audit(run, outcome, run.charged, message)
 
     async def _abandon(self, run: _Run) -> None:
         """A cancelled call: give the key up, release the reservation, audit it."""
@@ -415,16 +433,7 @@ class Gateway:
             await self._forget(run.principal, run.call)
         if run.reservation is not None:
             await self._settle(run.reservation, 0)
-        self._audit(
-            run.principal,
-            run.call,
-            run.op,
-            "CANCELLED",
-            0,
-            run.started,
-            run.creds,
-            "cancelled by client",
-        )
+        self._audit(run, "CANCELLED", 0, "cancelled by client")
 
     @staticmethod
     def _balance_after(run: _Run, charge: int) -> int | None:
@@ -454,31 +463,45 @@ class Gateway:
 
     def _audit(
         self,
-        principal: Principal,
-        call: ToolCall,
-        op: Operation | None,
+        run: _Run,
         outcome: str,
         charged: int,
-        started: float,
-        creds: ResolvedCredentials,
         message: str | None,
+        *,
+        latency_ms: float | None = None,
+        credential_source: str | None = None,
     ) -> None:
-        self.audit.record(
-            AuditEvent(
-                request_id=call.request_id,
-                at=time.time(),
-                account_id=principal.account_id,
-                key_id=principal.key_id,
-                tool=op.tool if op is not None else call.tool,
-                operation=op.name if op is not None else call.operation,
-                door=call.door,
-                outcome=outcome,
-                credits_charged=charged,
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                credential_source=creds.source,
-                message=message,
-            )
+        """Hand the call's one audit event to the sink (and end its span). The arguments are
+        digested once they were validated (step 3); kept (the sink redacts them) only when the
+        operation asks for it."""
+        call, op, principal = run.call, run.op, run.principal
+        validated = run.validated and op is not None
+        event = AuditEvent(
+            request_id=call.request_id,
+            at=time.time(),
+            account_id=principal.account_id,
+            key_id=principal.key_id,
+            tool=op.tool if op is not None else call.tool,
+            operation=op.name if op is not None else call.operation,
+            door=call.door,
+            outcome=outcome,
+            credits_charged=charged,
+            latency_ms=(
+                (time.perf_counter() - run.started) * 1000.0 if latency_ms is None else latency_ms
+            ),
+            credential_source=credential_source or run.creds.source,
+            message=message,
+            upstream=None if op is None else op.upstream,
+            arguments_digest=(
+                arguments_digest(run.arguments, self.digest_key) if validated else None
+            ),
+            arguments=run.arguments
+            if validated and op is not None and op.audit_arguments
+            else None,
         )
+        self.audit.record(event)
+        if run.span is not None:
+            run.span.finish(event)
 
     @staticmethod
     def _meta(
@@ -501,31 +524,21 @@ class Gateway:
             low_balance=None if low is None or balance is None else balance <= low,
         )
 
-    async def _replayed(
-        self, principal: Principal, call: ToolCall, op: Operation, replay: Outcome
-    ) -> Outcome:
+    async def _replayed(self, run: _Run, replay: Outcome) -> Outcome:
         """The first call's outcome, again: audited as a replay, charged nothing. Its receipt is
         the first call's (request id, charge) with the account's balance as it is now, since the
         stored outcome was kept before the first call settled."""
-        self.audit.record(
-            AuditEvent(
-                request_id=call.request_id,
-                at=time.time(),
-                account_id=principal.account_id,
-                key_id=principal.key_id,
-                tool=op.tool,
-                operation=op.name,
-                door=call.door,
-                outcome="REPLAYED",
-                credits_charged=0,
-                latency_ms=0.0,
-                credential_source=replay.meta.credential_source,
-                message=f"replay of {replay.meta.request_id}",
-            )
+        self._audit(
+            run,
+            "REPLAYED",
+            0,
+            f"replay of {replay.meta.request_id}",
+            latency_ms=0.0,
+            credential_source=replay.meta.credential_source,
         )
         if replay.meta.balance is not None:
             return replay
-        balance = await self._balance(principal)
+        balance = await self._balance(run.principal)
         return dataclasses.replace(replay, meta=dataclasses.replace(replay.meta, balance=balance))
 
     async def _keep(

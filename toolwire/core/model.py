@@ -165,7 +165,14 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One record per call: who, which tool and operation, outcome, cost, latency."""
+    """One record per call: who, which tool and operation, outcome, cost, latency.
+
+    `credits_charged` in micro-credits, `latency_ms` in milliseconds, `at` in Unix seconds.
+    `arguments_digest` is ``hmac-sha256:<64 hex>`` over the canonical JSON of the validated
+    arguments (`toolwire.core.audit.arguments_digest`); `arguments` holds the arguments
+    themselves only when the operation asks for it (`audit: {tool: {arguments: true}}`), and the
+    sink redacts them before they are stored. `upstream` is the upstream's config name (None for
+    a built-in tool)."""
 
     request_id: str
     at: float
@@ -180,3 +187,6 @@ class AuditEvent:
     credential_source: str | None = None
     message: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    upstream: str | None = None
+    arguments_digest: str | None = None
+    arguments: Mapping[str, Any] | None = None

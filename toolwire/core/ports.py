@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from toolwire.core.model import AuditEvent, Outcome, Principal, Reservation
+from toolwire.core.model import AuditEvent, Outcome, Principal, Reservation, ToolCall
 
 if TYPE_CHECKING:
     from toolwire.core.catalog import Operation, ToolSpec
@@ -61,6 +61,10 @@ class InvokeContext:
     channel: Channel | None = None
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     catalog_changed: CatalogChanged = _unchanged
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
+    """The call's W3C trace context (`traceparent`, `tracestate`) when tracing is on: an adapter
+    sends these headers with its upstream requests (HTTP and, through the MCP client, federated
+    MCP servers), so the upstream's spans join the call's trace. Empty when tracing is off."""
 
     @property
     def client_capabilities(self) -> Mapping[str, Any]:
@@ -219,3 +223,22 @@ class AuditSink(Protocol):
     """Takes audit events without blocking the call; implementations batch the writes."""
 
     def record(self, event: AuditEvent) -> None: ...
+
+
+class CallSpan(Protocol):
+    """One call's trace span, started by a `CallTracer` when the call arrives."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The W3C trace-context headers naming this span (`InvokeContext.trace_headers`)."""
+        ...
+
+    def finish(self, event: AuditEvent) -> None:
+        """End the span with what the call's audit record says (tool, outcome, upstream)."""
+        ...
+
+
+class CallTracer(Protocol):
+    """Starts a span per call (`toolwire.tracing` implements it over OpenTelemetry)."""
+
+    def start(self, call: ToolCall) -> CallSpan: ...

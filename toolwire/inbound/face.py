@@ -14,12 +14,21 @@ Built once per process by the composition root (`toolwire.app.face_of`), kept on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.gateway import Gateway
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
+
+
+class MetricsText(Protocol):
+    """The process's metrics as the door serves them (`toolwire.metrics.Metrics`)."""
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition format."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,3 +41,5 @@ class Face:
     """Ephemeral shared state (memory:// or redis://)."""
     secret_key: bytes
     """The process secret; MCP session tokens are sealed with a key derived from it."""
+    metrics: MetricsText | None = None
+    """Prometheus metrics for `GET /metrics` (None when `Settings.metrics` is off)."""

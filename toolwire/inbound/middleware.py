@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolwire.core.context import bound
 from toolwire.core.errors import InvalidRequest, PayloadTooLarge
 from toolwire.settings import Settings
 
@@ -56,9 +57,11 @@ class RequestIds:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request_id_of(scope)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with bound(request_id_of(scope)):  # every log line of this request carries it
+            await self.app(scope, receive, send)
 
 
 class BodyLimit:

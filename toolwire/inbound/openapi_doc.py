@@ -237,6 +237,49 @@ def _paths(
                 ],
             )
         },
+        "/admin/v1/audit": {
+            "get": _op(
+                "Audit records, newest first, one page at a time",
+                "AuditPage",
+                admin=True,
+                params=[
+                    *_audit_filters(),
+                    _param("limit", "query", "records per page, 1 to 1000 (default 100)"),
+                    _param("cursor", "query", "next_cursor of the previous page"),
+                ],
+            )
+        },
+        "/admin/v1/audit/export": {
+            "get": {
+                **_op(
+                    "Every matching audit record as JSON lines, oldest first",
+                    "Object",
+                    admin=True,
+                    params=_audit_filters(),
+                ),
+                "responses": {
+                    "200": {
+                        "description": "one AuditRecord per line",
+                        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                    },
+                    "default": {"description": "error envelope", "content": _json("ErrorEnvelope")},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (an admin key or the metrics token)",
+                "tags": ["admin"],
+                "security": [{"bearer": []}, {"apiKey": []}],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "default": {"description": "error envelope", "content": _json("ErrorEnvelope")},
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",
@@ -263,6 +306,41 @@ def _paths(
         },
     }
 
+
+def _audit_filters() -> list[dict[str, Any]]:
+    when = "relative (1h, 7d) or ISO 8601, UTC when naive"
+    return [
+        _param("account_id", "query", "only this account"),
+        _param("key_id", "query", "only this key"),
+        _param("tool", "query", "only this tool"),
+        _param("outcome", "query", "only this outcome (OK or an error code)"),
+        _param("since", "query", f"from this time, inclusive: {when}"),
+        _param("until", "query", f"before this time: {when}"),
+    ]
+
+
+_AUDIT_RECORD = {
+    "type": "object",
+    "required": ["id", "request_id", "at", "door", "outcome", "credits_charged", "latency_ms"],
+    "properties": {
+        "id": {"type": "integer"},
+        "request_id": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "account_id": {"type": ["string", "null"]},
+        "key_id": {"type": ["string", "null"]},
+        "door": {"type": "string"},
+        "tool": {"type": ["string", "null"]},
+        "operation": {"type": ["string", "null"]},
+        "outcome": {"type": "string"},
+        "credits_charged": {"type": "number"},
+        "latency_ms": {"type": "number"},
+        "credential_source": {"enum": ["platform", "byok", "none"]},
+        "upstream": {"type": ["string", "null"]},
+        "arguments_digest": {"type": ["string", "null"]},
+        "arguments": {"type": ["object", "null"]},
+        "message": {"type": ["string", "null"]},
+    },
+}
 
 _CREDITS = {
     "type": ["number", "string"],
@@ -348,6 +426,15 @@ def _response_schemas() -> dict[str, Any]:
     obj = {"type": "object"}
     return {
         "Object": obj,
+        "AuditRecord": _AUDIT_RECORD,
+        "AuditPage": {
+            "type": "object",
+            "required": ["records", "next_cursor"],
+            "properties": {
+                "records": {"type": "array", "items": {"$ref": _REF + "AuditRecord"}},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+        },
         "Meta": {
             "type": "object",
             "required": ["request_id"],

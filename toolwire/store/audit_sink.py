@@ -6,6 +6,11 @@ waiting; `close()` writes what is left. The buffer is bounded: beyond `max_buffe
 oldest are dropped and counted (`dropped`), with a warning. A failed write is retried with back-off
 while the buffer allows. `recent()` reads events back, newest first.
 
+Arguments: an event's `arguments` (present only for tools whose config keeps them) are passed
+through `redact` (the vault's redactor, `Redactor.scrub_obj`) in the writer, off the call path,
+and stored as JSON; a sink built without `redact` stores none. Reading, exporting and pruning
+are `toolwire.store.audit_log.AuditLog`'s.
+
 What it is not: a log shipper or an analytics store; `AuditEvent.extra` is not persisted.
 """
 
@@ -15,62 +20,31 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.core.model import AuditEvent, micro_to_credits
-from toolwire.store._common import iso, sqlite_timestamp
+from toolwire.core.model import AuditEvent
+from toolwire.core.records import AuditRecord
+from toolwire.store._common import sqlite_timestamp
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.tables import audit_events
 
+__all__ = ["AuditRecord", "SqlAuditSink", "record_of"]
+
 log = logging.getLogger("toolwire.store.audit")
+Redact = Callable[[Any], Any]
 
 FLUSH_INTERVAL = 0.2
 BATCH_SIZE = 500
 MAX_BUFFER = 100_000
 MAX_RECENT = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One stored audit event."""
-
-    id: int
-    request_id: str
-    at: datetime
-    account_id: str | None
-    key_id: str | None
-    tool: str | None
-    operation: str | None
-    door: str
-    outcome: str
-    credits_charged: int
-    latency_ms: float
-    credential_source: str | None
-    message: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "request_id": self.request_id,
-            "at": iso(self.at),
-            "account_id": self.account_id,
-            "key_id": self.key_id,
-            "tool": self.tool,
-            "operation": self.operation,
-            "door": self.door,
-            "outcome": self.outcome,
-            "credits_charged": micro_to_credits(self.credits_charged),
-            "latency_ms": self.latency_ms,
-            "credential_source": self.credential_source,
-            "message": self.message,
-        }
 
 
 class SqlAuditSink:
@@ -83,8 +57,11 @@ class SqlAuditSink:
         flush_interval: float = FLUSH_INTERVAL,
         batch_size: int = BATCH_SIZE,
         max_buffer: int = MAX_BUFFER,
+        redact: Redact | None = None,
     ) -> None:
         self._engine = engine
+        self.redact = redact
+        """Applied to kept arguments before they are stored; None: arguments are not stored."""
         # SQLite: batches go through the raw sqlite3 connection in a worker thread, off the
         # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
         self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
@@ -158,7 +135,7 @@ class SqlAuditSink:
         if account_id is not None:
             query = query.where(audit_events.c.account_id == account_id)
         async with self._engine.connect() as conn:
-            return [_record(row) for row in await conn.execute(query)]
+            return [record_of(row) for row in await conn.execute(query)]
 
     def _start(self) -> None:
         if self._closing:
@@ -194,7 +171,7 @@ class SqlAuditSink:
     async def _insert(self, batch: list[AuditEvent]) -> None:
         if self._sqlite is None:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(audit_events), [_row(e) for e in batch])
+                await conn.execute(insert(audit_events), [self._row(e) for e in batch])
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
@@ -203,7 +180,7 @@ class SqlAuditSink:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             raw: Any = conn.connection.dbapi_connection
-            raw.executemany(_SQLITE_INSERT, [_sqlite_values(e) for e in batch])
+            raw.executemany(_SQLITE_INSERT, [self._sqlite_values(e) for e in batch])
 
     async def _write_all(self) -> int:
         written = 0
@@ -232,6 +209,40 @@ class SqlAuditSink:
             self.written += count
         return written
 
+    def _sqlite_values(self, event: AuditEvent) -> tuple[Any, ...]:
+        row = self._row(event)
+        row["at"] = sqlite_timestamp(row["at"])
+        return tuple(row[name] for name in _COLUMNS)
+
+    def _row(self, event: AuditEvent) -> dict[str, Any]:
+        return {
+            "request_id": event.request_id,
+            "at": datetime.fromtimestamp(event.at, UTC),
+            "account_id": event.account_id,
+            "key_id": event.key_id,
+            "tool": event.tool,
+            "operation": event.operation,
+            "door": event.door,
+            "outcome": event.outcome,
+            "credits_charged": int(event.credits_charged),
+            "latency_ms": float(event.latency_ms),
+            "credential_source": event.credential_source,
+            "message": event.message,
+            "upstream": event.upstream,
+            "arguments_digest": event.arguments_digest,
+            "arguments": self._arguments(event),
+        }
+
+    def _arguments(self, event: AuditEvent) -> str | None:
+        """The kept arguments, redacted, as JSON; None when not kept or nothing redacts."""
+        if event.arguments is None or self.redact is None:
+            return None
+        try:
+            return orjson.dumps(self.redact(dict(event.arguments))).decode()
+        except Exception:  # never lose the record over its arguments
+            log.warning("audit event %s: arguments not kept", event.request_id, exc_info=True)
+            return None
+
 
 _COLUMNS = (
     "request_id",
@@ -246,36 +257,17 @@ _COLUMNS = (
     "latency_ms",
     "credential_source",
     "message",
+    "upstream",
+    "arguments_digest",
+    "arguments",
 )
 _SQLITE_INSERT = (
     f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 
 
-def _sqlite_values(event: AuditEvent) -> tuple[Any, ...]:
-    row = _row(event)
-    row["at"] = sqlite_timestamp(row["at"])
-    return tuple(row[name] for name in _COLUMNS)
-
-
-def _row(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "request_id": event.request_id,
-        "at": datetime.fromtimestamp(event.at, UTC),
-        "account_id": event.account_id,
-        "key_id": event.key_id,
-        "tool": event.tool,
-        "operation": event.operation,
-        "door": event.door,
-        "outcome": event.outcome,
-        "credits_charged": int(event.credits_charged),
-        "latency_ms": float(event.latency_ms),
-        "credential_source": event.credential_source,
-        "message": event.message,
-    }
-
-
-def _record(row: Row[Any]) -> AuditRecord:
+def record_of(row: Row[Any]) -> AuditRecord:
+    """An `audit_events` row as an `AuditRecord`."""
     return AuditRecord(
         id=int(row.id),
         request_id=row.request_id,
@@ -290,4 +282,7 @@ def _record(row: Row[Any]) -> AuditRecord:
         latency_ms=float(row.latency_ms),
         credential_source=row.credential_source,
         message=row.message,
+        upstream=row.upstream,
+        arguments_digest=row.arguments_digest,
+        arguments=None if row.arguments is None else orjson.loads(row.arguments),
     )

@@ -154,8 +154,14 @@ audit_events = Table(
     Column("latency_ms", Float, nullable=False),
     Column("credential_source", Text, nullable=True),
     Column("message", Text, nullable=True),
+    Column("upstream", Text, nullable=True),
+    Column("arguments_digest", Text, nullable=True),
+    Column("arguments", Text, nullable=True),
     Index("ix_audit_events_account_id_at", "account_id", "at"),
+    Index("ix_audit_events_at", "at"),
 )
+"""One row per call (migration 0004 added `upstream`, `arguments_digest` and `arguments`, the
+redacted JSON kept only for tools whose config asks; docs/audit.md)."""
 
 system_meta = Table(
     "system_meta",

@@ -6,7 +6,16 @@
 
 import { type Call, type CallOptions, item, object } from "./http.js";
 import { at, ROUTES } from "./routes.js";
-import type { Account, Amount, ApiKey, CreatedKey, UsageQuery, UsageRow } from "./types.js";
+import type {
+  Account,
+  Amount,
+  ApiKey,
+  AuditPage,
+  AuditQuery,
+  CreatedKey,
+  UsageQuery,
+  UsageRow,
+} from "./types.js";
 
 type Send = <T>(call: Call<T>, options?: CallOptions) => Promise<T>;
 
@@ -116,6 +125,25 @@ export class Admin {
         tool: query.tool,
         since: query.since,
         until: query.until,
+      },
+    };
+    return this.#send(call, options);
+  }
+
+  /** One page of audit records, newest first, filtered by `query`. */
+  audit(query: AuditQuery = {}, options?: CallOptions): Promise<AuditPage> {
+    const call: Call<AuditPage> = {
+      ...at(ROUTES.audit),
+      parse: object<AuditPage>,
+      query: {
+        account_id: query.accountId,
+        key_id: query.keyId,
+        tool: query.tool,
+        outcome: query.outcome,
+        since: query.since,
+        until: query.until,
+        limit: query.limit === undefined ? undefined : String(query.limit),
+        cursor: query.cursor,
       },
     };
     return this.#send(call, options);

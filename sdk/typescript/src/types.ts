@@ -209,3 +209,46 @@ export interface UsageQuery {
   since?: string;
   until?: string;
 }
+
+/** One audit record: one call, as `GET /admin/v1/audit` returns it (docs/audit.md). */
+export interface AuditRecord {
+  id: number;
+  request_id: string;
+  /** ISO 8601 UTC. */
+  at: string;
+  account_id: string | null;
+  key_id: string | null;
+  door: string;
+  tool: string | null;
+  operation: string | null;
+  /** `"OK"` or the error code; `"REPLAYED"`, `"CANCELLED"`. */
+  outcome: string;
+  credits_charged: number;
+  latency_ms: number;
+  credential_source: "platform" | "byok" | "none";
+  upstream: string | null;
+  /** `hmac-sha256:<64 hex>` of the validated arguments, keyed per deployment. */
+  arguments_digest: string | null;
+  /** The arguments, redacted, only for tools whose config keeps them. */
+  arguments: JsonObject | null;
+  message: string | null;
+}
+
+/** One page of `admin.audit()`: pass `next_cursor` back as `cursor`; null: the last page. */
+export interface AuditPage {
+  records: AuditRecord[];
+  next_cursor: string | null;
+}
+
+/** Filters of `admin.audit()`; times are relative (`"1h"`, `"7d"`) or ISO 8601. */
+export interface AuditQuery {
+  accountId?: string;
+  keyId?: string;
+  tool?: string;
+  outcome?: string;
+  since?: string;
+  until?: string;
+  /** Records per page, 1 to 1000 (default 100). */
+  limit?: number;
+  cursor?: string;
+}

@@ -176,6 +176,25 @@ describe("Toolwire against a real gateway", { skip: skipUnless(venvMissing()) },
     assert.deepEqual(await admin.admin.usage({ accountId: id, tool: "calc" }), []);
   });
 
+  test("the audit pages through an account's calls, newest first", async () => {
+    const { accountId: id, key } = await gateway.createAccount(10);
+    const client = new Toolwire({ baseUrl: gateway.url, apiKey: key });
+    await client.execute("echo", { message: "a" });
+    await client.execute("echo", { message: "b" });
+    await assert.rejects(client.execute("no_such_tool", {}), ToolNotFoundError);
+
+    const first = await admin.admin.audit({ accountId: id, limit: 2, since: "1h" });
+    assert.ok(first.next_cursor);
+    const second = await admin.admin.audit({ accountId: id, cursor: first.next_cursor });
+    assert.equal(second.next_cursor, null);
+    assert.deepEqual(
+      [...first.records, ...second.records].map((r) => r.outcome),
+      ["TOOL_NOT_FOUND", "OK", "OK"],
+    );
+    const ok = await admin.admin.audit({ accountId: id, outcome: "OK" });
+    assert.ok(ok.records.every((r) => r.arguments_digest?.startsWith("hmac-sha256:")));
+  });
+
   test("admin calls for an unknown account raise NotFoundError; a caller key is forbidden", async () => {
     await assert.rejects(admin.admin.getAccount("acc_missing"), NotFoundError);
     await assert.rejects(admin.admin.balance("acc_missing"), NotFoundError);

@@ -107,16 +107,24 @@ class HttpUpstream:
         return self.spec.base_url.rstrip("/") + "/" + built_url.lstrip("/")
 
     async def send(
-        self, method: str, built: Built, creds: Mapping[str, str], *, idempotent: bool
+        self,
+        method: str,
+        built: Built,
+        creds: Mapping[str, str],
+        *,
+        idempotent: bool,
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send with auth and retries; returns (status, headers, body) of the final answer."""
+        """Send with auth and retries; returns (status, headers, body) of the final answer.
+        `trace`: the call's W3C trace-context headers (`InvokeContext.trace_headers`), sent
+        with every attempt."""
         attempts = self.spec.retries.attempts if idempotent else 1
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, headers, body = await self._once(method, built, creds)
+                status, headers, body = await self._once(method, built, creds, trace)
             except httpx.HTTPError as exc:
                 error = errors.from_httpx(self.spec.name, exc)
                 if attempt >= attempts or not isinstance(error, UpstreamError):
@@ -134,11 +142,17 @@ class HttpUpstream:
             return status, headers, body
 
     async def _once(
-        self, method: str, built: Built, creds: Mapping[str, str]
+        self,
+        method: str,
+        built: Built,
+        creds: Mapping[str, str],
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         client = self.client
         content = orjson.dumps(built.body) if built.has_body else None
         headers = dict(built.headers)
+        if trace:
+            headers.update(trace)
         if content is not None:
             headers["Content-Type"] = "application/json"
         headers.setdefault("Accept", "application/json")
@@ -237,7 +251,11 @@ class HttpOperation:
         try:
             built = self.request.build(arguments)
             status, headers, body = await self.upstream.send(
-                self.request.method, built, ctx.credentials, idempotent=self.is_idempotent
+                self.request.method,
+                built,
+                ctx.credentials,
+                idempotent=self.is_idempotent,
+                trace=ctx.trace_headers,
             )
             return self._scrub(redactor, self._result(redactor, status, headers, body))
         except ToolwireError as exc:

@@ -452,6 +452,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Audit records, newest first, one page at a time */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description only this account */
+                    account_id?: string;
+                    /** @description only this key */
+                    key_id?: string;
+                    /** @description only this tool */
+                    tool?: string;
+                    /** @description only this outcome (OK or an error code) */
+                    outcome?: string;
+                    /** @description from this time, inclusive: relative (1h, 7d) or ISO 8601, UTC when naive */
+                    since?: string;
+                    /** @description before this time: relative (1h, 7d) or ISO 8601, UTC when naive */
+                    until?: string;
+                    /** @description records per page, 1 to 1000 (default 100) */
+                    limit?: string;
+                    /** @description next_cursor of the previous page */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditPage"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every matching audit record as JSON lines, oldest first */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description only this account */
+                    account_id?: string;
+                    /** @description only this key */
+                    key_id?: string;
+                    /** @description only this tool */
+                    tool?: string;
+                    /** @description only this outcome (OK or an error code) */
+                    outcome?: string;
+                    /** @description from this time, inclusive: relative (1h, 7d) or ISO 8601, UTC when naive */
+                    since?: string;
+                    /** @description before this time: relative (1h, 7d) or ISO 8601, UTC when naive */
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description one AuditRecord per line */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/keys": {
         parameters: {
             query?: never;
@@ -1099,6 +1219,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (an admin key or the metrics token) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Prometheus text exposition format 0.0.4 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": string;
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1194,6 +1359,30 @@ export interface components {
              */
             credits?: number | string;
             name: string;
+        };
+        AuditPage: {
+            next_cursor: string | null;
+            records: components["schemas"]["AuditRecord"][];
+        };
+        AuditRecord: {
+            account_id?: string | null;
+            arguments?: Record<string, unknown> | null;
+            arguments_digest?: string | null;
+            /** Format: date-time */
+            at: string;
+            /** @enum {unknown} */
+            credential_source?: "platform" | "byok" | "none";
+            credits_charged: number;
+            door: string;
+            id: number;
+            key_id?: string | null;
+            latency_ms: number;
+            message?: string | null;
+            operation?: string | null;
+            outcome: string;
+            request_id: string;
+            tool?: string | null;
+            upstream?: string | null;
         };
         BudgetRequest: {
             /**
