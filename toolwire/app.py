@@ -137,7 +137,11 @@ async def build_services(
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
     gateway.admission = (
-        RateLimits(lambda: gateway.catalog.limits, storage_for(settings.state_url)),
+        RateLimits(
+            lambda: gateway.catalog.limits,
+            storage_for(settings.state_url),
+            on_refused=None if metrics is None else metrics.rate_limit_refused,
+        ),
     )
     tokens = None
     if settings.oauth_authorization_servers:
