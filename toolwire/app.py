@@ -10,7 +10,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -31,12 +31,14 @@ from toolwire.bootstrap import (
     load_secret,
     prepare_data_dir,
 )
-from toolwire.config import build_catalog, load_config
+from toolwire.config import build_catalog, load_config, virtual_servers
 from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
+from toolwire.core.pins import PinGuard
+from toolwire.core.servers import VirtualServer
 from toolwire.inbound import a2a, admin, admin_billing, mcp, openai, rest
 from toolwire.inbound.cors import Cors
 from toolwire.inbound.http import json_response
@@ -47,7 +49,9 @@ from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
+from toolwire.store.pins import PinStore
 from toolwire.store.secrets import SecretStore
+from toolwire.upstream.health import HealthRegistry
 from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
@@ -65,13 +69,17 @@ class Prepared:
 
     catalog: Catalog
     redactor: Redactor
+    health: HealthRegistry = field(default_factory=HealthRegistry)
+    servers: dict[str, VirtualServer] = field(default_factory=dict)
 
 
 def prepare(settings: Settings) -> Prepared:
     """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
     redactor = Redactor()
+    health = HealthRegistry()
     config = load_config(settings.config)
-    return Prepared(build_catalog(config, settings.builtin_profiles, redactor=redactor), redactor)
+    catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor, health=health)
+    return Prepared(catalog, redactor, health, virtual_servers(config))
 
 
 async def build_services(
@@ -80,20 +88,20 @@ async def build_services(
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
     prepare_data_dir(settings)
     secret = load_secret(settings)
-    config = None if prepared is not None else load_config(settings.config)
+    if prepared is None:
+        prepared = prepare(settings)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
     try:
         admin_account = await admin_account_id(store)
         created = await first_start(settings, store, admin_account)
-        redactor = prepared.redactor if prepared is not None else Redactor()
+        redactor = prepared.redactor
         install_log_redaction(redactor)
         vault = Vault.over(SecretStore(store.engine), secret, redactor)
         await vault.load()
-        if prepared is not None:
-            catalog = prepared.catalog
-        else:
-            assert config is not None
-            catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
+        catalog = prepared.catalog
+        pin_store = PinStore(store.engine)
+        pins = PinGuard(pin_store, store.audit, refresh_s=settings.pin_refresh_s)
+        await pins.sync(catalog)  # before serving: a changed upstream tool is held from the start
         billing = Billing(
             store,
             secret,
@@ -114,6 +122,8 @@ async def build_services(
         own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
+        pins=pins,
+        servers=prepared.servers,
     )
     tokens = None
     if settings.oauth_authorization_servers:
@@ -130,8 +140,30 @@ async def build_services(
         byok=billing.byok,
         usage=billing.usage,
         operations=lambda: gateway.catalog,
+        servers=lambda: gateway.servers,
+        pins=pin_store,
+        on_pins_changed=functools.partial(refresh_pins, gateway, pins),
+        health=prepared.health,
+        pin_counts=pins,
     )
-    return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
+    services = Services(settings, gateway, auth, store, secret, state, billing, admin_service, pins)
+    return services, created
+
+
+async def refresh_pins(gateway: Gateway, pins: PinGuard) -> None:
+    """Re-read pin approvals; when they changed, tell the doors (MCP `list_changed`)."""
+    if await pins.refresh():
+        await gateway.swap_catalog(gateway.catalog)
+
+
+async def watch_pins(gateway: Gateway, pins: PinGuard) -> None:
+    """Every `pins.refresh_s`, pick up approvals made on other instances (or the CLI)."""
+    while True:
+        await asyncio.sleep(pins.refresh_s)
+        try:
+            await refresh_pins(gateway, pins)
+        except Exception:
+            log.warning("could not refresh pin approvals", exc_info=True)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -185,7 +217,13 @@ async def readyz(request: Request) -> Response:
             await conn.execute(text("SELECT 1"))
     except Exception:
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    return json_response({"status": "ready", "tools": len(svc.gateway.catalog)})
+    upstreams = {
+        row["name"]: {k: row[k] for k in ("kind", "state", "tools", "held", "last_error")}
+        for row in svc.admin.upstreams()
+    }
+    return json_response(
+        {"status": "ready", "tools": len(svc.gateway.catalog), "upstreams": upstreams}
+    )
 
 
 async def openapi_json(request: Request) -> Response:
@@ -207,11 +245,18 @@ def create_app(
         services, created = await build_services(settings, prepared)
         app.state.services = services
         reconciler = asyncio.create_task(services.billing.run_forever())
+        pin_watch = None
+        if services.pins is not None:
+            pin_watch = asyncio.create_task(watch_pins(services.gateway, services.pins))
         if on_ready is not None:
             on_ready(services, created)
         try:
             yield {}
         finally:
+            if pin_watch is not None:
+                pin_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pin_watch
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler

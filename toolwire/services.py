@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.gateway import Gateway
+from toolwire.core.pins import PinGuard
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
 
@@ -32,3 +33,5 @@ class Services:
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
     admin: Admin
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
+    pins: PinGuard | None = None
+    """The pin check the gateway asks (`toolwire.core.pins`), refreshed by the app's lifespan."""

@@ -30,6 +30,8 @@ import yaml
 from toolwire.config.schema import SCHEMA
 from toolwire.core.catalog import Catalog, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
+from toolwire.core.servers import VirtualServer
+from toolwire.upstream.health import HealthRegistry
 from toolwire.vault.redact import Redactor
 
 __all__ = [
@@ -41,10 +43,11 @@ __all__ = [
     "build_catalog",
     "load_config",
     "parse_config",
+    "virtual_servers",
 ]
 
 MAX_INCLUDE_DEPTH = 8
-SECTIONS = ("upstreams", "tools", "openapi", "databases")
+SECTIONS = ("upstreams", "tools", "openapi", "databases", "servers")
 
 
 class ConfigError(ValueError):
@@ -66,6 +69,8 @@ class CatalogConfig:
     tools: Mapping[str, Any] = field(default_factory=dict)
     openapi: Mapping[str, Any] = field(default_factory=dict)
     databases: Mapping[str, Any] = field(default_factory=dict)
+    servers: Mapping[str, Any] = field(default_factory=dict)
+    """Virtual servers: name -> {tools: [globs], description} (`virtual_servers`)."""
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths in the file (OpenAPI specs, SQLite databases) are resolved from."""
     source: str = "config"
@@ -213,11 +218,20 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
     return chosen
 
 
+def virtual_servers(config: CatalogConfig) -> dict[str, VirtualServer]:
+    """The `servers:` section as `VirtualServer`s by name."""
+    return {
+        name: VirtualServer(name, tuple(raw["tools"]), str(raw.get("description", "")))
+        for name, raw in config.servers.items()
+    }
+
+
 def build_catalog(
     config: CatalogConfig,
     extra_profiles: tuple[str, ...] = (),
     *,
     redactor: Redactor | None = None,
+    health: HealthRegistry | None = None,
 ) -> Catalog:
     """The catalog of the chosen built-in tools plus every declared upstream tool. `redactor`
     (the vault's) lets adapters register derived secrets such as OAuth tokens."""
@@ -230,7 +244,7 @@ def build_catalog(
         tools.extend(module_specs(source))
     tools = select_builtins(config, tools)
     try:
-        tools.extend(upstream_tools(config, redactor or Redactor()))
+        tools.extend(upstream_tools(config, redactor or Redactor(), health))
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec
+from toolwire.core.pins import PinMode, PinPolicy
+from toolwire.upstream.health import HealthPolicy, HealthRegistry
 from toolwire.upstream.http import (
     AuthSpec,
     ExpressionRequest,
@@ -53,16 +55,22 @@ _UPSTREAM_KEYS = (
     "max_response_bytes",
     "allow_private_networks",
     "allow_foreign_origins",
+    "health",
 )
 
 
-def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
+def upstream_tools(
+    config: CatalogConfig, redactor: Redactor, health: HealthRegistry | None = None
+) -> list[ToolSpec]:
+    """Every tool the upstream sections declare; each HTTP upstream's breaker and cap come from
+    `health` (this process's registry; a fresh one when None)."""
     from toolwire.config import ConfigError
 
+    health = health or HealthRegistry()
     upstreams: dict[str, HttpUpstream] = {}
     for name, raw in config.upstreams.items():
         try:
-            upstreams[name] = http_upstream(name, raw, redactor)
+            upstreams[name] = http_upstream(name, raw, redactor, health)
         except ValueError as exc:
             raise ConfigError(f"{config.source}: at upstreams/{name}: {exc}") from None
     tools: list[ToolSpec] = []
@@ -71,7 +79,7 @@ def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
     for name, raw in config.openapi.items():
         where = f"{config.source}: at openapi/{name}"
         try:
-            tool = openapi_tool(name, raw, upstreams, redactor, config.base_dir)
+            tool = openapi_tool(name, raw, upstreams, redactor, config.base_dir, health)
         except OpenAPIError as exc:
             raise ConfigError(f"{where}: {raw['spec']}: {exc}") from None
         except ValueError as exc:
@@ -107,14 +115,19 @@ def upstream_spec(name: str, raw: Mapping[str, Any]) -> UpstreamSpec:
         max_response_bytes=int(raw.get("max_response_bytes", 5 * 1024 * 1024)),
         allow_private_networks=bool(raw.get("allow_private_networks", False)),
         allow_foreign_origins=tuple(raw.get("allow_foreign_origins", ())),
+        health=HealthPolicy.from_config(raw.get("health")),
     )
 
 
-def http_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> HttpUpstream:
+def http_upstream(
+    name: str, raw: Mapping[str, Any], redactor: Redactor, health: HealthRegistry | None = None
+) -> HttpUpstream:
     """Raises `ValueError` for an upstream with credentials but no origin to confine them to."""
     if raw.get("auth") is not None and not raw.get("base_url"):
         raise ValueError("an upstream with auth needs base_url: its credentials go only there")
-    return HttpUpstream(upstream_spec(name, raw), redactor)
+    spec = upstream_spec(name, raw)
+    registry = health or HealthRegistry()
+    return HttpUpstream(spec, redactor, registry.for_upstream(name, "http", spec.health))
 
 
 def http_tool(
@@ -160,6 +173,7 @@ def http_tool(
                 annotations=_annotations(method, op.get("title"), op.get("annotations", {})),
                 title=op.get("title"),
                 credentials=upstream.credentials,
+                upstream=upstream.spec.name,
             )
         )
     return ToolSpec(name, raw["description"], tuple(ops), category=raw.get("category", "general"))
@@ -236,6 +250,7 @@ def openapi_tool(
     upstreams: Mapping[str, HttpUpstream],
     redactor: Redactor,
     base_dir: Path,
+    health: HealthRegistry | None = None,
 ) -> ToolSpec | None:
     specs = {k: u.spec for k, u in upstreams.items()}
     document, spec = openapi_import(name, raw, specs, base_dir)
@@ -244,7 +259,10 @@ def openapi_tool(
     else:
         if not spec.base_url:
             raise ValueError("the document has no servers; give base_url")
-        upstream = HttpUpstream(spec, redactor)
+        registry = health or HealthRegistry()
+        upstream = HttpUpstream(
+            spec, redactor, registry.for_upstream(spec.name, "openapi", spec.health)
+        )
     tool_name = raw.get("tool", name)
     tool, _ = build_tool(
         tool_name,
@@ -254,8 +272,20 @@ def openapi_tool(
         curation_from(raw),
         upstream,
         limits_from(raw),
+        pin_policy(raw.get("pinning"), default="off"),
     )
     return tool
+
+
+def pin_policy(raw: Mapping[str, Any] | None, *, default: PinMode = "pin") -> PinPolicy | None:
+    """An upstream's `pinning:` entry as a `PinPolicy`; None when its policy is `off`. The
+    default differs by kind: `pin` for federated upstreams, `off` for OpenAPI imports (whose
+    document the operator curates; docs/design/pinning.md)."""
+    raw = raw or {}
+    mode = raw.get("policy", default)
+    if mode == "off":
+        return None
+    return PinPolicy(mode=mode, first_sight=raw.get("first_sight", "hold"))
 
 
 def sqlite_path(url: str, base_dir: Path) -> Path:

@@ -21,6 +21,7 @@ import orjson
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
 from toolwire.core.jsonsafe import json_safe, safe_text
+from toolwire.core.pins import PinPolicy, UpstreamToolDefinition
 from toolwire.core.ports import Adapter
 
 ChargePolicy = Literal["success", "always"]
@@ -73,6 +74,12 @@ class OperationSpec:
     """Credential slots the adapter needs, each naming a vault secret: {"token": "tavily_key"}."""
     byok_fee: int = 0
     """What a call costs when it runs on the caller's own credential (BYOK) instead of `price`."""
+    origin: UpstreamToolDefinition | None = None
+    """The upstream's own definition of this operation, when its upstream reports one: what
+    pinning hashes (`toolwire.core.pins`). None for built-ins and declared tools."""
+    pin_policy: PinPolicy = field(default_factory=PinPolicy)
+    upstream: str | None = None
+    """The upstream this operation reaches (its health and listing row); None for built-ins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,9 @@ class Operation:
     validate: Callable[[Any], Any] = field(repr=False, compare=False)
     credentials: Mapping[str, str] = field(default_factory=dict)
     byok_fee: int = 0
+    origin: UpstreamToolDefinition | None = field(default=None, compare=False)
+    pin_policy: PinPolicy = field(default_factory=PinPolicy)
+    upstream: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -266,6 +276,9 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         validate=compile_validator(schema),
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
+        origin=spec.origin,
+        pin_policy=spec.pin_policy,
+        upstream=spec.upstream or (None if spec.origin is None else spec.origin.upstream),
     )
 
 

@@ -1,0 +1,210 @@
+"""Health of one upstream, for any adapter kind: a circuit breaker, a concurrency cap, latency.
+
+What it is: `UpstreamHealth` (one per upstream) and `HealthRegistry` (this process's set of
+them, for `toolwire upstreams list`, the admin API and `/readyz`). An adapter wraps each request
+to its upstream in `async with health.call() as attempt:` and reports a failure of the upstream
+itself (unreachable, reset, timed out, a 5xx) with `attempt.failed(reason)`; an exception leaving
+the block that is an `UpstreamError` counts as one too. A caller's mistake (a 4xx) is not the
+upstream's ill health and counts as success.
+
+    closed     calls pass; `failure_threshold` consecutive failures open the breaker
+    open       calls fail at once with UPSTREAM_ERROR (reason "circuit_open") for `reset_after`
+               seconds; then one probe call is let through (half-open)
+    half_open  the probe's success closes the breaker, its failure opens it again
+
+The concurrency cap (a bulkhead) fails a call over `max_concurrency` in flight at once with
+UPSTREAM_ERROR (reason "upstream_busy"): a slow upstream holds at most that many calls, and every
+other upstream's tools are unaffected. Latency: the median of the last `WINDOW` successful calls.
+
+What it is not: shared between processes. Breaker state is per process for now; a shared one
+(issue 14, Redis) replaces `HealthRegistry.for_upstream`'s construction: the seam is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from toolwire.core.errors import UpstreamError, UpstreamTimeout
+
+State = Literal["closed", "open", "half_open"]
+WINDOW = 200
+"""Successful calls whose latency the p50 is taken over."""
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """Thresholds from the catalog's `health:` entry of an upstream."""
+
+    failure_threshold: int = 5
+    """Consecutive failures that open the breaker."""
+    reset_after: float = 30.0
+    """Seconds the breaker stays open before a probe call is let through."""
+    max_concurrency: int = 64
+    """Calls in flight to this upstream at once; more fail fast."""
+
+    @classmethod
+    def from_config(cls, raw: Any) -> HealthPolicy:
+        raw = raw or {}
+        return cls(
+            failure_threshold=int(raw.get("failure_threshold", cls.failure_threshold)),
+            reset_after=float(raw.get("reset_after", cls.reset_after)),
+            max_concurrency=int(raw.get("max_concurrency", cls.max_concurrency)),
+        )
+
+
+class Attempt:
+    """One call inside `UpstreamHealth.call`: `failed(reason)` marks the upstream at fault."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def failed(self, reason: str) -> None:
+        self.reason = reason
+
+
+class UpstreamHealth:
+    """Breaker, bulkhead and latency of one upstream (`name`, of `kind`, e.g. "http")."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        policy: HealthPolicy | None = None,
+        *,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.policy = policy or HealthPolicy()
+        self._clock = clock
+        self._state: State = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+        self.in_flight = 0
+        self.calls = 0
+        self.failed_calls = 0
+        self.rejected = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self._latencies: deque[float] = deque(maxlen=WINDOW)
+
+    @property
+    def state(self) -> State:
+        if self._state == "open" and self._clock() - self._opened_at >= self.policy.reset_after:
+            return "half_open"
+        return self._state
+
+    def p50_ms(self) -> float | None:
+        return round(statistics.median(self._latencies), 3) if self._latencies else None
+
+    def _refuse(self, reason: str, message: str) -> UpstreamError:
+        self.rejected += 1
+        return UpstreamError(message, details={"upstream": self.name, "reason": reason})
+
+    def _admit(self) -> bool:
+        """Let a call in, or raise; True when the call is the half-open probe."""
+        state = self.state
+        if state == "open" or (state == "half_open" and self._probing):
+            retry = max(0.0, self.policy.reset_after - (self._clock() - self._opened_at))
+            error = self._refuse(
+                "circuit_open",
+                f"upstream {self.name!r} is failing ({self.last_error or 'unavailable'}); "
+                f"its circuit is open, retry in {retry:.0f}s",
+            )
+            error.details["retry_after_s"] = round(retry, 3)
+            raise error
+        if self.in_flight >= self.policy.max_concurrency:
+            raise self._refuse(
+                "upstream_busy",
+                f"upstream {self.name!r} already has {self.policy.max_concurrency} calls in flight",
+            )
+        probe = state == "half_open"
+        if probe:
+            self._probing = True
+        return probe
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[Attempt]:
+        """Guard one call: refuses fast when open or full; records its outcome and latency."""
+        probe = self._admit()
+        self.in_flight += 1
+        self.calls += 1
+        attempt = Attempt()
+        started = self._clock()
+        try:
+            yield attempt
+        except (UpstreamError, UpstreamTimeout) as exc:
+            self._failure(probe, str(exc.details.get("reason") or exc.code), exc.message)
+            raise
+        except BaseException:  # cancelled by the caller, or a bug: the upstream is not at fault
+            if probe:
+                self._probing = False
+            raise
+        else:
+            if attempt.reason is not None:
+                self._failure(probe, attempt.reason, attempt.reason)
+            else:
+                self._success(probe, self._clock() - started)
+        finally:
+            self.in_flight -= 1
+
+    def _success(self, probe: bool, seconds: float) -> None:
+        self._failures = 0
+        self._latencies.append(seconds * 1000.0)
+        if probe or self._state != "closed":
+            self._state = "closed"
+        self._probing = False
+
+    def _failure(self, probe: bool, reason: str, message: str) -> None:
+        self.failed_calls += 1
+        self._failures += 1
+        self.last_error = f"{reason}: {message}" if message != reason else reason
+        self.last_error_at = time.time()
+        if probe or self._failures >= self.policy.failure_threshold:
+            self._state = "open"
+            self._opened_at = self._clock()
+        self._probing = False
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as `toolwire upstreams list` and `/readyz` show it (JSON)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "in_flight": self.in_flight,
+            "max_concurrency": self.policy.max_concurrency,
+            "calls": self.calls,
+            "failures": self.failed_calls,
+            "rejected": self.rejected,
+            "consecutive_failures": self._failures,
+            "last_error": self.last_error,
+            "p50_ms": self.p50_ms(),
+        }
+
+
+class HealthRegistry:
+    """This process's `UpstreamHealth` per upstream name (`UpstreamReport` for the core)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, UpstreamHealth] = {}
+
+    def for_upstream(
+        self, name: str, kind: str, policy: HealthPolicy | None = None
+    ) -> UpstreamHealth:
+        """The health of `name`, created on first use (a reload keeps its state)."""
+        found = self._by_name.get(name)
+        if found is None or found.policy != (policy or HealthPolicy()) or found.kind != kind:
+            found = self._by_name[name] = UpstreamHealth(name, kind, policy)
+        return found
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [h.snapshot() for _, h in sorted(self._by_name.items())]
