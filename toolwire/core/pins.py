@@ -66,6 +66,22 @@ class UpstreamToolDefinition:
         }
 
     @classmethod
+    def from_mcp(cls, upstream: str, definition: Mapping[str, Any]) -> UpstreamToolDefinition:
+        """A federated MCP tool's raw definition (`Tool` as the upstream sent it: name, title,
+        description, inputSchema, outputSchema, annotations, icons) under `upstream`."""
+        icons = definition.get("icons")
+        return cls(
+            upstream=upstream,
+            tool=str(definition.get("name", "")),
+            description=str(definition.get("description") or ""),
+            title=definition.get("title"),
+            input_schema=definition.get("inputSchema") or {},
+            output_schema=definition.get("outputSchema"),
+            annotations=definition.get("annotations") or {},
+            icons=tuple(icons) if isinstance(icons, list) else (),
+        )
+
+    @classmethod
     def from_hashed(cls, upstream: str, data: Mapping[str, Any]) -> UpstreamToolDefinition:
         """The inverse of `hashed_fields`, for a definition read back from the store."""
         return cls(

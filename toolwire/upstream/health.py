@@ -2,10 +2,11 @@
 
 What it is: `UpstreamHealth` (one per upstream) and `HealthRegistry` (this process's set of
 them, for `toolwire upstreams list`, the admin API and `/readyz`). An adapter wraps each request
-to its upstream in `async with health.call() as attempt:` and reports a failure of the upstream
+to its upstream in `async with health.guard() as attempt:` and reports a failure of the upstream
 itself (unreachable, reset, timed out, a 5xx) with `attempt.failed(reason)`; an exception leaving
-the block that is an `UpstreamError` counts as one too. A caller's mistake (a 4xx) is not the
-upstream's ill health and counts as success.
+the block that is an `UpstreamError` counts as one too. (`call()` + `record_success` /
+`record_failure` is the same guard with the outcome reported by hand: the MCP adapter's shape.)
+A caller's mistake (a 4xx) is not the upstream's ill health and counts as success.
 
     closed     calls pass; `failure_threshold` consecutive failures open the breaker
     open       calls fail at once with UPSTREAM_ERROR (reason "circuit_open") for `reset_after`
@@ -133,8 +134,10 @@ class UpstreamHealth:
         return probe
 
     @contextlib.asynccontextmanager
-    async def call(self) -> AsyncIterator[Attempt]:
-        """Guard one call: refuses fast when open or full; records its outcome and latency."""
+    async def guard(self) -> AsyncIterator[Attempt]:
+        """Guard one call and record its outcome: refuses fast when open or full; an
+        `UpstreamError`/`UpstreamTimeout` leaving the block, or `attempt.failed(reason)`, is a
+        failure; anything else that completes is a success (its latency kept)."""
         probe = self._admit()
         self.in_flight += 1
         self.calls += 1
@@ -146,8 +149,7 @@ class UpstreamHealth:
             self._failure(probe, str(exc.details.get("reason") or exc.code), exc.message)
             raise
         except BaseException:  # cancelled by the caller, or a bug: the upstream is not at fault
-            if probe:
-                self._probing = False
+            self._unrecorded(probe)
             raise
         else:
             if attempt.reason is not None:
@@ -156,6 +158,40 @@ class UpstreamHealth:
                 self._success(probe, self._clock() - started)
         finally:
             self.in_flight -= 1
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        """Admission only (the `UpstreamGuard` shape of the MCP adapter, branch fed-core): the
+        caller reports the outcome with `record_success(seconds)` / `record_failure(reason)`."""
+        probe = self._admit()
+        self.in_flight += 1
+        self.calls += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if probe and self._probing:  # the probe ended unrecorded (cancelled)
+                self._unrecorded(probe)
+
+    def record_success(self, seconds: float) -> None:
+        self._success(self._state != "closed" or self._probing, seconds)
+
+    def record_failure(self, reason: str) -> None:
+        self._failure(self._probing, reason, reason)
+
+    def status(self) -> dict[str, Any]:
+        """The `UpstreamGuard` status: breaker state, calls in flight, last error, p50 (ms)."""
+        return {
+            "breaker": self.state,
+            "in_flight": self.in_flight,
+            "last_error": self.last_error,
+            "p50_ms": self.p50_ms(),
+        }
+
+    def _unrecorded(self, probe: bool) -> None:
+        """A probe that ended without an outcome: stay open, let another probe through later."""
+        if probe:
+            self._probing = False
 
     def _success(self, probe: bool, seconds: float) -> None:
         self._failures = 0
@@ -189,6 +225,24 @@ class UpstreamHealth:
             "last_error": self.last_error,
             "p50_ms": self.p50_ms(),
         }
+
+
+class Health(UpstreamHealth):
+    """`UpstreamHealth` with the constructor of the MCP adapter's minimal one (branch fed-core),
+    so that adapter runs on this module unchanged."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        max_concurrency: int = 64,
+        failure_threshold: int = 5,
+        reset_after: float = 30.0,
+        kind: str = "mcp",
+    ) -> None:
+        super().__init__(
+            upstream, kind, HealthPolicy(failure_threshold, reset_after, max_concurrency)
+        )
 
 
 class HealthRegistry:

@@ -118,7 +118,7 @@ class HttpUpstream:
         """Send with auth and retries, under the upstream's breaker and concurrency cap (fails
         fast with UPSTREAM_ERROR, reason "circuit_open" or "upstream_busy"); returns (status,
         headers, body) of the final answer. A 5xx answer counts against the breaker."""
-        async with self.health.call() as attempt:
+        async with self.health.guard() as attempt:
             answer = await self._send(method, built, creds, idempotent=idempotent)
             if answer[0] >= 500:
                 attempt.failed(f"http_status {answer[0]}")
