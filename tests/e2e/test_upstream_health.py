@@ -138,9 +138,8 @@ async def test_the_concurrency_cap_refuses_calls_over_it_and_spares_other_tools(
         assert (over["code"], over["details"]["reason"]) == ("UPSTREAM_ERROR", "upstream_busy")
         echo = await http.post("/api/v1/execute", json={"tool": "echo", "input": {"message": "x"}})
         assert echo.status_code == 200
-        with httpx.Client(base_url=gateway.url, headers=headers) as admin_http:
-            admin_http.headers["Authorization"] = f"Bearer {gateway.admin_key}"
-            rows = admin_http.get("/admin/v1/upstreams").json()["upstreams"]
+        admin = {"Authorization": f"Bearer {gateway.admin_key}"}
+        rows = (await http.get("/admin/v1/upstreams", headers=admin)).json()["upstreams"]
         slow = next(r for r in rows if r["name"] == "slow")
         assert (slow["state"], slow["in_flight"], slow["tools"]) == ("closed", 2, 1)
         upstream.release.set()
