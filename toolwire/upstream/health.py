@@ -146,14 +146,16 @@ class UpstreamHealth:
         try:
             yield attempt
         except (UpstreamError, UpstreamTimeout) as exc:
-            self._failure(probe, str(exc.details.get("reason") or exc.code), exc.message)
+            # only the reason code is kept: a message may carry upstream text (never a secret
+            # here, but the state is shown on /readyz, so it keeps to an allow-list of codes)
+            self._failure(probe, str(exc.details.get("reason") or exc.code.lower()))
             raise
         except BaseException:  # cancelled by the caller, or a bug: the upstream is not at fault
             self._unrecorded(probe)
             raise
         else:
             if attempt.reason is not None:
-                self._failure(probe, attempt.reason, attempt.reason)
+                self._failure(probe, attempt.reason)
             else:
                 self._success(probe, self._clock() - started)
         finally:
@@ -177,7 +179,7 @@ class UpstreamHealth:
         self._success(self._state != "closed" or self._probing, seconds)
 
     def record_failure(self, reason: str) -> None:
-        self._failure(self._probing, reason, reason)
+        self._failure(self._probing, reason)
 
     def status(self) -> dict[str, Any]:
         """The `UpstreamGuard` status: breaker state, calls in flight, last error, p50 (ms)."""
@@ -200,10 +202,10 @@ class UpstreamHealth:
             self._state = "closed"
         self._probing = False
 
-    def _failure(self, probe: bool, reason: str, message: str) -> None:
+    def _failure(self, probe: bool, reason: str) -> None:
         self.failed_calls += 1
         self._failures += 1
-        self.last_error = f"{reason}: {message}" if message != reason else reason
+        self.last_error = reason
         self.last_error_at = time.time()
         if probe or self._failures >= self.policy.failure_threshold:
             self._state = "open"
