@@ -109,10 +109,16 @@ def upstreams_list(
 
 
 def _words(runs: list[dict[str, str]]) -> Text:
+    """Removed words as `[-...-]` in red, added ones as `{+...+}` in green (git's plain word-diff
+    marks, so the change reads without colours too)."""
     text = Text()
     for run in runs:
-        style = {"delete": "bold red strike", "insert": "bold green"}.get(run["op"], "")
-        text.append(run["text"], style=style)
+        if run["op"] == "delete":
+            text.append(f"[-{run['text']}-]", style="bold red")
+        elif run["op"] == "insert":
+            text.append(f"{{+{run['text']}+}}", style="bold green")
+        else:
+            text.append(run["text"])
     return text
 
 
@@ -123,8 +129,8 @@ def upstreams_diff(
     database_url: DatabaseUrl = None,
     as_json: JsonOut = False,
 ) -> None:
-    """What changed in each held tool of upstream NAME, word by word (red: removed, green:
-    added), against the approved definition."""
+    """What changed in each held tool of upstream NAME, word by word ([-removed-] in red,
+    {+added+} in green), against the approved definition."""
     records: list[PinRecord] = _with_pins(data_dir, database_url, lambda a: a.pins(name))
     held = [r for r in records if r.held]
     if as_json:
