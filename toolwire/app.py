@@ -133,6 +133,7 @@ async def build_services(
     )
     state = state_from_url(settings.state_url)
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
     admin_service = Admin(
         store.accounts,
         keys=store.keys,
@@ -154,6 +155,25 @@ async def refresh_pins(gateway: Gateway, pins: PinGuard) -> None:
     """Re-read pin approvals; when they changed, tell the doors (MCP `list_changed`)."""
     if await pins.refresh():
         await gateway.swap_catalog(gateway.catalog)
+
+
+class PinResync:
+    """A catalog listener: when the catalog was rebuilt (an operation source's tools changed),
+    record the new definitions (`PinGuard.sync`: first sight, changes held and audited), and
+    tell the doors again if that changed what is approved."""
+
+    def __init__(self, gateway: Gateway, pins: PinGuard, synced: Catalog) -> None:
+        self.gateway = gateway
+        self.pins = pins
+        self.synced = synced
+
+    async def __call__(self) -> None:
+        catalog = self.gateway.catalog
+        if catalog is self.synced:
+            return
+        self.synced = catalog
+        if await self.pins.sync(catalog):
+            await self.gateway.swap_catalog(catalog)
 
 
 async def watch_pins(gateway: Gateway, pins: PinGuard) -> None:

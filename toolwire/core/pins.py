@@ -205,8 +205,9 @@ class PinGuard:
             entry["held" if self.held(op) else "pinned"] += 1
         return out
 
-    async def sync(self, ops: Iterable[Operation]) -> None:
-        """Record every pinned operation's current definition, then refresh the snapshot."""
+    async def sync(self, ops: Iterable[Operation]) -> bool:
+        """Record every pinned operation's current definition (first sight, change: logged and
+        audited), then refresh the snapshot; True when the approvals changed."""
         self._digests.clear()
         for op in ops:
             if not self.pinned(op):
@@ -214,7 +215,7 @@ class PinGuard:
             assert op.origin is not None
             verdict = await self.book.observe(op.origin, self.digest(op), op.pin_policy)
             self._report(op, verdict)
-        await self.refresh()
+        return await self.refresh()
 
     async def refresh(self) -> bool:
         """Re-read the approvals; True when they changed."""
