@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx2
 import pytest
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from toolwire.testing import RunningGateway, running_gateway
+from toolwire.testing import TOOLWIRE, RunningGateway, running_gateway
 
 CONFIG = {
     "builtins": {"include": ["echo", "calc", "uuid"]},
@@ -113,3 +115,15 @@ def test_a_key_cannot_be_limited_to_a_server_the_catalog_does_not_declare(
         )
         assert made.status_code == 400
         assert made.json()["error"]["details"] == {"server": "nosuch", "servers": ["math", "words"]}
+
+
+async def test_stdio_local_serves_one_virtual_server(gateway: RunningGateway) -> None:
+    _, key = gateway.create_account()
+    args = ["stdio", "--local", "--server", "math", "--data-dir", str(gateway.data_dir)]
+    args += ["--config", str(gateway.data_dir / "toolwire.yaml")]
+    env = {"PATH": os.environ.get("PATH", ""), "TOOLWIRE_API_KEY": key}
+    params = StdioServerParameters(command=TOOLWIRE, args=args, env=env)
+    with (gateway.data_dir / "stdio-server.stderr").open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names and all(name.startswith("calc.") for name in names)

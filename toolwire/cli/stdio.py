@@ -39,6 +39,12 @@ def stdio(
     profile: Annotated[
         list[str] | None, typer.Option(help="Extra built-in catalog profile (--local).")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve only this virtual server's tools (--local; with --url, use .../mcp/NAME)."
+        ),
+    ] = None,
 ) -> None:
     """Speak MCP over stdio: bridge to a gateway URL, or serve the local catalog (--local)."""
     key = key or os.environ.get("TOOLWIRE_API_KEY") or os.environ.get("TOOLWIRE_ADMIN_KEY")
@@ -56,10 +62,10 @@ def stdio(
 
         asyncio.run(bridge(url, key))
         return
-    asyncio.run(_serve_local(settings, key))
+    asyncio.run(_serve_local(settings, key, server))
 
 
-async def _serve_local(settings: object, key: str) -> None:
+async def _serve_local(settings: object, key: str, server: str | None = None) -> None:
     from toolwire.app import build_services
     from toolwire.core.errors import ToolwireError
     from toolwire.inbound.mcp.stdio import serve_local
@@ -70,6 +76,8 @@ async def _serve_local(settings: object, key: str) -> None:
     try:
         try:
             principal = await services.auth.authenticate(key)
+            if server is not None:
+                principal = services.gateway.within(principal, server)
         except ToolwireError as exc:
             raise fail(exc.message) from None
         await serve_local(services, principal)
