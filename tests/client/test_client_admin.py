@@ -84,3 +84,12 @@ async def test_amounts_over_the_one_limit_are_refused_server_side(admin: Any, am
     with pytest.raises(InvalidRequest):
         await admin.create_account("sdk-too-rich", credits=amount)
     assert await admin.balance(account["id"]) == 0
+
+
+async def test_a_key_limited_to_an_undeclared_virtual_server_is_refused(admin: Any) -> None:
+    account = await admin.create_account("sdk-servers")
+    with pytest.raises(InvalidRequest) as refused:
+        await admin.create_key(account["id"], servers=["research"])
+    assert refused.value.details == {"server": "research", "servers": []}
+    unlimited = await admin.create_key(account["id"])
+    assert unlimited["key"]["servers"] is None
