@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 security_log = logging.getLogger("toolwire.security")
 
+PIN_AUDIT_DOOR = "pins"
+"""The `door` of pinning's security events in the audit log (not calls: usage leaves them out)."""
+
 PinMode = Literal["pin", "auto", "off"]
 FirstSight = Literal["approve", "hold"]
 Verdict = Literal[
@@ -252,7 +255,7 @@ class PinGuard:
                 key_id=None,
                 tool=op.tool,
                 operation=op.name,
-                door="pins",
+                door=PIN_AUDIT_DOOR,
                 outcome={
                     "held": "PIN_HELD",
                     "first_sight_held": "PIN_FIRST_SIGHT_HELD",
