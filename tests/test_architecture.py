@@ -34,7 +34,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces and the services they are handed; never store, vault, upstream
     "inbound": frozenset({"__init__", "auth", "core", "sealing", "services", "settings", "state"}),
-    "services": frozenset({"billing", "core", "settings", "state", "store"}),
+    "services": frozenset({"billing", "core", "reload", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),
     # the SDK is installed and used on its own
@@ -43,6 +43,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "bootstrap": frozenset({"core", "settings", "store"}),
     "logs": frozenset({"log_flood"}),
     "testing": frozenset(),
+    # hot catalog reload: builds a catalog from the config and swaps it into the gateway
+    "reload": frozenset({"config", "core", "settings", "state", "vault"}),
     "app": frozenset(
         {
             "__init__",
@@ -52,6 +54,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "config",
             "core",
             "inbound",
+            "reload",
             "services",
             "settings",
             "state",

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from toolwire import __version__
+from toolwire import __version__, reload
 from toolwire.auth.oauth import OAuthVerifier
 from toolwire.billing import Billing
 from toolwire.bootstrap import (
@@ -31,7 +31,6 @@ from toolwire.bootstrap import (
     load_secret,
     prepare_data_dir,
 )
-from toolwire.config import build_catalog, load_config
 from toolwire.core.admin import Admin
 from toolwire.core.auth import Authenticator
 from toolwire.core.catalog import Catalog
@@ -48,7 +47,6 @@ from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
 from toolwire.store.secrets import SecretStore
-from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
 log = logging.getLogger("toolwire.app")
@@ -65,13 +63,15 @@ class Prepared:
 
     catalog: Catalog
     redactor: Redactor
+    version: str = ""
+    """`toolwire.reload.catalog_version` of the catalog."""
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
+    """Build the catalog `settings` name. Raises `ConfigError` (with its location filled in)."""
     redactor = Redactor()
-    config = load_config(settings.config)
-    return Prepared(build_catalog(config, settings.builtin_profiles, redactor=redactor), redactor)
+    catalog, version, _ = reload.build(settings, redactor)
+    return Prepared(catalog, redactor, version)
 
 
 async def build_services(
@@ -80,7 +80,6 @@ async def build_services(
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
     prepare_data_dir(settings)
     secret = load_secret(settings)
-    config = None if prepared is not None else load_config(settings.config)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
     try:
         admin_account = await admin_account_id(store)
@@ -90,10 +89,9 @@ async def build_services(
         vault = Vault.over(SecretStore(store.engine), secret, redactor)
         await vault.load()
         if prepared is not None:
-            catalog = prepared.catalog
+            catalog, version = prepared.catalog, prepared.version
         else:
-            assert config is not None
-            catalog = build_catalog(config, settings.builtin_profiles, redactor=redactor)
+            catalog, version, _ = reload.build(settings, redactor)
         billing = Billing(
             store,
             secret,
@@ -114,6 +112,7 @@ async def build_services(
         own_keys=billing.byok,
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
+        catalog_version=version,
     )
     tokens = None
     if settings.oauth_authorization_servers:
@@ -123,6 +122,7 @@ async def build_services(
     )
     state = state_from_url(settings.state_url)
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    reloader = reload.Reloader(settings, gateway, state, redactor, vault)
     admin_service = Admin(
         store.accounts,
         keys=store.keys,
@@ -130,8 +130,12 @@ async def build_services(
         byok=billing.byok,
         usage=billing.usage,
         operations=lambda: gateway.catalog,
+        reload=reloader.admin_reload,
     )
-    return Services(settings, gateway, auth, store, secret, state, billing, admin_service), created
+    services = Services(
+        settings, gateway, auth, store, secret, state, billing, admin_service, reloader
+    )
+    return services, created
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -185,7 +189,14 @@ async def readyz(request: Request) -> Response:
             await conn.execute(text("SELECT 1"))
     except Exception:
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    return json_response({"status": "ready", "tools": len(svc.gateway.catalog)})
+    gateway = svc.gateway
+    return json_response(
+        {
+            "status": "ready",
+            "tools": len(gateway.catalog),
+            "catalog_version": gateway.catalog_version,
+        }
+    )
 
 
 async def openapi_json(request: Request) -> Response:
@@ -207,15 +218,17 @@ def create_app(
         services, created = await build_services(settings, prepared)
         app.state.services = services
         reconciler = asyncio.create_task(services.billing.run_forever())
+        await services.reloader.start()
         if on_ready is not None:
             on_ready(services, created)
         try:
             yield {}
         finally:
+            await services.reloader.stop()
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
-            await close_adapters(services.gateway.catalog)
+            await services.gateway.live.aclose()
             await services.store.ledger.close()  # every reservation of this process resolved
             await services.billing.stop()
             await services.store.close()

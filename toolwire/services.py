@@ -16,6 +16,7 @@ from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
     from toolwire.billing import Billing
+    from toolwire.reload import Reloader
     from toolwire.store import Store
 
 
@@ -32,3 +33,5 @@ class Services:
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
     admin: Admin
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
+    reloader: Reloader
+    """Hot catalog reload (file watch, SIGHUP, admin API, other instances' signals)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from toolwire.cli import admin, openapi, secrets, serve, stdio, tools, usage
+from toolwire.cli import admin, openapi, reload, secrets, serve, stdio, tools, usage
 
 app = typer.Typer(
     name="toolwire",
@@ -21,6 +21,7 @@ stdio.register(app)
 secrets.register(app)
 openapi.register(app)
 usage.register(app)
+reload.register(app)
 
 
 def main() -> None:

@@ -72,7 +72,12 @@ async def _serve_local(settings: object, key: str) -> None:
             principal = await services.auth.authenticate(key)
         except ToolwireError as exc:
             raise fail(exc.message) from None
-        await serve_local(services, principal)
+        await services.reloader.start(sighup=False)  # a catalog edit reaches the client
+        try:
+            await serve_local(services, principal)
+        finally:
+            await services.reloader.stop()
     finally:
+        await services.gateway.live.aclose()
         await services.store.close()
         await services.state.close()

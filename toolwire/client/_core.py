@@ -316,3 +316,7 @@ def grant(account_id: str, amount: Amount, note: str | None) -> Call[float]:
 
 def balance(account_id: str) -> Call[float]:
     return Call("GET", f"/admin/v1/accounts/{_segment(account_id)}/balance", _item("balance"))
+
+
+def reload() -> Call[JSONObject]:
+    return Call("POST", "/admin/v1/reload", _identity)

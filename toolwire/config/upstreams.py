@@ -64,25 +64,25 @@ def upstream_tools(config: CatalogConfig, redactor: Redactor) -> list[ToolSpec]:
         try:
             upstreams[name] = http_upstream(name, raw, redactor)
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: at upstreams/{name}: {exc}") from None
+            raise ConfigError.at(config.source, f"upstreams/{name}", str(exc)) from None
     tools: list[ToolSpec] = []
     for name, raw in config.tools.items():
-        tools.append(http_tool(name, raw, upstreams, f"{config.source}: at tools/{name}"))
+        tools.append(http_tool(name, raw, upstreams, config.source))
     for name, raw in config.openapi.items():
-        where = f"{config.source}: at openapi/{name}"
+        where = f"openapi/{name}"
         try:
             tool = openapi_tool(name, raw, upstreams, redactor, config.base_dir)
         except OpenAPIError as exc:
-            raise ConfigError(f"{where}: {raw['spec']}: {exc}") from None
+            raise ConfigError.at(config.source, where, f"{raw['spec']}: {exc}") from None
         except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            raise ConfigError.at(config.source, where, str(exc)) from None
         if tool is not None:
             tools.append(tool)
     for name, raw in config.databases.items():
         try:
             tools.append(database_tool(name, raw, config.base_dir))
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: at databases/{name}: {exc}") from None
+            raise ConfigError.at(config.source, f"databases/{name}", str(exc)) from None
     return tools
 
 
@@ -118,20 +118,22 @@ def http_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> Http
 
 
 def http_tool(
-    name: str, raw: Mapping[str, Any], upstreams: Mapping[str, HttpUpstream], where: str
+    name: str, raw: Mapping[str, Any], upstreams: Mapping[str, HttpUpstream], source: str
 ) -> ToolSpec:
     from toolwire.config import ConfigError
 
     ops: list[OperationSpec] = []
     for op_name, op in raw["operations"].items():
-        at = f"{where}/operations/{op_name}"
+        at = f"tools/{name}/operations/{op_name}"
         upstream = upstreams.get(op["upstream"])
         if upstream is None:
-            raise ConfigError(f"{at}: unknown upstream {op['upstream']!r}")
+            raise ConfigError.at(source, at, f"unknown upstream {op['upstream']!r}")
         method = op.get("method", "GET")
         url = op.get("url") or op.get("path") or ""
         if not url.startswith(("http://", "https://", "{")) and not upstream.spec.base_url:
-            raise ConfigError(f"{at}: upstream {op['upstream']!r} has no base_url for a path")
+            raise ConfigError.at(
+                source, at, f"upstream {op['upstream']!r} has no base_url for a path"
+            )
         try:
             request = ExpressionRequest(
                 method,
@@ -149,7 +151,7 @@ def http_tool(
                 idempotent=op.get("idempotent"),
             )
         except ValueError as exc:
-            raise ConfigError(f"{at}: {exc}") from None
+            raise ConfigError.at(source, at, str(exc)) from None
         ops.append(
             OperationSpec(
                 name=op_name,

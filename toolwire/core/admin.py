@@ -15,7 +15,7 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
@@ -153,6 +153,7 @@ class Admin:
         byok: ByokBook | None = None,
         usage: UsageBook | None = None,
         operations: Callable[[], Iterable[Operation]] = tuple,
+        reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
@@ -160,6 +161,7 @@ class Admin:
         self._byok = byok
         self._usage = usage
         self._operations = operations
+        self._reload = reload
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -260,6 +262,16 @@ class Admin:
 
     async def list_byok(self, account_id: str) -> list[ByokInfo]:
         return await self._need(self._byok, "BYOK").list(account_id)
+
+    # the catalog
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the catalog file and serve it, on this instance and (signalled) every other:
+        `{"status": "reloaded"|"unchanged", "version", "previous", "operations", "added",
+        "removed", "instance"}` (`toolwire.reload.ReloadResult`). An invalid file raises
+        `InvalidRequest` with `details.reason == "invalid_catalog"` and its `location`; the
+        catalog served stays."""
+        return await self._need(self._reload, "catalog reload")()
 
     # usage
 

@@ -54,6 +54,7 @@ from toolwire.core.errors import (
     UpstreamTimeout,
 )
 from toolwire.core.hooks import InvokeHooks
+from toolwire.core.live import Generation, LiveCatalog
 from toolwire.core.model import AuditEvent, Meta, Outcome, Principal, Reservation, ToolCall
 from toolwire.core.ports import (
     AuditSink,
@@ -91,6 +92,7 @@ class _Run:
     principal: Principal
     call: ToolCall
     started: float
+    generation: Generation
     op: Operation | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     claimed: bool = False
@@ -125,8 +127,9 @@ class Gateway:
         explicit_forbidden: bool = False,
         admission: Sequence[Admission] = (),
         hooks: InvokeHooks = NO_HOOKS,
+        catalog_version: str = "",
     ) -> None:
-        self.catalog = catalog
+        self.live = LiveCatalog(catalog, catalog_version)
         self.ledger = ledger
         self.audit = audit
         self.default_timeout = default_timeout
@@ -140,14 +143,25 @@ class Gateway:
 
     # -- the catalog, and its changes ---------------------------------------------------------
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog calls starting now resolve in (`LiveCatalog.catalog`)."""
+        return self.live.catalog
+
+    @property
+    def catalog_version(self) -> str:
+        """The current catalog's version ("" when the process did not compute one)."""
+        return self.live.version
+
     def on_catalog_changed(self, listener: CatalogListener) -> None:
         """Call `listener` after every catalog change (see `catalog_changed`)."""
         self._listeners.append(listener)
 
-    async def swap_catalog(self, catalog: Catalog) -> None:
-        """Replace the catalog atomically, then tell the listeners; calls already resolved
-        finish on the old one."""
-        self.catalog = catalog
+    async def swap_catalog(self, catalog: Catalog, version: str = "") -> None:
+        """Serve `catalog` (at `version`) to every call that starts from now on, then tell the
+        listeners. Calls already running finish on the catalog they started on; its adapters
+        close when the last of them ends (`LiveCatalog.swap`)."""
+        await self.live.swap(catalog, version)
         for listener in self._listeners:
             try:
                 await listener()
@@ -183,7 +197,14 @@ class Gateway:
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
         """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
         in the Outcome). Cancellation releases what was held, is audited, and propagates."""
-        run = _Run(principal, call, time.perf_counter())
+        generation = self.live.acquire()  # the call runs on this catalog, whatever swaps
+        try:
+            return await self._execute(_Run(principal, call, time.perf_counter(), generation))
+        finally:
+            self.live.release(generation)
+
+    async def _execute(self, run: _Run) -> Outcome:
+        principal, call = run.principal, run.call
         try:
             replay = await self._before_invoke(run)
             if replay is not None:
@@ -210,7 +231,7 @@ class Gateway:
     async def _before_invoke(self, run: _Run) -> Outcome | None:
         """Steps 1-7; the stored outcome when the call is an idempotent replay."""
         call = run.call
-        op = self.resolve(call.tool, call.operation)
+        op = self.resolve(call.tool, call.operation, run.generation.catalog)
         run.op = self.authorize(run.principal, op, call.tool, call.operation)
         run.arguments = self.validate(run.op, call.arguments)
         await self.admit(run.principal, run.op)
@@ -221,9 +242,12 @@ class Gateway:
         await self.reserve(run)
         return None
 
-    def resolve(self, tool: str, operation: str | None) -> Operation:
-        """Step 1: the operation the name points at; `ToolNotFound`."""
-        return self.catalog.resolve(tool, operation)
+    def resolve(
+        self, tool: str, operation: str | None, catalog: Catalog | None = None
+    ) -> Operation:
+        """Step 1: the operation the name points at in `catalog` (the one the call holds; by
+        default the current one); `ToolNotFound`."""
+        return (self.catalog if catalog is None else catalog).resolve(tool, operation)
 
     def authorize(
         self,

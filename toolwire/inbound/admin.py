@@ -113,6 +113,11 @@ async def balance(request: Request, admin: Admin) -> Any:
     return {"account_id": account_id, "balance": micro_to_credits(await admin.balance(account_id))}
 
 
+async def reload_catalog(request: Request, admin: Admin) -> Any:
+    await _json_object(request, frozenset())  # no fields; an empty body or {}
+    return await admin.reload()
+
+
 routes = [
     Route("/admin/v1/accounts", admin(create_account, 201), methods=["POST"]),
     Route("/admin/v1/accounts", admin(list_accounts), methods=["GET"]),
@@ -122,4 +127,5 @@ routes = [
     Route("/admin/v1/accounts/{account_id}/balance", admin(balance), methods=["GET"]),
     Route("/admin/v1/keys", admin(list_keys), methods=["GET"]),
     Route("/admin/v1/keys/{key_id}", admin(revoke_key), methods=["DELETE"]),
+    Route("/admin/v1/reload", admin(reload_catalog), methods=["POST"]),
 ]
