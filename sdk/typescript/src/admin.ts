@@ -6,7 +6,15 @@
 
 import { type Call, type CallOptions, item, object } from "./http.js";
 import { at, ROUTES } from "./routes.js";
-import type { Account, Amount, ApiKey, CreatedKey, UsageQuery, UsageRow } from "./types.js";
+import type {
+  Account,
+  Amount,
+  ApiKey,
+  CreatedKey,
+  ReloadResult,
+  UsageQuery,
+  UsageRow,
+} from "./types.js";
 
 type Send = <T>(call: Call<T>, options?: CallOptions) => Promise<T>;
 
@@ -119,5 +127,15 @@ export class Admin {
       },
     };
     return this.#send(call, options);
+  }
+
+  /**
+   * Re-read the gateway's catalog file and serve it without a restart; every instance sharing
+   * its state backend is signalled to do the same. An invalid file rejects with
+   * `InvalidRequestError` whose `details` hold `reason: "invalid_catalog"`, `location`
+   * (file:line and YAML path) and the `version` still served.
+   */
+  reload(options?: CallOptions): Promise<ReloadResult> {
+    return this.#send({ ...at(ROUTES.reload), parse: object<ReloadResult> }, options);
   }
 }

@@ -20,6 +20,7 @@ export const ROUTES = {
   revokeKey: { method: "DELETE", path: "/admin/v1/keys/{key_id}", documented: true },
   /** Served by the gateway (toolwire/inbound/admin_billing.py) but not yet in /openapi.json. */
   usage: { method: "GET", path: "/admin/v1/usage", documented: true },
+  reload: { method: "POST", path: "/admin/v1/reload", documented: true },
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

@@ -207,3 +207,18 @@ export interface UsageQuery {
   since?: string;
   until?: string;
 }
+
+/** What `admin.reload()` did: `reloaded` (a new catalog version is served) or `unchanged`. */
+export interface ReloadResult {
+  status: "reloaded" | "unchanged";
+  /** The catalog version now served (the one `/readyz` reports). */
+  version: string;
+  previous: string;
+  /** Operations in the catalog now served. */
+  operations: number;
+  /** Operations added and removed, by qualified name (`uuid.generate`). */
+  added: string[];
+  removed: string[];
+  /** The gateway instance that answered. */
+  instance: string;
+}
