@@ -172,31 +172,29 @@ def locate(error: ConfigError) -> ConfigError:
     if error.line is not None or error.file is None or error.path is None:
         return error
     try:
-        node = yaml.compose(Path(error.file).read_text(encoding="utf-8"))
+        node: yaml.Node | None = yaml.compose(Path(error.file).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return error
-    found = None
+    found: yaml.Node | None = None
     for part in error.path.split("/"):
-        found = _child(node, part)
+        found, node = _entry(node, part)
         if found is None:
-            break
-        node = found
-    if node is not None and (found is not None or error.path == ""):
-        error.line = int(node.start_mark.line) + 1
+            return error
+    if found is not None:
+        error.line = int(found.start_mark.line) + 1
     return error
 
 
-def _child(node: yaml.Node | None, part: str) -> yaml.Node | None:
-    """The key node of `part` in a mapping node (its line is the entry's), or a list item."""
+def _entry(node: yaml.Node | None, part: str) -> tuple[yaml.Node | None, yaml.Node | None]:
+    """(the node naming `part`, for its line, and the node under it) in a mapping or list."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == part:
-                return value if isinstance(value, yaml.MappingNode | yaml.SequenceNode) else key
-        return None
+                return key, value
     if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-        child: yaml.Node = node.value[int(part)]
-        return child
-    return None
+        item: yaml.Node = node.value[int(part)]
+        return item, item
+    return None, None
 
 
 def _absolutise(raw: dict[str, Any], base: Path) -> dict[str, Any]:
