@@ -30,6 +30,10 @@ Credentials resolve before the reservation because their source decides the char
 own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
 The core makes that choice; the BYOK store only stores keys (`ports.OwnKeys`).
 Cancellation (a client that went away) releases the reservation and propagates.
+
+A call holds a lease on the catalog it started on (`toolwire.core.live.LiveCatalog`) from step 1
+to its end: a reload (`swap_catalog`) serves the new catalog to calls that start afterwards, and
+the old adapters close only when the last call holding them has finished.
 """
 
 from __future__ import annotations
