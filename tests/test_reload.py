@@ -1,7 +1,8 @@
 """Hot catalog reload (`toolwire.reload`) on real gateways started as users start them: the admin
 API and `toolwire reload`, SIGHUP, the file watch, an invalid edit refused with its location, a
 call in flight across a reload, and `notifications/tools/list_changed` to an official `mcp` SDK
-session. The two-instance reload under load is in tests/e2e/test_reload_under_load.py."""
+session over Streamable HTTP, legacy SSE and `toolwire stdio --local`; the A2A card's skills.
+The two-instance reload under load is in tests/e2e/test_reload_under_load.py."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ToolListChangedNotification
 
@@ -131,6 +133,12 @@ def tool_names(gateway: RunningGateway, key: str) -> set[str]:
         return {t["name"] for t in http.get("/api/v1/tools").json()["tools"]}
 
 
+def skills(gateway: RunningGateway, key: str) -> set[str]:
+    """The skill ids of the A2A agent card this key sees."""
+    with gateway.client(key) as http:
+        return {s["id"] for s in http.get("/.well-known/agent-card.json").json()["skills"]}
+
+
 def version(gateway: RunningGateway) -> str:
     value: str = httpx.get(gateway.url + "/readyz", timeout=10).json()["catalog_version"]
     return value
@@ -146,6 +154,7 @@ def test_the_admin_api_serves_an_edit_and_reports_the_version(
 ) -> None:
     before = version(gateway)
     assert "uuid.generate" not in tool_names(gateway, key)
+    assert "uuid" not in skills(gateway, key)
     write(catalog_file, upstream, builtins="echo, calc, uuid")
     answer = reload(gateway)
     assert answer.status_code == 200, answer.text
@@ -154,6 +163,7 @@ def test_the_admin_api_serves_an_edit_and_reports_the_version(
     assert result["added"] == ["uuid.generate"] and result["removed"] == []
     assert version(gateway) == result["version"] != before
     assert "uuid.generate" in tool_names(gateway, key)
+    assert "uuid" in skills(gateway, key)
     with gateway.client(key) as http:
         ran = http.post("/api/v1/execute", json={"tool": "uuid", "input": {}}).json()
     assert ran["ok"] is True and len(ran["data"]["uuids"]) == 1
@@ -331,3 +341,33 @@ async def test_an_edited_file_is_served_and_mcp_sessions_are_told_the_list_chang
             over_sse = {t.name for t in (await sse_client_.list_tools()).tools}
     assert "uuid.generate" in over_http and over_http == over_sse
     assert "catalog reloaded (file change)" in gateway.logs()
+
+
+async def test_a_stdio_local_client_is_told_the_list_changed_when_the_file_is_edited(
+    watched: tuple[RunningGateway, Path],
+) -> None:
+    gateway, path = watched
+    _, key = gateway.create_account(credits=10, name="stdio")
+    args = ["stdio", "--local", "--data-dir", str(gateway.data_dir), "--config", str(path)]
+    env = {
+        **os.environ,
+        "TOOLWIRE_API_KEY": key,
+        "TOOLWIRE_LOG_LEVEL": "warning",
+        "TOOLWIRE_RELOAD_POLL_S": "0.2",
+    }
+    changed = anyio.Event()
+
+    async def handler(message: Any) -> None:
+        if isinstance(message, ToolListChangedNotification):
+            changed.set()
+
+    params = StdioServerParameters(command=TOOLWIRE, args=args, env=env)
+    with anyio.fail_after(60):
+        async with Client(params, mode="legacy", message_handler=handler) as client:
+            before = {t.name for t in (await client.list_tools()).tools}
+            added = next(t for t in ("time", "text", "json", "calc") if t not in path.read_text())
+            path.write_text(path.read_text().replace("]", f", {added}]"))
+            await changed.wait()
+            after = {t.name for t in (await client.list_tools()).tools}
+    new = after - before
+    assert new and all(name.startswith(added) for name in new), (added, new)
