@@ -35,7 +35,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -145,10 +145,10 @@ class Reloader:
     redactor: Redactor
     vault: Vault | None = None
     instance: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _sighup: bool = False
-    _watched: _Watched = field(default_factory=_Watched)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _sighup: bool = field(default=False, init=False)
+    _watched: _Watched = field(default_factory=_Watched, init=False)
 
     # -- the one path ------------------------------------------------------------------------
 
@@ -183,10 +183,10 @@ class Reloader:
         return result.to_dict()
 
     async def _reload(self, trigger: str) -> ReloadResult:
+        read = self._watched = _snapshot(self.settings.config, self._watched.files)
         if self.vault is not None:
             await self.vault.load()  # secrets set since the start are known before any call
         previous = self.gateway.live.catalog
-        read = self._watched = _snapshot(self.settings.config, self._watched.files)
         try:
             catalog, version, files = await asyncio.to_thread(build, self.settings, self.redactor)
         except ConfigError as exc:
@@ -235,9 +235,9 @@ class Reloader:
         `sighup`, on Unix, in the main thread). Returns once the listener is subscribed."""
         self._watched = _snapshot(self.settings.config, _files(self.settings.config))
         listening = asyncio.Event()
-        self._tasks.append(asyncio.create_task(self._listen(listening), name="catalog-reload"))
+        self._spawn(self._listen(listening), "catalog-reload")
         if self.settings.config is not None and self.settings.reload_poll_s > 0:
-            self._tasks.append(asyncio.create_task(self._watch(), name="catalog-watch"))
+            self._spawn(self._watch(), "catalog-watch")
         if sighup and threading.current_thread() is threading.main_thread():
             with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -248,21 +248,32 @@ class Reloader:
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._sighup = False
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
 
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading the catalog")
-        self._tasks.append(asyncio.create_task(self._quietly("SIGHUP", broadcast=True)))
+        self._spawn(self._quietly("SIGHUP", broadcast=True), "catalog-sighup")
 
     async def _quietly(self, trigger: str, *, broadcast: bool) -> None:
-        """`reload` where no one waits for the answer: a refusal is already logged."""
-        with contextlib.suppress(ConfigError):
+        """`reload` where no one waits for the answer: a refusal is already logged, and any
+        other failure (the vault's database unreachable) is logged here."""
+        try:
             await self.reload(trigger=trigger, broadcast=broadcast)
+        except ConfigError:
+            pass
+        except Exception:
+            log.exception("catalog reload (%s) failed; the catalog served stays", trigger)
 
     async def _listen(self, listening: asyncio.Event) -> None:
         async with self.state.subscribe(CHANNEL) as messages:
@@ -275,10 +286,7 @@ class Reloader:
                     continue
                 if origin == self.instance or version == self.gateway.catalog_version:
                     continue
-                try:
-                    await self._quietly(f"signal from {origin}", broadcast=False)
-                except Exception:
-                    log.exception("catalog reload on a peer's signal failed")
+                await self._quietly(f"signal from {origin}", broadcast=False)
 
     async def _watch(self) -> None:
         interval = self.settings.reload_poll_s
