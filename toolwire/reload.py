@@ -155,7 +155,8 @@ class Reloader:
     async def reload(self, *, trigger: str, broadcast: bool = True) -> ReloadResult:
         """Re-read the catalog file, check it and serve it. Raises `ConfigError` (with its
         location filled in) when the file is invalid; the current catalog then stays. With
-        `broadcast`, other instances are told to reload too (whatever happened here)."""
+        `broadcast`, a reload that was not refused (`reloaded` or `unchanged`) tells the other
+        instances to reload too; each skips it when it already serves that version."""
         async with self._lock:
             result = await self._reload(trigger)
         if broadcast:
