@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from toolwire import __version__
+from toolwire import __version__, reload
 from toolwire.billing import Billing
 from toolwire.bootstrap import (
     FirstStart,
@@ -30,7 +30,7 @@ from toolwire.bootstrap import (
     load_secret,
     prepare_data_dir,
 )
-from toolwire.config import CatalogPlan, build_plan, load_config, virtual_servers
+from toolwire.config import CatalogPlan, virtual_servers
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
@@ -60,7 +60,6 @@ from toolwire.store.audit_log import AuditLog
 from toolwire.store.pins import PinStore
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.health import HealthRegistry
-from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
 log = logging.getLogger("toolwire.app")
@@ -81,15 +80,16 @@ class Prepared:
     plan: CatalogPlan | None = None
     health: HealthRegistry = field(default_factory=HealthRegistry)
     servers: dict[str, VirtualServer] = field(default_factory=dict)
+    version: str = ""
+    """`toolwire.reload.catalog_version` of the catalog."""
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
+    """Build the catalog `settings` name. Raises `ConfigError` (with its location filled in)."""
     redactor = Redactor()
     health = HealthRegistry()
-    config = load_config(settings.config)
-    plan = build_plan(config, settings.builtin_profiles, redactor=redactor, health=health)
-    return Prepared(plan.compose(), redactor, plan, health, virtual_servers(config))
+    config, plan, version = reload.build(settings, redactor, health)
+    return Prepared(plan.compose(), redactor, plan, health, virtual_servers(config), version)
 
 
 async def build_services(
@@ -110,6 +110,7 @@ async def build_services(
         await vault.load()
         catalog = prepared.catalog
         plan = prepared.plan or CatalogPlan(())
+        version = prepared.version
         pin_store = PinStore(store.engine)
         pins = PinGuard(pin_store, store.audit, refresh_s=settings.pin_refresh_s)
         await pins.sync(catalog)  # before serving: a changed upstream tool is held from the start
@@ -141,6 +142,7 @@ async def build_services(
         servers=prepared.servers,
         tracer=tracer,
         digest_key=derive_key(secret, AUDIT_DIGEST),
+        catalog_version=version,
     )
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
@@ -160,6 +162,9 @@ async def build_services(
     state = state_from_url(settings.state_url)
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
     gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
+    reloader = reload.Reloader(
+        settings, gateway, state, redactor, vault, plan=plan, health=prepared.health
+    )
     admin_service = Admin(
         store.accounts,
         keys=store.keys,
@@ -173,6 +178,7 @@ async def build_services(
         on_pins_changed=functools.partial(refresh_pins, gateway, pins),
         health=prepared.health,
         pin_counts=pins,
+        reload=reloader.admin_reload,
     )
     services = Services(
         settings,
@@ -183,6 +189,7 @@ async def build_services(
         state,
         billing,
         admin_service,
+        reloader,
         upstreams=plan,
         metrics=metrics,
         pins=pins,
@@ -341,7 +348,12 @@ async def readyz(request: Request) -> Response:
     if svc.upstreams is not None:
         for status in svc.upstreams.status():
             upstreams.setdefault(str(status["name"]), {}).update(status)
-    body: dict[str, Any] = {"status": "ready", "tools": len(svc.gateway.catalog)}
+    gateway = svc.gateway
+    body: dict[str, Any] = {
+        "status": "ready",
+        "tools": len(gateway.catalog),
+        "catalog_version": gateway.catalog_version,
+    }
     if upstreams:
         body["upstreams"] = upstreams
     return json_response(body)
@@ -372,6 +384,7 @@ def create_app(
         pin_watch = None
         if services.pins is not None:
             pin_watch = asyncio.create_task(watch_pins(services.gateway, services.pins))
+        await services.reloader.start()
         try:
             async with background(services):
                 if on_ready is not None:
@@ -382,11 +395,12 @@ def create_app(
                 pin_watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pin_watch
+            await services.reloader.stop()
             await a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()
             if services.upstreams is not None:
                 await services.upstreams.aclose()
-            await close_adapters(services.gateway.catalog)
+            await services.gateway.live.aclose()
             await services.store.ledger.close()  # every reservation of this process resolved
             await services.billing.stop()
             await services.store.close()

@@ -18,6 +18,7 @@ from toolwire.state import StateBackend
 if TYPE_CHECKING:
     from toolwire.billing import Billing
     from toolwire.metrics import Metrics
+    from toolwire.reload import Reloader
     from toolwire.store import Store
 
 
@@ -44,6 +45,8 @@ class Services:
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
     admin: Admin
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
+    reloader: Reloader
+    """Hot catalog reload (file watch, SIGHUP, admin API, other instances' signals)."""
     upstreams: Upstreams | None = None
     """The federated MCP upstreams (status for /readyz and `toolwire upstreams list`)."""
     metrics: Metrics | None = None

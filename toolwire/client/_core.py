@@ -346,3 +346,7 @@ def audit(
     params = {k: v for k, v in given.items() if v is not None}
     params["limit"] = str(limit)
     return Call("GET", "/admin/v1/audit", _identity, params=params)
+
+
+def reload() -> Call[JSONObject]:
+    return Call("POST", "/admin/v1/reload", _identity)

@@ -160,3 +160,11 @@ class Admin:
                 cursor=cursor,
             )
         )
+
+    def reload(self) -> JSONObject:
+        """Re-read the gateway's catalog file and serve it (every instance is signalled):
+        `{"status": "reloaded"|"unchanged", "version", "previous", "operations", "added",
+        "removed", "instance"}`. An invalid file raises `InvalidRequest` whose `.details` hold
+        `reason: "invalid_catalog"`, `location` (file:line and YAML path) and the `version`
+        still served."""
+        return self._client._send(_core.reload())

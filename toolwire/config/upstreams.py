@@ -86,7 +86,7 @@ def _upstream(name: str, raw: Mapping[str, Any], built: Built) -> None:
 
 
 def _tool(name: str, raw: Mapping[str, Any], built: Built) -> None:
-    built.tools.append(http_tool(name, raw, built.upstreams, f"{built.source}: at tools/{name}"))
+    built.tools.append(http_tool(name, raw, built.upstreams, built.source))
 
 
 def _openapi(name: str, raw: Mapping[str, Any], built: Built) -> None:
@@ -133,13 +133,12 @@ def upstream_tools(
     built = Built(redactor, config.base_dir, config.source, health=health or HealthRegistry())
     for kind, factory in KINDS.items():
         for name, raw in config.section(kind).items():
-            where = f"{config.source}: at {kind}/{name}"
             try:
                 factory(name, raw, built)
             except ConfigError:
                 raise
             except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+                raise ConfigError.at(config.source, f"{kind}/{name}", str(exc)) from None
     return built
 
 
@@ -288,20 +287,22 @@ def http_upstream(
 
 
 def http_tool(
-    name: str, raw: Mapping[str, Any], upstreams: Mapping[str, HttpUpstream], where: str
+    name: str, raw: Mapping[str, Any], upstreams: Mapping[str, HttpUpstream], source: str
 ) -> ToolSpec:
     from toolwire.config import ConfigError
 
     ops: list[OperationSpec] = []
     for op_name, op in raw["operations"].items():
-        at = f"{where}/operations/{op_name}"
+        at = f"tools/{name}/operations/{op_name}"
         upstream = upstreams.get(op["upstream"])
         if upstream is None:
-            raise ConfigError(f"{at}: unknown upstream {op['upstream']!r}")
+            raise ConfigError.at(source, at, f"unknown upstream {op['upstream']!r}")
         method = op.get("method", "GET")
         url = op.get("url") or op.get("path") or ""
         if not url.startswith(("http://", "https://", "{")) and not upstream.spec.base_url:
-            raise ConfigError(f"{at}: upstream {op['upstream']!r} has no base_url for a path")
+            raise ConfigError.at(
+                source, at, f"upstream {op['upstream']!r} has no base_url for a path"
+            )
         try:
             request = ExpressionRequest(
                 method,
@@ -319,7 +320,7 @@ def http_tool(
                 idempotent=op.get("idempotent"),
             )
         except ValueError as exc:
-            raise ConfigError(f"{at}: {exc}") from None
+            raise ConfigError.at(source, at, str(exc)) from None
         ops.append(
             OperationSpec(
                 name=op_name,

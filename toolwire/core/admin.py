@@ -203,6 +203,7 @@ class Admin:
         on_pins_changed: Callable[[], Awaitable[None]] | None = None,
         health: HealthReport | None = None,
         pin_counts: PinCounts | None = None,
+        reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
@@ -216,6 +217,7 @@ class Admin:
         self._on_pins_changed = on_pins_changed
         self._health = health
         self._pin_counts = pin_counts
+        self._reload = reload
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -343,6 +345,16 @@ class Admin:
 
     async def list_byok(self, account_id: str) -> list[ByokInfo]:
         return await self._need(self._byok, "BYOK").list(account_id)
+
+    # the catalog
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the catalog file and serve it, on this instance and (signalled) every other:
+        `{"status": "reloaded"|"unchanged", "version", "previous", "operations", "added",
+        "removed", "instance"}` (`toolwire.reload.ReloadResult`). An invalid file raises
+        `InvalidRequest` with `details.reason == "invalid_catalog"` and its `location`; the
+        catalog served stays."""
+        return await self._need(self._reload, "catalog reload")()
 
     # usage
 

@@ -35,6 +35,10 @@ Credentials resolve before the reservation because their source decides the char
 own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
 The core makes that choice; the BYOK store only stores keys (`ports.OwnKeys`).
 Cancellation (a client that went away) releases the reservation and propagates.
+
+A call holds a lease on the catalog it started on (`toolwire.core.live.LiveCatalog`) from step 1
+to its end: a reload (`swap_catalog`) serves the new catalog to calls that start afterwards, and
+the old adapters close only when the last call holding them has finished.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from toolwire.core.errors import (
     UpstreamTimeout,
 )
 from toolwire.core.hooks import InvokeHooks
+from toolwire.core.live import Generation, LiveCatalog
 from toolwire.core.model import (
     AuditEvent,
     Identity,
@@ -125,6 +130,7 @@ class _Run:
     principal: Principal
     call: ToolCall
     started: float
+    generation: Generation
     op: Operation | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     validated: bool = False
@@ -168,8 +174,9 @@ class Gateway:
         digest_key: bytes = b"",
         pins: PinGate | None = None,
         servers: Mapping[str, VirtualServer] | None = None,
+        catalog_version: str = "",
     ) -> None:
-        self.catalog = catalog
+        self.live = LiveCatalog(catalog, catalog_version)
         self.compose = compose
         """Builds the catalog afresh from the static tools and the operation sources' current
         operations (`config.CatalogPlan.compose`); None: the catalog never changes shape."""
@@ -191,14 +198,25 @@ class Gateway:
 
     # -- the catalog, and its changes ---------------------------------------------------------
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog calls starting now resolve in (`LiveCatalog.catalog`)."""
+        return self.live.catalog
+
+    @property
+    def catalog_version(self) -> str:
+        """The current catalog's version ("" when the process did not compute one)."""
+        return self.live.version
+
     def on_catalog_changed(self, listener: CatalogListener) -> None:
         """Call `listener` after every catalog change (see `catalog_changed`)."""
         self._listeners.append(listener)
 
-    async def swap_catalog(self, catalog: Catalog) -> None:
-        """Replace the catalog atomically, then tell the listeners; calls already resolved
-        finish on the old one."""
-        self.catalog = catalog
+    async def swap_catalog(self, catalog: Catalog, version: str = "") -> None:
+        """Serve `catalog` (at `version`) to every call that starts from now on, then tell the
+        listeners. Calls already running finish on the catalog they started on; its adapters
+        close when the last of them ends (`LiveCatalog.swap`)."""
+        await self.live.swap(catalog, version)
         for listener in self._listeners:
             try:
                 await listener()
@@ -217,7 +235,7 @@ class Gateway:
             except Exception:
                 log.exception("rebuilding the catalog failed; the current one stays")
                 return
-        await self.swap_catalog(catalog)
+        await self.swap_catalog(catalog, self.catalog_version)
 
     def visible(
         self,
@@ -280,10 +298,14 @@ class Gateway:
         """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
         in the Outcome). Cancellation releases what was held, is audited, and propagates."""
         with bound(call.request_id):
-            return await self._execute(principal, call)
+            generation = self.live.acquire()  # the call runs on this catalog, whatever swaps
+            try:
+                return await self._execute(_Run(principal, call, time.perf_counter(), generation))
+            finally:
+                self.live.release(generation)
 
-    async def _execute(self, principal: Principal, call: ToolCall) -> Outcome:
-        run = _Run(principal, call, time.perf_counter())
+    async def _execute(self, run: _Run) -> Outcome:
+        principal, call = run.principal, run.call
         if self.tracer is not None:
             run.span = self.tracer.start(call)
         try:
@@ -292,7 +314,7 @@ class Gateway:
                 return await self._replayed(run, replay)
             run.invoked = True
             result = await self.invoke(run.op_, run.arguments, self._context(run))
-            run.result, run.capped = self.catalog.policy.cap(run.op_, result)
+            run.result, run.capped = run.generation.catalog.policy.cap(run.op_, result)
         except ToolwireError as exc:
             run.error = payload.renderable(exc)
         except Exception:
@@ -313,7 +335,7 @@ class Gateway:
     async def _before_invoke(self, run: _Run) -> Outcome | None:
         """Steps 1-7; the stored outcome when the call is an idempotent replay."""
         call = run.call
-        op = self.resolve(call.tool, call.operation)
+        op = self.resolve(call.tool, call.operation, run.generation.catalog)
         run.op = self.authorize(run.principal, op, call.tool, call.operation)
         run.arguments = self.validate(run.op, call.arguments)
         run.validated = True
@@ -325,9 +347,12 @@ class Gateway:
         await self.reserve(run)
         return None
 
-    def resolve(self, tool: str, operation: str | None) -> Operation:
-        """Step 1: the operation the name points at; `ToolNotFound`."""
-        return self.catalog.resolve(tool, operation)
+    def resolve(
+        self, tool: str, operation: str | None, catalog: Catalog | None = None
+    ) -> Operation:
+        """Step 1: the operation the name points at in `catalog` (the one the call holds; by
+        default the current one); `ToolNotFound`."""
+        return (self.catalog if catalog is None else catalog).resolve(tool, operation)
 
     def authorize(
         self,

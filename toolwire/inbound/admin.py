@@ -141,6 +141,11 @@ async def approve_pins(request: Request, admin: Admin) -> Any:
     return {"approved": [r.to_dict() for r in approved]}
 
 
+async def reload_catalog(request: Request, admin: Admin) -> Any:
+    await _json_object(request, frozenset())  # no fields; an empty body or {}
+    return await admin.reload()
+
+
 routes = [
     Route("/admin/v1/accounts", admin(create_account, 201), methods=["POST"]),
     Route("/admin/v1/accounts", admin(list_accounts), methods=["GET"]),
@@ -153,4 +158,5 @@ routes = [
     Route("/admin/v1/upstreams", admin(list_upstreams), methods=["GET"]),
     Route("/admin/v1/upstreams/{name}/pins", admin(upstream_pins), methods=["GET"]),
     Route("/admin/v1/upstreams/{name}/approve", admin(approve_pins), methods=["POST"]),
+    Route("/admin/v1/reload", admin(reload_catalog), methods=["POST"]),
 ]

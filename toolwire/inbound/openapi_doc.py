@@ -306,6 +306,20 @@ def _paths(
                 },
             }
         },
+        "/admin/v1/reload": {
+            "post": {
+                **_op(
+                    "Reload the catalog file on this instance and signal the others to",
+                    "ReloadResult",
+                    admin=True,
+                ),
+                "description": "Re-reads the catalog file, checks it and serves it without a "
+                "restart: calls in flight finish on the old catalog, MCP clients are told "
+                "`notifications/tools/list_changed`. An invalid file is refused with "
+                "INVALID_REQUEST, `details.reason` `invalid_catalog` and its `location` "
+                "(file:line and YAML path); the catalog served stays.",
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",
@@ -315,7 +329,7 @@ def _paths(
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness (database reachable)",
+                "summary": "Readiness (database reachable) and the catalog version served",
                 "security": [],
                 "responses": {
                     "200": {"description": "ready"},
@@ -540,6 +554,19 @@ def _response_schemas() -> dict[str, Any]:
                 "tools": {"type": "array", "items": {}},
                 "count": {"type": "integer"},
                 "format": {"type": "string"},
+            },
+        },
+        "ReloadResult": {
+            "type": "object",
+            "required": ["status", "version", "previous", "operations", "added", "removed"],
+            "properties": {
+                "status": {"enum": ["reloaded", "unchanged"]},
+                "version": {"type": "string", "description": "the catalog version now served"},
+                "previous": {"type": "string"},
+                "operations": {"type": "integer"},
+                "added": {"type": "array", "items": {"type": "string"}},
+                "removed": {"type": "array", "items": {"type": "string"}},
+                "instance": {"type": "string"},
             },
         },
         "ToolMessages": {

@@ -752,6 +752,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reload the catalog file on this instance and signal the others to
+         * @description Re-reads the catalog file, checks it and serves it without a restart: calls in flight finish on the old catalog, MCP clients are told `notifications/tools/list_changed`. An invalid file is refused with INVALID_REQUEST, `details.reason` `invalid_catalog` and its `location` (file:line and YAML path); the catalog served stays.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReloadResult"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/upstreams": {
         parameters: {
             query?: never;
@@ -1452,7 +1500,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness (database reachable) */
+        /** Readiness (database reachable) and the catalog version served */
         get: {
             parameters: {
                 query?: never;
@@ -1611,6 +1659,17 @@ export interface components {
             tool?: string | null;
         };
         Object: Record<string, unknown>;
+        ReloadResult: {
+            added: string[];
+            instance?: string;
+            operations: number;
+            previous: string;
+            removed: string[];
+            /** @enum {unknown} */
+            status: "reloaded" | "unchanged";
+            /** @description the catalog version now served */
+            version: string;
+        };
         SuccessEnvelope: {
             data: unknown;
             meta: components["schemas"]["Meta"];
