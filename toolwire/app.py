@@ -160,8 +160,9 @@ async def build_services(
         store.keys, admin_key=settings.admin_key, admin_account_id=admin_account, tokens=tokens
     )
     state = state_from_url(settings.state_url)
-    gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    # pins first: a newly discovered tool is recorded (first sight) before clients are told
     gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
+    gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
     reloader = reload.Reloader(
         settings, gateway, state, redactor, vault, plan=plan, health=prepared.health
     )
