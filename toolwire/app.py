@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
 from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
-from toolwire.metrics import Metrics
+from toolwire.metrics import Metrics, UpstreamState
 from toolwire.oauth.verifier import OAuthVerifier
 from toolwire.sealing import derive_key
 from toolwire.services import Services
@@ -163,6 +163,8 @@ async def build_services(
     # pins first: a newly discovered tool is recorded (first sight) before clients are told
     gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    if metrics is not None:
+        metrics.watch_health(HealthStates(prepared.health))
     reloader = reload.Reloader(
         settings, gateway, state, redactor, vault, plan=plan, health=prepared.health
     )
@@ -197,6 +199,18 @@ async def build_services(
     )
     await plan.start(gateway.catalog_changed, vault.get, settings.upstream_start_wait_s)
     return services, created
+
+
+class HealthStates:
+    """The upstream health registry as the metrics read it at every scrape
+    (`toolwire.metrics.UpstreamHealth`): an upstream is up unless its breaker is open."""
+
+    def __init__(self, registry: HealthRegistry) -> None:
+        self.registry = registry
+
+    def states(self) -> Iterator[UpstreamState]:
+        for row in self.registry.snapshot():
+            yield UpstreamState(row["name"], row["state"] != "open", row["state"])
 
 
 def face_of(services: Services) -> Face:

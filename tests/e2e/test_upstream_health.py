@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -104,6 +105,16 @@ def test_a_failing_upstream_opens_its_breaker_and_fails_fast(
         assert run(http, "echo", {"message": "still here"}).status_code == 200
     ready = httpx.get(gateway.url + "/readyz").json()
     assert ready["upstreams"]["flaky"]["state"] == "open"
+    with gateway.admin() as admin:
+        scraped = admin.get("/metrics").text
+    breaker = {
+        (s.labels["upstream"], s.labels["state"]): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name == "toolwire_upstream_breaker_state"
+    }
+    assert breaker[("flaky", "open")] == 1.0 and breaker[("flaky", "closed")] == 0.0
+    assert breaker[("slow", "closed")] == 1.0
     assert ready["upstreams"]["slow"]["state"] == "closed"
     assert "http_status 500" in ready["upstreams"]["flaky"]["last_error"]
 
