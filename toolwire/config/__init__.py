@@ -286,7 +286,11 @@ def build_plan(
             raise ConfigError(f"{config.source}: tool {name!r} is declared twice")
         taken.add(name)
     return CatalogPlan(
-        apply(config, tools), built.sources, policy=config.policy, limits=config.limits
+        apply(config, tools),
+        built.sources,
+        built.content,
+        policy=config.policy,
+        limits=config.limits,
     )
 
 

@@ -59,6 +59,7 @@ from toolwire.core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from toolwire.core.federated import Federation
 from toolwire.core.hooks import InvokeHooks
 from toolwire.core.model import (
     AuditEvent,
@@ -169,6 +170,8 @@ class Gateway:
         self.digest_key = digest_key
         """HMAC key of the audit records' argument digests (`toolwire.core.audit`)."""
         self._listeners: list[CatalogListener] = []
+        self.federation = Federation((), audit)
+        """Resources and prompts of federated MCP servers (`core.federated`); none by default."""
 
     # -- the catalog, and its changes ---------------------------------------------------------
 

@@ -32,6 +32,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolwire.core.errors import UpstreamError
+from toolwire.core.federated import ContentKind
 
 log = logging.getLogger("toolwire.upstream.mcp")
 
@@ -276,6 +277,63 @@ class Connection:
             if not cursor:
                 break
         return tools
+
+    def _live(self) -> Client:
+        client = self.client
+        if client is None:
+            raise UpstreamError(
+                f"{self.upstream} is not connected",
+                details={"upstream": self.upstream, "reason": "unavailable"},
+            )
+        return client
+
+    async def list_content(self, kind: ContentKind, max_pages: int) -> list[dict[str, Any]]:
+        """Every resource, resource template or prompt the upstream lists (MCP JSON, as sent),
+        following `nextCursor` for at most `max_pages` pages."""
+        client = self._live()
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page: (
+                types.ListResourcesResult
+                | types.ListResourceTemplatesResult
+                | types.ListPromptsResult
+            )
+            if kind == "resources":
+                page = await client.list_resources(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for r in page.resources
+                )
+            elif kind == "resourceTemplates":
+                page = await client.list_resource_templates(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for r in page.resource_templates
+                )
+            else:
+                page = await client.list_prompts(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    p.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for p in page.prompts
+                )
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self.stats.last_used = time.monotonic()
+        return items
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        """`resources/read` on this session: the result as MCP JSON. Raises what the SDK raises."""
+        result = await self._live().read_resource(uri, cache_mode="refresh")
+        self.stats.last_used = time.monotonic()
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        """`prompts/get` on this session: the result as MCP JSON. Raises what the SDK raises."""
+        result = await self._live().get_prompt(name, arguments or None)
+        self.stats.last_used = time.monotonic()
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def _probe(client: Client) -> None:
