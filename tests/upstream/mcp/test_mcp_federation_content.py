@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -29,11 +31,13 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
 
 
 @asynccontextmanager
-async def sdk_client(gw: RunningGateway, key: str, mode: str = "legacy") -> AsyncIterator[Client]:
+async def sdk_client(
+    gw: RunningGateway, key: str, mode: str = "legacy", **callbacks: Any
+) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
         transport = streamable_http_client(f"{gw.url}/mcp", http_client=http)
-        async with Client(transport, mode=mode, cache=None) as client:
+        async with Client(transport, mode=mode, cache=None, **callbacks) as client:
             yield client
 
 
@@ -118,3 +122,53 @@ def test_reads_and_gets_are_audited_uncharged(gw: RunningGateway, tmp_path: Path
     events = asyncio.run(go())
     assert events[0]["tool"] == "local" and events[0]["operation"] == "prompts/get"
     assert events[0]["outcome"] == "ok" and events[0]["credits_charged"] == 0
+
+
+async def test_an_upstreams_sampling_request_reaches_the_client_that_declared_sampling(
+    gw: RunningGateway,
+) -> None:
+    """server-everything's `trigger-sampling-request` asks its client (toolwire) to sample;
+    toolwire asks the MCP client whose call it is, and its answer goes back upstream."""
+    _, key = gw.create_account(credits=1)
+    asked: list[types.CreateMessageRequestParams] = []
+
+    async def sample(
+        _context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        asked.append(params)
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text="sampled by the test client"),
+            model="test-model",
+            stop_reason="endTurn",
+        )
+
+    async with sdk_client(gw, key, sampling_callback=sample) as client:
+        result = await client.call_tool("local.trigger-sampling-request", {"prompt": "hi"})
+    assert not result.is_error, result
+    assert "sampled by the test client" in result.content[0].text  # type: ignore[union-attr]
+    assert "test-model" in result.content[0].text  # type: ignore[union-attr]
+    assert len(asked) == 1 and asked[0].max_tokens == 100
+    assert "hi" in asked[0].messages[0].content.text  # type: ignore[union-attr]
+
+
+async def test_without_the_capability_the_upstream_gets_a_clear_error(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=1)
+    async with sdk_client(gw, key) as client:  # declares no sampling
+        result = await client.call_tool("local.trigger-sampling-request", {"prompt": "hi"})
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error, text
+    assert "did not declare the 'sampling' capability" in text
+
+
+async def test_a_2026_client_is_not_asked_and_the_upstream_hears_why(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=1)
+    async with sdk_client(gw, key, "auto") as client:
+        result = await client.call_tool("local.trigger-sampling-request", {"prompt": "hi"})
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error, text
+    assert "2026-07-28" in text

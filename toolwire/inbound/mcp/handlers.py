@@ -29,6 +29,7 @@ from toolwire.core.errors import ToolwireError
 from toolwire.core.federated import ContentKind
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal, ToolCall
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 from toolwire.inbound.mcp import content, versions
 from toolwire.inbound.mcp.jsonrpc import (
     INTERNAL_ERROR,
@@ -66,6 +67,10 @@ async def _ignore_level(_level: str) -> None:
     return None
 
 
+async def _cannot_ask(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
+    raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: this request has no stream to ask on")
+
+
 @dataclass
 class Context:
     """Who sends this request, in which version, and where its notifications go."""
@@ -81,6 +86,8 @@ class Context:
     set_log_level: Callable[[str], Awaitable[None]] = _ignore_level
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     tools_changed: Callable[[], Awaitable[None]] | None = None
+    ask: Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]] = _cannot_ask
+    """Send a request to this client and await its result (`asks.Asks.ask`)."""
 
 
 def capabilities() -> dict[str, Any]:
@@ -129,6 +136,9 @@ class CallChannel:
     @property
     def client_capabilities(self) -> Mapping[str, Any]:
         return self._ctx.client_capabilities
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._ctx.ask(method, params)
 
 
 class Handlers:

@@ -280,7 +280,9 @@ class McpUpstream:
         name = str(definition.get("name", operation.name))
         creds = dict(ctx.credentials)
         fresh = Redactor([v for v in creds.values() if v not in self.redactor])
-        sink = CallSink(ctx.progress, ctx.log, self.spec.limits.max_notifications)
+        sink = CallSink(
+            ctx.progress, ctx.log, self.spec.limits.max_notifications, ctx.client_request
+        )
         try:
             async with self.guard.call():
                 started = time.perf_counter()

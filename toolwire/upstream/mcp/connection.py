@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolwire.core.errors import UpstreamError
 from toolwire.core.federated import ContentKind
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 
 log = logging.getLogger("toolwire.upstream.mcp")
 
@@ -43,6 +44,13 @@ CLOSE_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 10.0
 
 
+Ask = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _nobody(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
+    raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: no client to ask")
+
+
 class CallSink:
     """Where one call's progress and log notifications go, at most `limit` of them."""
 
@@ -51,9 +59,12 @@ class CallSink:
         progress: Callable[[float, float | None, str | None], Awaitable[None]],
         log_line: Callable[[str, Any, str | None], Awaitable[None]],
         limit: int,
+        ask: Ask = _nobody,
     ) -> None:
         self._progress = progress
         self._log = log_line
+        self.ask = ask
+        """Sends a request to the calling client (`InvokeContext.client_request`)."""
         self.limit = limit
         self.forwarded = 0
         self.dropped = 0
@@ -234,6 +245,53 @@ class Connection:
             await sink.log(str(params.level), params.data, params.logger)
         else:
             self.stats.dropped_logs += 1
+
+    # -- server-to-client requests (the SDK's sampling / elicitation / list-roots callbacks) --
+
+    async def on_sampling(
+        self, _context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.ErrorData:
+        answer = await self._ask("sampling/createMessage", params)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.CreateMessageResult.model_validate(answer)
+
+    async def on_elicitation(
+        self, _context: Any, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        answer = await self._ask("elicitation/create", params)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.ElicitResult.model_validate(answer)
+
+    async def on_list_roots(self, _context: Any) -> types.ListRootsResult | types.ErrorData:
+        answer = await self._ask("roots/list", None)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.ListRootsResult.model_validate(answer)
+
+    async def _ask(self, method: str, params: Any) -> dict[str, Any] | types.ErrorData:
+        """The upstream's request, sent to the client of the only call in flight on this
+        session (a request carries no id of the call it belongs to, as for log lines); the
+        client's result, or a JSON-RPC error for the upstream saying why not."""
+        if len(self._sinks) != 1:
+            why = "no call is in flight" if not self._sinks else "several calls are in flight"
+            return types.ErrorData(
+                code=NO_CLIENT_REQUESTS,
+                message=f"{method}: toolwire cannot tell which client to ask ({why})",
+            )
+        sink = next(iter(self._sinks.values()))
+        body = (
+            {}
+            if params is None
+            else params.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        try:
+            return await sink.ask(method, body)
+        except ClientRequestError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+        except Exception as exc:  # a result that does not parse, above; the upstream hears why
+            return types.ErrorData(code=-32603, message=f"{method}: {describe(exc)}")
 
     # -- calls ------------------------------------------------------------------------------
 
