@@ -172,3 +172,20 @@ async def test_a_2026_client_is_not_asked_and_the_upstream_hears_why(
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error, text
     assert "2026-07-28" in text
+
+
+async def test_an_upstreams_elicitation_reaches_the_client_and_its_answer_goes_back(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=1)
+    asked: list[str] = []
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with sdk_client(gw, key, elicitation_callback=elicit) as client:
+        result = await client.call_tool("local.trigger-elicitation-request", {})
+    assert len(asked) == 1
+    assert not result.is_error, result
+    assert "declined" in result.content[0].text  # type: ignore[union-attr]

@@ -91,9 +91,8 @@ class Context:
 
 
 def capabilities() -> dict[str, Any]:
-    """What this server offers: tools (with list-changed notifications) and logging; prompts and
-    resources are declared and empty, because clients list them unconditionally and an empty
-    list is the truthful answer."""
+    """What this server offers: tools (with list-changed notifications), logging, and the
+    prompts and resources of federated MCP servers (`core.federated`; empty without any)."""
     return {"tools": {"listChanged": True}, "logging": {}, "prompts": {}, "resources": {}}
 
 
