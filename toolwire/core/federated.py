@@ -152,6 +152,9 @@ class Federation:
         except ToolwireError as exc:
             outcome, message = exc.code, exc.message
             raise
+        except BaseException as exc:  # cancelled, or a crash the door reports as -32603
+            outcome, message = "INTERNAL", type(exc).__name__
+            raise
         finally:
             if self.audit is not None:
                 self.audit.record(
