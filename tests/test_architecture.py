@@ -35,7 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset({"core", "upstream", "vault"}),
     # doors: the core's faces (`inbound.face.Face`); never store, vault, upstream, services
     "inbound": frozenset({"__init__", "core", "oauth", "sealing", "settings", "state"}),
-    "services": frozenset({"billing", "core", "metrics", "settings", "state", "store"}),
+    "services": frozenset({"billing", "core", "metrics", "reload", "settings", "state", "store"}),
     # the billing services beside the store: idempotency, BYOK, budgets, usage, liveness
     "billing": frozenset({"core", "store"}),
     # the SDK is installed and used on its own
@@ -47,6 +47,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "metrics": frozenset({"core"}),
     "tracing": frozenset({"__init__", "core"}),
     "testing": frozenset(),
+    # hot catalog reload: builds a catalog from the config and swaps it into the gateway
+    "reload": frozenset({"config", "core", "settings", "state", "upstream", "vault"}),
     "app": frozenset(
         {
             "__init__",
@@ -58,6 +60,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "oauth",
             "metrics",
             "sealing",
+            "reload",
             "services",
             "settings",
             "state",

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.gateway import Gateway
+from toolwire.core.pins import PinGuard
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
 
 if TYPE_CHECKING:
     from toolwire.billing import Billing
     from toolwire.metrics import Metrics
+    from toolwire.reload import Reloader
     from toolwire.store import Store
 
 
@@ -43,7 +45,11 @@ class Services:
     """Idempotency, BYOK, budgets, usage reports, and this process's liveness row."""
     admin: Admin
     """Administration (accounts, keys, credits, budgets): what the admin doors translate onto."""
+    reloader: Reloader
+    """Hot catalog reload (file watch, SIGHUP, admin API, other instances' signals)."""
     upstreams: Upstreams | None = None
     """The federated MCP upstreams (status for /readyz and `toolwire upstreams list`)."""
     metrics: Metrics | None = None
     """This process's Prometheus metrics (None when `Settings.metrics` is off)."""
+    pins: PinGuard | None = None
+    """The pin check the gateway asks (`toolwire.core.pins`), refreshed by the app's lifespan."""

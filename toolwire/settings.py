@@ -49,6 +49,9 @@ class Settings:
     """On SIGTERM: stop accepting, let calls in flight finish for up to this long, then cancel
     them (their reservations released), flush the ledger and audit, and exit."""
     default_timeout: float = 30.0
+    pin_refresh_s: float = 2.0
+    """How often this instance re-reads pin approvals from the database (`TOOLWIRE_PIN_REFRESH_S`):
+    an approval made on another instance is served here within this many seconds."""
     key_cache_seconds: float = 5.0
     """How long a verified key is trusted before being looked up again (bounds revocation lag)."""
     demo_credits: int = 100
@@ -86,6 +89,10 @@ class Settings:
     (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
     a2a_task_retention_s: float = 24 * 3600.0
     """How long an A2A task stays readable (get, list, cancel, subscribe) after its last change."""
+    reload_poll_s: float = 2.0
+    """How often the catalog file (and its includes) is checked for changes, in seconds; a
+    change reloads the catalog (`toolwire.reload`). 0: no watching (SIGHUP and the admin API
+    still reload)."""
     a2a_skills: str = "tool"
     """The agent card's skills: one per `tool` (default) or one per `category` (large catalogs)."""
     upstream_start_wait_s: float = 15.0

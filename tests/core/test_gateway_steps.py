@@ -91,9 +91,9 @@ class Recorded(Gateway):
 
     steps: list[str]
 
-    def resolve(self, tool: str, operation: str | None) -> Operation:
+    def resolve(self, tool: str, operation: str | None, catalog: Any = None) -> Operation:
         self.steps.append("resolve")
-        return super().resolve(tool, operation)
+        return super().resolve(tool, operation, catalog)
 
     def authorize(
         self, principal: Principal, op: Operation, tool: str, operation: str | None

@@ -112,10 +112,15 @@ class AsyncAdmin:
         return await self._client._send(_core.get_account(account_id))
 
     async def create_key(
-        self, account_id: str, name: str = "default", scopes: Sequence[str] = ("*",)
+        self,
+        account_id: str,
+        name: str = "default",
+        scopes: Sequence[str] = ("*",),
+        servers: Sequence[str] | None = None,
     ) -> JSONObject:
-        """`{"key": {...}, "secret": "tw_..."}`; the secret is shown this once."""
-        return await self._client._send(_core.create_key(account_id, name, scopes))
+        """`{"key": {...}, "secret": "tw_..."}`; the secret is shown this once. `servers`
+        limits the key to those virtual servers (None: the whole catalog)."""
+        return await self._client._send(_core.create_key(account_id, name, scopes, servers))
 
     async def list_keys(self, account_id: str | None = None) -> list[JSONObject]:
         return await self._client._send(_core.list_keys(account_id))
@@ -157,3 +162,11 @@ class AsyncAdmin:
                 cursor=cursor,
             )
         )
+
+    async def reload(self) -> JSONObject:
+        """Re-read the gateway's catalog file and serve it (every instance is signalled):
+        `{"status": "reloaded"|"unchanged", "version", "previous", "operations", "added",
+        "removed", "instance"}`. An invalid file raises `InvalidRequest` whose `.details` hold
+        `reason: "invalid_catalog"`, `location` (file:line and YAML path) and the `version`
+        still served."""
+        return await self._client._send(_core.reload())

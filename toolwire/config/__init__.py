@@ -22,6 +22,8 @@ What it is not: the adapters themselves (`toolwire.upstream`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -38,6 +40,8 @@ from toolwire.core.catalog import Catalog, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
 from toolwire.core.policy import Policy
 from toolwire.core.ratelimits import LimitRules
+from toolwire.core.servers import VirtualServer
+from toolwire.upstream.health import HealthRegistry
 from toolwire.vault.redact import Redactor
 
 __all__ = [
@@ -51,14 +55,55 @@ __all__ = [
     "build_plan",
     "load_config",
     "parse_config",
+    "virtual_servers",
 ]
 
 MAX_INCLUDE_DEPTH = 8
-SECTIONS = ("upstreams", "tools", "openapi", "databases", "mcp")
+SECTIONS = ("upstreams", "tools", "openapi", "databases", "mcp", "servers")
 
 
 class ConfigError(ValueError):
-    """The catalog file is unreadable or invalid; the message names the file and location."""
+    """The catalog file is unreadable or invalid; the message names the file and location.
+
+    `file` is the catalog file (or included file) at fault, `path` the YAML path inside it
+    (`tools/weather/operations/get`) and `line` its 1-based line, each None when not known;
+    `locate` fills `line` in from `path`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.file = file
+        self.path = path
+        self.line = line
+
+    @classmethod
+    def at(cls, source: str, path: str, problem: str) -> ConfigError:
+        """`<source>: at <path>: <problem>`, with the location kept apart."""
+        return cls(f"{source}: at {path}: {problem}", file=source, path=path)
+
+    @property
+    def location(self) -> str | None:
+        """`file:line`, `file` or None; then ` (at path)` when the YAML path is known."""
+        if self.file is None:
+            return None
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return where if self.path is None else f"{where} (at {self.path})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as data, for an admin answer: message, file, line, path, location."""
+        return {
+            "message": str(self),
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "location": self.location,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,9 +126,15 @@ class CatalogConfig:
     limits: LimitRules = field(default_factory=LimitRules)
     policy: Policy = field(default_factory=Policy)
     mcp: Mapping[str, Any] = field(default_factory=dict)
+    servers: Mapping[str, Any] = field(default_factory=dict)
+    """Virtual servers: name -> {tools: [globs], description} (`virtual_servers`)."""
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths in the file (OpenAPI specs, SQLite databases) are resolved from."""
     source: str = "config"
+    files: tuple[Path, ...] = ()
+    """Every file read for it: the catalog file, then its includes (what a watcher watches)."""
+    digest: str = ""
+    """A hash of the merged content (includes resolved), for `toolwire.reload.catalog_version`."""
 
     def section(self, kind: str) -> Mapping[str, Any]:
         """The entries of one upstream section (`SECTIONS`) by name."""
@@ -100,38 +151,81 @@ class CatalogConfig:
 def load_config(path: Path | None) -> CatalogConfig:
     if path is None:
         return CatalogConfig()
-    raw = _read_with_includes(path, 0)
-    return parse_config(raw, str(path), base_dir=path.resolve().parent)
+    files: list[Path] = []
+    raw = _read_with_includes(path, 0, files)
+    config = parse_config(raw, str(path), base_dir=path.resolve().parent)
+    return dataclasses.replace(config, files=tuple(files), digest=content_digest(raw))
+
+
+def content_digest(raw: Any) -> str:
+    """A short stable hash of parsed YAML content (mapping order ignored)."""
+    data = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
 
 
 def _read(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", file=str(path)) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        marked = isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None
+        line = int(exc.problem_mark.line) + 1 if marked else None  # type: ignore[attr-defined]
+        raise ConfigError(f"{path}: not valid YAML: {exc}", file=str(path), line=line) from None
 
 
-def _read_with_includes(path: Path, depth: int) -> Any:
+def _read_with_includes(path: Path, depth: int, files: list[Path]) -> Any:
     """The file's content with its `include`d files merged beneath it (the including file wins,
-    mapping by mapping), relative paths in included files made absolute."""
+    mapping by mapping), relative paths in included files made absolute. Appends each file
+    read to `files`."""
     if depth > MAX_INCLUDE_DEPTH:
-        raise ConfigError(f"{path}: includes nest deeper than {MAX_INCLUDE_DEPTH}")
+        raise ConfigError(f"{path}: includes nest deeper than {MAX_INCLUDE_DEPTH}", file=str(path))
+    files.append(path)
     raw = _read(path)
     if not isinstance(raw, dict) or "include" not in raw:
         return raw
     includes = raw.pop("include")
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise ConfigError(f"{path}: at include: must be a list of file paths")
+        raise ConfigError.at(str(path), "include", "must be a list of file paths")
     merged: dict[str, Any] = {}
     for item in includes:
         included = path.parent / item
-        content = _read_with_includes(included, depth + 1)
+        content = _read_with_includes(included, depth + 1, files)
         if not isinstance(content, dict):
-            raise ConfigError(f"{included}: must be a mapping")
+            raise ConfigError(f"{included}: must be a mapping", file=str(included))
         merged = _merge(merged, _absolutise(content, included.resolve().parent))
     return _merge(merged, raw)
+
+
+def locate(error: ConfigError) -> ConfigError:
+    """`error` with its `line` filled in from its YAML `path`, when the file is readable YAML
+    and holds that path (a key merged from an included file is not found: line stays None)."""
+    if error.line is not None or error.file is None or error.path is None:
+        return error
+    try:
+        node: yaml.Node | None = yaml.compose(Path(error.file).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return error
+    found: yaml.Node | None = None
+    for part in error.path.split("/"):
+        found, node = _entry(node, part)
+        if found is None:
+            return error
+    if found is not None:
+        error.line = int(found.start_mark.line) + 1
+    return error
+
+
+def _entry(node: yaml.Node | None, part: str) -> tuple[yaml.Node | None, yaml.Node | None]:
+    """(the node naming `part`, for its line, and the node under it) in a mapping or list."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == part:
+                return key, value
+    if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+        item: yaml.Node = node.value[int(part)]
+        return item, item
+    return None, None
 
 
 def _absolutise(raw: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -160,7 +254,7 @@ def parse_config(
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ConfigError(f"{source}: at {where}: {err.message}")
+        raise ConfigError.at(source, where, err.message)
     builtins = raw.get("builtins", {})
     prices, byok_fees = (_amounts(raw, table, source) for table in ("prices", "byok_fees"))
     try:
@@ -179,7 +273,12 @@ def parse_config(
         limits=limit_rules,
         policy=policy,
         audit=dict(raw.get("audit", {})),
-        **{section: dict(raw.get(section, {})) for section in SECTIONS},
+        upstreams=dict(raw.get("upstreams", {})),
+        tools=dict(raw.get("tools", {})),
+        openapi=dict(raw.get("openapi", {})),
+        databases=dict(raw.get("databases", {})),
+        mcp=dict(raw.get("mcp", {})),
+        servers=dict(raw.get("servers", {})),
         base_dir=base_dir or Path.cwd(),
         source=source,
     )
@@ -192,9 +291,9 @@ def _amounts(raw: Mapping[str, Any], table: str, source: str) -> dict[str, int]:
         try:
             amounts[name] = credits_to_micro(amount)
         except ValueError as exc:
-            raise ConfigError(f"{source}: at {table}/{name}: {exc}") from None
+            raise ConfigError.at(source, f"{table}/{name}", str(exc)) from None
         if amounts[name] < 0:
-            raise ConfigError(f"{source}: at {table}/{name}: a price cannot be negative")
+            raise ConfigError.at(source, f"{table}/{name}", "a price cannot be negative")
     return amounts
 
 
@@ -221,15 +320,27 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
     """Set prices, charge policies, timeouts and what audit keeps; a name matching no tool is an
     error."""
     known = {t.name for t in tools} | {f"{t.name}.{o.name}" for t in tools for o in t.operations}
-    tables = (config.prices, config.byok_fees, config.charge_policy, config.timeouts, config.audit)
-    for table in tables:
+    tables = {
+        "prices": config.prices,
+        "byok_fees": config.byok_fees,
+        "charge_policy": config.charge_policy,
+        "timeouts": config.timeouts,
+        "audit": config.audit,
+    }
+    for section, table in tables.items():
         unknown = sorted(set(table) - known)
         if unknown:
-            raise ConfigError(f"unknown tool or operation in config: {', '.join(unknown)}")
+            raise ConfigError(
+                f"unknown tool or operation in config: {', '.join(unknown)}",
+                file=_file(config),
+                path=f"{section}/{unknown[0]}",
+            )
     for name, section in sorted(rules.named_tools(config.limits, config.policy).items()):
         if name not in known:
             raise ConfigError(
-                f"{config.source}: at {section}/{name}: no tool or operation of that name"
+                f"{config.source}: at {section}/{name}: no tool or operation of that name",
+                file=_file(config),
+                path=f"{section}/{name}",
             )
     chosen: list[ToolSpec] = []
     for tool in tools:
@@ -256,15 +367,30 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
     return chosen
 
 
+def virtual_servers(config: CatalogConfig) -> dict[str, VirtualServer]:
+    """The `servers:` section as `VirtualServer`s by name."""
+    return {
+        name: VirtualServer(name, tuple(raw["tools"]), str(raw.get("description", "")))
+        for name, raw in config.servers.items()
+    }
+
+
+def _file(config: CatalogConfig) -> str | None:
+    """The catalog file's name, when the config was read from one."""
+    return config.source if config.files else None
+
+
 def build_plan(
     config: CatalogConfig,
     extra_profiles: tuple[str, ...] = (),
     *,
     redactor: Redactor | None = None,
+    health: HealthRegistry | None = None,
 ) -> CatalogPlan:
     """The chosen built-in tools plus every declared upstream tool (priced), and the operation
     sources (federated MCP servers) whose tools join them once discovered. `redactor` (the
-    vault's) lets adapters register derived secrets such as OAuth tokens."""
+    vault's) lets adapters register derived secrets such as OAuth tokens; `health` holds every
+    upstream's breaker and concurrency cap."""
     from toolwire.config.upstreams import upstream_tools
     from toolwire.upstream.builtin import builtin_specs, module_specs
 
@@ -274,16 +400,18 @@ def build_plan(
         tools.extend(module_specs(source))
     tools = select_builtins(config, tools)
     try:
-        built = upstream_tools(config, redactor or Redactor())
+        built = upstream_tools(config, redactor or Redactor(), health)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"{config.source}: {exc}") from None
+        raise ConfigError(f"{config.source}: {exc}", file=_file(config)) from None
     tools.extend(built.tools)
     taken: set[str] = set()
     for name in [t.name for t in tools] + [s.name for s in built.sources]:
         if name in taken:
-            raise ConfigError(f"{config.source}: tool {name!r} is declared twice")
+            raise ConfigError(
+                f"{config.source}: tool {name!r} is declared twice", file=_file(config)
+            )
         taken.add(name)
     return CatalogPlan(
         apply(config, tools),
@@ -299,9 +427,10 @@ def build_catalog(
     extra_profiles: tuple[str, ...] = (),
     *,
     redactor: Redactor | None = None,
+    health: HealthRegistry | None = None,
 ) -> Catalog:
     """The catalog before any federated upstream is reached: `build_plan(...).compose()`."""
-    return build_plan(config, extra_profiles, redactor=redactor).compose()
+    return build_plan(config, extra_profiles, redactor=redactor, health=health).compose()
 
 
 EXAMPLE = """\

@@ -3,7 +3,8 @@
 Each step is a method of `Gateway` named as below; `execute` calls them in this order.
 
      1 resolve      the tool and operation in the catalog          -> ToolNotFound
-     2 authorize    the key's scopes                   -> ToolNotFound (Forbidden if explicit)
+     2 authorize    the key's scopes and virtual servers -> ToolNotFound (Forbidden if explicit);
+                    a pinned tool whose definition changed upstream -> ToolHeld (TOOL_NOT_FOUND)
      3 validate     depth and encodability, then the compiled schema -> InvalidArguments
      4 admit        the catalog's policy (destructive grant, argument constraints), then the
                     admission checks (rate limits, `core.ratelimits`)  -> PolicyDenied,
@@ -34,6 +35,10 @@ Credentials resolve before the reservation because their source decides the char
 own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
 The core makes that choice; the BYOK store only stores keys (`ports.OwnKeys`).
 Cancellation (a client that went away) releases the reservation and propagates.
+
+A call holds a lease on the catalog it started on (`toolwire.core.live.LiveCatalog`) from step 1
+to its end: a reload (`swap_catalog`) serves the new catalog to calls that start afterwards, and
+the old adapters close only when the last call holding them has finished.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +59,7 @@ from toolwire.core.context import bound
 from toolwire.core.errors import (
     Forbidden,
     Internal,
+    NotFound,
     ToolNotFound,
     ToolwireError,
     UpstreamError,
@@ -61,6 +67,7 @@ from toolwire.core.errors import (
 )
 from toolwire.core.federated import Federation
 from toolwire.core.hooks import InvokeHooks
+from toolwire.core.live import Generation, LiveCatalog
 from toolwire.core.model import (
     AuditEvent,
     Identity,
@@ -81,6 +88,7 @@ from toolwire.core.ports import (
     OwnKeys,
     ResolvedCredentials,
 )
+from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
@@ -104,6 +112,18 @@ class DeniedAsUnknown(ToolNotFound):
     code, message and details); only the audit record tells them apart."""
 
 
+class ToolHeld(ToolNotFound):
+    """A pinned upstream tool whose definition changed (or was never approved): not listed, and
+    refused with TOOL_NOT_FOUND and `details.reason == "held_for_approval"` until an operator
+    approves it (docs/design/pinning.md)."""
+
+
+class PinGate(Protocol):
+    """Whether an operation is held by pinning (`toolwire.core.pins.PinGuard`)."""
+
+    def held(self, op: Operation) -> bool: ...
+
+
 @dataclass(slots=True)
 class _Run:
     """One call as it moves through the steps: what each step found, for the ones after it."""
@@ -111,6 +131,7 @@ class _Run:
     principal: Principal
     call: ToolCall
     started: float
+    generation: Generation
     op: Operation | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     validated: bool = False
@@ -152,8 +173,11 @@ class Gateway:
         compose: Callable[[], Catalog] | None = None,
         tracer: CallTracer | None = None,
         digest_key: bytes = b"",
+        pins: PinGate | None = None,
+        servers: Mapping[str, VirtualServer] | None = None,
+        catalog_version: str = "",
     ) -> None:
-        self.catalog = catalog
+        self.live = LiveCatalog(catalog, catalog_version)
         self.compose = compose
         """Builds the catalog afresh from the static tools and the operation sources' current
         operations (`config.CatalogPlan.compose`); None: the catalog never changes shape."""
@@ -169,20 +193,33 @@ class Gateway:
         self.tracer = tracer
         self.digest_key = digest_key
         """HMAC key of the audit records' argument digests (`toolwire.core.audit`)."""
+        self.pins = pins
+        self.servers: Mapping[str, VirtualServer] = dict(servers or {})
         self._listeners: list[CatalogListener] = []
         self.federation = Federation((), audit)
         """Resources and prompts of federated MCP servers (`core.federated`); none by default."""
 
     # -- the catalog, and its changes ---------------------------------------------------------
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog calls starting now resolve in (`LiveCatalog.catalog`)."""
+        return self.live.catalog
+
+    @property
+    def catalog_version(self) -> str:
+        """The current catalog's version ("" when the process did not compute one)."""
+        return self.live.version
+
     def on_catalog_changed(self, listener: CatalogListener) -> None:
         """Call `listener` after every catalog change (see `catalog_changed`)."""
         self._listeners.append(listener)
 
-    async def swap_catalog(self, catalog: Catalog) -> None:
-        """Replace the catalog atomically, then tell the listeners; calls already resolved
-        finish on the old one."""
-        self.catalog = catalog
+    async def swap_catalog(self, catalog: Catalog, version: str = "") -> None:
+        """Serve `catalog` (at `version`) to every call that starts from now on, then tell the
+        listeners. Calls already running finish on the catalog they started on; its adapters
+        close when the last of them ends (`LiveCatalog.swap`)."""
+        await self.live.swap(catalog, version)
         for listener in self._listeners:
             try:
                 await listener()
@@ -201,15 +238,48 @@ class Gateway:
             except Exception:
                 log.exception("rebuilding the catalog failed; the current one stays")
                 return
-        await self.swap_catalog(catalog)
+        await self.swap_catalog(catalog, self.catalog_version)
 
     def visible(
-        self, principal: Principal, q: str | None = None, category: str | None = None
+        self,
+        principal: Principal,
+        q: str | None = None,
+        category: str | None = None,
+        server: str | None = None,
     ) -> list[Operation]:
-        """The operations this principal may call, in catalog order, optionally searched: what a
-        door may list. An agent never sees a tool it cannot call."""
+        """The operations this principal may call, in catalog order, optionally searched and
+        limited to one virtual server (`NotFound` for an unknown one): what a door may list. An
+        agent never sees a tool it cannot call, nor a held one."""
+        if server is not None:
+            principal = self.within(principal, server)
         ops = self.catalog.search(q, category) if q or category else self.catalog
-        return [op for op in ops if principal.scopes.permits(op.tool, op.name, op.category)]
+        return [op for op in ops if self.permits(principal, op) and not self.held(op)]
+
+    def permits(self, principal: Principal, op: Operation) -> bool:
+        """Whether the key's scopes and virtual-server limits allow `op`."""
+        if not principal.scopes.permits(op.tool, op.name, op.category):
+            return False
+        if principal.servers is None:
+            return True
+        servers = self.servers
+        return any(name in servers and servers[name].contains(op) for name in principal.servers)
+
+    def held(self, op: Operation) -> bool:
+        """Whether pinning holds `op` back (its upstream definition is not the approved one)."""
+        return self.pins is not None and self.pins.held(op)
+
+    def within(self, principal: Principal, server: str) -> Principal:
+        """`principal` limited to the virtual server `server` (a door serving `/mcp/<server>`
+        or `?server=`): its tools only, and none when the key is limited to other servers.
+        Raises `NotFound` for a server the catalog does not declare."""
+        if server not in self.servers:
+            raise NotFound(
+                f"no virtual server named {server!r}",
+                details={"server": server, "servers": sorted(self.servers)},
+            )
+        allowed = principal.servers
+        narrowed = frozenset({server}) if allowed is None or server in allowed else frozenset()
+        return dataclasses.replace(principal, servers=narrowed)
 
     def describe(self, principal: Principal, tool: str, operation: str | None = None) -> Operation:
         """Steps 1-2 of the call path on their own: the operation, if this principal may call it.
@@ -231,10 +301,14 @@ class Gateway:
         """Run `call` for `principal` through steps 1-11; never raises a `ToolwireError` (it is
         in the Outcome). Cancellation releases what was held, is audited, and propagates."""
         with bound(call.request_id):
-            return await self._execute(principal, call)
+            generation = self.live.acquire()  # the call runs on this catalog, whatever swaps
+            try:
+                return await self._execute(_Run(principal, call, time.perf_counter(), generation))
+            finally:
+                self.live.release(generation)
 
-    async def _execute(self, principal: Principal, call: ToolCall) -> Outcome:
-        run = _Run(principal, call, time.perf_counter())
+    async def _execute(self, run: _Run) -> Outcome:
+        principal, call = run.principal, run.call
         if self.tracer is not None:
             run.span = self.tracer.start(call)
         try:
@@ -243,7 +317,7 @@ class Gateway:
                 return await self._replayed(run, replay)
             run.invoked = True
             result = await self.invoke(run.op_, run.arguments, self._context(run))
-            run.result, run.capped = self.catalog.policy.cap(run.op_, result)
+            run.result, run.capped = run.generation.catalog.policy.cap(run.op_, result)
         except ToolwireError as exc:
             run.error = payload.renderable(exc)
         except Exception:
@@ -264,7 +338,7 @@ class Gateway:
     async def _before_invoke(self, run: _Run) -> Outcome | None:
         """Steps 1-7; the stored outcome when the call is an idempotent replay."""
         call = run.call
-        op = self.resolve(call.tool, call.operation)
+        op = self.resolve(call.tool, call.operation, run.generation.catalog)
         run.op = self.authorize(run.principal, op, call.tool, call.operation)
         run.arguments = self.validate(run.op, call.arguments)
         run.validated = True
@@ -276,9 +350,12 @@ class Gateway:
         await self.reserve(run)
         return None
 
-    def resolve(self, tool: str, operation: str | None) -> Operation:
-        """Step 1: the operation the name points at; `ToolNotFound`."""
-        return self.catalog.resolve(tool, operation)
+    def resolve(
+        self, tool: str, operation: str | None, catalog: Catalog | None = None
+    ) -> Operation:
+        """Step 1: the operation the name points at in `catalog` (the one the call holds; by
+        default the current one); `ToolNotFound`."""
+        return (self.catalog if catalog is None else catalog).resolve(tool, operation)
 
     def authorize(
         self,
@@ -287,10 +364,18 @@ class Gateway:
         tool: str,
         operation: str | None,
     ) -> Operation:
-        """Step 2: `op` if the key's scopes permit it; else `DeniedAsUnknown` (built from the
-        name as asked, `tool` and `operation`, so it reads exactly as an unknown tool) or
-        `Forbidden` (with `explicit_forbidden`)."""
-        if principal.scopes.permits(op.tool, op.name, op.category):
+        """Step 2: `op` if the key's scopes and virtual servers permit it; else `DeniedAsUnknown`
+        (built from the name as asked, `tool` and `operation`, so it reads exactly as an unknown
+        tool) or `Forbidden` (with `explicit_forbidden`). A permitted but held tool (pinning)
+        raises `ToolHeld`, which says so."""
+        if self.permits(principal, op):
+            if self.held(op):
+                label = tool if operation is None else f"{tool}.{operation}"
+                raise ToolHeld(
+                    f"tool {label!r} is held: its definition changed upstream and awaits an "
+                    "operator's approval",
+                    details={"tool": label, "reason": "held_for_approval"},
+                )
             return op
         if self.explicit_forbidden:
             raise Forbidden(f"this key may not use {op.qualified!r}")

@@ -87,6 +87,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
 def _paths(
     account_id: dict[str, Any], key_id: dict[str, Any], provider: dict[str, Any]
 ) -> dict[str, Any]:
+    upstream = _param("name", "path", "upstream name, as in the catalog", True)
     return {
         "/api/v1/execute": {
             "post": _op(
@@ -103,6 +104,7 @@ def _paths(
                 params=[
                     _param("q", "query", "words to search in names, descriptions, categories"),
                     _param("category", "query", "only this category"),
+                    _param("server", "query", "only this virtual server's tools (404 if unknown)"),
                     _param(
                         "format",
                         "query",
@@ -222,6 +224,30 @@ def _paths(
                 admin=True,
             ),
         },
+        "/admin/v1/upstreams": {
+            "get": _op(
+                "Each upstream: kind, breaker state, tools, pinned/held, last error, p50 latency",
+                "Object",
+                admin=True,
+            )
+        },
+        "/admin/v1/upstreams/{name}/pins": {
+            "get": _op(
+                "An upstream's pinned tool definitions; held ones with their word-by-word diff",
+                "Object",
+                params=[upstream],
+                admin=True,
+            )
+        },
+        "/admin/v1/upstreams/{name}/approve": {
+            "post": _op(
+                "Approve an upstream's held definitions (of one tool, when given)",
+                "Object",
+                body="ApproveRequest",
+                params=[upstream],
+                admin=True,
+            )
+        },
         "/admin/v1/usage": {
             "get": _op(
                 "Usage per day, account, key and tool, as JSON or CSV",
@@ -280,6 +306,20 @@ def _paths(
                 },
             }
         },
+        "/admin/v1/reload": {
+            "post": {
+                **_op(
+                    "Reload the catalog file on this instance and signal the others to",
+                    "ReloadResult",
+                    admin=True,
+                ),
+                "description": "Re-reads the catalog file, checks it and serves it without a "
+                "restart: calls in flight finish on the old catalog, MCP clients are told "
+                "`notifications/tools/list_changed`. An invalid file is refused with "
+                "INVALID_REQUEST, `details.reason` `invalid_catalog` and its `location` "
+                "(file:line and YAML path); the catalog served stays.",
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",
@@ -289,7 +329,7 @@ def _paths(
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness (database reachable)",
+                "summary": "Readiness (database reachable) and the catalog version served",
                 "security": [],
                 "responses": {
                     "200": {"description": "ready"},
@@ -413,7 +453,16 @@ def _request_schemas() -> dict[str, Any]:
                     "'destructive:PATTERN' grants the operations the policy marks destructive",
                     "examples": [["*", "!calc.*"]],
                 },
+                "servers": {
+                    "type": ["array", "null"],
+                    "items": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"},
+                    "description": "limit the key to these virtual servers (null: not limited)",
+                },
             },
+            [],
+        ),
+        "ApproveRequest": _closed(
+            {"tool": {"type": "string", "description": "only this tool (default: every held)"}},
             [],
         ),
         "GrantRequest": _closed({"amount": _CREDITS, "note": {"type": "string"}}, ["amount"]),
@@ -505,6 +554,19 @@ def _response_schemas() -> dict[str, Any]:
                 "tools": {"type": "array", "items": {}},
                 "count": {"type": "integer"},
                 "format": {"type": "string"},
+            },
+        },
+        "ReloadResult": {
+            "type": "object",
+            "required": ["status", "version", "previous", "operations", "added", "removed"],
+            "properties": {
+                "status": {"enum": ["reloaded", "unchanged"]},
+                "version": {"type": "string", "description": "the catalog version now served"},
+                "previous": {"type": "string"},
+                "operations": {"type": "integer"},
+                "added": {"type": "array", "items": {"type": "string"}},
+                "removed": {"type": "array", "items": {"type": "string"}},
+                "instance": {"type": "string"},
             },
         },
         "ToolMessages": {

@@ -13,6 +13,7 @@ import type {
   AuditPage,
   AuditQuery,
   CreatedKey,
+  ReloadResult,
   UsageQuery,
   UsageRow,
 } from "./types.js";
@@ -147,5 +148,15 @@ export class Admin {
       },
     };
     return this.#send(call, options);
+  }
+
+  /**
+   * Re-read the gateway's catalog file and serve it without a restart; every instance sharing
+   * its state backend is signalled to do the same. An invalid file rejects with
+   * `InvalidRequestError` whose `details` hold `reason: "invalid_catalog"`, `location`
+   * (file:line and YAML path) and the `version` still served.
+   */
+  reload(options?: CallOptions): Promise<ReloadResult> {
+    return this.#send({ ...at(ROUTES.reload), parse: object<ReloadResult> }, options);
   }
 }

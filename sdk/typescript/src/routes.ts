@@ -21,6 +21,7 @@ export const ROUTES = {
   /** Served by the gateway (toolwire/inbound/admin_billing.py) but not yet in /openapi.json. */
   usage: { method: "GET", path: "/admin/v1/usage", documented: true },
   audit: { method: "GET", path: "/admin/v1/audit", documented: true },
+  reload: { method: "POST", path: "/admin/v1/reload", documented: true },
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

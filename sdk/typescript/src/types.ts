@@ -252,3 +252,18 @@ export interface AuditQuery {
   limit?: number;
   cursor?: string;
 }
+
+/** What `admin.reload()` did: `reloaded` (a new catalog version is served) or `unchanged`. */
+export interface ReloadResult {
+  status: "reloaded" | "unchanged";
+  /** The catalog version now served (the one `/readyz` reports). */
+  version: string;
+  previous: string;
+  /** Operations in the catalog now served. */
+  operations: number;
+  /** Operations added and removed, by qualified name (`uuid.generate`). */
+  added: string[];
+  removed: string[];
+  /** The gateway instance that answered. */
+  instance: string;
+}

@@ -195,6 +195,15 @@ describe("Toolwire against a real gateway", { skip: skipUnless(venvMissing()) },
     assert.ok(ok.records.every((r) => r.arguments_digest?.startsWith("hmac-sha256:")));
   });
 
+  test("an admin reloads the catalog: unchanged file, same version as /readyz", async () => {
+    const result = await admin.admin.reload();
+    const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as Record<string, unknown>;
+    assert.equal(result.status, "unchanged");
+    assert.equal(result.version, ready.catalog_version);
+    assert.deepEqual([result.added, result.removed], [[], []]);
+    await assert.rejects(tw.admin.reload(), ForbiddenError);
+  });
+
   test("admin calls for an unknown account raise NotFoundError; a caller key is forbidden", async () => {
     await assert.rejects(admin.admin.getAccount("acc_missing"), NotFoundError);
     await assert.rejects(admin.admin.balance("acc_missing"), NotFoundError);

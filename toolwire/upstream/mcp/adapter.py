@@ -74,6 +74,24 @@ def _signature(tools: Sequence[ToolSpec]) -> bytes:
     )
 
 
+class SourceCalls:
+    """The adapter a federated server's operations carry: `invoke` goes to the server, and
+    `aclose` does nothing. The server's sessions belong to the source (`McpUpstream.aclose`,
+    from the catalog plan at shutdown), never to a catalog: a swap that drops the server's tools
+    for a moment (a reconnect, a reload) retires that catalog without stopping the server."""
+
+    def __init__(self, source: McpUpstream) -> None:
+        self._source = source
+
+    async def invoke(
+        self, operation: Operation, arguments: dict[str, Any], ctx: InvokeContext
+    ) -> Any:
+        return await self._source.invoke(operation, arguments, ctx)
+
+    async def aclose(self) -> None:
+        return None
+
+
 class McpUpstream:
     """Implements `core.ports.OperationSource` and `core.ports.Adapter`."""
 
@@ -81,6 +99,8 @@ class McpUpstream:
         self, spec: McpSpec, redactor: Redactor, guard: UpstreamGuard | None = None
     ) -> None:
         self.name = spec.name
+        self.calls = SourceCalls(self)
+        """The adapter its operations carry (closing is this source's, not a catalog's)."""
         self.spec = spec
         self.redactor = redactor
         self.guard: UpstreamGuard = guard or Health(spec.name)
@@ -228,7 +248,7 @@ class McpUpstream:
         """List the tools on a fresh platform session; tell the gateway when they changed."""
         listed = await conn.list_tools(MAX_PAGES)
         raw = [t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in listed]
-        ops, self.skipped = operations(self.spec, raw, self)
+        ops, self.skipped = operations(self.spec, raw, self.calls)
         tools: tuple[ToolSpec, ...] = ()
         if ops:
             tools = (

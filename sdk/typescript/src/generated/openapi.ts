@@ -752,6 +752,199 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reload the catalog file on this instance and signal the others to
+         * @description Re-reads the catalog file, checks it and serves it without a restart: calls in flight finish on the old catalog, MCP clients are told `notifications/tools/list_changed`. An invalid file is refused with INVALID_REQUEST, `details.reason` `invalid_catalog` and its `location` (file:line and YAML path); the catalog served stays.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReloadResult"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each upstream: kind, breaker state, tools, pinned/held, last error, p50 latency */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams/{name}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve an upstream's held definitions (of one tool, when given) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description upstream name, as in the catalog */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ApproveRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams/{name}/pins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An upstream's pinned tool definitions; held ones with their word-by-word diff */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description upstream name, as in the catalog */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/usage": {
         parameters: {
             query?: never;
@@ -1100,6 +1293,8 @@ export interface paths {
                     q?: string;
                     /** @description only this category */
                     category?: string;
+                    /** @description only this virtual server's tools (404 if unknown) */
+                    server?: string;
                     /** @description tool definitions for a platform */
                     format?: "mcp" | "openai" | "openai-responses" | "anthropic" | "gemini";
                 };
@@ -1305,7 +1500,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness (database reachable) */
+        /** Readiness (database reachable) and the catalog version served */
         get: {
             parameters: {
                 query?: never;
@@ -1359,6 +1554,10 @@ export interface components {
              */
             credits?: number | string;
             name: string;
+        };
+        ApproveRequest: {
+            /** @description only this tool (default: every held) */
+            tool?: string;
         };
         AuditPage: {
             next_cursor: string | null;
@@ -1439,6 +1638,8 @@ export interface components {
              *     ]
              */
             scopes?: string[];
+            /** @description limit the key to these virtual servers (null: not limited) */
+            servers?: string[] | null;
         };
         Meta: {
             balance?: number | null;
@@ -1458,6 +1659,17 @@ export interface components {
             tool?: string | null;
         };
         Object: Record<string, unknown>;
+        ReloadResult: {
+            added: string[];
+            instance?: string;
+            operations: number;
+            previous: string;
+            removed: string[];
+            /** @enum {unknown} */
+            status: "reloaded" | "unchanged";
+            /** @description the catalog version now served */
+            version: string;
+        };
         SuccessEnvelope: {
             data: unknown;
             meta: components["schemas"]["Meta"];
