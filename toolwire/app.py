@@ -35,6 +35,7 @@ from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
+from toolwire.core.federated import Federation
 from toolwire.core.gateway import Gateway
 from toolwire.core.pins import PinGuard
 from toolwire.core.ratelimits import RateLimits, storage_for
@@ -144,6 +145,7 @@ async def build_services(
         digest_key=derive_key(secret, AUDIT_DIGEST),
         catalog_version=version,
     )
+    gateway.federation = Federation(plan.content, gateway.audit)
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
     gateway.admission = (

@@ -219,7 +219,8 @@ class Reloader:
                 "they are until the next restart",
                 trigger,
             )
-        plan = CatalogPlan(plan.static, running, policy=plan.policy, limits=plan.limits)
+        content = self.plan.content if self.plan is not None else ()  # kept, as the sources
+        plan = CatalogPlan(plan.static, running, content, policy=plan.policy, limits=plan.limits)
         catalog = plan.compose()
         if files != read.files:  # includes changed: watch them from now on
             self._watched = _Watched(files, read.stats, "")

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
+
 
 @dataclass
 class RecordingChannel:
@@ -22,3 +24,6 @@ class RecordingChannel:
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         self.logs.append((level, data, logger))
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: a recording channel asks no one")

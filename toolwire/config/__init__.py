@@ -414,7 +414,11 @@ def build_plan(
             )
         taken.add(name)
     return CatalogPlan(
-        apply(config, tools), built.sources, policy=config.policy, limits=config.limits
+        apply(config, tools),
+        built.sources,
+        built.content,
+        policy=config.policy,
+        limits=config.limits,
     )
 
 

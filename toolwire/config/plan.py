@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolwire.core.catalog import Catalog, ToolSpec
+from toolwire.core.federated import ContentSource
 from toolwire.core.policy import Policy
 from toolwire.core.ports import CatalogChanged, OperationSource, SecretLookup
 from toolwire.core.ratelimits import LimitRules
@@ -34,6 +35,8 @@ log = logging.getLogger("toolwire.config")
 class CatalogPlan:
     static: Sequence[ToolSpec]
     sources: Sequence[OperationSource] = ()
+    content: Sequence[ContentSource] = ()
+    """The sources that also serve resources and prompts (`core.federated.Federation`)."""
     policy: Policy = field(default_factory=Policy)
     """The catalog's `policy` section, carried into every composed catalog."""
     limits: LimitRules = field(default_factory=LimitRules)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec
+from toolwire.core.federated import ContentSource
 from toolwire.core.model import credits_to_micro
 from toolwire.core.pins import PinMode, PinPolicy
 from toolwire.core.ports import OperationSource
@@ -52,6 +53,7 @@ from toolwire.vault.redact import Redactor
 
 if TYPE_CHECKING:
     from toolwire.config import CatalogConfig
+    from toolwire.upstream.mcp.adapter import McpUpstream
 
 _UPSTREAM_KEYS = (
     "base_url",
@@ -76,6 +78,8 @@ class Built:
     source: str = "config"
     tools: list[ToolSpec] = field(default_factory=list)
     sources: list[OperationSource] = field(default_factory=list)
+    content: list[ContentSource] = field(default_factory=list)
+    """The sources that also serve resources and prompts (federated MCP servers)."""
     upstreams: dict[str, HttpUpstream] = field(default_factory=dict)
     health: HealthRegistry = field(default_factory=HealthRegistry)
     """This process's breaker and concurrency cap per upstream."""
@@ -105,7 +109,9 @@ def _database(name: str, raw: Mapping[str, Any], built: Built) -> None:
 
 
 def _mcp(name: str, raw: Mapping[str, Any], built: Built) -> None:
-    built.sources.append(mcp_upstream(name, raw, built.redactor, built.health))
+    upstream = mcp_upstream(name, raw, built.redactor, built.health)
+    built.sources.append(upstream)
+    built.content.append(upstream)
 
 
 Factory = Callable[[str, Mapping[str, Any], Built], None]
@@ -151,7 +157,7 @@ def _micro(value: Any, what: str) -> int:
 
 def mcp_upstream(
     name: str, raw: Mapping[str, Any], redactor: Redactor, registry: HealthRegistry | None = None
-) -> OperationSource:
+) -> McpUpstream:
     """A federated MCP server from its `mcp:` entry (already checked against the schema).
     Raises `ValueError` for an entry that is neither or both of stdio and HTTP, or that mixes
     the two's keys."""

@@ -65,6 +65,7 @@ from toolwire.core.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from toolwire.core.federated import Federation
 from toolwire.core.hooks import InvokeHooks
 from toolwire.core.live import Generation, LiveCatalog
 from toolwire.core.model import (
@@ -195,6 +196,8 @@ class Gateway:
         self.pins = pins
         self.servers: Mapping[str, VirtualServer] = dict(servers or {})
         self._listeners: list[CatalogListener] = []
+        self.federation = Federation((), audit)
+        """Resources and prompts of federated MCP servers (`core.federated`); none by default."""
 
     # -- the catalog, and its changes ---------------------------------------------------------
 

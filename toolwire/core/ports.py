@@ -17,6 +17,31 @@ if TYPE_CHECKING:
     from toolwire.core.catalog import Operation, ToolSpec
 
 
+CLIENT_REQUEST_CAPABILITY: Mapping[str, str] = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+"""The requests a tool may send to the calling client (MCP server-to-client requests), each with
+the client capability that must be declared for it: an allow-list, nothing else is sent."""
+
+
+class ClientRequestError(Exception):
+    """A request to the calling client failed: the door cannot carry it (no stream, the
+    2026-07-28 era, a method not in `CLIENT_REQUEST_CAPABILITY`), the client did not declare
+    the capability, it answered an error, or it did not answer in time. `code` and `message`
+    are JSON-RPC's (the client's own on an error answer)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+NO_CLIENT_REQUESTS = -32600
+"""JSON-RPC 'invalid request': what the upstream gets when the client cannot be asked."""
+
+
 class Channel(Protocol):
     """The door's side of one running call: where progress and log lines go, and what the client
     declared it can do. A door that has nowhere to send them passes none (`ToolCall.channel`)."""
@@ -33,6 +58,11 @@ class Channel(Protocol):
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """Send a log line (MCP `notifications/message`, RFC 5424 level names) if the client
         asked for that level; dropped otherwise."""
+        ...
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a request to the client (a method of `CLIENT_REQUEST_CAPABILITY`) and return
+        its result; raises `ClientRequestError`. A door that cannot carry one raises at once."""
         ...
 
 
@@ -79,6 +109,14 @@ class InvokeContext:
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         if self.channel is not None:
             await self.channel.log(level, data, logger)
+
+    async def client_request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`Channel.request`; `ClientRequestError` when the call came without a channel."""
+        if self.channel is None:
+            raise ClientRequestError(
+                NO_CLIENT_REQUESTS, f"{method}: this call's client cannot be sent requests"
+            )
+        return await self.channel.request(method, params)
 
 
 class Adapter(Protocol):

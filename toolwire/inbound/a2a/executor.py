@@ -30,6 +30,7 @@ from a2a.types.a2a_pb2 import Part, TaskState
 from toolwire.core.errors import Internal, InvalidRequest, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 from toolwire.inbound.a2a import messages
 from toolwire.inbound.http import row_for
 from toolwire.state import StateBackend
@@ -157,6 +158,9 @@ class _TaskChannel:
     @property
     def client_capabilities(self) -> Mapping[str, Any]:
         return {}
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: an A2A client cannot be asked")
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
         report = {"progress": progress, "total": total, "message": message}

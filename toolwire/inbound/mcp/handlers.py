@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from toolwire import __version__
 from toolwire.core import names
+from toolwire.core.errors import ToolwireError
+from toolwire.core.federated import ContentKind
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal, ToolCall
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 from toolwire.inbound.mcp import content, versions
 from toolwire.inbound.mcp.jsonrpc import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     RESOURCE_NOT_FOUND,
@@ -60,6 +67,10 @@ async def _ignore_level(_level: str) -> None:
     return None
 
 
+async def _cannot_ask(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
+    raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: this request has no stream to ask on")
+
+
 @dataclass
 class Context:
     """Who sends this request, in which version, and where its notifications go."""
@@ -75,12 +86,13 @@ class Context:
     set_log_level: Callable[[str], Awaitable[None]] = _ignore_level
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     tools_changed: Callable[[], Awaitable[None]] | None = None
+    ask: Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]] = _cannot_ask
+    """Send a request to this client and await its result (`asks.Asks.ask`)."""
 
 
 def capabilities() -> dict[str, Any]:
-    """What this server offers: tools (with list-changed notifications) and logging; prompts and
-    resources are declared and empty, because clients list them unconditionally and an empty
-    list is the truthful answer."""
+    """What this server offers: tools (with list-changed notifications), logging, and the
+    prompts and resources of federated MCP servers (`core.federated`; empty without any)."""
     return {"tools": {"listChanged": True}, "logging": {}, "prompts": {}, "resources": {}}
 
 
@@ -124,6 +136,9 @@ class CallChannel:
     def client_capabilities(self) -> Mapping[str, Any]:
         return self._ctx.client_capabilities
 
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._ctx.ask(method, params)
+
 
 class Handlers:
     """Method name -> handler, over one gateway."""
@@ -140,6 +155,7 @@ class Handlers:
             "resources/list": self.list_resources,
             "resources/templates/list": self.list_resource_templates,
             "resources/read": self.read_resource,
+            "prompts/get": self.get_prompt,
         }
 
     def knows(self, method: str, era: Era) -> bool:
@@ -239,28 +255,66 @@ class Handlers:
         op = self.gateway.catalog.get(outcome.meta.tool) if outcome.meta.tool else None
         return content.call_result(outcome, op, ctx.version)
 
-    # -- prompts and resources: none, truthfully ------------------------------------------------
+    # -- prompts and resources: those of federated MCP servers (core.federated) ----------------
 
     async def list_prompts(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
-        return self._empty_list(ctx, "prompts")
+        return await self._list(ctx, request, "prompts")
 
     async def list_resources(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
-        return self._empty_list(ctx, "resources")
+        return await self._list(ctx, request, "resources")
 
     async def list_resource_templates(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
-        return self._empty_list(ctx, "resourceTemplates")
+        return await self._list(ctx, request, "resourceTemplates")
 
     async def read_resource(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         uri = request.params.get("uri")
         code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
-        raise RpcError(code, "resource not found", {"uri": uri})
+        if not isinstance(uri, str):
+            raise RpcError(INVALID_PARAMS, "resources/read needs params.uri, a string")
+        try:
+            return await self.gateway.federation.read(ctx.principal, uri, ctx.request_id)
+        except LookupError:
+            raise RpcError(code, "resource not found", {"uri": uri}) from None
+        except ToolwireError as exc:
+            raise _upstream_failed(exc) from None
 
-    def _empty_list(self, ctx: Context, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = {key: []}
+    async def get_prompt(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
+        name = request.params.get("name")
+        arguments = request.params.get("arguments") or {}
+        if not isinstance(name, str):
+            raise RpcError(INVALID_PARAMS, "prompts/get needs params.name, a string")
+        if not isinstance(arguments, dict) or not all(
+            isinstance(v, str) for v in arguments.values()
+        ):
+            raise RpcError(INVALID_PARAMS, "prompts/get params.arguments must map names to strings")
+        try:
+            return await self.gateway.federation.get_prompt(
+                ctx.principal, name, arguments, ctx.request_id
+            )
+        except LookupError:
+            raise RpcError(INVALID_PARAMS, f"prompt not found: {name}") from None
+        except ToolwireError as exc:
+            raise _upstream_failed(exc) from None
+
+    async def _list(self, ctx: Context, request: RpcRequest, key: ContentKind) -> dict[str, Any]:
+        """All visible items of every upstream, paged here (`PAGE_SIZE`): the cursor names the
+        list's fingerprint, so a list that changed between pages is refused as stale."""
+        items = await self.gateway.federation.list(ctx.principal, key)
+        fingerprint = hashlib.blake2b(orjson.dumps(items), digest_size=8).hexdigest()
+        start = _read_cursor(request.params.get("cursor"), fingerprint)
+        result: dict[str, Any] = {key: items[start : start + PAGE_SIZE]}
+        if start + PAGE_SIZE < len(items):
+            result["nextCursor"] = _cursor(fingerprint, start + PAGE_SIZE)
         if ctx.era == "modern":
             result["ttlMs"] = LIST_TTL_MS
-            result["cacheScope"] = "public"
+            result["cacheScope"] = "private"  # the list depends on the key's scopes
         return result
+
+
+def _upstream_failed(exc: ToolwireError) -> RpcError:
+    """An upstream's failure on a resource or prompt, as JSON-RPC: -32603 with the core's code
+    and details (already scrubbed by the adapter)."""
+    return RpcError(INTERNAL_ERROR, exc.message, {"code": exc.code, **exc.details})
 
 
 def new_request_id() -> str:

@@ -149,9 +149,11 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A client's answer to a server request (we send none; accepted and ignored)."""
+    """A client's answer to a server request (`asks`): its `result` or its `error` object."""
 
     id: RequestId | None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
 
 
 Message = RpcRequest | Notification | Response
@@ -172,7 +174,12 @@ def parse_message(obj: Any) -> Message:
     if method is None:
         if "result" in obj or "error" in obj:
             rid = obj.get("id")
-            return Response(rid if _valid_id(rid) else None)
+            result, error = obj.get("result"), obj.get("error")
+            return Response(
+                rid if _valid_id(rid) else None,
+                result if isinstance(result, dict) else None,
+                error if isinstance(error, dict) else None,
+            )
         raise RpcError(INVALID_REQUEST, "a JSON-RPC message needs a method, a result or an error")
     if not isinstance(method, str) or not method:
         raise RpcError(INVALID_REQUEST, "method must be a non-empty string")

@@ -14,8 +14,10 @@ protocol between those bytes and the methods (`handlers`) is here, once:
 
 `initialize` (handshake era) negotiates the version and records the client's info and declared
 capabilities on the Connection, then asks the transport to keep it (`Connection.keep`);
-`logging/setLevel` does the same with the level. The request `Context` a handler sees is built in
-one place (`Kernel.context`), so every transport gives handlers the same facts.
+`logging/setLevel` does the same with the level. A client's response to a request the gateway
+sent it (sampling, elicitation, roots: `asks`) is handed to the call waiting for it. The request
+`Context` a handler sees is built in one place (`Kernel.context`), so every transport gives
+handlers the same facts.
 
 What this is not: framing, HTTP statuses, SSE, session tokens or where a Connection is stored
 (the transports), or MCP methods (`handlers`).
@@ -32,6 +34,7 @@ from typing import Any
 
 from toolwire.core.model import Principal
 from toolwire.inbound.mcp import batch, envelope, jsonrpc, versions
+from toolwire.inbound.mcp.asks import Asks
 from toolwire.inbound.mcp.handlers import Context, Era, Handlers, new_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
@@ -94,8 +97,16 @@ class Kernel:
     """`receive()` over one `Handlers`; `cancel` and `tools_changed` come from the runtime
     (they reach other instances through the state backend)."""
 
-    def __init__(self, handlers: Handlers, *, cancel: Cancel, tools_changed: Changed) -> None:
+    def __init__(
+        self,
+        handlers: Handlers,
+        *,
+        cancel: Cancel,
+        tools_changed: Changed,
+        asks: Asks | None = None,
+    ) -> None:
         self.handlers = handlers
+        self.asks = asks or Asks()
         self._cancel = cancel
         self._tools_changed = tools_changed
 
@@ -105,6 +116,8 @@ class Kernel:
             return await self.request(conn, message, emit)
         if isinstance(message, Notification):
             await self.notify(conn, message)
+        else:
+            await self.asks.answer(conn.id, message)
         return None
 
     async def notify(self, conn: Connection, message: Notification) -> None:
@@ -169,6 +182,11 @@ class Kernel:
             conn.log_level = level
             await conn.keep(conn)
 
+        async def ask(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            return await self.asks.ask(
+                conn.id, conn.era, conn.client_capabilities, emit, method, params
+            )
+
         return Context(
             principal=conn.principal,
             version=conn.version or versions.LATEST_HANDSHAKE,
@@ -179,6 +197,7 @@ class Kernel:
             set_log_level=set_log_level,
             client_capabilities=conn.client_capabilities,
             tools_changed=self._tools_changed,
+            ask=ask,
         )
 
     async def _dispatch(

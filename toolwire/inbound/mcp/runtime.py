@@ -27,6 +27,7 @@ import orjson
 from toolwire.core.model import Principal
 from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import resume
+from toolwire.inbound.mcp.asks import Asks
 from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.kernel import Connection, Kernel
@@ -44,7 +45,12 @@ class Runtime:
         self.services = services
         self.state: StateBackend = services.state
         self.handlers = Handlers(services.gateway)
-        self.kernel = Kernel(self.handlers, cancel=self.cancel, tools_changed=self.tools_changed)
+        self.kernel = Kernel(
+            self.handlers,
+            cancel=self.cancel,
+            tools_changed=self.tools_changed,
+            asks=Asks(self.state),
+        )
         ttl = services.settings.mcp_session_ttl_s
         self.sessions = SessionStore(SessionSealer(services.secret_key, ttl_s=ttl), self.state)
         self._running: dict[tuple[str, RequestId], asyncio.Task[Any]] = {}
@@ -112,7 +118,8 @@ class Runtime:
                         self._cancel_here(session_id, rid)
 
     async def aclose(self) -> None:
-        """Stop listening for cancellations from other instances."""
+        """Stop listening for cancellations and client answers from other instances."""
+        await self.kernel.asks.aclose()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from toolwire.core.catalog import Operation, ToolSpec
 from toolwire.core.errors import ToolwireError, UpstreamError
+from toolwire.core.federated import ContentKind, prompt_name, resource_uri
 from toolwire.core.ports import CatalogChanged, InvokeContext, SecretLookup
 from toolwire.upstream.health import Health
 from toolwire.upstream.http import HttpUpstream, UpstreamSpec
@@ -299,7 +300,9 @@ class McpUpstream:
         name = str(definition.get("name", operation.name))
         creds = dict(ctx.credentials)
         fresh = Redactor([v for v in creds.values() if v not in self.redactor])
-        sink = CallSink(ctx.progress, ctx.log, self.spec.limits.max_notifications)
+        sink = CallSink(
+            ctx.progress, ctx.log, self.spec.limits.max_notifications, ctx.client_request
+        )
         try:
             async with self.guard.call():
                 started = time.perf_counter()
@@ -351,6 +354,63 @@ class McpUpstream:
                 conn.mark_dead(exc)
                 raise self._lost() from None
         raise self._lost()
+
+    # -- ContentSource: resources and prompts (on the platform's session) --------------------
+
+    async def list_content(self, kind: ContentKind) -> list[dict[str, Any]]:
+        items = await self._on_platform(lambda conn: conn.list_content(kind, MAX_PAGES))
+        out: list[dict[str, Any]] = []
+        for item in self.redactor.scrub_obj(items):
+            if kind == "prompts" and isinstance(item.get("name"), str):
+                out.append({**item, "name": prompt_name(self.name, item["name"])})
+            elif kind == "resources" and isinstance(item.get("uri"), str):
+                out.append({**item, "uri": resource_uri(self.name, item["uri"])})
+            elif kind == "resourceTemplates" and isinstance(item.get("uriTemplate"), str):
+                out.append({**item, "uriTemplate": resource_uri(self.name, item["uriTemplate"])})
+        return out
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        result = self.redactor.scrub_obj(await self._on_platform(lambda c: c.read_resource(uri)))
+        contents = result.get("contents")
+        if isinstance(contents, list):
+            result["contents"] = [
+                {**c, "uri": resource_uri(self.name, c["uri"])}
+                if isinstance(c, dict) and isinstance(c.get("uri"), str)
+                else c
+                for c in contents
+            ]
+        return dict(result)
+
+    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        result = await self._on_platform(lambda conn: conn.get_prompt(name, arguments))
+        return dict(self.redactor.scrub_obj(result))
+
+    async def _on_platform(self, fn: Callable[[Connection], Awaitable[Any]]) -> Any:
+        """`fn` on a session of the platform's pool, under the guard, with the tools' error
+        mapping (`mcp_error`, `connection_lost`, `unavailable`, `malformed`)."""
+        pool = self._pools.get(self._platform or "")
+        if pool is None:
+            raise UpstreamError(
+                f"{self.name} is not started",
+                details={"upstream": self.name, "reason": "unavailable"},
+            )
+        async with self.guard.call():
+            conn = await pool.acquire()
+            try:
+                return await fn(conn)
+            except MCPError as exc:
+                if not is_connection_lost(exc) and not conn.session_lost:
+                    raise self._mcp_error(exc) from None
+                conn.mark_dead(exc)
+                raise self._lost() from None
+            except ValidationError:
+                raise UpstreamError(
+                    f"{self.name} returned a malformed result",
+                    details={"upstream": self.name, "reason": "malformed"},
+                ) from None
+            except (OSError, EOFError) as exc:
+                conn.mark_dead(exc)
+                raise self._lost() from None
 
     def _lost(self) -> UpstreamError:
         return UpstreamError(

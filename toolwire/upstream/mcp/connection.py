@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolwire.core.errors import UpstreamError
+from toolwire.core.federated import ContentKind
+from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 
 log = logging.getLogger("toolwire.upstream.mcp")
 
@@ -42,6 +44,13 @@ CLOSE_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 10.0
 
 
+Ask = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _nobody(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
+    raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: no client to ask")
+
+
 class CallSink:
     """Where one call's progress and log notifications go, at most `limit` of them."""
 
@@ -50,9 +59,12 @@ class CallSink:
         progress: Callable[[float, float | None, str | None], Awaitable[None]],
         log_line: Callable[[str, Any, str | None], Awaitable[None]],
         limit: int,
+        ask: Ask = _nobody,
     ) -> None:
         self._progress = progress
         self._log = log_line
+        self.ask = ask
+        """Sends a request to the calling client (`InvokeContext.client_request`)."""
         self.limit = limit
         self.forwarded = 0
         self.dropped = 0
@@ -234,6 +246,53 @@ class Connection:
         else:
             self.stats.dropped_logs += 1
 
+    # -- server-to-client requests (the SDK's sampling / elicitation / list-roots callbacks) --
+
+    async def on_sampling(
+        self, _context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.ErrorData:
+        answer = await self._ask("sampling/createMessage", params)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.CreateMessageResult.model_validate(answer)
+
+    async def on_elicitation(
+        self, _context: Any, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        answer = await self._ask("elicitation/create", params)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.ElicitResult.model_validate(answer)
+
+    async def on_list_roots(self, _context: Any) -> types.ListRootsResult | types.ErrorData:
+        answer = await self._ask("roots/list", None)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        return types.ListRootsResult.model_validate(answer)
+
+    async def _ask(self, method: str, params: Any) -> dict[str, Any] | types.ErrorData:
+        """The upstream's request, sent to the client of the only call in flight on this
+        session (a request carries no id of the call it belongs to, as for log lines); the
+        client's result, or a JSON-RPC error for the upstream saying why not."""
+        if len(self._sinks) != 1:
+            why = "no call is in flight" if not self._sinks else "several calls are in flight"
+            return types.ErrorData(
+                code=NO_CLIENT_REQUESTS,
+                message=f"{method}: toolwire cannot tell which client to ask ({why})",
+            )
+        sink = next(iter(self._sinks.values()))
+        body = (
+            {}
+            if params is None
+            else params.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        try:
+            return await sink.ask(method, body)
+        except ClientRequestError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+        except Exception as exc:  # a result that does not parse, above; the upstream hears why
+            return types.ErrorData(code=-32603, message=f"{method}: {describe(exc)}")
+
     # -- calls ------------------------------------------------------------------------------
 
     async def call_tool(
@@ -276,6 +335,63 @@ class Connection:
             if not cursor:
                 break
         return tools
+
+    def _live(self) -> Client:
+        client = self.client
+        if client is None:
+            raise UpstreamError(
+                f"{self.upstream} is not connected",
+                details={"upstream": self.upstream, "reason": "unavailable"},
+            )
+        return client
+
+    async def list_content(self, kind: ContentKind, max_pages: int) -> list[dict[str, Any]]:
+        """Every resource, resource template or prompt the upstream lists (MCP JSON, as sent),
+        following `nextCursor` for at most `max_pages` pages."""
+        client = self._live()
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page: (
+                types.ListResourcesResult
+                | types.ListResourceTemplatesResult
+                | types.ListPromptsResult
+            )
+            if kind == "resources":
+                page = await client.list_resources(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for r in page.resources
+                )
+            elif kind == "resourceTemplates":
+                page = await client.list_resource_templates(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for r in page.resource_templates
+                )
+            else:
+                page = await client.list_prompts(cursor=cursor, cache_mode="refresh")
+                items.extend(
+                    p.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for p in page.prompts
+                )
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self.stats.last_used = time.monotonic()
+        return items
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        """`resources/read` on this session: the result as MCP JSON. Raises what the SDK raises."""
+        result = await self._live().read_resource(uri, cache_mode="refresh")
+        self.stats.last_used = time.monotonic()
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        """`prompts/get` on this session: the result as MCP JSON. Raises what the SDK raises."""
+        result = await self._live().get_prompt(name, arguments or None)
+        self.stats.last_used = time.monotonic()
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def _probe(client: Client) -> None:

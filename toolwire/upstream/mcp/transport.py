@@ -173,6 +173,9 @@ async def build_client(
         "cache": None,
         "message_handler": conn.on_message,
         "logging_callback": conn.on_log,
+        "sampling_callback": conn.on_sampling,
+        "elicitation_callback": conn.on_elicitation,
+        "list_roots_callback": conn.on_list_roots,
         "log_level": "debug",
         "client_info": _client_info(),
     }

@@ -1,0 +1,175 @@
+"""Resources and prompts of federated MCP servers: how their names cross the gateway.
+
+A federated upstream's prompt `P` is listed as `<upstream>.P`; its resource `U` (a URI, or a
+URI template) as `toolwire://<upstream>/U`. Both are reversible (`split_prompt`,
+`split_resource`): the upstream name never holds `.` or `/`, and everything after it is the
+upstream's own name or URI, byte for byte.
+
+Scopes: the resources of upstream `u` are the operation `resources` of tool `u` (subject
+`u.resources`, category `resources`), its prompts the operation `prompts` (subject
+`u.prompts`, category `prompts`). So `u.*` or `u` grants everything of `u`, `*.resources` every
+upstream's resources, and a key scoped to `u.echo` sees none of them. (docs/design/
+mcp-federation-content.md)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, Literal, Protocol
+
+from toolwire.core.errors import ToolwireError
+from toolwire.core.model import AuditEvent, Principal
+from toolwire.core.ports import AuditSink
+
+log = logging.getLogger("toolwire.federation")
+
+ContentKind = Literal["resources", "resourceTemplates", "prompts"]
+RESOURCE_SCHEME = "toolwire://"
+
+
+def resource_uri(upstream: str, uri: str) -> str:
+    return f"{RESOURCE_SCHEME}{upstream}/{uri}"
+
+
+def split_resource(uri: str) -> tuple[str, str] | None:
+    """(upstream, its own URI) of a namespaced resource URI; None if it is not one."""
+    if not uri.startswith(RESOURCE_SCHEME):
+        return None
+    upstream, sep, own = uri[len(RESOURCE_SCHEME) :].partition("/")
+    if not sep or not upstream or not own:
+        return None
+    return upstream, own
+
+
+def prompt_name(upstream: str, name: str) -> str:
+    return f"{upstream}.{name}"
+
+
+def split_prompt(name: str) -> tuple[str, str] | None:
+    """(upstream, its own prompt name) of a namespaced prompt name; None if it is not one."""
+    upstream, sep, own = name.partition(".")
+    if not sep or not upstream or not own:
+        return None
+    return upstream, own
+
+
+def scope_operation(kind: ContentKind) -> str:
+    """The operation name a key's scopes are asked about for this kind (`resources`/`prompts`)."""
+    return "prompts" if kind == "prompts" else "resources"
+
+
+class ContentSource(Protocol):
+    """A federated MCP server's resources and prompts (`upstream.mcp.McpUpstream`). Items and
+    results are MCP JSON, already namespaced (`resource_uri`, `prompt_name`). Failures raise
+    `UpstreamError` with `details.reason` as for its tools."""
+
+    name: str
+
+    async def list_content(self, kind: ContentKind) -> list[dict[str, Any]]:
+        """Every item of `kind` the upstream lists (all its pages, bounded)."""
+        ...
+
+    async def read_resource(self, uri: str) -> dict[str, Any]:
+        """`resources/read` of the upstream's own `uri`: `{"contents": [...]}`."""
+        ...
+
+    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        """`prompts/get` of the upstream's own prompt `name`: `{"messages": [...], ...}`."""
+        ...
+
+
+class Federation:
+    """The resources and prompts of every federated MCP server, as one principal may see them:
+    what a door lists, reads and gets. Reads and gets are audited (tool = the upstream,
+    operation = `resources/read` or `prompts/get`, never charged). A source that fails while
+    listing is left out of that list (logged), so one dead upstream never empties the rest."""
+
+    def __init__(self, sources: Sequence[ContentSource], audit: AuditSink | None = None) -> None:
+        self.sources = {source.name: source for source in sources}
+        self.audit = audit
+
+    def _permitted(self, principal: Principal, upstream: str, kind: ContentKind) -> bool:
+        op = scope_operation(kind)
+        return principal.scopes.permits(upstream, op, op)
+
+    async def list(self, principal: Principal, kind: ContentKind) -> list[dict[str, Any]]:
+        """Every item of `kind` this principal may see, upstream by upstream, in config order."""
+        names = [n for n in self.sources if self._permitted(principal, n, kind)]
+        pages = await asyncio.gather(
+            *(self.sources[n].list_content(kind) for n in names), return_exceptions=True
+        )
+        items: list[dict[str, Any]] = []
+        for name, page in zip(names, pages, strict=True):
+            if isinstance(page, BaseException):
+                log.info("listing %s of %s failed: %s", kind, name, page)
+                continue
+            items.extend(page)
+        return items
+
+    def _source(self, principal: Principal, upstream: str, kind: ContentKind) -> ContentSource:
+        source = self.sources.get(upstream)
+        if source is None or not self._permitted(principal, upstream, kind):
+            raise LookupError(upstream)  # a denied one answers exactly as an unknown one
+        return source
+
+    async def read(self, principal: Principal, uri: str, request_id: str) -> dict[str, Any]:
+        """`resources/read` of a namespaced URI. `LookupError`: no such (visible) resource."""
+        parts = split_resource(uri)
+        if parts is None:
+            raise LookupError(uri)
+        source = self._source(principal, parts[0], "resources")
+        return await self._audited(
+            principal, parts[0], "resources/read", request_id, source.read_resource(parts[1])
+        )
+
+    async def get_prompt(
+        self, principal: Principal, name: str, arguments: dict[str, str], request_id: str
+    ) -> dict[str, Any]:
+        """`prompts/get` of a namespaced name. `LookupError`: no such (visible) prompt."""
+        parts = split_prompt(name)
+        if parts is None:
+            raise LookupError(name)
+        source = self._source(principal, parts[0], "prompts")
+        return await self._audited(
+            principal, parts[0], "prompts/get", request_id, source.get_prompt(parts[1], arguments)
+        )
+
+    async def _audited(
+        self,
+        principal: Principal,
+        upstream: str,
+        operation: str,
+        request_id: str,
+        work: Awaitable[dict[str, Any]],
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        outcome, message = "ok", None
+        try:
+            return await work
+        except ToolwireError as exc:
+            outcome, message = exc.code, exc.message
+            raise
+        except BaseException as exc:  # cancelled, or a crash the door reports as -32603
+            outcome, message = "INTERNAL", type(exc).__name__
+            raise
+        finally:
+            if self.audit is not None:
+                self.audit.record(
+                    AuditEvent(
+                        request_id=request_id,
+                        at=time.time(),
+                        account_id=principal.account_id,
+                        key_id=principal.key_id,
+                        tool=upstream,
+                        operation=operation,
+                        door="mcp",
+                        outcome=outcome,
+                        credits_charged=0,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                        message=message,
+                        upstream=upstream,
+                    )
+                )
