@@ -2,7 +2,8 @@
 Python `playwright` (no downloaded browser), against a real `toolwire serve`. One gateway and
 one browser for the module.
 
-It shows an operator creating an account, granting credits, creating a key and filtering usage;
+It shows an operator creating an account, granting credits, creating a key, filtering usage
+and filtering and downloading the audit log;
 a customer seeing the balance drop after a call and being refused another account's page; a
 phone-sized layout; keyboard sign-in; and axe-core finding no serious or critical WCAG 2 A/AA
 violation on any page visited. Screenshots of the main pages are taken on every run; with
@@ -76,7 +77,7 @@ def sign_in(page: Any, gateway: RunningGateway, key: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_operator_creates_an_account_grants_credits_makes_a_key_and_filters_usage(
+def test_an_operator_creates_an_account_grants_credits_makes_a_key_and_filters_usage_and_audit(
     page: Any, gateway: RunningGateway, tmp_path: Path
 ) -> None:
     page.goto(f"{gateway.url}/console/login")
@@ -126,6 +127,21 @@ def test_an_operator_creates_an_account_grants_credits_makes_a_key_and_filters_u
     assert "echo" in rows.first.inner_text() and account_id in rows.first.inner_text()
     assert page.locator("canvas#calls-chart").get_attribute("data-drawn") == "1"
     shot(page, "usage", tmp_path)
+
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Account", exact=True).select_option(account_id)
+    page.get_by_label("Tool", exact=True).fill("echo")
+    page.get_by_label("Outcome", exact=True).fill("ok")
+    page.get_by_label("Since", exact=True).fill("1h")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"/console/audit\?account_id=" + account_id))
+    audited = page.locator("#audit-rows tbody tr")
+    assert audited.count() == 3 and all("OK" in t for t in audited.all_inner_texts())
+    assert secret not in page.content()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download these records (JSON lines)").click()
+    assert len(Path(download.value.path()).read_text().splitlines()) == 3
+    shot(page, "audit", tmp_path)
 
     page.get_by_role("link", name="Tools").click()
     assert page.get_by_role("cell", name="echo", exact=True).count() == 1

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from toolwire.core.errors import Unauthenticated
-from toolwire.inbound.console import customer, operator
+from toolwire.inbound.console import audit, customer, operator
 from toolwire.inbound.console.session import Session
 from toolwire.inbound.console.web import Audience, Handler, Visit, page, redirect, render
 
@@ -87,6 +87,8 @@ routes: list[BaseRoute] = [
     _r("/keys/{key_id}/revoke", operator.revoke_key, "operator", "POST"),
     _r("/keys/{key_id}/budget", operator.set_budget, "operator", "POST"),
     _r("/usage", operator.usage, "operator"),
+    _r("/audit", audit.audit, "operator"),
+    _r("/audit/export", audit.export, "operator"),
     # customer
     _r("/me", customer.overview, "customer"),
     _r("/me/keys", customer.keys, "customer"),
