@@ -10,7 +10,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -30,13 +30,15 @@ from toolwire.bootstrap import (
     load_secret,
     prepare_data_dir,
 )
-from toolwire.config import CatalogPlan, build_plan, load_config
+from toolwire.config import CatalogPlan, build_plan, load_config, virtual_servers
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
 from toolwire.core.gateway import Gateway
+from toolwire.core.pins import PinGuard
 from toolwire.core.ratelimits import RateLimits, storage_for
+from toolwire.core.servers import VirtualServer
 from toolwire.inbound import a2a, admin, admin_audit, admin_billing, mcp, openai, rest
 from toolwire.inbound import metrics as metrics_door
 from toolwire.inbound.a2a.routes import A2ADoor
@@ -55,7 +57,9 @@ from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
 from toolwire.store.audit_log import AuditLog
+from toolwire.store.pins import PinStore
 from toolwire.store.secrets import SecretStore
+from toolwire.upstream.health import HealthRegistry
 from toolwire.upstream.lifecycle import close_adapters
 from toolwire.vault import Redactor, Vault, install_log_redaction
 
@@ -75,14 +79,17 @@ class Prepared:
     catalog: Catalog
     redactor: Redactor
     plan: CatalogPlan | None = None
+    health: HealthRegistry = field(default_factory=HealthRegistry)
+    servers: dict[str, VirtualServer] = field(default_factory=dict)
 
 
 def prepare(settings: Settings) -> Prepared:
     """Build the catalog `settings` name. Raises `ConfigError` (or `ValueError`)."""
     redactor = Redactor()
+    health = HealthRegistry()
     config = load_config(settings.config)
-    plan = build_plan(config, settings.builtin_profiles, redactor=redactor)
-    return Prepared(plan.compose(), redactor, plan)
+    plan = build_plan(config, settings.builtin_profiles, redactor=redactor, health=health)
+    return Prepared(plan.compose(), redactor, plan, health, virtual_servers(config))
 
 
 async def build_services(
@@ -91,22 +98,21 @@ async def build_services(
     """Everything a gateway process needs, in dependency order. The caller closes the store."""
     prepare_data_dir(settings)
     secret = load_secret(settings)
-    config = None if prepared is not None else load_config(settings.config)
+    if prepared is None:
+        prepared = prepare(settings)
     store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
     try:
         admin_account = await admin_account_id(store)
         created = await first_start(settings, store, admin_account)
-        redactor = prepared.redactor if prepared is not None else Redactor()
+        redactor = prepared.redactor
         install_log_redaction(redactor)
         vault = Vault.over(SecretStore(store.engine), secret, redactor)
         await vault.load()
-        if prepared is not None:
-            catalog = prepared.catalog
-            plan = prepared.plan or CatalogPlan(())
-        else:
-            assert config is not None
-            plan = build_plan(config, settings.builtin_profiles, redactor=redactor)
-            catalog = plan.compose()
+        catalog = prepared.catalog
+        plan = prepared.plan or CatalogPlan(())
+        pin_store = PinStore(store.engine)
+        pins = PinGuard(pin_store, store.audit, refresh_s=settings.pin_refresh_s)
+        await pins.sync(catalog)  # before serving: a changed upstream tool is held from the start
         billing = Billing(
             store,
             secret,
@@ -131,13 +137,19 @@ async def build_services(
         idempotency=billing.idempotency,
         explicit_forbidden=settings.explicit_forbidden,
         compose=plan.compose if plan.sources else None,
+        pins=pins,
+        servers=prepared.servers,
         tracer=tracer,
         digest_key=derive_key(secret, AUDIT_DIGEST),
     )
     # Rate limits read the current catalog's `limits` per call (a reload applies at once) and
     # count in memory, or in Redis when TOOLWIRE_STATE_URL names it (docs/design/limits.md).
     gateway.admission = (
-        RateLimits(lambda: gateway.catalog.limits, storage_for(settings.state_url)),
+        RateLimits(
+            lambda: gateway.catalog.limits,
+            storage_for(settings.state_url),
+            on_refused=None if metrics is None else metrics.rate_limit_refused,
+        ),
     )
     tokens = None
     if settings.oauth_authorization_servers:
@@ -147,6 +159,7 @@ async def build_services(
     )
     state = state_from_url(settings.state_url)
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
     admin_service = Admin(
         store.accounts,
         keys=store.keys,
@@ -155,6 +168,11 @@ async def build_services(
         usage=billing.usage,
         audit=AuditLog(store.engine, flush=store.audit.flush),
         operations=lambda: gateway.catalog,
+        servers=lambda: gateway.servers,
+        pins=pin_store,
+        on_pins_changed=functools.partial(refresh_pins, gateway, pins),
+        health=prepared.health,
+        pin_counts=pins,
     )
     services = Services(
         settings,
@@ -167,6 +185,7 @@ async def build_services(
         admin_service,
         upstreams=plan,
         metrics=metrics,
+        pins=pins,
     )
     await plan.start(gateway.catalog_changed, vault.get, settings.upstream_start_wait_s)
     return services, created
@@ -226,6 +245,41 @@ async def background(services: Services) -> AsyncIterator[None]:
             listener.shutdown()
 
 
+async def refresh_pins(gateway: Gateway, pins: PinGuard) -> None:
+    """Re-read pin approvals; when they changed, tell the doors (MCP `list_changed`)."""
+    if await pins.refresh():
+        await gateway.swap_catalog(gateway.catalog)
+
+
+class PinResync:
+    """A catalog listener: when the catalog was rebuilt (an operation source's tools changed),
+    record the new definitions (`PinGuard.sync`: first sight, changes held and audited), and
+    tell the doors again if that changed what is approved."""
+
+    def __init__(self, gateway: Gateway, pins: PinGuard, synced: Catalog) -> None:
+        self.gateway = gateway
+        self.pins = pins
+        self.synced = synced
+
+    async def __call__(self) -> None:
+        catalog = self.gateway.catalog
+        if catalog is self.synced:
+            return
+        self.synced = catalog
+        if await self.pins.sync(catalog):
+            await self.gateway.swap_catalog(catalog)
+
+
+async def watch_pins(gateway: Gateway, pins: PinGuard) -> None:
+    """Every `pins.refresh_s`, pick up approvals made on other instances (or the CLI)."""
+    while True:
+        await asyncio.sleep(pins.refresh_s)
+        try:
+            await refresh_pins(gateway, pins)
+        except Exception:
+            log.warning("could not refresh pin approvals", exc_info=True)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Routing failures (unknown path, wrong method) in the same envelope as everything else."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -277,11 +331,19 @@ async def readyz(request: Request) -> Response:
             await conn.execute(text("SELECT 1"))
     except Exception:
         return json_response({"status": "unavailable", "database": "unreachable"}, 503)
-    body: dict[str, Any] = {"status": "ready", "tools": len(svc.gateway.catalog)}
+    # one entry per upstream: its breaker (`state` for HTTP upstreams; `breaker`), and for a
+    # federated MCP server its session's state (`state`: starting, ready, ...) and tools
+    upstreams: dict[str, dict[str, Any]] = {}
+    for row in svc.admin.upstreams():
+        entry = {k: row[k] for k in ("kind", "state", "tools", "held", "last_error")}
+        entry["breaker"] = row["state"]
+        upstreams[row["name"]] = entry
     if svc.upstreams is not None:
-        upstreams = svc.upstreams.status()
-        if upstreams:
-            body["upstreams"] = upstreams
+        for status in svc.upstreams.status():
+            upstreams.setdefault(str(status["name"]), {}).update(status)
+    body: dict[str, Any] = {"status": "ready", "tools": len(svc.gateway.catalog)}
+    if upstreams:
+        body["upstreams"] = upstreams
     return json_response(body)
 
 
@@ -307,12 +369,19 @@ def create_app(
         # the doors' per-app state, built here and closed below (never lazily, never at import)
         app.state.mcp_runtime = runtime = Runtime(face)
         app.state.a2a_door = a2a_door = A2ADoor.build(face)
+        pin_watch = None
+        if services.pins is not None:
+            pin_watch = asyncio.create_task(watch_pins(services.gateway, services.pins))
         try:
             async with background(services):
                 if on_ready is not None:
                     on_ready(services, created)
                 yield {}
         finally:
+            if pin_watch is not None:
+                pin_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pin_watch
             await a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()
             if services.upstreams is not None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.gateway import Gateway
+from toolwire.core.pins import PinGuard
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
 
@@ -47,3 +48,5 @@ class Services:
     """The federated MCP upstreams (status for /readyz and `toolwire upstreams list`)."""
     metrics: Metrics | None = None
     """This process's Prometheus metrics (None when `Settings.metrics` is off)."""
+    pins: PinGuard | None = None
+    """The pin check the gateway asks (`toolwire.core.pins`), refreshed by the app's lifespan."""

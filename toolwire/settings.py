@@ -49,6 +49,9 @@ class Settings:
     """On SIGTERM: stop accepting, let calls in flight finish for up to this long, then cancel
     them (their reservations released), flush the ledger and audit, and exit."""
     default_timeout: float = 30.0
+    pin_refresh_s: float = 2.0
+    """How often this instance re-reads pin approvals from the database (`TOOLWIRE_PIN_REFRESH_S`):
+    an approval made on another instance is served here within this many seconds."""
     key_cache_seconds: float = 5.0
     """How long a verified key is trusted before being looked up again (bounds revocation lag)."""
     demo_credits: int = 100

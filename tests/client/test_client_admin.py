@@ -100,3 +100,12 @@ async def test_an_admin_pages_through_the_audit_with_filters(admin: Any, make_cl
     assert [r["outcome"] for r in first["records"] + second["records"]] == ["OK"] * 3
     with pytest.raises(InvalidRequest):
         await admin.audit(since="last tuesday")
+
+
+async def test_a_key_limited_to_an_undeclared_virtual_server_is_refused(admin: Any) -> None:
+    account = await admin.create_account("sdk-servers")
+    with pytest.raises(InvalidRequest) as refused:
+        await admin.create_key(account["id"], servers=["research"])
+    assert refused.value.details == {"server": "research", "servers": []}
+    unlimited = await admin.create_key(account["id"])
+    assert unlimited["key"]["servers"] is None

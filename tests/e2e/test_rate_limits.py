@@ -33,6 +33,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.redis_server import PrivateRedis
 from toolwire.testing import RunningGateway, start_gateway
@@ -143,6 +144,28 @@ def test_a_key_limit_counts_every_tool_and_the_plan_limit_every_key_of_the_accou
     assert [pair.call(n, second, "uuid", {}).status_code for n in range(2)] == [200] * 2
     error = refusal(pair.call(2, second, "uuid", {}))  # the account's 6th call
     assert error["details"]["rule"] == "limits.plans.default.per_account"
+
+
+def refusals_scraped(gateway: RunningGateway) -> dict[str, float]:
+    """`toolwire_rate_limit_refusals_total` by limit kind, as Prometheus parses `/metrics`."""
+    with gateway.admin() as http:
+        reply = http.get("/metrics")
+    assert reply.status_code == 200, reply.text
+    return {
+        sample.labels["limit"]: sample.value
+        for family in text_string_to_metric_families(reply.text)
+        for sample in family.samples
+        if sample.name == "toolwire_rate_limit_refusals_total"
+    }
+
+
+def test_refusals_are_counted_in_metrics_by_the_kind_of_limit(pair: Pair) -> None:
+    _, key = pair.key()
+    before = refusals_scraped(pair.a).get("key_tool", 0.0)
+    for n in range(2):
+        assert pair.call(2 * n, key, "echo", {"message": "hi"}).status_code == 200
+    refusal(pair.call(4, key, "echo", {"message": "hi"}))  # through gateway a
+    assert refusals_scraped(pair.a).get("key_tool", 0.0) == before + 1
 
 
 def test_an_all_keys_limit_counts_one_tool_for_every_key(pair: Pair) -> None:

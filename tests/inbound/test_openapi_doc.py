@@ -63,5 +63,6 @@ def test_every_request_body_is_a_described_object_with_its_required_fields() -> 
         "POST /admin/v1/accounts/{account_id}/credits": ["amount"],
         "PUT /admin/v1/accounts/{account_id}/byok/{provider}": ["value"],
         "PUT /admin/v1/keys/{key_id}/budget": [],
+        "POST /admin/v1/upstreams/{name}/approve": [],
     }
     assert all(schema["type"] == "object" and schema["properties"] for schema in bodies.values())

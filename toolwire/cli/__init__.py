@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from toolwire.cli import admin, audit, openapi, secrets, serve, stdio, tools, usage
+from toolwire.cli import admin, audit, openapi, secrets, serve, stdio, tools, upstreams, usage
 
 app = typer.Typer(
     name="toolwire",
@@ -22,6 +22,7 @@ secrets.register(app)
 openapi.register(app)
 usage.register(app)
 audit.register(app)
+upstreams.register(app)
 
 
 def main() -> None:

@@ -272,6 +272,14 @@ def keys_create(
             "'category:NAME'. Repeatable. Default: '*' (every tool).",
         ),
     ] = None,
+    server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server",
+            help="Limit the key to this virtual server (the catalog's `servers:`). Repeatable. "
+            "Default: not limited.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: JsonOut = False,
@@ -279,7 +287,9 @@ def keys_create(
     """Issue an API key for an account. The secret is printed once and never again."""
     scopes: Sequence[str] = scope or ["*"]
     settings = store_settings(data_dir, database_url)
-    info, secret = with_store(settings, lambda store: store.create_key(account_id, name, scopes))
+    info, secret = with_store(
+        settings, lambda store: store.create_key(account_id, name, scopes, servers=server)
+    )
     if as_json:
         print_json({"key": info.to_dict(), "secret": secret})
         return

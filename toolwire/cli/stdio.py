@@ -39,6 +39,12 @@ def stdio(
     profile: Annotated[
         list[str] | None, typer.Option(help="Extra built-in catalog profile (--local).")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve only this virtual server's tools (--local; with --url, use .../mcp/NAME)."
+        ),
+    ] = None,
 ) -> None:
     """Speak MCP over stdio: bridge to a gateway URL, or serve the local catalog (--local)."""
     key = key or os.environ.get("TOOLWIRE_API_KEY") or os.environ.get("TOOLWIRE_ADMIN_KEY")
@@ -56,15 +62,15 @@ def stdio(
 
         asyncio.run(bridge(url, key))
         return
-    asyncio.run(_serve_local(settings, key))
+    asyncio.run(_serve_local(settings, key, server))
 
 
-async def _serve_local(settings: object, key: str) -> None:
+async def _serve_local(settings: object, key: str, server: str | None = None) -> None:
     """The gateway in this process, for the principal of `key`. A store that cannot be reached
     (at start, or while authenticating the key) is not fatal: the process speaks MCP and answers
     `UNAVAILABLE` until it can start (`serve_local`); a bad key ends it with a message."""
     from toolwire.app import build_services, face_of
-    from toolwire.core.errors import Unauthenticated, Unavailable
+    from toolwire.core.errors import ToolwireError, Unavailable
     from toolwire.inbound.mcp.stdio import Started, serve_local
     from toolwire.settings import Settings
     from toolwire.store.db import unreachable
@@ -85,7 +91,12 @@ async def _serve_local(settings: object, key: str) -> None:
 
         try:
             principal = await services.auth.authenticate(key)
-        except Unauthenticated as exc:
+            if server is not None:
+                principal = services.gateway.within(principal, server)
+        except ToolwireError as exc:
+            if isinstance(exc, Unavailable):
+                await stop()
+                raise
             await stop()
             raise fail(exc.message) from None
         except BaseException:

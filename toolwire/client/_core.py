@@ -292,8 +292,12 @@ def get_account(account_id: str) -> Call[JSONObject]:
     return Call("GET", f"/admin/v1/accounts/{_segment(account_id)}", _item("account"))
 
 
-def create_key(account_id: str, name: str, scopes: Sequence[str]) -> Call[JSONObject]:
-    body = {"name": name, "scopes": list(scopes)}
+def create_key(
+    account_id: str, name: str, scopes: Sequence[str], servers: Sequence[str] | None = None
+) -> Call[JSONObject]:
+    body: dict[str, object] = {"name": name, "scopes": list(scopes)}
+    if servers is not None:
+        body["servers"] = list(servers)
     return Call("POST", f"/admin/v1/accounts/{_segment(account_id)}/keys", _identity, json=body)
 
 

@@ -110,10 +110,15 @@ class Admin:
         return self._client._send(_core.get_account(account_id))
 
     def create_key(
-        self, account_id: str, name: str = "default", scopes: Sequence[str] = ("*",)
+        self,
+        account_id: str,
+        name: str = "default",
+        scopes: Sequence[str] = ("*",),
+        servers: Sequence[str] | None = None,
     ) -> JSONObject:
-        """`{"key": {...}, "secret": "tw_..."}`; the secret is shown this once."""
-        return self._client._send(_core.create_key(account_id, name, scopes))
+        """`{"key": {...}, "secret": "tw_..."}`; the secret is shown this once. `servers`
+        limits the key to those virtual servers (None: the whole catalog)."""
+        return self._client._send(_core.create_key(account_id, name, scopes, servers))
 
     def list_keys(self, account_id: str | None = None) -> list[JSONObject]:
         return self._client._send(_core.list_keys(account_id))

@@ -38,6 +38,8 @@ from toolwire.core.catalog import Catalog, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
 from toolwire.core.policy import Policy
 from toolwire.core.ratelimits import LimitRules
+from toolwire.core.servers import VirtualServer
+from toolwire.upstream.health import HealthRegistry
 from toolwire.vault.redact import Redactor
 
 __all__ = [
@@ -51,10 +53,11 @@ __all__ = [
     "build_plan",
     "load_config",
     "parse_config",
+    "virtual_servers",
 ]
 
 MAX_INCLUDE_DEPTH = 8
-SECTIONS = ("upstreams", "tools", "openapi", "databases", "mcp")
+SECTIONS = ("upstreams", "tools", "openapi", "databases", "mcp", "servers")
 
 
 class ConfigError(ValueError):
@@ -81,6 +84,8 @@ class CatalogConfig:
     limits: LimitRules = field(default_factory=LimitRules)
     policy: Policy = field(default_factory=Policy)
     mcp: Mapping[str, Any] = field(default_factory=dict)
+    servers: Mapping[str, Any] = field(default_factory=dict)
+    """Virtual servers: name -> {tools: [globs], description} (`virtual_servers`)."""
     base_dir: Path = field(default_factory=Path.cwd)
     """Where relative paths in the file (OpenAPI specs, SQLite databases) are resolved from."""
     source: str = "config"
@@ -256,15 +261,25 @@ def apply(config: CatalogConfig, tools: list[ToolSpec]) -> list[ToolSpec]:
     return chosen
 
 
+def virtual_servers(config: CatalogConfig) -> dict[str, VirtualServer]:
+    """The `servers:` section as `VirtualServer`s by name."""
+    return {
+        name: VirtualServer(name, tuple(raw["tools"]), str(raw.get("description", "")))
+        for name, raw in config.servers.items()
+    }
+
+
 def build_plan(
     config: CatalogConfig,
     extra_profiles: tuple[str, ...] = (),
     *,
     redactor: Redactor | None = None,
+    health: HealthRegistry | None = None,
 ) -> CatalogPlan:
     """The chosen built-in tools plus every declared upstream tool (priced), and the operation
     sources (federated MCP servers) whose tools join them once discovered. `redactor` (the
-    vault's) lets adapters register derived secrets such as OAuth tokens."""
+    vault's) lets adapters register derived secrets such as OAuth tokens; `health` holds every
+    upstream's breaker and concurrency cap."""
     from toolwire.config.upstreams import upstream_tools
     from toolwire.upstream.builtin import builtin_specs, module_specs
 
@@ -274,7 +289,7 @@ def build_plan(
         tools.extend(module_specs(source))
     tools = select_builtins(config, tools)
     try:
-        built = upstream_tools(config, redactor or Redactor())
+        built = upstream_tools(config, redactor or Redactor(), health)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

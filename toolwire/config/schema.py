@@ -41,6 +41,38 @@ AUTH = {
     ],
 }
 
+PINNING = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "policy": {"enum": ["pin", "auto", "off"]},
+        "first_sight": {"enum": ["approve", "hold"]},
+    },
+}
+"""An upstream's pinning policy (toolwire.core.pins, docs/design/pinning.md)."""
+
+HEALTH = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "failure_threshold": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "reset_after": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    },
+}
+"""An upstream's circuit breaker and concurrency cap (toolwire.upstream.health)."""
+
+SERVER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tools"],
+    "properties": {
+        "description": {"type": "string"},
+        "tools": {**_STRINGS, "minItems": 1},
+    },
+}
+"""A virtual server: globs over `tool.operation` or `tool` (toolwire.core.servers)."""
+
 UPSTREAM = {
     "type": "object",
     "additionalProperties": False,
@@ -63,6 +95,7 @@ UPSTREAM = {
             "type": "array",
             "items": {"type": "string", "pattern": "^(\\*|https?://[^/?#]+/?)$"},
         },
+        "health": HEALTH,
     },
 }
 
@@ -142,6 +175,7 @@ OPENAPI_IMPORT = {
             "minimum": 100,
             "description": "budget for one operation's input schema, in estimated tokens",
         },
+        "pinning": PINNING,
         "oversize": {
             "enum": ["slim", "hide"],
             "description": "over the budget: slim the schema (then hide if still over), or hide",
@@ -308,6 +342,7 @@ MCP_SERVER = {
         "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 10_000},
         "failure_threshold": {"type": "integer", "minimum": 1},
         "reset_after": _SECONDS,
+        "pinning": PINNING,
     },
 }
 
@@ -356,5 +391,10 @@ SCHEMA: dict[str, Any] = {
         },
         "databases": {"type": "object", "propertyNames": _NAME, "additionalProperties": DATABASE},
         "mcp": {"type": "object", "propertyNames": _NAME, "additionalProperties": MCP_SERVER},
+        "servers": {
+            "type": "object",
+            "propertyNames": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"},
+            "additionalProperties": SERVER,
+        },
     },
 }

@@ -20,8 +20,9 @@ from sqlalchemy.engine import make_url
 
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec
 from toolwire.core.model import credits_to_micro
+from toolwire.core.pins import PinMode, PinPolicy
 from toolwire.core.ports import OperationSource
-from toolwire.upstream.health import Health
+from toolwire.upstream.health import HealthPolicy, HealthRegistry
 from toolwire.upstream.http import (
     AuthSpec,
     ExpressionRequest,
@@ -61,6 +62,7 @@ _UPSTREAM_KEYS = (
     "max_response_bytes",
     "allow_private_networks",
     "allow_foreign_origins",
+    "health",
 )
 
 
@@ -75,10 +77,12 @@ class Built:
     tools: list[ToolSpec] = field(default_factory=list)
     sources: list[OperationSource] = field(default_factory=list)
     upstreams: dict[str, HttpUpstream] = field(default_factory=dict)
+    health: HealthRegistry = field(default_factory=HealthRegistry)
+    """This process's breaker and concurrency cap per upstream."""
 
 
 def _upstream(name: str, raw: Mapping[str, Any], built: Built) -> None:
-    built.upstreams[name] = http_upstream(name, raw, built.redactor)
+    built.upstreams[name] = http_upstream(name, raw, built.redactor, built.health)
 
 
 def _tool(name: str, raw: Mapping[str, Any], built: Built) -> None:
@@ -87,7 +91,9 @@ def _tool(name: str, raw: Mapping[str, Any], built: Built) -> None:
 
 def _openapi(name: str, raw: Mapping[str, Any], built: Built) -> None:
     try:
-        tool = openapi_tool(name, raw, built.upstreams, built.redactor, built.base_dir)
+        tool = openapi_tool(
+            name, raw, built.upstreams, built.redactor, built.base_dir, built.health
+        )
     except OpenAPIError as exc:
         raise ValueError(f"{raw['spec']}: {exc}") from None
     if tool is not None:
@@ -99,7 +105,7 @@ def _database(name: str, raw: Mapping[str, Any], built: Built) -> None:
 
 
 def _mcp(name: str, raw: Mapping[str, Any], built: Built) -> None:
-    built.sources.append(mcp_upstream(name, raw, built.redactor))
+    built.sources.append(mcp_upstream(name, raw, built.redactor, built.health))
 
 
 Factory = Callable[[str, Mapping[str, Any], Built], None]
@@ -117,11 +123,14 @@ KINDS: Mapping[str, Factory] = MappingProxyType(
 `openapi` refer to `upstreams`). A new kind of upstream is one row here and one schema entry."""
 
 
-def upstream_tools(config: CatalogConfig, redactor: Redactor) -> Built:
-    """Every upstream section built, in `KINDS` order; `ConfigError` naming the location."""
+def upstream_tools(
+    config: CatalogConfig, redactor: Redactor, health: HealthRegistry | None = None
+) -> Built:
+    """Every upstream section built, in `KINDS` order; `ConfigError` naming the location. Each
+    upstream's breaker and cap come from `health` (this process's registry; fresh when None)."""
     from toolwire.config import ConfigError
 
-    built = Built(redactor, config.base_dir, config.source)
+    built = Built(redactor, config.base_dir, config.source, health=health or HealthRegistry())
     for kind, factory in KINDS.items():
         for name, raw in config.section(kind).items():
             where = f"{config.source}: at {kind}/{name}"
@@ -141,7 +150,9 @@ def _micro(value: Any, what: str) -> int:
     return amount
 
 
-def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> OperationSource:
+def mcp_upstream(
+    name: str, raw: Mapping[str, Any], redactor: Redactor, registry: HealthRegistry | None = None
+) -> OperationSource:
     """A federated MCP server from its `mcp:` entry (already checked against the schema).
     Raises `ValueError` for an entry that is neither or both of stdio and HTTP, or that mixes
     the two's keys."""
@@ -208,12 +219,26 @@ def mcp_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> Opera
         max_tools=int(raw.get("max_tools", defaults.max_tools)),
         ping_interval=float(raw.get("ping_interval", defaults.ping_interval)),
     )
-    spec = McpSpec(name, transport, era=raw.get("era", "auto"), tools=rules, limits=limits)
-    health = Health(
+    pinning = raw.get("pinning") or {}
+    # Trust on first use by default for MCP servers: a tool first seen is approved, a changed
+    # definition is held (docs/design/pinning.md); `first_sight: hold` makes every new tool wait.
+    policy = pin_policy({"first_sight": "approve", **pinning}, default="pin")
+    spec = McpSpec(
         name,
-        max_concurrency=int(raw.get("max_concurrency", 64)),
-        failure_threshold=int(raw.get("failure_threshold", 5)),
-        reset_after=float(raw.get("reset_after", 30.0)),
+        transport,
+        era=raw.get("era", "auto"),
+        tools=rules,
+        limits=limits,
+        pin_policy=policy or PinPolicy(mode="off"),
+    )
+    health = (registry or HealthRegistry()).for_upstream(
+        name,
+        "mcp",
+        HealthPolicy(
+            failure_threshold=int(raw.get("failure_threshold", 5)),
+            reset_after=float(raw.get("reset_after", 30.0)),
+            max_concurrency=int(raw.get("max_concurrency", 64)),
+        ),
     )
     from toolwire.upstream.mcp.adapter import McpUpstream  # the SDK: only when one is declared
 
@@ -247,14 +272,19 @@ def upstream_spec(name: str, raw: Mapping[str, Any]) -> UpstreamSpec:
         max_response_bytes=int(raw.get("max_response_bytes", 5 * 1024 * 1024)),
         allow_private_networks=bool(raw.get("allow_private_networks", False)),
         allow_foreign_origins=tuple(raw.get("allow_foreign_origins", ())),
+        health=HealthPolicy.from_config(raw.get("health")),
     )
 
 
-def http_upstream(name: str, raw: Mapping[str, Any], redactor: Redactor) -> HttpUpstream:
+def http_upstream(
+    name: str, raw: Mapping[str, Any], redactor: Redactor, health: HealthRegistry | None = None
+) -> HttpUpstream:
     """Raises `ValueError` for an upstream with credentials but no origin to confine them to."""
     if raw.get("auth") is not None and not raw.get("base_url"):
         raise ValueError("an upstream with auth needs base_url: its credentials go only there")
-    return HttpUpstream(upstream_spec(name, raw), redactor)
+    spec = upstream_spec(name, raw)
+    registry = health or HealthRegistry()
+    return HttpUpstream(spec, redactor, registry.for_upstream(name, "http", spec.health))
 
 
 def http_tool(
@@ -377,6 +407,7 @@ def openapi_tool(
     upstreams: Mapping[str, HttpUpstream],
     redactor: Redactor,
     base_dir: Path,
+    health: HealthRegistry | None = None,
 ) -> ToolSpec | None:
     specs = {k: u.spec for k, u in upstreams.items()}
     document, spec = openapi_import(name, raw, specs, base_dir)
@@ -385,7 +416,10 @@ def openapi_tool(
     else:
         if not spec.base_url:
             raise ValueError("the document has no servers; give base_url")
-        upstream = HttpUpstream(spec, redactor)
+        registry = health or HealthRegistry()
+        upstream = HttpUpstream(
+            spec, redactor, registry.for_upstream(spec.name, "openapi", spec.health)
+        )
     tool_name = raw.get("tool", name)
     tool, _ = build_tool(
         tool_name,
@@ -395,8 +429,20 @@ def openapi_tool(
         curation_from(raw),
         upstream,
         limits_from(raw),
+        pin_policy(raw.get("pinning"), default="off"),
     )
     return tool
+
+
+def pin_policy(raw: Mapping[str, Any] | None, *, default: PinMode = "pin") -> PinPolicy | None:
+    """An upstream's `pinning:` entry as a `PinPolicy`; None when its policy is `off`. The
+    default differs by kind: `pin` for federated upstreams, `off` for OpenAPI imports (whose
+    document the operator curates; docs/design/pinning.md)."""
+    raw = raw or {}
+    mode = raw.get("policy", default)
+    if mode == "off":
+        return None
+    return PinPolicy(mode=mode, first_sight=raw.get("first_sight", "hold"))
 
 
 def sqlite_path(url: str, base_dir: Path) -> Path:

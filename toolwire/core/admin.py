@@ -15,13 +15,14 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from toolwire.core.catalog import Operation
 from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
+from toolwire.core.pins import PinBook, PinRecord
 from toolwire.core.records import (
     AccountInfo,
     AuditFilter,
@@ -32,6 +33,8 @@ from toolwire.core.records import (
     UsageRow,
 )
 from toolwire.core.scopes import within
+from toolwire.core.servers import check_server_names
+from toolwire.core.upstreams import HealthReport, PinCounts, upstream_rows
 
 __all__ = [
     "MAX_CREDITS",
@@ -62,7 +65,12 @@ class AccountBook(Protocol):
     async def get_account(self, account_id: str) -> AccountInfo: ...
 
     async def create_key(
-        self, account_id: str, name: str, scopes: Sequence[str]
+        self,
+        account_id: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        servers: Sequence[str] | None = None,
     ) -> tuple[KeyInfo, str]: ...
 
     async def list_keys(self, account_id: str | None = None) -> list[KeyInfo]: ...
@@ -190,6 +198,11 @@ class Admin:
         usage: UsageBook | None = None,
         audit: AuditBook | None = None,
         operations: Callable[[], Iterable[Operation]] = tuple,
+        servers: Callable[[], Iterable[str]] | None = None,
+        pins: PinBook | None = None,
+        on_pins_changed: Callable[[], Awaitable[None]] | None = None,
+        health: HealthReport | None = None,
+        pin_counts: PinCounts | None = None,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
@@ -198,6 +211,11 @@ class Admin:
         self._usage = usage
         self._audit = audit
         self._operations = operations
+        self._servers = servers
+        self._pins = pins
+        self._on_pins_changed = on_pins_changed
+        self._health = health
+        self._pin_counts = pin_counts
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -235,9 +253,18 @@ class Admin:
     # keys
 
     async def create_key(
-        self, account_id: str, name: str, scopes: Sequence[str]
+        self,
+        account_id: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        servers: Sequence[str] | None = None,
     ) -> tuple[KeyInfo, str]:
-        return await self.accounts.create_key(account_id, name, scopes)
+        """Issue a key; `servers` limits it to those virtual servers (None: the whole catalog),
+        each one the catalog declares when this Admin knows the catalog's servers."""
+        known = None if self._servers is None else self._servers()
+        checked = check_server_names(servers, known)
+        return await self.accounts.create_key(account_id, name, scopes, servers=checked)
 
     async def list_keys(self, account_id: str | None = None) -> list[KeyInfo]:
         if account_id is not None:
@@ -349,6 +376,41 @@ class Admin:
     def audit_export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]:
         """Every matching audit record, oldest first, streamed (JSON lines for SIEM shippers)."""
         return self._need(self._audit, "audit").export(where)
+
+    # upstreams: health and pins
+
+    def upstreams(self) -> list[dict[str, Any]]:
+        """One row per upstream (`toolwire.core.upstreams.upstream_rows`): this process's
+        breaker state, tools, pinned/held counts, last error, p50 latency."""
+        return upstream_rows(self._operations(), self._health, self._pin_counts)
+
+    # pinning: approved upstream tool definitions and held changes
+
+    async def pins(self, upstream: str | None = None) -> list[PinRecord]:
+        """Every pin (of `upstream`), held ones with their candidate definition; `NotFound`
+        for an upstream with no pinned tool."""
+        records = await self._need(self._pins, "pins").records(upstream)
+        if upstream is not None and not records:
+            raise NotFound(
+                f"no pinned tools of an upstream named {upstream!r}",
+                details={"upstream": upstream},
+            )
+        return records
+
+    async def approve(self, upstream: str, tool: str | None = None) -> list[PinRecord]:
+        """Approve the held definitions of `upstream` (only `tool`'s when given); returns the
+        records approved (possibly none: nothing was held). `NotFound` for an unknown upstream
+        or tool. Every instance serves them again within its pin refresh interval."""
+        records = await self.pins(upstream)
+        if tool is not None and all(r.tool != tool for r in records):
+            raise NotFound(
+                f"upstream {upstream!r} has no pinned tool named {tool!r}",
+                details={"upstream": upstream, "tool": tool},
+            )
+        approved = await self._need(self._pins, "pins").approve(upstream, tool)
+        if approved and self._on_pins_changed is not None:
+            await self._on_pins_changed()
+        return approved
 
     def _need_limits(self) -> KeyLimits:
         return self._need(self._limits, "budgets")

@@ -21,6 +21,7 @@ import orjson
 from toolwire.core import names
 from toolwire.core.errors import InvalidArguments, ToolNotFound
 from toolwire.core.jsonsafe import json_safe, safe_text
+from toolwire.core.pins import PinPolicy, UpstreamToolDefinition
 from toolwire.core.policy import Policy
 from toolwire.core.ports import Adapter
 from toolwire.core.ratelimits import LimitRules
@@ -85,6 +86,10 @@ class OperationSpec:
     """The upstream it reaches, by its config name (audit records, metrics); None: built in."""
     audit_arguments: bool = False
     """Keep the call's arguments (redacted) in its audit record; off: only their digest."""
+    origin: UpstreamToolDefinition | None = None
+    """The upstream's own definition of this operation, when its upstream reports one: what
+    pinning hashes (`toolwire.core.pins`). None for built-ins and declared tools."""
+    pin_policy: PinPolicy = field(default_factory=PinPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,8 @@ class Operation:
     credentials: Mapping[str, str] = field(default_factory=dict)
     byok_fee: int = 0
     definition: Mapping[str, Any] | None = None
+    origin: UpstreamToolDefinition | None = field(default=None, compare=False)
+    pin_policy: PinPolicy = field(default_factory=PinPolicy)
     upstream: str | None = None
     audit_arguments: bool = False
 
@@ -274,6 +281,9 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         raise ValueError(f"{tool.name}.{spec.name}: {exc}") from None
     if spec.price < 0:
         raise ValueError(f"{tool.name}.{spec.name}: price must not be negative")
+    origin = spec.origin
+    if origin is None and spec.definition is not None and spec.pin_policy.mode != "off":
+        origin = UpstreamToolDefinition.from_mcp(tool.name, spec.definition)  # a federated tool
     return Operation(
         tool=tool.name,
         name=spec.name,
@@ -292,7 +302,9 @@ def _compile(tool: ToolSpec, spec: OperationSpec) -> Operation:
         credentials=dict(spec.credentials),
         byok_fee=spec.byok_fee,
         definition=spec.definition,
-        upstream=spec.upstream,
+        origin=origin,
+        pin_policy=spec.pin_policy,
+        upstream=spec.upstream or (None if origin is None else origin.upstream),
         audit_arguments=spec.audit_arguments,
     )
 

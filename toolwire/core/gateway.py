@@ -3,7 +3,8 @@
 Each step is a method of `Gateway` named as below; `execute` calls them in this order.
 
      1 resolve      the tool and operation in the catalog          -> ToolNotFound
-     2 authorize    the key's scopes                   -> ToolNotFound (Forbidden if explicit)
+     2 authorize    the key's scopes and virtual servers -> ToolNotFound (Forbidden if explicit);
+                    a pinned tool whose definition changed upstream -> ToolHeld (TOOL_NOT_FOUND)
      3 validate     depth and encodability, then the compiled schema -> InvalidArguments
      4 admit        the catalog's policy (destructive grant, argument constraints), then the
                     admission checks (rate limits, `core.ratelimits`)  -> PolicyDenied,
@@ -42,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ from toolwire.core.context import bound
 from toolwire.core.errors import (
     Forbidden,
     Internal,
+    NotFound,
     ToolNotFound,
     ToolwireError,
     UpstreamError,
@@ -80,6 +82,7 @@ from toolwire.core.ports import (
     OwnKeys,
     ResolvedCredentials,
 )
+from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
@@ -101,6 +104,18 @@ class Admission(Protocol):
 class DeniedAsUnknown(ToolNotFound):
     """A tool the key's scopes deny, answered to the caller exactly as an unknown one (same
     code, message and details); only the audit record tells them apart."""
+
+
+class ToolHeld(ToolNotFound):
+    """A pinned upstream tool whose definition changed (or was never approved): not listed, and
+    refused with TOOL_NOT_FOUND and `details.reason == "held_for_approval"` until an operator
+    approves it (docs/design/pinning.md)."""
+
+
+class PinGate(Protocol):
+    """Whether an operation is held by pinning (`toolwire.core.pins.PinGuard`)."""
+
+    def held(self, op: Operation) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -151,6 +166,8 @@ class Gateway:
         compose: Callable[[], Catalog] | None = None,
         tracer: CallTracer | None = None,
         digest_key: bytes = b"",
+        pins: PinGate | None = None,
+        servers: Mapping[str, VirtualServer] | None = None,
     ) -> None:
         self.catalog = catalog
         self.compose = compose
@@ -168,6 +185,8 @@ class Gateway:
         self.tracer = tracer
         self.digest_key = digest_key
         """HMAC key of the audit records' argument digests (`toolwire.core.audit`)."""
+        self.pins = pins
+        self.servers: Mapping[str, VirtualServer] = dict(servers or {})
         self._listeners: list[CatalogListener] = []
 
     # -- the catalog, and its changes ---------------------------------------------------------
@@ -201,12 +220,45 @@ class Gateway:
         await self.swap_catalog(catalog)
 
     def visible(
-        self, principal: Principal, q: str | None = None, category: str | None = None
+        self,
+        principal: Principal,
+        q: str | None = None,
+        category: str | None = None,
+        server: str | None = None,
     ) -> list[Operation]:
-        """The operations this principal may call, in catalog order, optionally searched: what a
-        door may list. An agent never sees a tool it cannot call."""
+        """The operations this principal may call, in catalog order, optionally searched and
+        limited to one virtual server (`NotFound` for an unknown one): what a door may list. An
+        agent never sees a tool it cannot call, nor a held one."""
+        if server is not None:
+            principal = self.within(principal, server)
         ops = self.catalog.search(q, category) if q or category else self.catalog
-        return [op for op in ops if principal.scopes.permits(op.tool, op.name, op.category)]
+        return [op for op in ops if self.permits(principal, op) and not self.held(op)]
+
+    def permits(self, principal: Principal, op: Operation) -> bool:
+        """Whether the key's scopes and virtual-server limits allow `op`."""
+        if not principal.scopes.permits(op.tool, op.name, op.category):
+            return False
+        if principal.servers is None:
+            return True
+        servers = self.servers
+        return any(name in servers and servers[name].contains(op) for name in principal.servers)
+
+    def held(self, op: Operation) -> bool:
+        """Whether pinning holds `op` back (its upstream definition is not the approved one)."""
+        return self.pins is not None and self.pins.held(op)
+
+    def within(self, principal: Principal, server: str) -> Principal:
+        """`principal` limited to the virtual server `server` (a door serving `/mcp/<server>`
+        or `?server=`): its tools only, and none when the key is limited to other servers.
+        Raises `NotFound` for a server the catalog does not declare."""
+        if server not in self.servers:
+            raise NotFound(
+                f"no virtual server named {server!r}",
+                details={"server": server, "servers": sorted(self.servers)},
+            )
+        allowed = principal.servers
+        narrowed = frozenset({server}) if allowed is None or server in allowed else frozenset()
+        return dataclasses.replace(principal, servers=narrowed)
 
     def describe(self, principal: Principal, tool: str, operation: str | None = None) -> Operation:
         """Steps 1-2 of the call path on their own: the operation, if this principal may call it.
@@ -284,10 +336,18 @@ class Gateway:
         tool: str,
         operation: str | None,
     ) -> Operation:
-        """Step 2: `op` if the key's scopes permit it; else `DeniedAsUnknown` (built from the
-        name as asked, `tool` and `operation`, so it reads exactly as an unknown tool) or
-        `Forbidden` (with `explicit_forbidden`)."""
-        if principal.scopes.permits(op.tool, op.name, op.category):
+        """Step 2: `op` if the key's scopes and virtual servers permit it; else `DeniedAsUnknown`
+        (built from the name as asked, `tool` and `operation`, so it reads exactly as an unknown
+        tool) or `Forbidden` (with `explicit_forbidden`). A permitted but held tool (pinning)
+        raises `ToolHeld`, which says so."""
+        if self.permits(principal, op):
+            if self.held(op):
+                label = tool if operation is None else f"{tool}.{operation}"
+                raise ToolHeld(
+                    f"tool {label!r} is held: its definition changed upstream and awaits an "
+                    "operator's approval",
+                    details={"tool": label, "reason": "held_for_approval"},
+                )
             return op
         if self.explicit_forbidden:
             raise Forbidden(f"this key may not use {op.qualified!r}")

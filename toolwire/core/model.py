@@ -71,6 +71,9 @@ class Principal:
     """Spend cap of this key per UTC day, in micro-credits (None: no cap)."""
     low_balance: int | None = None
     """The account's low-balance threshold in micro-credits; receipts flag a balance at or below."""
+    servers: frozenset[str] | None = None
+    """The virtual servers this key (or this request's `/mcp/<name>` path) is limited to; None:
+    the whole catalog (`toolwire.core.servers`)."""
 
 
 @dataclass(frozen=True, slots=True)

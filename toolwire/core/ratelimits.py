@@ -166,6 +166,10 @@ class LimitRules:
         return found
 
 
+_KIND_NAMES = {"account": "plan"}
+"""Counter identifier prefix -> the limit kind it counts for (the rest are the same)."""
+
+
 def storage_for(state_url: str) -> Storage:
     """The limits storage a `TOOLWIRE_STATE_URL` names: Redis (redis-py, keys prefixed
     `toolwire:limits`) for redis:// and rediss://, else this process's memory."""
@@ -189,9 +193,17 @@ class RateLimits:
     a limit whose rate is unchanged keeps its count (the library keys a counter by identity and
     rate, so a changed rate starts afresh)."""
 
-    def __init__(self, rules: Callable[[], LimitRules], storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        rules: Callable[[], LimitRules],
+        storage: Storage | None = None,
+        on_refused: Callable[[str], None] | None = None,
+    ) -> None:
         self.rules = rules
         self.storage = storage or MemoryStorage()
+        self.on_refused = on_refused
+        """Told the kind of each refusal (`key_tool`, `key`, `plan`, `all_keys`, `upstream`, or
+        `unavailable` when the storage failed closed): the metrics' refusal counter."""
         self._limiters: dict[str, RateLimiter] = {}
         self._failing_since: float | None = None
         self._logged_at = 0.0
@@ -213,16 +225,19 @@ class RateLimits:
         limiter = self._limiter(rules.strategy)
         self._open = rules.on_storage_error == "open"
         refused: tuple[Rate, int] | None = None
+        kind = "unavailable"
         try:
             async with self._deadline():
                 for rate, ids in rules.applicable(principal, operation):
                     if not await limiter.hit(rate.item, *ids):
                         refused = rate, await self._delay(limiter, rate, ids)
+                        kind = _KIND_NAMES.get(ids[0], ids[0])
                         break
         except Exception as exc:
             self._failed(exc)
             if self._open:
                 return
+            self._refused(kind)
             raise RateLimited(
                 "rate limits cannot be checked right now; retry shortly",
                 details={"reason": "limits_unavailable", "retry_after_s": 1},
@@ -230,10 +245,15 @@ class RateLimits:
         self._recovered()
         if refused is not None:
             rate, delay = refused
+            self._refused(kind)
             raise RateLimited(
                 f"rate limit {rate.text} reached ({rate.rule}); retry in {delay}s",
                 details={"rule": rate.rule, "limit": rate.text, "retry_after_s": delay},
             )
+
+    def _refused(self, kind: str) -> None:
+        if self.on_refused is not None:
+            self.on_refused(kind)
 
     def _deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """`STORAGE_TIMEOUT_S` for all of one call's hits on a remote storage; none in memory

@@ -58,6 +58,8 @@ class KeyInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    servers: tuple[str, ...] | None = None
+    """The virtual servers this key is limited to; None: not limited."""
 
     @property
     def revoked(self) -> bool:
@@ -74,6 +76,7 @@ class KeyInfo:
             "created_at": iso(self.created_at),
             "revoked_at": iso(self.revoked_at),
             "last_used_at": iso(self.last_used_at),
+            "servers": None if self.servers is None else list(self.servers),
         }
 
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from toolwire.core import pins
 from toolwire.core.admin import Admin
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import micro_to_credits
@@ -77,10 +78,22 @@ async def get_account(request: Request, admin: Admin) -> Any:
     return {"account": (await admin.get_account(request.path_params["account_id"])).to_dict()}
 
 
+def _servers(body: dict[str, Any]) -> list[str] | None:
+    servers = body.get("servers")
+    if servers is not None and (
+        not isinstance(servers, list) or not all(isinstance(s, str) for s in servers)
+    ):
+        raise InvalidRequest("'servers' must be a list of virtual server names, or null")
+    return servers
+
+
 async def create_key(request: Request, admin: Admin) -> Any:
-    body = await _json_object(request, frozenset({"name", "scopes"}))
+    body = await _json_object(request, frozenset({"name", "scopes", "servers"}))
     info, secret = await admin.create_key(
-        request.path_params["account_id"], _name(body, "default"), _scopes(body)
+        request.path_params["account_id"],
+        _name(body, "default"),
+        _scopes(body),
+        servers=_servers(body),
     )
     return {"key": info.to_dict(), "secret": secret}
 
@@ -110,6 +123,24 @@ async def balance(request: Request, admin: Admin) -> Any:
     return {"account_id": account_id, "balance": micro_to_credits(await admin.balance(account_id))}
 
 
+async def list_upstreams(request: Request, admin: Admin) -> Any:
+    return {"upstreams": admin.upstreams()}
+
+
+async def upstream_pins(request: Request, admin: Admin) -> Any:
+    records = await admin.pins(request.path_params["name"])
+    return {"pins": [{**r.to_dict(), "diff": pins.diff(r)} for r in records]}
+
+
+async def approve_pins(request: Request, admin: Admin) -> Any:
+    body = await _json_object(request, frozenset({"tool"}))
+    tool = body.get("tool")
+    if tool is not None and not isinstance(tool, str):
+        raise InvalidRequest("'tool' must be a string")
+    approved = await admin.approve(request.path_params["name"], tool)
+    return {"approved": [r.to_dict() for r in approved]}
+
+
 routes = [
     Route("/admin/v1/accounts", admin(create_account, 201), methods=["POST"]),
     Route("/admin/v1/accounts", admin(list_accounts), methods=["GET"]),
@@ -119,4 +150,7 @@ routes = [
     Route("/admin/v1/accounts/{account_id}/balance", admin(balance), methods=["GET"]),
     Route("/admin/v1/keys", admin(list_keys), methods=["GET"]),
     Route("/admin/v1/keys/{key_id}", admin(revoke_key), methods=["DELETE"]),
+    Route("/admin/v1/upstreams", admin(list_upstreams), methods=["GET"]),
+    Route("/admin/v1/upstreams/{name}/pins", admin(upstream_pins), methods=["GET"]),
+    Route("/admin/v1/upstreams/{name}/approve", admin(approve_pins), methods=["POST"]),
 ]

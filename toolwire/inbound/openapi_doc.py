@@ -87,6 +87,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
 def _paths(
     account_id: dict[str, Any], key_id: dict[str, Any], provider: dict[str, Any]
 ) -> dict[str, Any]:
+    upstream = _param("name", "path", "upstream name, as in the catalog", True)
     return {
         "/api/v1/execute": {
             "post": _op(
@@ -103,6 +104,7 @@ def _paths(
                 params=[
                     _param("q", "query", "words to search in names, descriptions, categories"),
                     _param("category", "query", "only this category"),
+                    _param("server", "query", "only this virtual server's tools (404 if unknown)"),
                     _param(
                         "format",
                         "query",
@@ -221,6 +223,30 @@ def _paths(
                 params=[key_id],
                 admin=True,
             ),
+        },
+        "/admin/v1/upstreams": {
+            "get": _op(
+                "Each upstream: kind, breaker state, tools, pinned/held, last error, p50 latency",
+                "Object",
+                admin=True,
+            )
+        },
+        "/admin/v1/upstreams/{name}/pins": {
+            "get": _op(
+                "An upstream's pinned tool definitions; held ones with their word-by-word diff",
+                "Object",
+                params=[upstream],
+                admin=True,
+            )
+        },
+        "/admin/v1/upstreams/{name}/approve": {
+            "post": _op(
+                "Approve an upstream's held definitions (of one tool, when given)",
+                "Object",
+                body="ApproveRequest",
+                params=[upstream],
+                admin=True,
+            )
         },
         "/admin/v1/usage": {
             "get": _op(
@@ -413,7 +439,16 @@ def _request_schemas() -> dict[str, Any]:
                     "'destructive:PATTERN' grants the operations the policy marks destructive",
                     "examples": [["*", "!calc.*"]],
                 },
+                "servers": {
+                    "type": ["array", "null"],
+                    "items": {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"},
+                    "description": "limit the key to these virtual servers (null: not limited)",
+                },
             },
+            [],
+        ),
+        "ApproveRequest": _closed(
+            {"tool": {"type": "string", "description": "only this tool (default: every held)"}},
             [],
         ),
         "GrantRequest": _closed({"amount": _CREDITS, "note": {"type": "string"}}, ["amount"]),

@@ -179,9 +179,11 @@ async def list_tools(request: Request) -> Response:
             raise InvalidRequest(
                 f"unknown format {fmt!r}", details={"formats": sorted(formats.FORMATS)}
             )
+        ops = svc.gateway.visible(
+            principal, params.get("q"), params.get("category"), params.get("server")
+        )
     except ToolwireError as exc:
         return error_response(exc, rid)
-    ops = svc.gateway.visible(principal, params.get("q"), params.get("category"))
     headers = {"x-request-id": rid}
     if fmt is None:
         entries = [formats.catalog_entry(op) for op in ops]

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from toolwire.core.errors import Conflict, InvalidRequest, NotFound
 from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
 from toolwire.core.scopes import check_patterns
+from toolwire.core.servers import check_server_names
 from toolwire.store._common import ACCOUNT_PREFIX, is_positive_int, upsert_insert, utcnow
 from toolwire.store.keys import generate_key, hash_secret, key_prefix, parse_key, random_id
 from toolwire.store.tables import accounts, api_keys, ledger_entries, system_meta
@@ -45,6 +46,7 @@ _KEY_COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.revoked_at,
     api_keys.c.last_used_at,
+    api_keys.c.servers,
 )
 
 
@@ -135,11 +137,14 @@ class AccountStore:
         is_admin: bool = False,
         *,
         raw_key: str | None = None,
+        servers: Sequence[str] | None = None,
     ) -> tuple[KeyInfo, str]:
         """Issue a key; returns its info and the raw key, which is never retrievable again.
 
-        `raw_key` registers a key chosen elsewhere (e.g. an admin key given by configuration);
-        it must have the ``tw_<id>_<secret>`` shape, and its id must be unused (else Conflict).
+        `servers`: the virtual servers the key is limited to (None: not limited), names checked
+        by `toolwire.core.servers.check_server_names`. `raw_key` registers a key chosen
+        elsewhere (e.g. an admin key given by configuration); it must have the
+        ``tw_<id>_<secret>`` shape, and its id must be unused (else Conflict).
         """
         name = _clean_name(name, "key")
         if isinstance(scopes, str) or not all(isinstance(s, str) and s.strip() for s in scopes):
@@ -153,6 +158,7 @@ class AccountStore:
             key_id, secret_hash = parsed.key_id, hash_secret(parsed.secret)
         now = utcnow()
         scope_list = check_patterns(scopes)
+        server_list = check_server_names(servers, None)
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
@@ -164,6 +170,7 @@ class AccountStore:
                         scopes=orjson.dumps(scope_list).decode(),
                         is_admin=bool(is_admin),
                         created_at=now,
+                        servers=None if server_list is None else orjson.dumps(server_list).decode(),
                     )
                 )
         except IntegrityError:
@@ -173,7 +180,7 @@ class AccountStore:
             ) from None
         info = KeyInfo(
             key_id, account_id, name, key_prefix(key_id), tuple(scope_list), bool(is_admin), now,
-            None, None,
+            None, None, None if server_list is None else tuple(server_list),
         )  # fmt: skip
         return info, raw_key
 
@@ -339,6 +346,7 @@ def _key(row: Row[Any]) -> KeyInfo:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        servers=None if row.servers is None else tuple(orjson.loads(row.servers)),
     )
 
 

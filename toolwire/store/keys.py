@@ -220,6 +220,7 @@ class SqlKeyStore:
                 api_keys.c.revoked_at,
                 api_keys.c.budget_hour,
                 api_keys.c.budget_day,
+                api_keys.c.servers,
                 accounts.c.disabled,
                 accounts.c.low_balance,
             )
@@ -247,6 +248,7 @@ class SqlKeyStore:
             budget_hour=row.budget_hour,
             budget_day=row.budget_day,
             low_balance=row.low_balance,
+            servers=None if row.servers is None else frozenset(orjson.loads(row.servers)),
         )
 
     def _remember(self, digest: bytes, principal: Principal | None) -> None:

@@ -102,6 +102,7 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("budget_hour", BigInteger, nullable=True),
     Column("budget_day", BigInteger, nullable=True),
+    Column("servers", Text, nullable=True),
 )
 
 _kind_list = ", ".join(f"'{kind}'" for kind in LEDGER_KINDS)
@@ -232,3 +233,20 @@ key_spend = Table(
     Column("spent", BigInteger, nullable=False, server_default=text("0")),
 )
 """Micro-credits a budgeted key reserved (net of releases) per hour (`h:...`) and day (`d:...`)."""
+
+# Pinning and virtual servers (migration 0004).
+
+upstream_pins = Table(
+    "upstream_pins",
+    metadata,
+    Column("upstream", Text, primary_key=True),
+    Column("tool", Text, primary_key=True),
+    Column("approved_hash", Text, nullable=True),
+    Column("approved_definition", Text, nullable=True),
+    Column("approved_at", UTCDateTime, nullable=True),
+    Column("candidate_hash", Text, nullable=True),
+    Column("candidate_definition", Text, nullable=True),
+    Column("seen_at", UTCDateTime, nullable=True),
+)
+"""Approved definition hashes per (upstream, tool) with the approved definition (for diffs), and
+the held candidate an upstream reports instead (`toolwire.core.pins`)."""

@@ -3,7 +3,8 @@
 What it is: `UsageReport.rows(...)`, one GROUP BY over `audit_events` (the gateway writes one
 event per call, batched off the request path, so reports cost the hot path nothing), and
 `to_csv`. A call is any audited request except replays of an idempotent call (outcome
-``REPLAYED``: the first call is already counted); a failure is a call whose outcome is not ``OK``;
+``REPLAYED``: the first call is already counted) and pinning's security events (door
+``pins``, not calls); a failure is a call whose outcome is not ``OK``;
 credits are what the calls were charged.
 
 What it is not: the ledger. The ledger is the account of money (exact, append-only); the report
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Date, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from toolwire.core.pins import PIN_AUDIT_DOOR
 from toolwire.core.records import COLUMNS, UsageRow, parse_day, to_csv
 from toolwire.store.tables import audit_events
 
@@ -61,7 +63,7 @@ class UsageReport:
                 func.sum(failed).label("failures"),
                 func.coalesce(func.sum(_a.credits_charged), 0).label("credits"),
             )
-            .where(_a.outcome != "REPLAYED")
+            .where(_a.outcome != "REPLAYED", _a.door != PIN_AUDIT_DOOR)
             .group_by(day, _a.account_id, _a.key_id, _a.tool, _a.operation)
             .order_by(day, _a.account_id, _a.key_id, _a.tool, _a.operation)
             .limit(MAX_ROWS)

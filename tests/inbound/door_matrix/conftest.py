@@ -3,7 +3,8 @@ portal its doors' async clients run in, and the `door` fixture: a test that asks
 per row of `registry.DOORS`, with the strict xfails `registry.DRIFTS` declares.
 
 Each door gets its own two accounts (so one door's cells never see another's money): `rich`
-(scopes `*`, credits to spare) and `limited` (scopes `matrix.*` only, and less than the price of
+(scopes `*`, credits to spare) and `limited` (scopes `matrix.*` and `echo`, limited to the
+virtual server `matrix` (`matrix.*` only, so `echo` is outside it), and less than the price of
 `matrix.add`). Two keys, not three, because a stdio door starts one process per key.
 """
 
@@ -31,8 +32,10 @@ CONFIG = {
     "prices": PRICES,
     "limits": {"tools": {THROTTLED: {"per_key": "1/hour"}}},
     "policy": {FETCH: {"arguments": {"url": {"domains": [ALLOWED_DOMAIN]}}}},
+    "servers": {"matrix": {"tools": ["matrix.*"]}},
 }
-LIMITED_SCOPES = ["matrix.*"]
+LIMITED_SCOPES = ["matrix.*", "echo"]
+LIMITED_SERVERS = ["matrix"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ def keys(door_name: str, door_keys: dict[str, Keys], world: World) -> Keys:
     if door_name not in door_keys:
         door_keys[door_name] = Keys(
             rich=world.new_key(100, ["*"], f"{door_name}-rich"),
-            limited=world.new_key(PRICES["matrix.add"] / 5, LIMITED_SCOPES, f"{door_name}-limited"),
+            limited=world.new_key(
+                PRICES["matrix.add"] / 5, LIMITED_SCOPES, f"{door_name}-limited", LIMITED_SERVERS
+            ),
         )
     return door_keys[door_name]

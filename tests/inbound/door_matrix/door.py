@@ -179,13 +179,18 @@ class World:
         if self._admin is not None:
             self._admin.close()
 
-    def new_key(self, credits: float, scopes: list[str], name: str) -> Key:
+    def new_key(
+        self, credits: float, scopes: list[str], name: str, servers: list[str] | None = None
+    ) -> Key:
+        """A new account with `credits` and one key with `scopes`, limited to the virtual
+        `servers` when given."""
         admin = self.admin()
         account = admin.post("/admin/v1/accounts", json={"name": name, "credits": credits})
         account.raise_for_status()
         account_id = account.json()["account"]["id"]
         made = admin.post(
-            f"/admin/v1/accounts/{account_id}/keys", json={"name": name, "scopes": scopes}
+            f"/admin/v1/accounts/{account_id}/keys",
+            json={"name": name, "scopes": scopes, "servers": servers},
         )
         made.raise_for_status()
         return Key(made.json()["secret"], made.json()["key"]["id"], account_id)

@@ -20,6 +20,8 @@ UNKNOWN = "nosuch.thing"
 DENIED = "hidden.peek"
 """A tool that exists, which the `limited` key's scopes (`matrix.*`) do not cover."""
 ADD = "matrix.add"
+OUTSIDE_SERVER = "echo"
+"""A tool the `limited` key's scopes allow but its virtual server (`matrix.*`) does not hold."""
 WAIT_S = 2.0
 """How long the call to cancel runs if nothing cancels it (a door that cannot cancel pays it)."""
 
@@ -52,6 +54,17 @@ def test_a_scope_denied_tool_is_answered_exactly_as_an_unknown_tool(door: Door, 
     denied = door.call(keys.limited, DENIED, {})
     unknown = door.call(keys.limited, UNKNOWN, {})
     assert denied.comparable(DENIED) == unknown.comparable(UNKNOWN)
+
+
+def test_a_tool_outside_the_keys_virtual_server_is_absent_and_refused(
+    door: Door, keys: Keys, world: World
+) -> None:
+    assert OUTSIDE_SERVER in door.list_tools(keys.rich)
+    listed = door.list_tools(keys.limited)
+    assert ADD in listed and OUTSIDE_SERVER not in listed
+    before = world.balance(keys.limited)
+    refused(door, door.call(keys.limited, OUTSIDE_SERVER, {"message": "hi"}), "TOOL_NOT_FOUND")
+    assert world.balance(keys.limited) == before
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,8 @@ def fixture_server(*args: str) -> dict[str, Any]:
 
 def upstreams(gw: RunningGateway) -> dict[str, dict[str, Any]]:
     body = httpx.get(f"{gw.url}/readyz", timeout=10).json()
-    return {u["name"]: u for u in body.get("upstreams", [])}
+    found: dict[str, dict[str, Any]] = body.get("upstreams", {})
+    return found
 
 
 def wait_ready(gw: RunningGateway, names: list[str], timeout: float = READY_TIMEOUT_S) -> None:

@@ -53,6 +53,7 @@ _endpoint = McpEndpoint()
 routes: list[BaseRoute] = [
     Route("/mcp", _endpoint),
     Route("/mcp/", _endpoint),
+    Route("/mcp/{server}", _endpoint),
     Route("/sse", LegacySse()),
     Route("/messages", LegacyMessages()),
     Route("/messages/", LegacyMessages()),

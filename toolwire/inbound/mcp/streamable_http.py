@@ -66,7 +66,9 @@ StatusOf = Callable[[dict[str, Any]], int]
 
 
 class McpEndpoint:
-    """The ASGI app behind `/mcp`: one instance serves every request of every app.
+    """The ASGI app behind `/mcp` and `/mcp/<server>` (a virtual server: the same door with the
+    principal limited to that server's tools, `Gateway.within`): one instance serves every
+    request of every app.
 
     Every refusal (a typed error from `toolwire.inbound.refusals`, `Unauthenticated`,
     `SessionNotFound`, `PayloadTooLarge`) is raised before anything is sent and answered here,
@@ -76,6 +78,9 @@ class McpEndpoint:
         ex = Exchange.start(scope, receive, send)
         try:
             principal = await security.admit(ex.request, ex.services, ALLOW)
+            server = ex.request.path_params.get("server")
+            if server is not None:  # /mcp/<server>: this virtual server's tools only
+                principal = ex.services.gateway.within(principal, server)
             if ex.request.method == "POST":
                 await Post(ex, principal).run()
             else:

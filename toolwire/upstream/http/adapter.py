@@ -29,6 +29,7 @@ from toolwire.core.catalog import Operation
 from toolwire.core.errors import InvalidArguments, ToolwireError, UpstreamError
 from toolwire.core.ports import InvokeContext
 from toolwire.upstream import errors
+from toolwire.upstream.health import HealthPolicy, UpstreamHealth
 from toolwire.upstream.http.injection import Auth, AuthSpec, make_auth
 from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
@@ -63,14 +64,19 @@ class UpstreamSpec:
     allow_private_networks: bool = False
     allow_foreign_origins: tuple[str, ...] = ()
     """Origins (or "*") a URL built from arguments may reach *without* credentials."""
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    """Circuit breaker and concurrency cap (`toolwire.upstream.health`)."""
 
 
 class HttpUpstream:
     """The shared part of every operation of one upstream: its client and its auth."""
 
-    def __init__(self, spec: UpstreamSpec, redactor: Redactor) -> None:
+    def __init__(
+        self, spec: UpstreamSpec, redactor: Redactor, health: UpstreamHealth | None = None
+    ) -> None:
         self.spec = spec
         self.redactor = redactor
+        self.health = health or UpstreamHealth(spec.name, "http", spec.health)
         self.auth: Auth | None = make_auth(spec.auth, redactor, spec.name)
         token_url = spec.auth.token_url if spec.auth else None
         self.confinement = Confinement.of(
@@ -115,9 +121,26 @@ class HttpUpstream:
         idempotent: bool,
         trace: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send with auth and retries; returns (status, headers, body) of the final answer.
-        `trace`: the call's W3C trace-context headers (`InvokeContext.trace_headers`), sent
-        with every attempt."""
+        """Send with auth and retries, under the upstream's breaker and concurrency cap (fails
+        fast with UPSTREAM_ERROR, reason "circuit_open" or "upstream_busy"); returns (status,
+        headers, body) of the final answer. A 5xx answer counts against the breaker. `trace`:
+        the call's W3C trace-context headers (`InvokeContext.trace_headers`), sent with every
+        attempt."""
+        async with self.health.guard() as attempt:
+            answer = await self._send(method, built, creds, idempotent=idempotent, trace=trace)
+            if answer[0] >= 500:
+                attempt.failed(f"http_status {answer[0]}")
+            return answer
+
+    async def _send(
+        self,
+        method: str,
+        built: Built,
+        creds: Mapping[str, str],
+        *,
+        idempotent: bool,
+        trace: Mapping[str, str] | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
         attempts = self.spec.retries.attempts if idempotent else 1
         refreshed = False
         attempt = 0

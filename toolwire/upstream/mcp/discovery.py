@@ -130,6 +130,7 @@ def operations(
                 credentials=spec.credentials,
                 definition=dict(raw),
                 category=rule.category if rule else None,
+                pin_policy=spec.pin_policy,
             )
         )
     return chosen, skipped

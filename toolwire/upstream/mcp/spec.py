@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from toolwire.core.pins import PinPolicy
 from toolwire.upstream.http.injection import AuthSpec
 
 Era = Literal["auto", "handshake"]
@@ -110,6 +111,8 @@ class McpSpec:
     era: Era = "auto"
     tools: ToolRules = ToolRules()
     limits: Limits = Limits()
+    pin_policy: PinPolicy = field(default_factory=lambda: PinPolicy(first_sight="approve"))
+    """Pinning of this server's tool definitions (`toolwire.core.pins`)."""
 
     @property
     def credentials(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from toolwire.core.catalog import Annotations, OperationSpec, ToolSpec, check_input_schema
 from toolwire.core.names import check_part
+from toolwire.core.pins import PinPolicy, UpstreamToolDefinition
 from toolwire.upstream.http.adapter import HttpOperation, HttpUpstream
 from toolwire.upstream.http.request import PLACEHOLDER, LocatedRequest, Location
 from toolwire.upstream.http.styles import Style
@@ -54,6 +55,8 @@ class Planned:
     exposed: bool
     reason: str = ""
     description: str = ""
+    upstream_description: str = ""
+    """The description as the document gives it (before overrides): what pinning hashes."""
     title: str | None = None
     annotations: Annotations = field(default_factory=Annotations)
     input_schema: dict[str, Any] = field(default_factory=dict)
@@ -298,9 +301,10 @@ def plan(
             name = _base_name(op_id, method, path, override)
             entry = Planned(op_id, method, path, tags, name, exposed=False)
             entry.title = override.title if override else None
-            entry.description = (override.description if override else None) or _description(
-                op, method, path
-            )
+            entry.upstream_description = _description(op, method, path)
+            entry.description = (
+                override.description if override else None
+            ) or entry.upstream_description
             entry.annotations = annotations_for(method, entry.title)
             reason = gate(curation, op_id, method, path, tags, bool(op.get("deprecated")))
             if reason is None:
@@ -346,8 +350,11 @@ def build_tool(
     curation: Curation,
     upstream: HttpUpstream,
     limits: Limits | None = None,
+    pinning: PinPolicy | None = None,
 ) -> tuple[ToolSpec | None, list[Planned]]:
-    """The tool of the exposed operations (None when nothing is exposed), and the whole plan."""
+    """The tool of the exposed operations (None when nothing is exposed), and the whole plan.
+    With `pinning`, each operation carries the document's own definition of it (`origin`,
+    upstream = `tool`, tool = the operation id) for the gateway's pin check."""
     planned = plan(document, curation, owned=Owned.of(upstream.spec), limits=limits)
     ops: list[OperationSpec] = []
     for entry in planned:
@@ -365,9 +372,23 @@ def build_tool(
                 annotations=entry.annotations,
                 title=entry.title,
                 credentials=upstream.credentials,
+                origin=None if pinning is None else _origin(tool, entry),
+                pin_policy=pinning or PinPolicy(mode="off"),
+                upstream=upstream.spec.name,
             )
         )
     if not ops:
         return None, planned
     text = description or document.title or f"Operations of {tool}"
     return ToolSpec(tool, text, tuple(ops), category=category), planned
+
+
+def _origin(tool: str, entry: Planned) -> UpstreamToolDefinition:
+    """The document's own definition of a planned operation, as pinning hashes it."""
+    return UpstreamToolDefinition(
+        upstream=tool,
+        tool=entry.operation_id,
+        description=entry.upstream_description,
+        input_schema=entry.input_schema,
+        annotations={"method": entry.method, "path": entry.path},
+    )

@@ -752,6 +752,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/upstreams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each upstream: kind, breaker state, tools, pinned/held, last error, p50 latency */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams/{name}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve an upstream's held definitions (of one tool, when given) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description upstream name, as in the catalog */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ApproveRequest"];
+                };
+            };
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/upstreams/{name}/pins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An upstream's pinned tool definitions; held ones with their word-by-word diff */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description upstream name, as in the catalog */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description success */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Object"];
+                    };
+                };
+                /** @description error envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorEnvelope"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/usage": {
         parameters: {
             query?: never;
@@ -1100,6 +1245,8 @@ export interface paths {
                     q?: string;
                     /** @description only this category */
                     category?: string;
+                    /** @description only this virtual server's tools (404 if unknown) */
+                    server?: string;
                     /** @description tool definitions for a platform */
                     format?: "mcp" | "openai" | "openai-responses" | "anthropic" | "gemini";
                 };
@@ -1360,6 +1507,10 @@ export interface components {
             credits?: number | string;
             name: string;
         };
+        ApproveRequest: {
+            /** @description only this tool (default: every held) */
+            tool?: string;
+        };
         AuditPage: {
             next_cursor: string | null;
             records: components["schemas"]["AuditRecord"][];
@@ -1439,6 +1590,8 @@ export interface components {
              *     ]
              */
             scopes?: string[];
+            /** @description limit the key to these virtual servers (null: not limited) */
+            servers?: string[] | null;
         };
         Meta: {
             balance?: number | null;
