@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from toolwire.core.errors import Unauthenticated
-from toolwire.inbound.console import audit, customer, operator
+from toolwire.inbound.console import audit, customer, operator, upstreams
 from toolwire.inbound.console.session import Session
 from toolwire.inbound.console.web import Audience, Handler, Visit, page, redirect, render
 
@@ -89,6 +89,8 @@ routes: list[BaseRoute] = [
     _r("/usage", operator.usage, "operator"),
     _r("/audit", audit.audit, "operator"),
     _r("/audit/export", audit.export, "operator"),
+    _r("/upstreams", upstreams.upstreams, "operator"),
+    _r("/upstreams/{name}/approve", upstreams.approve, "operator", "POST"),
     # customer
     _r("/me", customer.overview, "customer"),
     _r("/me/keys", customer.keys, "customer"),
