@@ -282,3 +282,31 @@ def test_the_audit_page_filters_pages_by_cursor_and_exports_what_it_shows(
         sign_in(http, key)
         assert http.get("/console/audit").status_code == 404
         assert http.get("/console/audit/export").status_code == 404
+
+
+def test_the_upstreams_page_approves_only_with_the_forms_token_and_only_for_operators(
+    gateway: RunningGateway,
+) -> None:
+    with browser(gateway) as http:
+        sign_in(http, gateway.admin_key)
+        page = http.get("/console/upstreams")
+        assert page.status_code == 200 and 'id="no-held"' in page.text
+        forged = http.post(
+            "/console/upstreams/shop/approve", data={"tool": "x"}, headers=own_origin(http)
+        )
+        assert forged.status_code == 403
+        unknown = post(http, "/console/upstreams", "/console/upstreams/shop/approve", {"tool": "x"})
+        assert unknown.status_code == 404 and "shop" in html.unescape(unknown.text)
+        empty = post(http, "/console/upstreams", "/console/upstreams/shop/approve", {"tool": ""})
+        assert empty.status_code == 400
+    _, key = gateway.create_account(credits=1, name="not-an-operator")
+    with browser(gateway) as http:
+        sign_in(http, key)
+        assert http.get("/console/upstreams").status_code == 404
+        token = csrf_of(http.get("/console/me").text)
+        refused = http.post(
+            "/console/upstreams/shop/approve",
+            data={"csrf": token, "tool": "x"},
+            headers=own_origin(http),
+        )
+        assert refused.status_code == 404
