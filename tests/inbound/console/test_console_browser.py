@@ -201,6 +201,11 @@ def test_a_customer_sees_the_balance_drop_after_a_call_and_not_another_account(
 
     page.goto(f"{gateway.url}/console/me/keys")
     shot(page, "customer-keys", tmp_path)
+    page.get_by_role("link", name="Calls").click()
+    page.wait_for_url("**/console/me/audit")
+    assert page.locator("#audit-rows tbody tr").count() == 2
+    assert page.get_by_label("Account", exact=True).count() == 0  # their own, nobody else's
+    shot(page, "customer-calls", tmp_path)
     page.goto(f"{gateway.url}/console/me/byok")
     shot(page, "customer-credentials", tmp_path)
 

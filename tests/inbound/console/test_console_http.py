@@ -278,10 +278,19 @@ def test_the_audit_page_filters_pages_by_cursor_and_exports_what_it_shows(
         refused = http.get("/console/audit/export", params={"until": "not a time"})
         assert refused.status_code == 400 and "until" in refused.text
 
+    other_id, other_key = gateway.create_account(credits=5, name="someone-else")
+    with gateway.client(other_key) as api:
+        api.post("/api/v1/execute", json={"tool": "echo", "input": {"message": "theirs"}})
+    _audited(gateway, other_id, 1)
     with browser(gateway) as http:
         sign_in(http, key)
         assert http.get("/console/audit").status_code == 404
         assert http.get("/console/audit/export").status_code == 404
+        own = http.get("/console/me/audit", params={"account_id": other_id})  # ignored
+        assert own.status_code == 200 and other_id not in own.text
+        assert len(re.findall(r"<tr><td>\d{4}-", own.text)) == 4
+        mine = http.get("/console/me/audit/export", params={"account_id": other_id})
+        assert {json.loads(line)["account_id"] for line in mine.text.splitlines()} == {account_id}
 
 
 def test_the_upstreams_page_approves_only_with_the_forms_token_and_only_for_operators(

@@ -6,6 +6,9 @@
     GET /console/audit/export?account_id=&key_id=&tool=&outcome=&since=&until=
         `application/x-ndjson` download, oldest first, streamed from `Admin.audit_export`
 
+    GET /console/me/audit, /console/me/audit/export
+        the same for a customer: only the signed-in key's account, whatever the query says
+
 `since` / `until` are relative (``1h``, ``7d``) or ISO 8601 (UTC when naive), as for the admin
 API and `toolwire audit` (docs/audit.md); a bad one re-renders the page with its message (400).
 Only the filter fields above are read from the query (an allow-list). Records render without
@@ -33,8 +36,16 @@ MAX_FIELD = 200
 
 
 def _typed(visit: Visit) -> dict[str, str]:
+    """The filter fields typed; a customer's account is always their own (never the query's)."""
     q = visit.request.query_params
-    return {k: q.get(k, "").strip()[:MAX_FIELD] for k in FILTERS}
+    typed = {k: q.get(k, "").strip()[:MAX_FIELD] for k in FILTERS}
+    if not visit.operator:
+        typed["account_id"] = visit.me.account_id
+    return typed
+
+
+def _base(visit: Visit) -> str:
+    return "/console/audit" if visit.operator else "/console/me/audit"
 
 
 def _where(typed: dict[str, str]) -> AuditFilter:
@@ -63,7 +74,7 @@ async def audit(visit: Visit) -> Response:
         )
     except ToolwireError as exc:
         error, status = exc.message, status_of(exc.code)
-    chosen = {k: v for k, v in typed.items() if v}
+    chosen = {k: v for k, v in typed.items() if v and (visit.operator or k != "account_id")}
     if raw and error is None:
         chosen["limit"] = raw
     return render(
@@ -72,7 +83,8 @@ async def audit(visit: Visit) -> Response:
         status,
         filters=typed,
         records=records,
-        accounts=await visit.svc.admin.list_accounts(),
+        accounts=await visit.svc.admin.list_accounts() if visit.operator else [],
+        base=_base(visit),
         older=urlencode({**chosen, "cursor": next_cursor}) if next_cursor else None,
         newest=urlencode(chosen) if cursor else None,
         export=urlencode({k: v for k, v in chosen.items() if k in FILTERS}),

@@ -96,6 +96,8 @@ routes: list[BaseRoute] = [
     _r("/me/keys", customer.keys, "customer"),
     _r("/me/keys", customer.create_key, "customer", "POST"),
     _r("/me/keys/{key_id}/revoke", customer.revoke_key, "customer", "POST"),
+    _r("/me/audit", audit.audit, "customer"),
+    _r("/me/audit/export", audit.export, "customer"),
     _r("/me/byok", customer.byok, "customer"),
     _r("/me/byok", customer.put_byok, "customer", "POST"),
     _r("/me/byok/{provider}/delete", customer.delete_byok, "customer", "POST"),
