@@ -6,8 +6,10 @@ these): cookies, CSRF and Origin, audiences and ownership (404, never the data),
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -220,3 +222,100 @@ def test_a_body_that_is_not_a_small_form_is_refused_on_the_page(gateway: Running
         huge = http.post(action, data={"amount": "1", "note": "x" * 70_000})
         assert huge.status_code == 413 and "<html" in huge.text
         assert balance(gateway, account_id) == 5
+
+
+def _audited(gateway: RunningGateway, account_id: str, count: int) -> list[dict[str, object]]:
+    """The account's audit records once `count` are written (events land just after a call)."""
+    with gateway.admin() as admin:
+        for _ in range(100):
+            got = admin.get("/admin/v1/audit", params={"account_id": account_id}).json()
+            if len(got["records"]) >= count:
+                return list(got["records"])
+            time.sleep(0.1)
+    raise AssertionError("the calls never reached the audit log")
+
+
+def test_the_audit_page_filters_pages_by_cursor_and_exports_what_it_shows(
+    gateway: RunningGateway,
+) -> None:
+    account_id, key = gateway.create_account(credits=5, name="audited")
+    with gateway.client(key) as api:
+        for word in ("one", "two", "three"):
+            api.post("/api/v1/execute", json={"tool": "echo", "input": {"message": word}})
+        api.post("/api/v1/execute", json={"tool": "echo", "input": {"nope": 1}})
+    records = _audited(gateway, account_id, 4)
+    failed = [r for r in records if r["outcome"] != "OK"]
+    assert len(failed) == 1
+
+    with browser(gateway) as http:
+        sign_in(http, gateway.admin_key)
+        page = http.get("/console/audit", params={"account_id": account_id, "outcome": "ok"})
+        assert page.status_code == 200
+        rows = re.findall(r"<tr><td>\d{4}-", page.text)
+        assert len(rows) == 3 and str(failed[0]["outcome"]) not in page.text.split("<tbody>")[1]
+        assert key not in page.text and gateway.admin_key not in page.text
+
+        first = http.get("/console/audit", params={"account_id": account_id, "limit": "2"})
+        older = re.search(r'id="audit-older" href="/console/audit\?([^"]+)"', first.text)
+        assert older is not None
+        second = http.get("/console/audit?" + html.unescape(older.group(1)))
+        seen = [re.findall(r"<code>(req_\w+)</code>", p.text) for p in (first, second)]
+        assert len(seen[0]) == 2 and len(seen[1]) == 2 and not set(seen[0]) & set(seen[1])
+        assert 'id="audit-older"' not in second.text  # four records: two pages
+
+        bad = http.get("/console/audit", params={"since": "last tuesday"})
+        assert bad.status_code == 400 and "&#39;since&#39; must be a time like 1h" in bad.text
+        bad = http.get("/console/audit", params={"limit": "5000"})
+        assert bad.status_code == 400 and "limit" in bad.text
+
+        export = http.get("/console/audit/export", params={"account_id": account_id})
+        assert export.status_code == 200
+        assert export.headers["content-type"].startswith("application/x-ndjson")
+        assert "attachment" in export.headers["content-disposition"]
+        lines = [json.loads(line) for line in export.text.splitlines()]
+        assert [r["request_id"] for r in lines] == [r["request_id"] for r in reversed(records)]
+        assert key not in export.text
+        refused = http.get("/console/audit/export", params={"until": "not a time"})
+        assert refused.status_code == 400 and "until" in refused.text
+
+    other_id, other_key = gateway.create_account(credits=5, name="someone-else")
+    with gateway.client(other_key) as api:
+        api.post("/api/v1/execute", json={"tool": "echo", "input": {"message": "theirs"}})
+    _audited(gateway, other_id, 1)
+    with browser(gateway) as http:
+        sign_in(http, key)
+        assert http.get("/console/audit").status_code == 404
+        assert http.get("/console/audit/export").status_code == 404
+        own = http.get("/console/me/audit", params={"account_id": other_id})  # ignored
+        assert own.status_code == 200 and other_id not in own.text
+        assert len(re.findall(r"<tr><td>\d{4}-", own.text)) == 4
+        mine = http.get("/console/me/audit/export", params={"account_id": other_id})
+        assert {json.loads(line)["account_id"] for line in mine.text.splitlines()} == {account_id}
+
+
+def test_the_upstreams_page_approves_only_with_the_forms_token_and_only_for_operators(
+    gateway: RunningGateway,
+) -> None:
+    with browser(gateway) as http:
+        sign_in(http, gateway.admin_key)
+        page = http.get("/console/upstreams")
+        assert page.status_code == 200 and 'id="no-held"' in page.text
+        forged = http.post(
+            "/console/upstreams/shop/approve", data={"tool": "x"}, headers=own_origin(http)
+        )
+        assert forged.status_code == 403
+        unknown = post(http, "/console/upstreams", "/console/upstreams/shop/approve", {"tool": "x"})
+        assert unknown.status_code == 404 and "shop" in html.unescape(unknown.text)
+        empty = post(http, "/console/upstreams", "/console/upstreams/shop/approve", {"tool": ""})
+        assert empty.status_code == 400
+    _, key = gateway.create_account(credits=1, name="not-an-operator")
+    with browser(gateway) as http:
+        sign_in(http, key)
+        assert http.get("/console/upstreams").status_code == 404
+        token = csrf_of(http.get("/console/me").text)
+        refused = http.post(
+            "/console/upstreams/shop/approve",
+            data={"csrf": token, "tool": "x"},
+            headers=own_origin(http),
+        )
+        assert refused.status_code == 404

@@ -59,3 +59,12 @@ def by_tool(rows: Iterable[UsageRow]) -> list[dict[str, Any]]:
         {"tool": t, "calls": c, "failures": f, "credits": micro_to_credits(m)}
         for t, (c, f, m) in sorted(totals.items())
     ]
+
+
+def p50_by_upstream(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """`Admin.upstreams()` rows into one bar per upstream with a measured p50 latency (ms)."""
+    measured = [r for r in rows if r.get("p50_ms") is not None]
+    return {
+        "labels": [r["name"] for r in measured],
+        "datasets": [{"label": "p50 latency (ms)", "data": [r["p50_ms"] for r in measured]}],
+    }

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from toolwire.core.errors import Unauthenticated
-from toolwire.inbound.console import customer, operator
+from toolwire.inbound.console import audit, customer, operator, upstreams
 from toolwire.inbound.console.session import Session
 from toolwire.inbound.console.web import Audience, Handler, Visit, page, redirect, render
 
@@ -87,11 +87,17 @@ routes: list[BaseRoute] = [
     _r("/keys/{key_id}/revoke", operator.revoke_key, "operator", "POST"),
     _r("/keys/{key_id}/budget", operator.set_budget, "operator", "POST"),
     _r("/usage", operator.usage, "operator"),
+    _r("/audit", audit.audit, "operator"),
+    _r("/audit/export", audit.export, "operator"),
+    _r("/upstreams", upstreams.upstreams, "operator"),
+    _r("/upstreams/{name}/approve", upstreams.approve, "operator", "POST"),
     # customer
     _r("/me", customer.overview, "customer"),
     _r("/me/keys", customer.keys, "customer"),
     _r("/me/keys", customer.create_key, "customer", "POST"),
     _r("/me/keys/{key_id}/revoke", customer.revoke_key, "customer", "POST"),
+    _r("/me/audit", audit.audit, "customer"),
+    _r("/me/audit/export", audit.export, "customer"),
     _r("/me/byok", customer.byok, "customer"),
     _r("/me/byok", customer.put_byok, "customer", "POST"),
     _r("/me/byok/{provider}/delete", customer.delete_byok, "customer", "POST"),
