@@ -213,6 +213,9 @@ async def test_a_query_parameter_key_is_masked_in_its_url_encoded_forms_too(
         },
     }
     caplog.set_level(logging.DEBUG)
+    # an earlier test may have run `toolwire.logs.configure`, which keeps httpx at WARNING: this
+    # test needs httpx's own request line, so it asks for it (caplog restores the level after)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     with serving(Starlette(routes=[Route("/items", page)])) as served:
         cfg["upstreams"]["q"]["base_url"] = served.url
         async with gateway_over(db_url, cfg, {"qkey": QUERY_KEY}) as h:
