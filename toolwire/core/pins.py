@@ -196,7 +196,10 @@ class PinGuard:
         if op.origin is None or op.pin_policy.mode == "off":
             return False
         key = (op.origin.upstream, op.origin.tool)
-        return self._approved.get(key) != self.digest(op)
+        approved = self._approved.get(key)
+        if approved is None and op.pin_policy.first_sight == "approve":
+            return False  # trust on first use: approved on sight, before `sync` has recorded it
+        return approved != self.digest(op)
 
     def counts(self, ops: Iterable[Operation]) -> dict[str, dict[str, int]]:
         """Per upstream: how many of its operations are pinned (approved) and held."""
