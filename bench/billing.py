@@ -61,18 +61,9 @@ def measure(seconds: float, database_url: str | None) -> dict[str, Any]:
         running_gateway(Path(tmp) / "free", env=env) as free,
         running_gateway(Path(tmp) / "priced", config={"prices": {"echo": PRICE}}, env=env) as paid,
     ):
-        targets = {}
-        for name, gw in (("free", free), ("priced", paid)):
-            _, key = gw.create_account(credits=10_000_000, name=name)
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-            targets[name] = (f"{gw.url}/api/v1/execute", headers)
-        for url, headers in targets.values():  # warm both up
-            wrk.run(url, BODY, headers, connections=8, seconds=1)
-        for conns in (1, 32):
-            for name, (url, headers) in targets.items():
-                results[f"{name}@{conns}"] = wrk.run(
-                    url, BODY, headers, connections=conns, seconds=seconds
-                ).__dict__
+        results.update(
+            wrk.compare({"free": free, "priced": paid}, BODY, seconds=seconds, credits=10_000_000)
+        )
     return results
 
 

@@ -47,18 +47,7 @@ def measure(seconds: float, state_url: str | None) -> dict[str, Any]:
         running_gateway(Path(tmp) / "off", env=env) as off,
         running_gateway(Path(tmp) / "on", config=LIMITED, env=env) as on,
     ):
-        targets = {}
-        for name, gw in (("off", off), ("on", on)):
-            _, key = gw.create_account(credits=10, name=name)
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
-            targets[name] = (f"{gw.url}/api/v1/execute", headers)
-        for url, headers in targets.values():  # warm both up
-            wrk.run(url, BODY, headers, connections=8, seconds=1)
-        for conns in (1, 32):
-            for name, (url, headers) in targets.items():
-                results[f"{name}@{conns}"] = wrk.run(
-                    url, BODY, headers, connections=conns, seconds=seconds
-                ).__dict__
+        results.update(wrk.compare({"off": off, "on": on}, BODY, seconds=seconds, credits=10))
     return results
 
 

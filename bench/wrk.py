@@ -10,6 +10,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LUA = """
 wrk.method = "POST"
@@ -78,3 +79,25 @@ def run(
         requests=data["requests"],
         errors=data["errors"] + data["non2xx"],
     )
+
+
+def compare(
+    gateways: dict[str, Any], body: str, *, seconds: float, credits: float
+) -> dict[str, dict[str, Any]]:
+    """The same `POST /api/v1/execute` body against each named gateway (a `RunningGateway`), one
+    account each, warmed up, then at 1 and 32 connections, interleaved: `"<name>@<c>"` -> the
+    wrk result as a dict. What every A/B bench (priced vs free, limits on vs off) runs."""
+    targets = {}
+    for name, gw in gateways.items():
+        _, key = gw.create_account(credits=credits, name=name)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        targets[name] = (f"{gw.url}/api/v1/execute", headers)
+    for url, headers in targets.values():  # warm them up
+        run(url, body, headers, connections=8, seconds=1)
+    results: dict[str, dict[str, Any]] = {}
+    for conns in (1, 32):
+        for name, (url, headers) in targets.items():
+            results[f"{name}@{conns}"] = run(
+                url, body, headers, connections=conns, seconds=seconds
+            ).__dict__
+    return results
