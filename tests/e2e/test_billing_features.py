@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.billing_tools import PROVIDER, digest
 from tests.support.books import database_url, eventually, scalar
+from toolwire.core.admin import MAX_BYOK_VALUE
 from toolwire.testing import RunningGateway, running_gateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +99,11 @@ def test_byok_for_an_unknown_provider_or_account_is_refused(gateway: RunningGate
         assert (nobody.status_code, nobody.json()["error"]["code"]) == (404, "NOT_FOUND")
         empty = admin.put(f"/admin/v1/accounts/{account_id}/byok/{PROVIDER}", json={"value": ""})
         assert empty.json()["error"]["code"] == "INVALID_REQUEST"
+        long = "k" * (MAX_BYOK_VALUE + 1)  # the Admin service's rule, not the store's
+        too_long = admin.put(
+            f"/admin/v1/accounts/{account_id}/byok/{PROVIDER}", json={"value": long}
+        )
+        assert too_long.json()["error"]["code"] == "INVALID_REQUEST"
         as_caller = http.get(f"/admin/v1/accounts/{account_id}/byok")
         assert as_caller.json()["error"]["code"] == "FORBIDDEN"
         mine = http.put(f"/api/v1/me/byok/{PROVIDER}", json={"value": "sk-self-service"})
