@@ -225,6 +225,7 @@ async def test_usage_reports_calls_failures_and_credits_per_key_tool_and_day(
 ) -> None:
     account_id, key = gateway.create_account(credits=10)
     with gateway.client(key) as http:
+        call(http, "no_such_tool.made_up", {})  # a refusal, not a call of a tool
         for i in range(3):
             call(http, "echo", {"message": str(i)})
         call(http, "fail.crash", {})
@@ -238,6 +239,10 @@ async def test_usage_reports_calls_failures_and_credits_per_key_tool_and_day(
                     break
                 await asyncio.sleep(0.05)
         by_tool = {r["tool"]: r for r in rows["usage"]}
+        assert set(by_tool) == {"echo", "fail"}  # the made-up name is no tool of the report
+        audited = admin.get("/admin/v1/audit", params={"account_id": account_id}).json()
+        refused = [r for r in audited["records"] if r["tool"].startswith("no_such_tool")]
+        assert [r["outcome"] for r in refused] == ["TOOL_NOT_FOUND"]  # the audit keeps it
         assert (by_tool["echo"]["calls"], by_tool["echo"]["failures"]) == (4, 0)
         assert by_tool["echo"]["credits"] == 1
         assert (by_tool["fail"]["calls"], by_tool["fail"]["failures"]) == (1, 1)

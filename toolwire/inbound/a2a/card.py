@@ -2,12 +2,11 @@
 and one skill per tool the caller's key may use (or one per category, `a2a_skills=category`).
 
 Fetched anonymously (or with a key that may use no tool), the card has the public shape and one
-skill, `discovery`, saying how to see the tools: the A2A spec makes `skills` REQUIRED and
-non-empty (the A2A 1.0 `AgentCard`, field presence §5.7), and the a2a-sdk warns at every start about a
-card without one. The served JSON is the 1.0 card
-with the 0.3 fields merged in (`protocolVersion`, `url`, `preferredTransport`, OpenAPI-style
-`securitySchemes`) by the a2a-sdk's `agent_card_to_dict`, as its 0.3 clients expect (A2A 1.0
-§4.2 and the SDK's compat layer).
+skill, `discovery`, saying how to see the tools: the A2A 1.0 `AgentCard` makes `skills` REQUIRED
+and non-empty (field presence, §5.7), and the a2a-sdk warns at every start about a card without
+one. The served JSON is the 1.0 card with the 0.3 fields merged in (`protocolVersion`, `url`,
+`preferredTransport`, OpenAPI-style `securitySchemes`) by the a2a-sdk's `agent_card_to_dict`, as
+its 0.3 clients expect (A2A 1.0 §4.2 and the SDK's compat layer).
 """
 
 from __future__ import annotations
