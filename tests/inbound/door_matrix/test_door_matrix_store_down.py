@@ -4,7 +4,8 @@ maps to a key the gateway has never seen, each presented while the gateway's dat
 unreachable. The target is one answer everywhere: the core's "unavailable" code (`STORE_DOWN`),
 in the form each door's own table gives it, never a bad-key 401 or a crash 500.
 
-Besides the call doors of `registry.DOORS`: the admin API (REST's table) and the console, whose
+Besides the call doors of `registry.DOORS`: the A2A card per key (A2A's `ADMISSION` table), the
+admin API (REST's table) and the console, whose
 credential is a signed-in session (re-checked on every page) or a key typed into the sign-in form;
 both answer from REST's table by class (`rest.ERRORS`), and the console keeps the session.
 """
@@ -32,6 +33,8 @@ from tests.inbound.door_matrix.store_down import (
 from tests.support.console import sign_in
 from toolwire.core.errors import Unavailable
 from toolwire.inbound import rest
+from toolwire.inbound.a2a import messages
+from toolwire.inbound.http import row_for
 from toolwire.settings import Settings
 from toolwire.testing import start_gateway
 
@@ -43,6 +46,9 @@ SUBJECT = "matrix-user"
 UNSEEN_KEY_ID = "unseenmatrix"
 """The key id the token's subject maps to: well formed, never created, so looking it up needs
 the database."""
+
+CARD = "/.well-known/agent-card.json"
+"""The A2A card, listing the skills of the key that fetches it: a credential check too."""
 
 Answers = dict[tuple[str, str], tuple[Door, Answer]]
 
@@ -98,11 +104,11 @@ def down(tmp_path_factory: pytest.TempPathFactory, portal: BlockingPortal) -> It
                 result.pages["console-session"] = browser.get("/console/me")
                 result.pages["console-sign-in"] = sign_in(newcomer, keys["rest", "api-key"].secret)
                 for kind in CREDENTIALS:
-                    result.pages[f"admin-{kind}"] = httpx.get(
-                        gateway.url + "/admin/v1/accounts",
-                        headers={"Authorization": f"Bearer {keys['rest', kind].secret}"},
-                        timeout=30,
-                    )
+                    bearer = {"Authorization": f"Bearer {keys['rest', kind].secret}"}
+                    for page, path in (("admin", "/admin/v1/accounts"), ("card", CARD)):
+                        result.pages[f"{page}-{kind}"] = httpx.get(
+                            gateway.url + path, headers=bearer, timeout=30
+                        )
             result.pages["console-after"] = browser.get("/console/me")
             yield result
         finally:
@@ -176,3 +182,14 @@ def test_a_console_sign_in_during_a_store_failure_is_not_called_a_bad_key(down: 
     _refused_as_rest_says(reply)
     assert "not valid" not in reply.text
     assert "cannot check keys right now" in reply.text
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+def test_the_a2a_card_per_key_answers_an_auth_store_failure_from_its_table(
+    down: Down, credential: str
+) -> None:
+    reply = down.pages[f"card-{credential}"]
+    row = row_for(messages.ADMISSION, Unavailable)
+    assert reply.status_code == row.status, reply.text
+    assert reply.headers["retry-after"] == str(Unavailable.retry_after_s)
+    assert reply.json()["error"]["data"]["code"] == STORE_DOWN
