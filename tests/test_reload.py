@@ -30,6 +30,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ToolListChangedNotification
 
+from toolwire import reload as reloading
+from toolwire.settings import Settings
 from toolwire.testing import TOOLWIRE, RunningGateway, start_gateway
 
 SLOW_S = 1.5
@@ -371,3 +373,28 @@ async def test_a_stdio_local_client_is_told_the_list_changed_when_the_file_is_ed
             after = {t.name for t in (await client.list_tools()).tools}
     new = after - before
     assert new and all(name.startswith(added) for name in new), (added, new)
+
+
+def test_start_composes_the_catalog_once_and_versions_the_files_own_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prepare` compiled every operation twice (a static-only catalog for the version, then
+    the full one); the version is now read off the one catalog, and is the same as before."""
+    from toolwire import app
+    from toolwire.core import catalog as catalog_module
+
+    compiled: list[str] = []
+    original = catalog_module._compile
+
+    def counting(tool: Any, spec: Any) -> Any:
+        compiled.append(f"{tool.name}.{spec.name}")
+        return original(tool, spec)
+
+    monkeypatch.setattr(catalog_module, "_compile", counting)
+    prepared = app.prepare(Settings(data_dir=tmp_path))
+    assert len(prepared.catalog) > 0
+    assert len(compiled) == len(prepared.catalog)  # each operation compiled once
+    static_only = catalog_module.Catalog(prepared.plan.static)  # what the version used to read
+    assert prepared.version == reloading.catalog_version(
+        reloading.load_config(None).digest, static_only, (t.name for t in prepared.plan.static)
+    )

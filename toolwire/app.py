@@ -89,8 +89,9 @@ def prepare(settings: Settings) -> Prepared:
     """Build the catalog `settings` name. Raises `ConfigError` (with its location filled in)."""
     redactor = Redactor()
     health = HealthRegistry()
-    config, plan, version = reload.build(settings, redactor, health)
-    return Prepared(plan.compose(), redactor, plan, health, virtual_servers(config), version)
+    config, plan = reload.build(settings, redactor, health)
+    catalog, version = reload.compose(settings, config, plan)  # once: the version reads it
+    return Prepared(catalog, redactor, plan, health, virtual_servers(config), version)
 
 
 async def build_services(

@@ -58,12 +58,19 @@ CHANNEL = "catalog:reload"
 """Where a reload tells the other instances to reload."""
 
 
-def catalog_version(config_digest: str, catalog: Catalog) -> str:
+def catalog_version(config_digest: str, catalog: Catalog, static: Iterable[str]) -> str:
     """12 hex digits naming what an instance serves: the catalog file's merged content and the
-    compiled definitions (names, descriptions, schemas, prices, limits, credential names), so a
-    changed OpenAPI document or built-in module changes it too."""
+    compiled definitions of the file's own tools (`static`: their tool names; names, descriptions,
+    schemas, prices, limits, credential names), so a changed OpenAPI document or built-in module
+    changes it too. Federated tools are left out: they come and go with their servers, not with
+    the file. Read off the one composed catalog (a tool name is in it once, so `static` names
+    exactly the file's operations); composing a second, static-only catalog for this doubled
+    the start-up work of a large OpenAPI catalog."""
+    own = frozenset(static)
     h = hashlib.blake2b(config_digest.encode(), digest_size=6)
     for op in catalog:
+        if op.tool not in own:
+            continue
         h.update(
             orjson.dumps(
                 [
@@ -88,20 +95,32 @@ def catalog_version(config_digest: str, catalog: Catalog) -> str:
 
 def build(
     settings: Settings, redactor: Redactor, health: HealthRegistry | None = None
-) -> tuple[CatalogConfig, CatalogPlan, str]:
+) -> tuple[CatalogConfig, CatalogPlan]:
     """The catalog file `settings` name, read and built: its config (with the files it was read
-    from), the plan (static tools and federated sources) and its version (of the file content
-    and the compiled static tools). Raises `ConfigError` with its location."""
+    from) and the plan (static tools and federated sources), not yet composed. Raises
+    `ConfigError` with its location."""
     try:
         config = load_config(settings.config)
         plan = build_plan(config, settings.builtin_profiles, redactor=redactor, health=health)
-        static = CatalogPlan(plan.static, (), policy=plan.policy, limits=plan.limits).compose()
     except ConfigError as exc:
         raise locate(exc) from None
     except ValueError as exc:  # a check below the config layer; the file is at fault
-        source = None if settings.config is None else str(settings.config)
-        raise ConfigError(str(exc), file=source) from None
-    return config, plan, catalog_version(config.digest, static)
+        raise _in_file(settings, exc) from None
+    return config, plan
+
+
+def compose(settings: Settings, config: CatalogConfig, plan: CatalogPlan) -> tuple[Catalog, str]:
+    """The plan's catalog, composed once, and its version (`catalog_version`). Raises
+    `ConfigError` for a catalog the file makes invalid (e.g. a tool declared twice)."""
+    try:
+        catalog = plan.compose()
+    except ValueError as exc:
+        raise _in_file(settings, exc) from None
+    return catalog, catalog_version(config.digest, catalog, (t.name for t in plan.static))
+
+
+def _in_file(settings: Settings, exc: ValueError) -> ConfigError:
+    return ConfigError(str(exc), file=None if settings.config is None else str(settings.config))
 
 
 @dataclass(frozen=True)
@@ -199,9 +218,14 @@ class Reloader:
             await self.vault.load()  # secrets set since the start are known before any call
         previous = self.gateway.live.catalog
         try:
-            config, plan, version = await asyncio.to_thread(
-                build, self.settings, self.redactor, self.health
+            config, plan = await asyncio.to_thread(build, self.settings, self.redactor, self.health)
+            # the running federated sources (and their content) are kept, as they are
+            running = self.plan.sources if self.plan is not None else ()
+            content = self.plan.content if self.plan is not None else ()
+            kept = CatalogPlan(
+                plan.static, running, content, policy=plan.policy, limits=plan.limits
             )
+            catalog, version = compose(self.settings, config, kept)
         except ConfigError as exc:
             log.error(
                 "catalog reload (%s) refused, still serving %s: %s",
@@ -212,16 +236,13 @@ class Reloader:
             )
             raise
         files = config.files
-        running = self.plan.sources if self.plan is not None else ()
         if {x.name for x in plan.sources} != {x.name for x in running}:
             log.warning(
                 "catalog reload (%s): the mcp section changed; federated servers are kept as "
                 "they are until the next restart",
                 trigger,
             )
-        content = self.plan.content if self.plan is not None else ()  # kept, as the sources
-        plan = CatalogPlan(plan.static, running, content, policy=plan.policy, limits=plan.limits)
-        catalog = plan.compose()
+        plan = kept
         if files != read.files:  # includes changed: watch them from now on
             self._watched = _Watched(files, read.stats, "")
         before = self.gateway.catalog_version

@@ -17,7 +17,6 @@ from toolwire.billing.instances import Instances
 from toolwire.core.errors import BudgetExceeded, Conflict, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, Reservation
 from toolwire.store import Store
-from toolwire.store.budgets import Windows
 from toolwire.store.idempotency import SqlIdempotency
 from toolwire.store.ledger import SqlLedger
 
@@ -69,12 +68,6 @@ async def test_a_budget_refusal_says_which_window_and_when_it_resets(store: Stor
         await reserve(store.ledger, capped)
     assert refused.value.details["window"] == "day"
     assert 1 <= refused.value.details["retry_after_s"] <= 86_400
-
-
-def test_budget_windows_are_utc_calendar_hours_and_days() -> None:
-    w = Windows.at(datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC))
-    assert (w.hour, w.day) == ("h:2026030123", "d:20260301")
-    assert w.hour_ends == w.day_ends == datetime(2026, 3, 2, tzinfo=UTC)
 
 
 async def test_a_dead_process_reservations_are_released_or_charged_if_its_call_was_kept(

@@ -79,3 +79,13 @@ def test_the_diff_names_each_changed_field_and_nothing_else() -> None:
     ]
     approved = dataclasses.replace(record, candidate_hash=record.approved_hash)
     assert diff(approved) == []
+
+
+def test_a_definition_keeps_its_digest_and_a_changed_copy_gets_its_own() -> None:
+    kept = dataclasses.replace(BASE)
+    first = kept.digest
+    assert first == definition_hash(kept)
+    assert kept.digest is first  # hashed once, not on every pin check
+    assert kept == dataclasses.replace(BASE)  # the kept digest is not part of equality
+    changed = dataclasses.replace(kept, description="Search the docs!")
+    assert changed.digest == definition_hash(changed) != first

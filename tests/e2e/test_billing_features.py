@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.billing_tools import PROVIDER, digest
 from tests.support.books import database_url, eventually, scalar
+from toolwire.core.admin import MAX_BYOK_VALUE
 from toolwire.testing import RunningGateway, running_gateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +99,11 @@ def test_byok_for_an_unknown_provider_or_account_is_refused(gateway: RunningGate
         assert (nobody.status_code, nobody.json()["error"]["code"]) == (404, "NOT_FOUND")
         empty = admin.put(f"/admin/v1/accounts/{account_id}/byok/{PROVIDER}", json={"value": ""})
         assert empty.json()["error"]["code"] == "INVALID_REQUEST"
+        long = "k" * (MAX_BYOK_VALUE + 1)  # the Admin service's rule, not the store's
+        too_long = admin.put(
+            f"/admin/v1/accounts/{account_id}/byok/{PROVIDER}", json={"value": long}
+        )
+        assert too_long.json()["error"]["code"] == "INVALID_REQUEST"
         as_caller = http.get(f"/admin/v1/accounts/{account_id}/byok")
         assert as_caller.json()["error"]["code"] == "FORBIDDEN"
         mine = http.put(f"/api/v1/me/byok/{PROVIDER}", json={"value": "sk-self-service"})
@@ -219,6 +225,7 @@ async def test_usage_reports_calls_failures_and_credits_per_key_tool_and_day(
 ) -> None:
     account_id, key = gateway.create_account(credits=10)
     with gateway.client(key) as http:
+        call(http, "no_such_tool.made_up", {})  # a refusal, not a call of a tool
         for i in range(3):
             call(http, "echo", {"message": str(i)})
         call(http, "fail.crash", {})
@@ -232,6 +239,10 @@ async def test_usage_reports_calls_failures_and_credits_per_key_tool_and_day(
                     break
                 await asyncio.sleep(0.05)
         by_tool = {r["tool"]: r for r in rows["usage"]}
+        assert set(by_tool) == {"echo", "fail"}  # the made-up name is no tool of the report
+        audited = admin.get("/admin/v1/audit", params={"account_id": account_id}).json()
+        refused = [r for r in audited["records"] if r["tool"].startswith("no_such_tool")]
+        assert [r["outcome"] for r in refused] == ["TOOL_NOT_FOUND"]  # the audit keeps it
         assert (by_tool["echo"]["calls"], by_tool["echo"]["failures"]) == (4, 0)
         assert by_tool["echo"]["credits"] == 1
         assert (by_tool["fail"]["calls"], by_tool["fail"]["failures"]) == (1, 1)

@@ -162,6 +162,8 @@ def parse_optional_amount(value: object, field: str) -> int | None:
     return None if value is None else parse_amount(value, field)
 
 
+MAX_BYOK_VALUE = 8192
+"""Characters in an account's own provider credential (BYOK)."""
 MAX_NAME = 200
 """Characters in an account's or a key's name."""
 
@@ -331,8 +333,14 @@ class Admin:
         return provider
 
     async def put_byok(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
-        """Create or replace; `NotFound` for a provider no tool uses. Returns (info, created)."""
+        """Create or replace; `NotFound` for a provider no tool uses, `InvalidRequest` for a value
+        that is not a non-empty string of at most `MAX_BYOK_VALUE` characters. Returns (info,
+        created)."""
         self.check_provider(provider)
+        if not isinstance(value, str) or not value or len(value) > MAX_BYOK_VALUE:
+            raise InvalidRequest(
+                f"a credential is a non-empty string of at most {MAX_BYOK_VALUE} characters"
+            )
         return await self._need(self._byok, "BYOK").put(account_id, provider, value)
 
     async def delete_byok(self, account_id: str, provider: str) -> None:

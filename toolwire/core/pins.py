@@ -55,6 +55,16 @@ class UpstreamToolDefinition:
     output_schema: Mapping[str, Any] | None = None
     annotations: Mapping[str, Any] = field(default_factory=dict)
     icons: tuple[Mapping[str, Any], ...] = ()
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """`definition_hash(self)`, computed on first use and kept on this (immutable)
+        definition: a pin check on every call and listing costs a look-up, not a hash."""
+        if self._digest is None:
+            object.__setattr__(self, "_digest", definition_hash(self))
+        assert self._digest is not None
+        return self._digest
 
     def hashed_fields(self) -> dict[str, Any]:
         """Exactly what the hash covers: name, title, description, input and output schema,
@@ -176,19 +186,16 @@ class PinGuard:
         self.audit = audit
         self.refresh_s = refresh_s
         self._approved: dict[tuple[str, str], str] = {}
-        self._digests: dict[int, str] = {}
 
     @staticmethod
     def pinned(op: Operation) -> bool:
         return op.origin is not None and op.pin_policy.mode != "off"
 
-    def digest(self, op: Operation) -> str:
+    @staticmethod
+    def digest(op: Operation) -> str:
+        """The hash of `op`'s upstream definition (kept on the definition: hashed once)."""
         assert op.origin is not None
-        key = id(op.origin)
-        found = self._digests.get(key)
-        if found is None:
-            found = self._digests[key] = definition_hash(op.origin)
-        return found
+        return op.origin.digest
 
     def held(self, op: Operation) -> bool:
         """True when `op` comes from a pinned upstream and its definition is not the approved
@@ -214,7 +221,6 @@ class PinGuard:
     async def sync(self, ops: Iterable[Operation]) -> bool:
         """Record every pinned operation's current definition (first sight, change: logged and
         audited), then refresh the snapshot; True when the approvals changed."""
-        self._digests.clear()
         for op in ops:
             if not self.pinned(op):
                 continue

@@ -13,7 +13,10 @@
 
 Keys come from `settings.oauth_jwks_url` or the issuer's RFC 8414 / OIDC metadata `jwks_uri`,
 fetched with httpx (timeout, size bound, https unless loopback), cached `JWKS_TTL_S`, refetched
-early when a token names an unknown `kid` (at most once per `REFETCH_MIN_S`). The token is never
+early when a token names an unknown `kid` (at most once per `REFETCH_MIN_S`). While the keys
+cannot be fetched, a token no kept key verifies is `Unavailable` (retry later), not
+`Unauthenticated`: it was not judged; the key store failing under the subject's key look-up is
+raised as is, and the `Authenticator` answers it `Unavailable` too. The token is never
 stored or passed on: the Principal does not carry it. Design: docs/design/mcp-oauth.md.
 """
 
@@ -31,7 +34,7 @@ import httpx
 import jwt
 import orjson
 
-from toolwire.core.errors import Unauthenticated
+from toolwire.core.errors import Unauthenticated, Unavailable
 from toolwire.core.model import Principal
 from toolwire.settings import Settings
 
@@ -83,6 +86,8 @@ class _KeySet:
     """When the keys were last fetched successfully."""
     attempted_at: float = float("-inf")
     """When a fetch was last tried (bounds refetches to one per `REFETCH_MIN_S`)."""
+    failing: bool = False
+    """Whether the last fetch failed (the issuer's keys are not known to be current)."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -172,6 +177,10 @@ class OAuthVerifier:
         if found is None and may_fetch:  # a rotated key, maybe
             await self._refresh(keyset, issuer)
             found = _pick(keyset.keys, kid, alg)
+        if found is None and keyset.failing:
+            # The keys could not be fetched: the token was not judged, so "retry later", the
+            # same answer as an unreachable key store (docs/design/store-unavailable.md).
+            raise Unavailable("the access token's signing keys cannot be fetched; retry later")
         if found is None:
             raise _invalid("the access token's signing key is unknown")
         return found
@@ -191,11 +200,13 @@ class OAuthVerifier:
             except Exception as exc:
                 # Keep the keys we had for a while; try again after REFETCH_MIN_S.
                 log.warning("could not fetch the signing keys of %s: %s", issuer, exc)
+                keyset.failing = True
                 if time.monotonic() - keyset.fetched_at > MAX_STALE_S:
                     keyset.keys = []
                 return
             keyset.keys = [k for k in raw if isinstance(k, dict)][:MAX_KEYS]
             keyset.fetched_at = time.monotonic()
+            keyset.failing = False
 
     async def _discover(self, issuer: str) -> str:
         """`jwks_uri` from RFC 8414 metadata, else OpenID Connect discovery."""

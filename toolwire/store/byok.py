@@ -8,7 +8,8 @@ What it is:
   provider, and are never returned by any API: the list shows provider names and dates only.
 - `ByokStore.values` is the `toolwire.core.ports.OwnKeys` port the call path reads. Whether a
   call uses the caller's own keys or the platform's vault is the core's choice
-  (`Gateway.credentials_for`), not this module's.
+  (`Gateway.credentials_for`), and what a value may be is the `Admin` service's; this module
+  only keeps rows.
 
 A provider is the name an operation's credential slot refers to (e.g. ``tavily`` in an upstream's
 ``auth: {type: bearer, secret: tavily}``), the same name the operator's platform secret has: a
@@ -28,14 +29,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from toolwire.core.errors import InvalidRequest, NotFound
+from toolwire.core.errors import NotFound
 from toolwire.core.records import ByokInfo
 from toolwire.sealing import TokenSealer
 from toolwire.store._common import upsert_insert, utcnow
 from toolwire.store.tables import accounts, byok_credentials
 
 CACHE_SECONDS = 5.0
-MAX_VALUE_LENGTH = 8192
 _t = byok_credentials.c
 
 
@@ -61,11 +61,8 @@ class ByokStore:
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def put(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
-        """Create or replace; returns the info and whether it was new."""
-        if not isinstance(value, str) or not value or len(value) > MAX_VALUE_LENGTH:
-            raise InvalidRequest(
-                f"a credential is a non-empty string of at most {MAX_VALUE_LENGTH} characters"
-            )
+        """Create or replace; returns the info and whether it was new. The value's rules are
+        the `Admin` service's (`toolwire.core.admin.MAX_BYOK_VALUE`)."""
         sealed = self._sealer.seal(_aad(account_id, provider), value)
         now = utcnow()
         insert = (

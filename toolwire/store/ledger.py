@@ -54,6 +54,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import Principal, Reservation, micro_to_credits
 from toolwire.store import budgets
@@ -93,7 +94,7 @@ class _Reserve:
     operation: str
     reservation_id: str
     future: asyncio.Future[Reservation]
-    caps: budgets.Caps = budgets.NO_CAPS
+    caps: core_budgets.Caps = core_budgets.NO_CAPS
 
 
 @dataclass(slots=True, eq=False)
@@ -235,7 +236,7 @@ class SqlLedger:
                 operation,
                 "res_" + random_id(16),
                 future,
-                budgets.Caps(principal.budget_hour, principal.budget_day),
+                core_budgets.Caps(principal.budget_hour, principal.budget_day),
             )
         )
         return await future
@@ -686,10 +687,10 @@ class SqlLedger:
             # 4. budgets: the counters move by what was reserved and what came back.
             if budgeted:
                 reserved = [(op.key_id, op.amount, op.caps) for op, _ in outcome.reserved]
-                budgets.apply(conn, budgets.deltas_for(reserved, given_back, now))
+                budgets.apply(conn, core_budgets.deltas_for(reserved, given_back, now))
                 for made, reservation in outcome.reserved:
                     if made.caps:
-                        outcome.buckets[reservation.id] = budgets.buckets_for(
+                        outcome.buckets[reservation.id] = core_budgets.buckets_for(
                             made.key_id, made.caps, now
                         )
         for op in resolves:
@@ -711,7 +712,7 @@ class SqlLedger:
         (the others are refused in `outcome`)."""
         capped = [op for op in reserves if op.caps]
         giving_back = [(op.buckets[0], b) for op in resolves for b in op.buckets[1:]]
-        requests = [budgets.BudgetClaim(op.key_id, op.amount, op.caps) for op in capped]
+        requests = [core_budgets.BudgetClaim(op.key_id, op.amount, op.caps) for op in capped]
         _, verdicts = budgets.lock_and_admit(conn, now, requests, giving_back)
         refused = set()
         for op, verdict in zip(capped, verdicts, strict=True):

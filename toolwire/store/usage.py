@@ -3,8 +3,10 @@
 What it is: `UsageReport.rows(...)`, one GROUP BY over `audit_events` (the gateway writes one
 event per call, batched off the request path, so reports cost the hot path nothing), and
 `to_csv`. A call is any audited request except replays of an idempotent call (outcome
-``REPLAYED``: the first call is already counted) and pinning's security events (door
-``pins``, not calls); a failure is a call whose outcome is not ``OK``;
+``REPLAYED``: the first call is already counted), refusals of a name that resolved to no tool
+(``TOOL_NOT_FOUND``: the name is the caller's, a made-up one would be listed as a tool; the audit
+log keeps the refusal) and pinning's security events (door ``pins``, not calls); a failure is a
+call whose outcome is not ``OK``;
 credits are what the calls were charged.
 
 What it is not: the ledger. The ledger is the account of money (exact, append-only); the report
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import Date, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from toolwire.core.errors import ToolNotFound
 from toolwire.core.pins import PIN_AUDIT_DOOR
 from toolwire.core.records import COLUMNS, UsageRow, parse_day, to_csv
 from toolwire.store.tables import audit_events
@@ -27,6 +30,8 @@ from toolwire.store.tables import audit_events
 __all__ = ["COLUMNS", "MAX_ROWS", "UsageReport", "UsageRow", "parse_day", "to_csv"]
 
 MAX_ROWS = 100_000
+NOT_CALLS = ("REPLAYED", ToolNotFound.code)
+"""Audited outcomes that are not calls of a tool (see the module docstring)."""
 _a = audit_events.c
 
 
@@ -63,7 +68,7 @@ class UsageReport:
                 func.sum(failed).label("failures"),
                 func.coalesce(func.sum(_a.credits_charged), 0).label("credits"),
             )
-            .where(_a.outcome != "REPLAYED", _a.door != PIN_AUDIT_DOOR)
+            .where(_a.outcome.not_in(NOT_CALLS), _a.door != PIN_AUDIT_DOOR)
             .group_by(day, _a.account_id, _a.key_id, _a.tool, _a.operation)
             .order_by(day, _a.account_id, _a.key_id, _a.tool, _a.operation)
             .limit(MAX_ROWS)

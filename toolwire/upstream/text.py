@@ -4,7 +4,8 @@ character, and strings no encoder can write.
 What it is: `load_json(body)`, which parses an upstream's JSON body leniently where only the
 characters are wrong (invalid UTF-8 bytes, a lone UTF-16 surrogate escape such as `\\ud83d`,
 a byte-order mark) and puts U+FFFD in their place, as the WHATWG Encoding Standard's decoder does;
-and `clean(value)`, which does the same for any string inside JSON-like data. A result with a
+`clean(value)`, which does the same for any string inside JSON-like data; and `decode(raw)`, the
+same for bytes that should be UTF-8 text (a database's TEXT value). A result with a
 lone surrogate could otherwise be refused by every door's JSON encoder. What it is not: a
 repair of JSON *syntax*: a body that is not JSON stays an error.
 """
@@ -34,6 +35,11 @@ def load_json(body: bytes) -> Any:
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     return clean(data)
+
+
+def decode(raw: bytes) -> str:
+    """`raw` as UTF-8, with each invalid sequence (and encoded surrogate) as U+FFFD."""
+    return raw.decode("utf-8", "replace")
 
 
 def clean(value: Any) -> Any:

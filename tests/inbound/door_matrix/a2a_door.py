@@ -44,6 +44,7 @@ from tests.inbound.door_matrix.door import (
 )
 from toolwire.core.errors import BY_CODE
 from toolwire.inbound.a2a import messages
+from toolwire.inbound.a2a.card import DISCOVERY
 from toolwire.inbound.a2a.messages import json_value
 from toolwire.inbound.http import row_for
 
@@ -66,7 +67,8 @@ class A2ADoor(PortalDoor):
         headers = {"Authorization": f"Bearer {key.secret}"}
         async with httpx.AsyncClient(headers=headers) as http:
             card = (await http.get(self.world.gateway.url + "/.well-known/agent-card.json")).json()
-        return {example.split()[0] for skill in card["skills"] for example in skill["examples"]}
+        tools = [skill for skill in card["skills"] if skill["id"] != DISCOVERY.id]
+        return {example.split()[0] for skill in tools for example in skill["examples"]}
 
     async def acall(
         self, key: Key, tool: str, args: dict[str, Any], idempotency_key: str | None

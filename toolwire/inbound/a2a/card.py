@@ -1,10 +1,12 @@
 """The A2A agent card (`/.well-known/agent-card.json`): who this gateway is, where to reach it,
 and one skill per tool the caller's key may use (or one per category, `a2a_skills=category`).
 
-Fetched anonymously, the card has the public shape and no skills. The served JSON is the 1.0 card
-with the 0.3 fields merged in (`protocolVersion`, `url`, `preferredTransport`, OpenAPI-style
-`securitySchemes`) by the a2a-sdk's `agent_card_to_dict`, as its 0.3 clients expect (A2A 1.0
-§4.2 and the SDK's compat layer).
+Fetched anonymously (or with a key that may use no tool), the card has the public shape and one
+skill, `discovery`, saying how to see the tools: the A2A 1.0 `AgentCard` makes `skills` REQUIRED
+and non-empty (field presence, §5.7), and the a2a-sdk warns at every start about a card without
+one. The served JSON is the 1.0 card with the 0.3 fields merged in (`protocolVersion`, `url`,
+`preferredTransport`, OpenAPI-style `securitySchemes`) by the a2a-sdk's `agent_card_to_dict`, as
+its 0.3 clients expect (A2A 1.0 §4.2 and the SDK's compat layer).
 """
 
 from __future__ import annotations
@@ -33,9 +35,25 @@ RPC_PATH = "/a2a"
 MODES = ["application/json", "text/plain"]
 
 
+DISCOVERY = AgentSkill(
+    id="discovery",
+    name="Discover this gateway's tools",
+    description="This card lists one skill per tool the caller's key may run. Fetch it again "
+    "with your key (Authorization: Bearer <key>, or X-API-Key) to see yours; a key that may run "
+    "no tool sees only this skill.",
+    tags=["discovery"],
+    examples=["GET /.well-known/agent-card.json with Authorization: Bearer <key>"],
+    input_modes=MODES,
+    output_modes=MODES,
+)
+"""The skill of a card that names no tool (anonymous, or a key with none)."""
+
+
 def agent_card(settings: Settings, ops: Sequence[Operation] | None) -> AgentCard:
-    """The card for a caller who may use `ops` (None: an anonymous caller, no skills)."""
+    """The card for a caller who may use `ops` (None: an anonymous caller): one skill per tool
+    (or category), or `DISCOVERY` when that would be none."""
     url = settings.base_url + RPC_PATH
+    named = skills(ops, settings.a2a_skills) if ops else []
     return AgentCard(
         name="toolwire",
         description="toolwire gateway: run any tool of its catalog as an A2A task. Send a data "
@@ -62,7 +80,7 @@ def agent_card(settings: Settings, ops: Sequence[Operation] | None) -> AgentCard
         ],
         default_input_modes=MODES,
         default_output_modes=MODES,
-        skills=[] if ops is None else skills(ops, settings.a2a_skills),
+        skills=named or [DISCOVERY],
     )
 
 

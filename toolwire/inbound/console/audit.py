@@ -73,7 +73,7 @@ async def audit(visit: Visit) -> Response:
             _where(typed), limit=int(raw) if raw else PAGE, cursor=cursor
         )
     except ToolwireError as exc:
-        error, status = exc.message, status_of(exc.code)
+        error, status = exc.message, status_of(exc)
     chosen = {k: v for k, v in typed.items() if v and (visit.operator or k != "account_id")}
     if raw and error is None:
         chosen["limit"] = raw

@@ -84,7 +84,7 @@ async def create_key(visit: Visit) -> Response:
         scopes = parse_scopes(visit.form.get("scopes", ""))
         info, secret = await admin.create_own_key(visit.me, name, scopes)
     except ToolwireError as exc:
-        return await keys(visit, error=exc.message, status=status_of(exc.code))
+        return await keys(visit, error=exc.message, status=status_of(exc))
     visit.form = {}
     return await keys(visit, secret=secret, new_key=info)
 
@@ -119,7 +119,7 @@ async def put_byok(visit: Visit) -> Response:
         await visit.svc.admin.put_byok(visit.me.account_id, provider, value.strip())
     except ToolwireError as exc:
         visit.form = {"provider": provider}  # the value is never rendered back
-        return await byok(visit, error=exc.message, status=status_of(exc.code))
+        return await byok(visit, error=exc.message, status=status_of(exc))
     return redirect("/console/me/byok", "saved")
 
 

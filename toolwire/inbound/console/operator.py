@@ -71,7 +71,7 @@ async def create_account(visit: Visit) -> Response:
         credits = admin.parse_amount(visit.form.get("credits", "") or "0", "credits")
         account = await admin.create_account(name, credits)
     except ToolwireError as exc:
-        return await accounts(visit, error=exc.message, status=status_of(exc.code))
+        return await accounts(visit, error=exc.message, status=status_of(exc))
     return redirect(f"/console/accounts/{account.id}", "created")
 
 
@@ -115,7 +115,7 @@ async def grant(visit: Visit) -> Response:
         note = visit.form.get("note", "").strip()[:500] or None
         await admin.grant(account_id, amount, note)
     except ToolwireError as exc:
-        return await account(visit, error=exc.message, status=status_of(exc.code))
+        return await account(visit, error=exc.message, status=status_of(exc))
     return redirect(f"/console/accounts/{account_id}", "granted")
 
 
@@ -126,7 +126,7 @@ async def low_balance(visit: Visit) -> Response:
     try:
         await admin.set_low_balance(account_id, optional_amount(visit, "low_balance"))
     except ToolwireError as exc:
-        return await account(visit, error=exc.message, status=status_of(exc.code))
+        return await account(visit, error=exc.message, status=status_of(exc))
     return redirect(f"/console/accounts/{account_id}", "threshold")
 
 
@@ -140,7 +140,7 @@ async def create_key(visit: Visit) -> Response:
             account_id, name, parse_scopes(visit.form.get("scopes", ""))
         )
     except ToolwireError as exc:
-        return await account(visit, error=exc.message, status=status_of(exc.code))
+        return await account(visit, error=exc.message, status=status_of(exc))
     visit.form = {}
     return await account(visit, secret=secret, new_key=info)
 
@@ -180,7 +180,7 @@ async def set_budget(visit: Visit) -> Response:
         hour, day = optional_amount(visit, "hour"), optional_amount(visit, "day")
         await admin.set_budget(key_id, hour, day)
     except ToolwireError as exc:
-        return await account(visit, info.account_id, error=exc.message, status=status_of(exc.code))
+        return await account(visit, info.account_id, error=exc.message, status=status_of(exc))
     return redirect(f"/console/accounts/{info.account_id}", "budget")
 
 

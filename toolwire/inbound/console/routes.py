@@ -14,10 +14,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from toolwire.core.errors import Unauthenticated
+from toolwire.core.errors import Unauthenticated, Unavailable
 from toolwire.inbound.console import audit, customer, operator, upstreams
 from toolwire.inbound.console.session import Session
-from toolwire.inbound.console.web import Audience, Handler, Visit, page, redirect, render
+from toolwire.inbound.console.web import (
+    Audience,
+    Handler,
+    Visit,
+    page,
+    redirect,
+    render,
+    status_of,
+    with_headers,
+)
 
 STATIC = Path(__file__).with_name("static")
 MAX_KEY = 512
@@ -26,6 +35,7 @@ LOGIN_NOTICES = {
     "expired": "Your session ended: the key was revoked or is no longer valid. Sign in again.",
     "out": "You are signed out.",
 }
+UNAVAILABLE = "The gateway cannot check keys right now. Nothing was decided; try again shortly."
 
 
 async def home(visit: Visit) -> Response:
@@ -45,6 +55,10 @@ async def login(visit: Visit) -> Response:
         if not key or len(key) > MAX_KEY:
             raise Unauthenticated("enter an API key")
         principal = await visit.svc.auth.authenticate(key)
+    except Unavailable as exc:  # the key was not judged: not "invalid", and no session yet
+        visit.principal = None
+        page = await login_page(visit, error=UNAVAILABLE, status=status_of(exc))
+        return with_headers(page, exc)
     except Unauthenticated:
         visit.principal = None
         return await login_page(

@@ -54,5 +54,5 @@ async def approve(visit: Visit) -> Response:
             raise InvalidRequest("choose the tool whose definition to approve")
         await visit.svc.admin.approve(name, tool)
     except ToolwireError as exc:
-        return await upstreams(visit, error=exc.message, status=status_of(exc.code))
+        return await upstreams(visit, error=exc.message, status=status_of(exc))
     return redirect("/console/upstreams", "approved")

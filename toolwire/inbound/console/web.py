@@ -23,13 +23,19 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from toolwire.core.errors import InvalidRequest, NotFound, ToolwireError, Unauthenticated
+from toolwire.core.errors import (
+    InvalidRequest,
+    NotFound,
+    ToolwireError,
+    Unauthenticated,
+    Unavailable,
+)
 from toolwire.core.model import Principal, micro_to_credits
 from toolwire.inbound.console import session as sessions
 from toolwire.inbound.console.session import CsrfError, Session
 from toolwire.inbound.face import Face
-from toolwire.inbound.http import read_body
-from toolwire.inbound.rest import HTTP_STATUS, services
+from toolwire.inbound.http import read_body, row_for
+from toolwire.inbound.rest import ERRORS, services
 
 Audience = Literal["public", "signed-in", "operator", "customer"]
 FORM_LIMIT = 64 * 1024
@@ -103,8 +109,25 @@ def redirect(path: str, done: str | None = None) -> RedirectResponse:
     return RedirectResponse(target, 303, headers={"cache-control": "no-store"})
 
 
-def status_of(code: str) -> int:
-    return HTTP_STATUS.get(code, 500)
+def status_of(error: ToolwireError) -> int:
+    """The HTTP status a console page answers `error` with: the row of its class in the table
+    the console shares with the REST door and the admin API (`rest.ERRORS`, `http.row_for`)."""
+    return int(row_for(ERRORS, type(error)).status)
+
+
+def with_headers(response: Response, error: ToolwireError) -> Response:
+    """`response` with the headers `error`'s row adds (`Retry-After`, `Allow`); never the
+    Bearer challenge, which a cookie-signed-in browser page has no use for."""
+    headers = row_for(ERRORS, type(error)).headers(error, challenge="")
+    headers.pop("www-authenticate", None)
+    response.headers.update(headers)
+    return response
+
+
+def refused(visit: Visit, error: ToolwireError) -> Response:
+    """The refusal page for `error`: its message, its row's status and headers."""
+    page = render(visit, "refused.html", status_of(error), message=error.message)
+    return with_headers(page, error)
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -134,6 +157,8 @@ def page(
         if session.key is not None:
             try:
                 principal = await svc.auth.authenticate(session.key)
+            except Unavailable as exc:  # the key was not judged: keep the session, say "later"
+                return refused(Visit(request, svc, session, None), exc)
             except Unauthenticated:
                 session = Session.anonymous()
                 found = None
@@ -164,13 +189,13 @@ async def _run(visit: Visit, handler: Handler, audience: Audience) -> Response:
         except CsrfError as exc:
             return render(visit, "refused.html", 403, message=str(exc))
         except ToolwireError as exc:  # not a form, or one too big to be ours
-            return render(visit, "refused.html", status_of(exc.code), message=exc.message)
+            return refused(visit, exc)
     try:
         return await handler(visit)
     except NotFound:
         return not_found(visit)
     except ToolwireError as exc:  # a rule a page did not expect to meet: its message, no change
-        return render(visit, "refused.html", status_of(exc.code), message=exc.message)
+        return refused(visit, exc)
 
 
 def not_found(visit: Visit) -> HTMLResponse:

@@ -12,6 +12,10 @@ read: whether it was ended (HTTP DELETE, or its legacy SSE stream closed), the l
 set, and for legacy HTTP+SSE (whose token is sealed before the client's `initialize` arrives) the
 negotiated version, client info and capabilities. A session that never changes writes nothing.
 
+A state backend that cannot answer (Redis down, refused, timed out) is `Unavailable` here, the
+same answer as an unreachable key store: the session was not judged, so it is neither "not
+found" (which would make the client start over) nor a crash (docs/design/store-unavailable.md).
+
 What this module is not: HTTP handling, or authentication (the key is checked by the core on every
 request; the session only records which key it belongs to).
 """
@@ -20,16 +24,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from toolwire import sealing
-from toolwire.core.errors import NotFound
+from toolwire.core.errors import NotFound, ToolwireError, Unavailable
 from toolwire.state import StateBackend
+
+log = logging.getLogger("toolwire.mcp.sessions")
 
 TOKEN_PREFIX = "tws1."
 _AAD = b"toolwire mcp session v1"
@@ -137,11 +146,13 @@ class SessionStore:
 
     async def resume(self, token: str, key_id: str) -> Session:
         """The session as last kept; `SessionNotFound` if the token is not a live one of ours
-        for this key, or the session was ended. One state-backend read."""
+        for this key, or the session was ended; `Unavailable` if the state backend cannot
+        answer. One state-backend read."""
         session = self.sealer.open(token)
         if session.key_id != key_id:
             raise SessionNotFound
-        raw = await self.state.get(_record_key(session.id))
+        async with _reachable():
+            raw = await self.state.get(_record_key(session.id))
         if raw is None:
             return session
         record = _record(raw)
@@ -177,7 +188,21 @@ class SessionStore:
     async def _write(self, session: Session, record: dict[str, Any]) -> None:
         ttl = session.remaining()
         if ttl > 0:
-            await self.state.set(_record_key(session.id), orjson.dumps(record), ttl)
+            async with _reachable():
+                await self.state.set(_record_key(session.id), orjson.dumps(record), ttl)
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Whatever the state backend raises becomes `Unavailable` (its type logged, never its
+    text, which may name the server)."""
+    try:
+        yield
+    except ToolwireError:
+        raise
+    except Exception as exc:
+        log.warning("the state backend could not be reached: %s", type(exc).__name__)
+        raise Unavailable("the gateway cannot reach its session store; retry later") from exc
 
 
 def _record_key(session_id: str) -> str:

@@ -33,6 +33,7 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from toolwire.core.errors import UpstreamError, UpstreamTimeout
+from toolwire.upstream import text
 from toolwire.upstream.sql.envelope import OVERSIZE_COLUMN
 
 T = TypeVar("T")
@@ -129,6 +130,9 @@ class SqliteRunner:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
+        # SQLite stores whatever bytes it was given as TEXT; invalid UTF-8 becomes U+FFFD, as in
+        # an HTTP upstream's answer, instead of failing the whole query
+        conn.text_factory = text.decode
         return conn
 
     async def columns(self, tables: Sequence[str], creds: Mapping[str, str]) -> Columns:
