@@ -87,3 +87,21 @@ async def test_a_published_message_reaches_every_subscriber(state: StateBackend)
 def test_an_unknown_state_url_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown state backend"):
         state_from_url("etcd://x")
+
+
+async def test_a_redis_that_accepts_and_never_answers_times_out_instead_of_hanging() -> None:
+    import redis.exceptions
+
+    from toolwire.state.redis import COMMAND_TIMEOUT_S
+
+    with socket.socket() as silent:  # a listener that accepts connections and never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        state = state_from_url(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            with anyio.fail_after(COMMAND_TIMEOUT_S * 5):
+                await state.get("anything")
+        assert isinstance(raised.value, redis.exceptions.TimeoutError)  # its own deadline
+        assert time.monotonic() - started < COMMAND_TIMEOUT_S * 5
+        await state.close()

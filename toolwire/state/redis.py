@@ -31,11 +31,19 @@ return seq
 """
 
 
+COMMAND_TIMEOUT_S = 2.0
+"""Deadline of one command (connect, send, read), seconds."""
+
+
 class RedisState:
     """`StateBackend` over redis-py's asyncio client."""
 
     def __init__(self, url: str) -> None:
-        self._redis: Any = aioredis.from_url(url)  # type: ignore[no-untyped-call]
+        # Every command has a deadline: a Redis that accepts and never answers must not hang a
+        # request (the caller turns the timeout into `Unavailable`). Options in the URL win.
+        self._redis: Any = aioredis.from_url(  # type: ignore[no-untyped-call]
+            url, socket_timeout=COMMAND_TIMEOUT_S, socket_connect_timeout=COMMAND_TIMEOUT_S
+        )
         self._append = self._redis.register_script(_APPEND)
         self._channels: dict[str, set[asyncio.Queue[bytes | None]]] = {}
         self._pubsub: Any = None
