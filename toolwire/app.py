@@ -382,6 +382,13 @@ async def openapi_json(request: Request) -> Response:
     return json_response(openapi_document(svc.settings.base_url))
 
 
+def stop_calls(app: Starlette) -> int:
+    """The drain deadline (`toolwire.cli.draining`): calls still running stop with UNAVAILABLE
+    (`Gateway.stop_calls`); how many. 0 when the app never started."""
+    services: Services | None = getattr(app.state, "services", None)
+    return 0 if services is None else services.gateway.stop_calls()
+
+
 def create_app(
     settings: Settings | None = None,
     *,

@@ -212,6 +212,34 @@ async def test_a_cancelled_call_releases_its_reservation(
     assert [(r.outcome, r.credits_charged) for r in records] == [("CANCELLED", 0)]
 
 
+async def test_the_drain_deadline_stops_running_calls_as_unavailable_and_releases_them(
+    gateway: Gateway, store: Store, upstream: Upstream
+) -> None:
+    """`stop_calls` (an instance's drain deadline): calls in their tool fail with UNAVAILABLE,
+    released even under `charge_policy: always`; a call arriving afterwards fails before its
+    tool runs. Each is audited, charged nothing."""
+    who = await account(store, 10)
+    running = [
+        asyncio.create_task(gateway.execute(who, call(name, "hang")))
+        for name in ("paid.run", "paid.always")
+    ]
+    async with asyncio.timeout(5):
+        while upstream.calls < 2:  # noqa: ASYNC110 (the upstream counts; no event per call)
+            await asyncio.sleep(0.01)
+    assert gateway.stop_calls() == 2
+    late = await gateway.execute(who, call("paid.run", "ok"))
+    outcomes = [*await asyncio.gather(*running), late]
+    assert upstream.calls == 2  # the late call never reached its tool
+    for outcome in outcomes:
+        assert outcome.error is not None
+        assert (outcome.error.code, outcome.error.details["reason"]) == ("UNAVAILABLE", "draining")
+        assert outcome.meta.credits_charged == 0
+    await assert_balanced(store, who, 10)
+    await store.audit.flush()
+    records = await store.audit.recent(10, account_id=who.account_id)
+    assert [(r.outcome, r.credits_charged) for r in records] == [("UNAVAILABLE", 0)] * 3
+
+
 async def test_every_call_leaves_one_audit_record(gateway: Gateway, store: Store) -> None:
     who = await account(store, 10)
     await gateway.execute(who, call("paid.run"))

@@ -148,6 +148,44 @@ async def test_two_ledgers_on_one_database_stay_exact(store: Store, db_url: str)
         await other.close()
 
 
+async def test_a_settle_returns_once_its_charge_is_committed(store: Store) -> None:
+    """The answer waits for the settle: when `settle` returns, another connection already reads
+    the charge (no flush), so a crash after the answer cannot release it."""
+    principal = await new_principal(store, 100_000)
+    reservation = await _reserve(store.ledger, principal)
+    await store.ledger.settle(reservation, PRICE)
+    async with store.engine.connect() as conn:
+        kinds = (
+            await conn.execute(
+                text("SELECT kind FROM ledger_entries WHERE reservation_id = :r ORDER BY id"),
+                {"r": reservation.id},
+            )
+        ).all()
+    assert [k for (k,) in kinds] == ["reserve", "charge"]
+
+
+async def test_a_settle_whose_batch_fails_once_is_retried_before_it_returns(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    principal = await new_principal(store, 100_000)
+    ledger = store.ledger
+    reservation = await _reserve(ledger, principal)
+    write = ledger._write
+    failures = [RuntimeError("a lost connection")]
+
+    async def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await write(*args)
+
+    monkeypatch.setattr(ledger, "_write", flaky)
+    async with asyncio.timeout(5):
+        await ledger.settle(reservation, PRICE)
+    assert failures == []
+    monkeypatch.undo()
+    await _assert_invariant(store, principal.account_id, 100_000 - PRICE)
+
+
 async def test_a_failed_batch_fails_every_waiter(store: Store) -> None:
     principal = await new_principal(store, 100 * PRICE)
     async with store.engine.begin() as conn:

@@ -82,3 +82,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
             if await check():
                 return
             await asyncio.sleep(0.02)
+
+
+async def charged_requests(url: str, account_id: str) -> dict[str, int]:
+    """request id -> micro-credits charged, of every charged reservation of the account."""
+    engine = create_engine(url, poolclass=NullPool)
+    sql = (
+        "SELECT r.request_id, c.charged FROM ledger_entries r JOIN ledger_entries c "
+        "ON c.reservation_id = r.reservation_id AND c.kind = 'charge' "
+        "WHERE r.account_id = :a AND r.kind = 'reserve'"
+    )
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(sql), {"a": account_id})).all()
+            return {str(row[0]): int(row[1]) for row in rows}
+    finally:
+        await engine.dispose()

@@ -35,6 +35,7 @@ import pytest
 
 from tests.conftest import _async_url, _maintenance_dsn
 from tests.support import nginx
+from toolwire.core.model import credits_to_micro
 from toolwire.testing import RunningGateway, free_port, start_gateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,6 +188,9 @@ class Fired:
     """Calls nginx passed to another instance after a failed attempt (`$upstream_addr` lists
     every instance tried)."""
     done: int = 0
+    receipts: dict[str, int] = field(default_factory=dict)
+    """request id -> credits charged (micro-credits), of every call answered OK: what the
+    clients were told they paid."""
 
 
 async def fire(
@@ -198,19 +202,22 @@ async def fire(
     idempotent: bool = False,
     after: tuple[int, Callable[[], Awaitable[None]]] | None = None,
     retry_for: float = 30.0,
+    tool: str = "echo",
+    arguments: Callable[[int], dict[str, Any]] = lambda i: {"message": str(i)},
 ) -> Fired:
-    """`calls` priced echo calls through `url` by `concurrency` workers, each on its own
-    keep-alive connection. `idempotent`: every call carries its own Idempotency-Key and is
-    retried (same key) on a transport error or a status in `RETRIED`, for up to `retry_for`
-    seconds. `after=(n, action)`: run `action` once `n` calls have their final answer, while the
-    load goes on."""
+    """`calls` calls of `tool` (`arguments(i)` for the i-th; by default the priced echo)
+    through `url` by `concurrency` workers, each on its own keep-alive connection.
+    `idempotent`: every call carries its own Idempotency-Key and is retried (same key) on a
+    transport error or a status in `RETRIED`, for up to `retry_for` seconds.
+    `after=(n, action)`: run `action` once `n` calls have their final answer, while the load
+    goes on."""
     fired = Fired()
     queue = iter(range(calls))
     reached = asyncio.Event()
     headers = {"Authorization": f"Bearer {key}"}
 
     async def one(http: httpx.AsyncClient, i: int) -> httpx.Response:
-        body = {"tool": "echo", "input": {"message": str(i)}}
+        body = {"tool": tool, "input": arguments(i)}
         if not idempotent:
             return await http.post("/api/v1/execute", json=body)
         extra = {"Idempotency-Key": f"call-{i}"}
@@ -241,6 +248,9 @@ async def fire(
                 except ValueError:  # nginx's own HTML error page (a 502)
                     body = {"error": {"code": f"proxy: {reply.text[:60]!r}"}}
                 code = "OK" if body.get("ok") else body.get("error", {}).get("code", "?")
+                if code == "OK":
+                    meta = body["meta"]
+                    fired.receipts[meta["request_id"]] = credits_to_micro(meta["credits_charged"])
                 fired.outcomes[reply.status_code, code] += 1
                 tried = reply.headers.get(UPSTREAM_HEADER, "?").split(", ")
                 fired.upstreams[tried[-1]] += 1  # the instance that answered

@@ -51,7 +51,8 @@ def serve(
     """Run the gateway. With no options: SQLite in ./.toolwire, built-in tools, 127.0.0.1:8787.
 
     SIGTERM (or Ctrl-C) drains: new connections are refused, calls in flight get
-    TOOLWIRE_DRAIN_TIMEOUT_S (10 s) to finish, then the ledger and audit are flushed."""
+    TOOLWIRE_DRAIN_TIMEOUT_S (10 s) to finish (then they fail with UNAVAILABLE, uncharged), then
+    the ledger and audit are flushed."""
     from toolwire import logs
     from toolwire.app import create_app, prepare
     from toolwire.cli import workers as procs
@@ -71,13 +72,11 @@ def serve(
     try:
         prepared = prepare(settings)  # once: the app serves this catalog (issue 9 item 16)
         app = create_app(settings, on_ready=print_banner, prepared=prepared)
-        server_config = procs.server_config(settings, app)
+        server = procs.server(settings, app)
     except (ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
     if settings.workers == 1:
-        import uvicorn
-
-        uvicorn.Server(server_config).run()
+        server.run()
         return
     raise typer.Exit(_serve_workers(settings, len(prepared.catalog)))
 

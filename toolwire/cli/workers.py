@@ -18,7 +18,8 @@ HTTP protocol class (`toolwire.inbound.slow_clients`):
    would fail the same way;
 4. SIGTERM or SIGINT: the parent closes its copy of the socket and sends SIGTERM to every child;
    each drains (uvicorn closes its listener, lets calls in flight finish for up to
-   `drain_timeout_s`, then cancels the rest; the lifespan then flushes the ledger and audit);
+   `drain_timeout_s`, then the core stops the rest with UNAVAILABLE (`cli.draining`); the
+   lifespan then flushes the ledger and audit);
    once the last copy of the socket is closed, new connections are refused, which a proxy
    retries elsewhere. Children still running `drain_timeout_s + SHUTDOWN_GRACE_S` later are
    killed. A child whose parent vanished (`kill -9` of the parent) drains itself.
@@ -31,6 +32,7 @@ Design note: docs/design/scale-out.md.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -80,6 +82,7 @@ def server_config(settings: Settings, app: Starlette) -> uvicorn.Config:
     """The uvicorn configuration every gateway process serves with. `ValueError` for bad limits."""
     import uvicorn
 
+    from toolwire.cli.draining import ANSWER_GRACE_S
     from toolwire.inbound.slow_clients import guarded_protocol
 
     protocol = guarded_protocol(
@@ -98,17 +101,25 @@ def server_config(settings: Settings, app: Starlette) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
-        timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
+        # uvicorn's own deadline, after the core's (`cli.draining`): time to answer stopped calls
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s + ANSWER_GRACE_S),
     )
+
+
+def server(settings: Settings, app: Starlette) -> uvicorn.Server:
+    """The server one gateway process runs (`cli.draining.DrainingServer`); `ValueError` for
+    bad limits."""
+    from toolwire.cli.draining import DrainingServer
+
+    config = server_config(settings, app)
+    return DrainingServer(config, drain_timeout_s=settings.drain_timeout_s)
 
 
 def run_server(
     settings: Settings, app: Starlette, sockets: list[socket.socket] | None = None
 ) -> None:
     """Serve `app` in this process until SIGTERM/SIGINT, then drain (see the module doc)."""
-    import uvicorn
-
-    uvicorn.Server(server_config(settings, app)).run(sockets=sockets)
+    server(settings, app).run(sockets=sockets)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -15,8 +15,11 @@
     ├── BudgetExceeded            BUDGET_EXCEEDED      the key's hourly or daily budget is spent
     ├── PayloadTooLarge           PAYLOAD_TOO_LARGE    body over the configured limit
     ├── Conflict                  CONFLICT             state clash (e.g. idempotency key reuse)
-    ├── Unavailable               UNAVAILABLE          a store the gateway needs cannot be reached;
-    │                                                  retry later (`details.retry_after_s`)
+    ├── Unavailable               UNAVAILABLE          a store the gateway needs cannot be reached,
+    │                                                  or a draining instance stopped the call
+    │                                                  (`details.reason == "draining"`); nothing
+    │                                                  charged; retry later
+    │                                                  (`details.retry_after_s`)
     ├── NotFound                  NOT_FOUND            an admin resource (account, key) is unknown
     └── UpstreamError             UPSTREAM_ERROR       the tool or its upstream failed
         └── UpstreamTimeout       UPSTREAM_TIMEOUT     ... by not answering in time
@@ -121,10 +124,11 @@ class Conflict(ToolwireError):
 
 
 class Unavailable(ToolwireError):
-    """A store the gateway needs (the key store) cannot be reached: nothing was decided about
-    the caller, who should retry later. `details={"retry_after_s": int}` (seconds), which the
-    HTTP doors send as `Retry-After` (RFC 9110 §10.2.3). Never carries the cause's text: a
-    driver's message may name the database and its credentials."""
+    """A store the gateway needs (the key store) cannot be reached, or an instance past its drain
+    deadline stopped the call (`details.reason == "draining"`, `Gateway.stop_calls`): nothing
+    was charged, and the caller should retry later. `details={"retry_after_s": int}` (seconds),
+    which the HTTP doors send as `Retry-After` (RFC 9110 §10.2.3). Never carries the cause's
+    text: a driver's message may name the database and its credentials."""
 
     code = "UNAVAILABLE"
     default_message = "the gateway cannot reach its key store right now; retry later"

@@ -34,7 +34,15 @@ cannot write, and a claimed key always ends done or given up, never left running
 Credentials resolve before the reservation because their source decides the charge (a caller's
 own key, BYOK, is not billed) and because a missing credential must fail before any credit moves.
 The core makes that choice; the BYOK store only stores keys (`ports.OwnKeys`).
-Cancellation (a client that went away) releases the reservation and propagates.
+Cancellation (a client that went away) releases the reservation and propagates. Once the tool
+has run, steps 9-11 run as one shielded unit (`_finish`): a cancellation arriving meanwhile cannot
+leave a charge unaudited or a kept outcome unsettled. Step 10 returns once the charge is durable
+(`Ledger.settle`), so an answer given as charged stays charged through a crash.
+
+Draining (`stop_calls`, at the end of an instance's drain timeout): every call still in step 8
+stops there and fails with `Unavailable` (`details.reason == "draining"`), released and audited
+like any failed call, and every door answers it in its own form (REST 503 + `Retry-After`, MCP's
+error, A2A's failed task); calls reaching step 8 afterwards fail the same way before the tool runs.
 
 A call holds a lease on the catalog it started on (`toolwire.core.live.LiveCatalog`) from step 1
 to its end: a reload (`swap_catalog`) serves the new catalog to calls that start afterwards, and
@@ -62,6 +70,7 @@ from toolwire.core.errors import (
     NotFound,
     ToolNotFound,
     ToolwireError,
+    Unavailable,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -198,6 +207,10 @@ class Gateway:
         self._listeners: list[CatalogListener] = []
         self.federation = Federation((), audit)
         """Resources and prompts of federated MCP servers (`core.federated`); none by default."""
+        self._invoking: set[asyncio.Timeout] = set()
+        """The deadlines of the calls in step 8 now: `stop_calls` moves them to now."""
+        self.stopping = False
+        """Set by `stop_calls`: calls reaching step 8 fail with `Unavailable` (draining)."""
 
     # -- the catalog, and its changes ---------------------------------------------------------
 
@@ -295,6 +308,19 @@ class Gateway:
         balance = await self.ledger.balance(principal.account_id) if principal.account_id else 0
         return Identity(principal, balance)
 
+    def stop_calls(self) -> int:
+        """The drain deadline: every call in step 8 (its tool running) stops now and fails with
+        `Unavailable` (`details.reason == "draining"`), its reservation released; so do calls
+        reaching step 8 from now on. Returns how many were running. Idempotent."""
+        self.stopping = True
+        now = asyncio.get_running_loop().time()
+        running = list(self._invoking)
+        for deadline in running:
+            deadline.reschedule(now)
+        if running:
+            log.warning("drain deadline: stopped %d call(s) still running", len(running))
+        return len(running)
+
     # -- the call path ------------------------------------------------------------------------
 
     async def execute(self, principal: Principal, call: ToolCall) -> Outcome:
@@ -308,7 +334,7 @@ class Gateway:
                 self.live.release(generation)
 
     async def _execute(self, run: _Run) -> Outcome:
-        principal, call = run.principal, run.call
+        call = run.call
         if self.tracer is not None:
             run.span = self.tracer.start(call)
         try:
@@ -326,12 +352,20 @@ class Gateway:
         except BaseException:  # cancelled (the client went away): release, then propagate
             await asyncio.shield(self._abandon(run))
             raise
+        if run.claimed or run.reservation is not None:
+            return await asyncio.shield(self._finish(run))
+        return await self._finish(run)  # nothing to keep or settle: nothing to split
+
+    async def _finish(self, run: _Run) -> Outcome:
+        """Steps 9-11 as one unit, shielded by the caller when there is something to keep or
+        settle: a cancellation cannot split them (a charge always audited, a kept outcome
+        always settled)."""
         charge = self._charge(run)
         if run.claimed:
-            charge = await asyncio.shield(self.keep(run, charge))
-        await asyncio.shield(self.settle(run, charge))
+            charge = await self.keep(run, charge)
+        await self.settle(run, charge)
         if run.balance is None and run.op is not None and run.error is None:
-            run.balance = await self._balance(principal)
+            run.balance = await self._balance(run.principal)
         self.audit_call(run)
         return self._outcome(run)
 
@@ -464,13 +498,21 @@ class Gateway:
         `UpstreamTimeout`, or `UpstreamError` for a crash, an unencodable result or a result
         the tool flagged as an error (`details.reason == "tool_error"`)."""
         timeout = op.timeout or self.default_timeout
+        if self.stopping:
+            raise draining()
         try:
-            async with asyncio.timeout(timeout):
-                arguments = await self.hooks.run_before(op, arguments, ctx)
-                result = as_result(await op.adapter.invoke(op, arguments, ctx))
-                result = await self.hooks.run_after(op, arguments, ctx, result)
+            async with asyncio.timeout(timeout) as deadline:
+                self._invoking.add(deadline)
+                try:
+                    arguments = await self.hooks.run_before(op, arguments, ctx)
+                    result = as_result(await op.adapter.invoke(op, arguments, ctx))
+                    result = await self.hooks.run_after(op, arguments, ctx, result)
+                finally:
+                    self._invoking.discard(deadline)
         except TimeoutError:
             ctx.cancelled.set()
+            if self.stopping:
+                raise draining() from None
             raise UpstreamTimeout(
                 f"{op.qualified} did not answer within {timeout:g}s", details={"timeout_s": timeout}
             ) from None
@@ -676,8 +718,8 @@ class Gateway:
     @staticmethod
     def _charge(run: _Run) -> int:
         """What the call costs: the reservation on success (or always, if the tool says so)."""
-        if run.reservation is None:
-            return 0
+        if run.reservation is None or isinstance(run.error, Unavailable):
+            return 0  # Unavailable: stopped by a drain (or the gateway could not decide)
         if run.error is None or (run.op is not None and run.op.charge_policy == "always"):
             return run.reservation.amount
         return 0
@@ -694,6 +736,15 @@ class Gateway:
             # own outcome stands: a bookkeeping failure must not turn a result into an error.
             log.exception("could not settle reservation %s", reservation.id)
             return 0, reservation.balance_after
+
+
+def draining() -> Unavailable:
+    """The error of a call stopped by the drain deadline (`Gateway.stop_calls`)."""
+    return Unavailable(
+        "this gateway instance is shutting down and stopped the call before it finished; it "
+        "was not charged: retry it",
+        details={"reason": "draining", "retry_after_s": 1},
+    )
 
 
 def as_result(value: Any) -> ToolResult:

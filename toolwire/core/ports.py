@@ -215,8 +215,10 @@ class TokenVerifier(Protocol):
 class Ledger(Protocol):
     """Credits in two phases: reserve before the upstream, then settle or release after.
 
-    `reserve` is the only write a call waits for. It raises `InsufficientCredits` rather than
-    letting a balance go below zero. Every method returns the account balance after its effect.
+    Every method returns once its write is durable (committed), so a call answered as charged
+    stays charged whatever happens to the process afterwards. `reserve` raises
+    `InsufficientCredits` rather than letting a balance go below zero. Every method returns the
+    account balance after its effect.
     """
 
     async def reserve(

@@ -14,16 +14,19 @@ queued since its last commit into ONE transaction:
    applies them: exactly the affordable ones succeed;
 3. one executemany INSERT of the `reserve` entries; commit.
 
-A `reserve` caller waits for its batch's commit; `settle` only enqueues and `release` waits.
-Idle, the writer awaits an event (no polling); a lone reservation is committed at once; under
-load the next batch accumulates while one commits. Settles that nobody waits for linger up to
-`settle_delay` (20 ms) for a reservation to share their commit, so at concurrency 1 each call
-costs one commit, not two. The writer keeps one connection of its own (no pool round trip per
-batch). A failed transaction fails every waiter of its batch with `Internal` (settles are retried
-a few times, then left to `reconcile()`); a dead writer fails everything queued and is restarted
-on the next call, so nobody waits forever. A caller cancelled while its batch commits gets its
-reservation released by the writer. The invariant ``accounts.balance == SUM(ledger_entries.amount)``
-holds at every commit.
+Every caller (`reserve`, `settle`, `release`) waits for its batch's commit: a call is answered
+as charged only once its charge is durable, so a `kill -9` after the answer cannot release it
+(docs/design/0003-billing-exactness.md, "The answer waits for the settle"). Idle, the writer
+awaits an event (no polling); a lone operation is committed at once; under load the next batch
+accumulates while one commits, so settles and reservations share commits. Resolutions nobody
+waits for (a reservation whose caller went away while it committed) linger up to
+`settle_delay` (20 ms) for a reservation to share their commit. The writer keeps one connection
+of its own (no pool round trip per batch). A failed transaction is retried for its resolutions
+(`SETTLE_ATTEMPTS`, safe: a resolution is written at most once) and fails its reservations, and
+then any resolution still failing, with `Internal` (left to `reconcile()`); a dead writer fails
+everything queued and is restarted on the next call, so nobody waits forever. A caller cancelled
+while its batch commits gets its reservation released by the writer. The invariant
+``accounts.balance == SUM(ledger_entries.amount)`` holds at every commit.
 
 `reconcile()` releases reservations left unresolved by a process that died (older than
 `stale_after`, default ten minutes: longer than any call may run). Each reserve entry names the
@@ -242,16 +245,19 @@ class SqlLedger:
         return await future
 
     async def settle(self, reservation: Reservation, charge: int) -> int:
-        """Charge `charge` (at most the reserved amount) and give back the rest.
-
-        Not awaited: the entry is written with the next batch. Returns the balance as known from
-        the reservation plus what this settle gives back.
+        """Charge `charge` (at most the reserved amount) and give back the rest; returns once the
+        charge is committed (with the next batch). Returns the balance as known from the
+        reservation plus what this settle gives back. Raises `Internal` when the batch failed
+        `SETTLE_ATTEMPTS` times (the reservation stays open for `reconcile()`), `ValueError` for
+        a charge outside 0..reserved.
         """
         if isinstance(charge, bool) or not isinstance(charge, int):
             raise ValueError("a charge is an integer of micro-credits")
         if not 0 <= charge <= reservation.amount:
             raise ValueError(f"charge {charge} outside 0..{reservation.amount}")
-        self._submit(self._resolution("charge", reservation, charge, None))
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._submit(self._resolution("charge", reservation, charge, future))
+        await future
         return reservation.balance_after + reservation.amount - charge
 
     async def release(self, reservation: Reservation) -> int:
@@ -530,12 +536,14 @@ class SqlLedger:
             if not reserve.future.done():
                 reserve.future.set_exception(error)
         for resolve in resolves:
-            if resolve.future is not None:
-                if not resolve.future.done():
-                    resolve.future.set_exception(error)
-            elif resolve.attempts + 1 < SETTLE_ATTEMPTS:
+            if resolve.attempts + 1 < SETTLE_ATTEMPTS:  # safe: written at most once
                 resolve.attempts += 1
                 self._pending.append(resolve)
+                if resolve.future is not None:
+                    self._waiting += 1
+            elif resolve.future is not None:
+                if not resolve.future.done():
+                    resolve.future.set_exception(error)
             else:
                 log.error(
                     "settle of reservation %s dropped after %d attempts; reconcile will release it",

@@ -60,3 +60,24 @@ def wait_for(check: Callable[[], bool], what: str, within: float = WITHIN_S) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"within {within:g}s: {what}")
         time.sleep(POLL_S)
+
+
+def entries(data_dir: Path, account_id: str, kind: str) -> int:
+    """How many ledger entries of `kind` (reserve, charge, release, ...) the account has."""
+    rows = _read(
+        data_dir,
+        "SELECT COUNT(*) FROM ledger_entries WHERE account_id = ? AND kind = ?",
+        account_id,
+        kind,
+    )
+    return int(rows[0][0])
+
+
+def audit_outcomes(data_dir: Path, account_id: str) -> list[tuple[str, int]]:
+    """(outcome, credits_charged) of every audit event of the account, oldest first."""
+    rows = _read(
+        data_dir,
+        "SELECT outcome, credits_charged FROM audit_events WHERE account_id = ? ORDER BY id",
+        account_id,
+    )
+    return [(row[0], int(row[1])) for row in rows]
