@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -41,6 +41,7 @@ from toolwire.inbound.mcp import (
     resume,
     security,
     sse,
+    subscriptions,
     versions,
 )
 from toolwire.inbound.mcp.exchange import Exchange
@@ -321,6 +322,10 @@ def _status_in(table: dict[int, int], message: dict[str, Any]) -> int:
     return HTTPStatus.OK
 
 
+Wanted = Callable[[str], Awaitable[bool]]
+"""Whether this stream's client subscribed to an updated resource (its namespaced URI)."""
+
+
 async def _relay(
     stream: sse.SseStream,
     receive: Receive,
@@ -328,36 +333,52 @@ async def _relay(
     frame: bytes | None,
     event_id: Callable[[bytes], str | None] | None = None,
     skip: Callable[[bytes], bool] | None = None,
+    updates: Any = None,
+    wanted: Wanted | None = None,
 ) -> None:
-    """Forward list-changed frames until the client goes away; keep-alive comments meanwhile.
+    """Forward list-changed frames, and `notifications/resources/updated` for the resources
+    this stream's client subscribed to (`updates` filtered by `wanted`), until the client goes
+    away; keep-alive comments meanwhile.
 
-    `event_id` names each frame's SSE id from the channel message; `skip` drops messages already
-    sent (replayed before going live)."""
+    `event_id` names each list-changed frame's SSE id from the channel message; `skip` drops
+    messages already sent (replayed before going live). Resource updates carry no id: they are
+    not replayed on resume (the client reads the resource again when it reconnects)."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
+    feeds: dict[str, Any] = {"changes": changes.__aiter__()}
+    if updates is not None and wanted is not None:
+        feeds["updates"] = updates.__aiter__()
+    waiting: dict[asyncio.Task[Any], str] = {}
     try:
-        iterator = changes.__aiter__()
         while True:
-            nxt = asyncio.create_task(iterator.__anext__())
+            for name, iterator in feeds.items():
+                if name not in waiting.values():
+                    waiting[asyncio.create_task(iterator.__anext__())] = name
             done, _ = await asyncio.wait(
-                {nxt, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                {*waiting, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
             )
             if gone in done:
-                nxt.cancel()
                 return
-            if nxt in done:
+            if not done:
+                await stream.comment()
+                continue
+            for task in done:
+                name = waiting.pop(task)
                 try:
-                    message: bytes = nxt.result()
+                    message: bytes = task.result()
                 except StopAsyncIteration:
                     await stream.end()
                     return
-                if frame is not None and not (skip is not None and skip(message)):
+                if name == "updates":
+                    uri = message.decode(errors="replace")
+                    if wanted is not None and await wanted(uri):
+                        await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri)))
+                elif frame is not None and not (skip is not None and skip(message)):
                     eid = event_id(message) if event_id is not None else None
                     await stream.event(frame, event_id=eid)
-            else:
-                nxt.cancel()
-                await stream.comment()
     finally:
         gone.cancel()
+        for task in waiting:
+            task.cancel()
 
 
 async def _session_verb(
@@ -377,11 +398,19 @@ async def _session_verb(
         raise NotAcceptable("GET /mcp needs Accept: text/event-stream")
     stream = sse.SseStream(send)
     frame = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
-    async with runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
+    held = runtime.subscriptions
+
+    async def wanted(uri: str) -> bool:
+        return await held.holds(session.id, uri)
+
+    async with (
+        runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
+        runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
+    ):
         await stream.start()
         await stream.comment()
         if not resume.resumable(session.version):
-            await _relay(stream, request.receive, changes, frame)
+            await _relay(stream, request.receive, changes, frame, updates=updates, wanted=wanted)
             return
         # Subscribed before reading the log: an event appended meanwhile arrives both ways and
         # is sent once (`sent`), none falls between the two.
@@ -401,6 +430,8 @@ async def _session_verb(
             frame,
             event_id=lambda message: resume.event_id(stream_id, _seq(message)),
             skip=lambda message: _seq(message) in sent,
+            updates=updates,
+            wanted=wanted,
         )
 
 
