@@ -177,3 +177,31 @@ async def test_a_key_without_prompt_scopes_gets_no_completions(gw: RunningGatewa
                 {"name": "department", "value": ""},
             )
     assert denied.value.error.code == -32602
+
+
+async def test_a_2026_client_subscribes_with_subscriptions_listen(gw: RunningGateway) -> None:
+    """2026-07-28 has no resources/subscribe: `subscriptions/listen` names the URIs, toolwire
+    honours those the key may read (and says so in the acknowledgement), and relays updates."""
+    from mcp.shared.subscriptions import ResourceUpdated
+
+    _, key = gw.create_account(credits=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    unknown = "toolwire://nowhere/x://y"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        sdk_client(gw, key) as driver,
+    ):
+        transport = streamable_http_client(f"{gw.url}/mcp", http_client=http)
+        async with (
+            Client(transport, mode="auto", cache=None) as client,
+            client.listen(resource_subscriptions=[DOCUMENT, unknown]) as sub,
+        ):
+            honoured = list(sub.honored.resource_subscriptions or [])
+            await driver.call_tool("local.toggle-subscriber-updates", {})
+            try:
+                async with asyncio.timeout(UPDATE_EVERY_S * 3):
+                    event = await sub.__anext__()
+            finally:
+                await driver.call_tool("local.toggle-subscriber-updates", {})
+    assert honoured == [DOCUMENT]
+    assert isinstance(event, ResourceUpdated) and event.uri == DOCUMENT

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
+from toolwire.core.federated import NotSubscribable
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import (
@@ -45,6 +46,7 @@ from toolwire.inbound.mcp import (
     versions,
 )
 from toolwire.inbound.mcp.exchange import Exchange
+from toolwire.inbound.mcp.handlers import new_request_id as kernel_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_REQUEST,
     Message,
@@ -234,23 +236,75 @@ class Post:
             await self._answer(conn, message, _modern_status)
 
     async def _listen(self, request: RpcRequest) -> None:
+        """`subscriptions/listen` (2026-07-28): tool list changes, and updates of the federated
+        resources named in `resourceSubscriptions` that this key may read and whose upstream
+        offers subscriptions (the acknowledgement lists those honoured); each is subscribed
+        upstream for the stream's life, audited as in the handshake era."""
         if not self.accepts.sse:  # a long-lived stream has no JSON form
             raise NotAcceptable("subscriptions/listen needs Accept: text/event-stream")
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
-        agreed = {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
+        agreed: dict[str, Any] = (
+            {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
+        )
+        listener = f"listen-{new_connection_id()}"
+        honoured = await self._subscribe_all(wanted.get("resourceSubscriptions"), listener)
+        if honoured:
+            agreed["resourceSubscriptions"] = honoured
+        held = set(honoured)
+
+        async def holds(uri: str) -> bool:
+            return uri in held
+
         sub = {versions.META_SUBSCRIPTION_ID: request.id}
         stream = sse.SseStream(self.send)
-        async with self.runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
-            await stream.start()
-            ack = {"notifications": agreed, "_meta": sub}
-            await stream.event(
-                jsonrpc.dumps(jsonrpc.notification("notifications/subscriptions/acknowledged", ack))
-            )
-            changed = jsonrpc.dumps(
-                jsonrpc.notification("notifications/tools/list_changed", {"_meta": sub})
-            )
-            await _relay(stream, self.request.receive, changes, changed if agreed else None)
+        try:
+            async with (
+                self.runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
+                self.runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
+            ):
+                await stream.start()
+                ack = {"notifications": agreed, "_meta": sub}
+                await stream.event(
+                    jsonrpc.dumps(
+                        jsonrpc.notification("notifications/subscriptions/acknowledged", ack)
+                    )
+                )
+                changed = jsonrpc.dumps(
+                    jsonrpc.notification("notifications/tools/list_changed", {"_meta": sub})
+                )
+                await _relay(
+                    stream,
+                    self.request.receive,
+                    changes,
+                    changed if "toolsListChanged" in agreed else None,
+                    updates=updates,
+                    wanted=holds,
+                    meta=sub,
+                )
+        finally:
+            federation = self.services.gateway.federation
+            for uri in honoured:
+                with contextlib.suppress(Exception):
+                    await federation.unsubscribe(self.principal, uri, listener, kernel_request_id())
+
+    async def _subscribe_all(self, uris: Any, listener: str) -> list[str]:
+        """The URIs of `uris` subscribed for `listener` (at most `MAX_PER_SESSION`); the rest
+        (unknown, not permitted, not subscribable, refused upstream) are left out."""
+        if not isinstance(uris, list):
+            return []
+        federation = self.services.gateway.federation
+        honoured: list[str] = []
+        for uri in uris[: subscriptions.MAX_PER_SESSION]:
+            if not isinstance(uri, str) or uri in honoured:
+                continue
+            try:
+                await federation.subscribe(self.principal, uri, listener, kernel_request_id())
+            except (LookupError, NotSubscribable, ToolwireError) as exc:
+                log.info("subscriptions/listen: %s not subscribed: %s", uri, type(exc).__name__)
+                continue
+            honoured.append(uri)
+        return honoured
 
     def _input_schema(self, name: str) -> Any:
         op = self.services.gateway.catalog.get(name)
@@ -335,13 +389,15 @@ async def _relay(
     skip: Callable[[bytes], bool] | None = None,
     updates: Any = None,
     wanted: Wanted | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> None:
     """Forward list-changed frames, and `notifications/resources/updated` for the resources
     this stream's client subscribed to (`updates` filtered by `wanted`), until the client goes
     away; keep-alive comments meanwhile.
 
     `event_id` names each list-changed frame's SSE id from the channel message; `skip` drops
-    messages already sent (replayed before going live). Resource updates carry no id: they are
+    messages already sent (replayed before going live); `meta` goes into each resource update
+    (a `subscriptions/listen` stream's subscription id). Resource updates carry no id: they are
     not replayed on resume (the client reads the resource again when it reconnects)."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
     feeds: dict[str, Any] = {"changes": changes.__aiter__()}
@@ -371,7 +427,7 @@ async def _relay(
                 if name == "updates":
                     uri = message.decode(errors="replace")
                     if wanted is not None and await wanted(uri):
-                        await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri)))
+                        await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri, meta)))
                 elif frame is not None and not (skip is not None and skip(message)):
                     eid = event_id(message) if event_id is not None else None
                     await stream.event(frame, event_id=eid)

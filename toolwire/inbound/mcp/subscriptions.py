@@ -23,6 +23,8 @@ What this is not: subscribing upstream (`core.federated.Federation.subscribe`) o
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from toolwire.state import StateBackend
@@ -84,6 +86,9 @@ async def announce_updated(state: StateBackend, uri: str) -> None:
     await state.publish(UPDATED_CHANNEL, uri.encode())
 
 
-def updated_frame(uri: str) -> dict[str, object]:
-    """The notification a subscribed client gets."""
-    return {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+def updated_frame(uri: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The notification a subscribed client gets (`meta`: a listen stream's `_meta`)."""
+    params: dict[str, Any] = {"uri": uri}
+    if meta:
+        params["_meta"] = meta
+    return {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": params}
