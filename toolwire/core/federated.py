@@ -136,6 +136,14 @@ class Federation:
         for source in sources:
             source.watch(self._updated)
 
+    def replace(self, sources: Sequence[ContentSource]) -> None:
+        """Serve `sources` from now on (a reload changed the `mcp:` section); sources not seen
+        before are watched for resource updates too."""
+        for source in sources:
+            if self.sources.get(source.name) is not source:
+                source.watch(self._updated)
+        self.sources = {source.name: source for source in sources}
+
     def on_updated(self, listener: Updated) -> None:
         """Tell `listener` the namespaced URI of every updated resource (of any upstream)."""
         self._listeners.append(listener)
