@@ -205,3 +205,29 @@ async def test_a_2026_client_subscribes_with_subscriptions_listen(gw: RunningGat
                 await driver.call_tool("local.toggle-subscriber-updates", {})
     assert honoured == [DOCUMENT]
     assert isinstance(event, ResourceUpdated) and event.uri == DOCUMENT
+
+
+async def test_a_legacy_http_sse_session_gets_its_updates(gw: RunningGateway) -> None:
+    from mcp.client.sse import sse_client
+
+    _, key = gw.create_account(credits=1)
+    inbox = Inbox()
+    auth = {"Authorization": f"Bearer {key}"}
+    async with (
+        Client(
+            sse_client(f"{gw.url}/sse", headers=auth),
+            mode="legacy",
+            cache=None,
+            message_handler=inbox,
+        ) as client,
+        sdk_client(gw, key) as driver,
+    ):
+        await client.subscribe_resource(DOCUMENT)  # type: ignore[deprecated]
+        await driver.call_tool("local.toggle-subscriber-updates", {})
+        try:
+            async with asyncio.timeout(UPDATE_EVERY_S * 3):
+                await inbox.arrived.wait()
+        finally:
+            await driver.call_tool("local.toggle-subscriber-updates", {})
+            await client.unsubscribe_resource(DOCUMENT)  # type: ignore[deprecated]
+    assert inbox.updated[0] == DOCUMENT
