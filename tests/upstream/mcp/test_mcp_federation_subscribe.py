@@ -231,3 +231,31 @@ async def test_a_legacy_http_sse_session_gets_its_updates(gw: RunningGateway) ->
             await driver.call_tool("local.toggle-subscriber-updates", {})
             await client.unsubscribe_resource(DOCUMENT)  # type: ignore[deprecated]
     assert inbox.updated[0] == DOCUMENT
+
+
+async def test_a_stdio_local_client_gets_its_updates(gw: RunningGateway) -> None:
+    """`toolwire stdio --local` (its own gateway and its own server-everything process):
+    the update reaches the stdio client on stdout."""
+    import os
+
+    from mcp.client.stdio import StdioServerParameters
+
+    from toolwire.testing import TOOLWIRE
+
+    _, key = gw.create_account(credits=1)
+    config = gw.data_dir / "toolwire.yaml"
+    args = ["stdio", "--local", "--data-dir", str(gw.data_dir), "--config", str(config)]
+    env = {**os.environ, "TOOLWIRE_API_KEY": key, "TOOLWIRE_LOG_LEVEL": "warning"}
+    inbox = Inbox()
+    params = StdioServerParameters(command=TOOLWIRE, args=args, env=env)
+    async with (
+        asyncio.timeout(90),
+        Client(params, mode="legacy", cache=None, message_handler=inbox) as client,
+    ):
+        while DOCUMENT not in {str(r.uri) for r in (await client.list_resources()).resources}:
+            await asyncio.sleep(0.2)  # noqa: ASYNC110 (its own upstream is still starting)
+        await client.subscribe_resource(DOCUMENT)  # type: ignore[deprecated]
+        await client.call_tool("local.toggle-subscriber-updates", {})
+        await inbox.arrived.wait()
+        await client.call_tool("local.toggle-subscriber-updates", {})
+    assert inbox.updated[0] == DOCUMENT
