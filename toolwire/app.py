@@ -48,6 +48,7 @@ from toolwire.inbound.cors import Cors
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
+from toolwire.inbound.mcp.subscriptions import announce_updated
 from toolwire.inbound.middleware import BodyLimit, RequestIds
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.metrics import Metrics, UpstreamState
@@ -166,6 +167,7 @@ async def build_services(
     # pins first: a newly discovered tool is recorded (first sight) before clients are told
     gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
+    gateway.federation.on_updated(functools.partial(announce_updated, state))
     if metrics is not None:
         metrics.watch_health(HealthStates(prepared.health))
     reloader = reload.Reloader(

@@ -20,9 +20,11 @@ A reload builds the new catalog off the event loop (a thread: files are read, Op
 may be fetched), reopens the vault so that secrets the new catalog names are resolved the way
 they are at start, and then swaps it in (`Gateway.swap_catalog`): calls in flight finish on the
 old catalog, whose adapters close when the last of them ends, and MCP clients are told
-`notifications/tools/list_changed`. An invalid file is refused with the reason and its location
-(`ConfigError.location`: file:line and YAML path), logged, and answered to the admin API; the old
-catalog stays. Reloads run one at a time.
+`notifications/tools/list_changed`. Federated MCP servers follow the `mcp:` section: added and
+changed ones are started (and discover their tools) before the swap, removed and replaced ones
+are closed after the calls in flight on them finish (`config.sources`). An invalid file is
+refused with the reason and its location (`ConfigError.location`: file:line and YAML path),
+logged, and answered to the admin API; the old catalog stays. Reloads run one at a time.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ from typing import Any, Literal
 
 import orjson
 
-from toolwire.config import CatalogConfig, CatalogPlan, ConfigError, build_plan, load_config, locate
+from toolwire.config import (
+    CatalogConfig,
+    CatalogPlan,
+    ConfigError,
+    build_plan,
+    load_config,
+    locate,
+    sources,
+)
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest
 from toolwire.core.gateway import Gateway
@@ -169,8 +179,10 @@ class Reloader:
     redactor: Redactor
     vault: Vault | None = None
     plan: CatalogPlan | None = None
-    """The plan served: its federated sources keep running across reloads (a change to the
-    `mcp:` section takes effect at the next restart; docs/reload.md)."""
+    """The plan served, updated in place by each reload (others hold it: `/readyz`, the CLI's
+    status, shutdown). A federated source whose `mcp:` entry is unchanged keeps running; an
+    added or changed one is started before the swap; a removed or replaced one is closed once
+    the calls in flight on the old catalog have finished (`config.sources`)."""
     health: HealthRegistry | None = None
     """The process's upstream health registry: a reloaded upstream keeps its breaker state."""
     instance: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -219,7 +231,8 @@ class Reloader:
         previous = self.gateway.live.catalog
         try:
             config, plan = await asyncio.to_thread(build, self.settings, self.redactor, self.health)
-            # the running federated sources (and their content) are kept, as they are
+            # composed once with the running federated sources: the version reads the file's own
+            # tools only, and when no MCP upstream changes this is the catalog to serve
             running = self.plan.sources if self.plan is not None else ()
             content = self.plan.content if self.plan is not None else ()
             kept = CatalogPlan(
@@ -236,23 +249,49 @@ class Reloader:
             )
             raise
         files = config.files
-        if {x.name for x in plan.sources} != {x.name for x in running}:
-            log.warning(
-                "catalog reload (%s): the mcp section changed; federated servers are kept as "
-                "they are until the next restart",
-                trigger,
-            )
-        plan = kept
         if files != read.files:  # includes changed: watch them from now on
             self._watched = _Watched(files, read.stats, "")
         before = self.gateway.catalog_version
+        change = sources.compare(running, plan.sources)
         if version == before:
             await close_unused(catalog, keep=previous)
+            await sources.close_all(plan.sources)  # built, never started
             log.info("catalog reload (%s): unchanged at %s", trigger, version)
             return ReloadResult("unchanged", version, before, len(previous), (), (), self.instance)
-        self.plan = plan
-        self.gateway.compose = plan.compose if plan.sources else None
+        if change.started:
+            lookup = self.vault.get if self.vault is not None else sources.no_secrets
+            await sources.start_all(
+                change.started,
+                self.gateway.catalog_changed,
+                lookup,
+                self.settings.upstream_start_wait_s,
+            )
+        await sources.close_all(change.unused)
+        served = self.plan if self.plan is not None else CatalogPlan(())
+        served.static, served.policy, served.limits = plan.static, plan.policy, plan.limits
+        served.sources = change.sources
+        served.content = change.content(plan.content)
+        self.plan = served
+        if change.started or change.retired:  # else `catalog` already has the running sources
+            catalog = served.compose()
+        self.gateway.compose = served.compose if served.sources else None
         await self.gateway.swap_catalog(catalog, version)
+        self.gateway.federation.replace(served.content)
+        if change.retired:
+            log.info(
+                "catalog reload (%s): MCP upstreams started %s, retired %s",
+                trigger,
+                [s.name for s in change.started] or "none",
+                [s.name for s in change.retired],
+            )
+            self._spawn(
+                sources.retire(change.retired, self.gateway.live, self.settings.drain_timeout_s),
+                "mcp-retire",
+            )
+            serving = {s.name for s in served.sources}
+            for gone in change.retired:
+                if self.health is not None and gone.name not in serving:
+                    self.health.forget(gone.name)
         old = {op.qualified for op in previous}
         new = {op.qualified for op in catalog}
         result = ReloadResult(

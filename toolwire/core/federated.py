@@ -10,6 +10,14 @@ Scopes: the resources of upstream `u` are the operation `resources` of tool `u` 
 `u.prompts`, category `prompts`). So `u.*` or `u` grants everything of `u`, `*.resources` every
 upstream's resources, and a key scoped to `u.echo` sees none of them. (docs/design/
 mcp-federation-content.md)
+
+Subscriptions (`resources/subscribe`, handshake era; `subscriptions/listen` with
+`resourceSubscriptions`, 2026-07-28): `Federation.subscribe` checks the scope like a read, asks
+the source to subscribe upstream (once per URI on this instance, however many clients), and is
+audited; a source's `notifications/resources/updated` reaches every `on_updated` listener as a
+namespaced URI. Which client sessions hear of it is the door's business (it keeps each session's
+subscriptions). Completions (`completion/complete`) of a federated prompt or resource template
+go to its upstream under the same scopes.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from toolwire.core.errors import ToolwireError
@@ -28,6 +36,16 @@ log = logging.getLogger("toolwire.federation")
 
 ContentKind = Literal["resources", "resourceTemplates", "prompts"]
 RESOURCE_SCHEME = "toolwire://"
+Updated = Callable[[str], Awaitable[None]]
+"""Told the namespaced URI of a resource its upstream said was updated."""
+
+
+class NotSubscribable(Exception):
+    """The resource's upstream does not offer subscriptions (no `resources.subscribe`)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(f"the MCP server {upstream!r} does not offer resource subscriptions")
+        self.upstream = upstream
 
 
 def resource_uri(upstream: str, uri: str) -> str:
@@ -80,6 +98,30 @@ class ContentSource(Protocol):
         """`prompts/get` of the upstream's own prompt `name`: `{"messages": [...], ...}`."""
         ...
 
+    def subscribable(self) -> bool:
+        """Whether the upstream declared `resources.subscribe` (on its current session)."""
+        ...
+
+    async def subscribe(self, uri: str, subscriber: str) -> None:
+        """Hold a subscription to the upstream's own `uri` for `subscriber` (an opaque id); the
+        upstream is asked once per URI, and again after a reconnect."""
+        ...
+
+    async def unsubscribe(self, uri: str, subscriber: str) -> None:
+        """Release `subscriber`'s hold; the last one out unsubscribes upstream."""
+        ...
+
+    def watch(self, updated: Updated) -> None:
+        """Call `updated(namespaced uri)` for every `notifications/resources/updated`."""
+        ...
+
+    async def complete(
+        self, ref: dict[str, Any], argument: dict[str, Any], context: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """`completion/complete` with the upstream's own `ref` (`ref/prompt` name or
+        `ref/resource` URI): `{"completion": {"values": [...], ...}}`."""
+        ...
+
 
 class Federation:
     """The resources and prompts of every federated MCP server, as one principal may see them:
@@ -90,6 +132,28 @@ class Federation:
     def __init__(self, sources: Sequence[ContentSource], audit: AuditSink | None = None) -> None:
         self.sources = {source.name: source for source in sources}
         self.audit = audit
+        self._listeners: list[Updated] = []
+        for source in sources:
+            source.watch(self._updated)
+
+    def replace(self, sources: Sequence[ContentSource]) -> None:
+        """Serve `sources` from now on (a reload changed the `mcp:` section); sources not seen
+        before are watched for resource updates too."""
+        for source in sources:
+            if self.sources.get(source.name) is not source:
+                source.watch(self._updated)
+        self.sources = {source.name: source for source in sources}
+
+    def on_updated(self, listener: Updated) -> None:
+        """Tell `listener` the namespaced URI of every updated resource (of any upstream)."""
+        self._listeners.append(listener)
+
+    async def _updated(self, uri: str) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(uri)
+            except Exception as exc:  # one failing listener never stops the others
+                log.warning("resource-updated listener failed: %r", exc)
 
     def _permitted(self, principal: Principal, upstream: str, kind: ContentKind) -> bool:
         op = scope_operation(kind)
@@ -135,6 +199,75 @@ class Federation:
         source = self._source(principal, parts[0], "prompts")
         return await self._audited(
             principal, parts[0], "prompts/get", request_id, source.get_prompt(parts[1], arguments)
+        )
+
+    def _subscribable(self, principal: Principal, uri: str) -> tuple[ContentSource, str]:
+        parts = split_resource(uri)
+        if parts is None:
+            raise LookupError(uri)
+        source = self._source(principal, parts[0], "resources")
+        if not source.subscribable():
+            raise NotSubscribable(parts[0])
+        return source, parts[1]
+
+    async def subscribe(
+        self, principal: Principal, uri: str, subscriber: str, request_id: str
+    ) -> None:
+        """`resources/subscribe` of a namespaced URI for `subscriber` (the client session).
+        `LookupError`: no such (visible) resource; `NotSubscribable`: its upstream offers no
+        subscriptions; `UpstreamError` when the upstream refuses. Audited like a read."""
+        source, own = self._subscribable(principal, uri)
+
+        async def work() -> dict[str, Any]:
+            await source.subscribe(own, subscriber)
+            return {}
+
+        await self._audited(principal, source.name, "resources/subscribe", request_id, work())
+
+    async def unsubscribe(
+        self, principal: Principal, uri: str, subscriber: str, request_id: str
+    ) -> None:
+        """`resources/unsubscribe`: release `subscriber`'s hold (errors as `subscribe`)."""
+        source, own = self._subscribable(principal, uri)
+
+        async def work() -> dict[str, Any]:
+            await source.unsubscribe(own, subscriber)
+            return {}
+
+        await self._audited(principal, source.name, "resources/unsubscribe", request_id, work())
+
+    async def complete(
+        self,
+        principal: Principal,
+        ref: dict[str, Any],
+        argument: dict[str, Any],
+        context: dict[str, Any] | None,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """`completion/complete` for a namespaced prompt (`ref/prompt`) or resource template
+        (`ref/resource`), under the scopes of prompts and resources. `LookupError`: no such
+        (visible) prompt or template; `ValueError`: a `ref` of another type."""
+        kind = ref.get("type")
+        target = ref.get("name") if kind == "ref/prompt" else ref.get("uri")
+        if kind not in ("ref/prompt", "ref/resource") or not isinstance(target, str):
+            raise ValueError("ref must be {type: ref/prompt, name} or {type: ref/resource, uri}")
+        if kind == "ref/prompt":
+            parts = split_prompt(target)
+            scope: ContentKind = "prompts"
+            own_ref: dict[str, Any] = {"type": kind, "name": parts[1] if parts else ""}
+        else:
+            parts = split_resource(target)
+            scope = "resources"
+            own_ref = {"type": kind, "uri": parts[1] if parts else ""}
+        if parts is None:
+            raise LookupError(target)
+        source = self._source(principal, parts[0], scope)
+        return await self._audited(
+            principal,
+            parts[0],
+            "completion/complete",
+            request_id,
+            source.complete(own_ref, argument, context),
         )
 
     async def _audited(

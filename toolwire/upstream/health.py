@@ -262,5 +262,9 @@ class HealthRegistry:
             found = self._by_name[name] = UpstreamHealth(name, kind, policy)
         return found
 
+    def forget(self, name: str) -> None:
+        """Drop `name`'s health (a reload removed that upstream): no longer reported."""
+        self._by_name.pop(name, None)
+
     def snapshot(self) -> list[dict[str, Any]]:
         return [h.snapshot() for _, h in sorted(self._by_name.items())]

@@ -62,8 +62,12 @@ CANNOT = {
     "`test_simple_text` and answers the call with an isError result, which the scenario "
     "accepts; toolwire answers an unknown tool with the spec's -32602 error",
     "tools-call-error": "the same, for the missing tool `test_error_handling`",
-    "resources-subscribe": "resources/subscribe is not federated yet",
-    "resources-unsubscribe": "resources/unsubscribe is not federated yet",
+    "resources-subscribe": "passes directly only vacuously: server-everything accepts a "
+    "subscription to any URI, such as `test://watched-resource` it does not have; through "
+    "toolwire resources are `toolwire://<server>/<uri>`, and a URI that names no federated "
+    "resource is refused with -32002, as a read is (subscriptions themselves pass through: "
+    "test_mcp_federation_subscribe.py)",
+    "resources-unsubscribe": "the same, for unsubscribing `test://watched-resource`",
 }
 """Scenarios that pass directly and cannot pass through toolwire, with the reason (the same
 list is in docs/federation.md)."""

@@ -165,14 +165,24 @@ async def test_a_changed_upstream_tool_list_reaches_connected_clients(gw: Runnin
 
 
 async def test_a_hung_upstream_does_not_slow_other_tools(gw: RunningGateway) -> None:
-    """p50 of a built-in with 50 calls to a hung upstream outstanding, against p50 without
-    (before and after), in the same test: within 2x (generous; the hung calls are idle
-    awaits). Abandoning them releases their reservations."""
+    """p50 of a built-in with 50 calls to a hung upstream outstanding stays within 2x of its
+    p50 without them. The machine is shared and noisy, so the two states are interleaved:
+    `CYCLES` times, 50 hung calls are started, the built-in sampled, the hung calls abandoned
+    and the built-in sampled again; each cycle's ratio is its hung median over the mean of the
+    quiet medians either side of it, and the median of those ratios must be <= 2 (one burst of
+    noise spoils one cycle, not the verdict; a real slowdown shows in every cycle). Each median
+    is of `SAMPLES` calls; the hung calls go through a client of their own. Abandoning the hung
+    calls releases their reservations. Seen under load 8-10: per-cycle ratios 0.3-3.2, medians
+    1.16 and 1.33 (the old single before/during/after comparison: 1.4x-3.6x)."""
     _, key = gw.create_account(credits=100)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=120) as http:
+    async with (
+        httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=120) as http,
+        # the hung calls get a client of their own: the pool of the one that measures stays small
+        httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=120) as hanging,
+    ):
 
-        async def p50(rounds: int = 40) -> float:
+        async def p50(rounds: int = SAMPLES) -> float:
             times = []
             for _ in range(rounds):
                 started = time.perf_counter()
@@ -183,27 +193,38 @@ async def test_a_hung_upstream_does_not_slow_other_tools(gw: RunningGateway) -> 
                 times.append(time.perf_counter() - started)
             return statistics.median(times)
 
+        async def in_flight_reaches(count: int) -> None:
+            async with asyncio.timeout(30):
+                while upstreams(gw)["fx"]["in_flight"] != count:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(SETTLE_S)  # the 50 starts (or releases) are written, not pending
+
         await p50(10)  # warm
-        before = await p50()
-        hung = [
-            asyncio.create_task(http.post("/api/v1/execute", json={"tool": "fx.hang", "input": {}}))
-            for _ in range(50)
-        ]
-        async with asyncio.timeout(30):
-            while upstreams(gw)["fx"]["in_flight"] < 50:  # noqa: ASYNC110 (another process)
-                await asyncio.sleep(0.1)
-        during = await p50()
-        for task in hung:
-            task.cancel()
-        await asyncio.gather(*hung, return_exceptions=True)
-        after = await p50()
-    # the machine is shared and noisy: the built-in's p50 without hung calls is bracketed by a
-    # measurement before and one after them, and the one with them compared to the larger
-    ratio = during / max(before, after)
+        quiet = [await p50()]
+        hung_p50: list[float] = []
+        for _ in range(CYCLES):
+            hung = [
+                asyncio.create_task(
+                    hanging.post("/api/v1/execute", json={"tool": "fx.hang", "input": {}})
+                )
+                for _ in range(50)
+            ]
+            await in_flight_reaches(50)
+            hung_p50.append(await p50())
+            for task in hung:
+                task.cancel()
+            await asyncio.gather(*hung, return_exceptions=True)
+            await in_flight_reaches(0)
+            quiet.append(await p50())
+    ratios = [h / ((quiet[i] + quiet[i + 1]) / 2) for i, h in enumerate(hung_p50)]
     print(
-        f"built-in p50 {before * 1000:.2f} ms, with 50 hung upstream calls {during * 1000:.2f} ms"
+        "built-in p50 ms quiet "
+        + " ".join(f"{q * 1000:.2f}" for q in quiet)
+        + " | with 50 hung upstream calls "
+        + " ".join(f"{h * 1000:.2f}" for h in hung_p50)
+        + f" | ratios {' '.join(f'{r:.2f}' for r in ratios)}"
     )
-    assert ratio <= 2.0, (before, during, after)
+    assert statistics.median(ratios) <= 2.0, (quiet, hung_p50, ratios)
     async with asyncio.timeout(30):
         while True:
             with gw.client(key) as client:
@@ -211,6 +232,12 @@ async def test_a_hung_upstream_does_not_slow_other_tools(gw: RunningGateway) -> 
                     break
             await asyncio.sleep(0.2)
     assert upstreams(gw)["fx"]["in_flight"] == 0
+
+
+CYCLES = 7
+SETTLE_S = 0.3
+SAMPLES = 100
+"""Hung/quiet alternations in the hung-upstream test (odd: the median is one cycle's ratio)."""
 
 
 async def rpc(http: httpx.AsyncClient, url: str, headers: dict[str, str], body: Any) -> Any:

@@ -19,14 +19,14 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from toolwire import __version__
 from toolwire.core import names
 from toolwire.core.errors import ToolwireError
-from toolwire.core.federated import ContentKind
+from toolwire.core.federated import ContentKind, NotSubscribable
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal, ToolCall
 from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
@@ -67,6 +67,24 @@ async def _ignore_level(_level: str) -> None:
     return None
 
 
+class NoSubscriptions:
+    """A connection that cannot hold subscriptions (stateless 2026-07-28 requests)."""
+
+    async def add(self, session_id: str, uri: str) -> None:
+        raise RpcError(METHOD_NOT_FOUND, "resources/subscribe needs a handshake-era session")
+
+    async def remove(self, session_id: str, uri: str) -> bool:
+        return False
+
+
+class SessionSubscriptions(Protocol):
+    """Where a session's subscriptions are kept (`subscriptions.Subscriptions`)."""
+
+    async def add(self, session_id: str, uri: str) -> None: ...
+
+    async def remove(self, session_id: str, uri: str) -> bool: ...
+
+
 async def _cannot_ask(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
     raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: this request has no stream to ask on")
 
@@ -88,12 +106,21 @@ class Context:
     tools_changed: Callable[[], Awaitable[None]] | None = None
     ask: Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]] = _cannot_ask
     """Send a request to this client and await its result (`asks.Asks.ask`)."""
+    session_id: str = ""
+    """The connection's id: whose resource subscriptions these are."""
+    subscriptions: SessionSubscriptions = field(default_factory=NoSubscriptions)
 
 
 def capabilities() -> dict[str, Any]:
     """What this server offers: tools (with list-changed notifications), logging, and the
     prompts and resources of federated MCP servers (`core.federated`; empty without any)."""
-    return {"tools": {"listChanged": True}, "logging": {}, "prompts": {}, "resources": {}}
+    return {
+        "tools": {"listChanged": True},
+        "logging": {},
+        "prompts": {},
+        "resources": {"subscribe": True},
+        "completions": {},
+    }
 
 
 class CallChannel:
@@ -156,6 +183,9 @@ class Handlers:
             "resources/templates/list": self.list_resource_templates,
             "resources/read": self.read_resource,
             "prompts/get": self.get_prompt,
+            "resources/subscribe": self.subscribe,
+            "resources/unsubscribe": self.unsubscribe,
+            "completion/complete": self.complete,
         }
 
     def knows(self, method: str, era: Era) -> bool:
@@ -296,6 +326,82 @@ class Handlers:
         except ToolwireError as exc:
             raise _upstream_failed(exc) from None
 
+    async def subscribe(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
+        """`resources/subscribe` (handshake era): the upstream is subscribed (once per URI on
+        this instance) and the session recorded, so its GET stream relays the updates."""
+        uri = _uri_of(request, "resources/subscribe")
+        try:
+            await self.gateway.federation.subscribe(
+                ctx.principal, uri, ctx.session_id, ctx.request_id
+            )
+        except LookupError:
+            raise RpcError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri}) from None
+        except NotSubscribable as exc:
+            raise RpcError(METHOD_NOT_FOUND, str(exc), {"uri": uri}) from None
+        except ToolwireError as exc:
+            raise _upstream_failed(exc) from None
+        try:
+            await ctx.subscriptions.add(ctx.session_id, uri)
+        except RpcError:
+            raise
+        except Exception as exc:  # TooManySubscriptions: said as it is
+            await self.gateway.federation.unsubscribe(
+                ctx.principal, uri, ctx.session_id, ctx.request_id
+            )
+            raise RpcError(INVALID_PARAMS, str(exc)) from None
+        return {}
+
+    async def unsubscribe(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
+        uri = _uri_of(request, "resources/unsubscribe")
+        await ctx.subscriptions.remove(ctx.session_id, uri)
+        try:
+            await self.gateway.federation.unsubscribe(
+                ctx.principal, uri, ctx.session_id, ctx.request_id
+            )
+        except LookupError:
+            raise RpcError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri}) from None
+        except NotSubscribable as exc:
+            raise RpcError(METHOD_NOT_FOUND, str(exc), {"uri": uri}) from None
+        except ToolwireError as exc:
+            raise _upstream_failed(exc) from None
+        return {}
+
+    async def complete(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
+        """`completion/complete` for a federated prompt or resource template: its upstream's
+        answer, as sent (scrubbed)."""
+        ref = request.params.get("ref")
+        argument = request.params.get("argument")
+        context = request.params.get("context")
+        if not isinstance(ref, dict):
+            raise RpcError(INVALID_PARAMS, "completion/complete needs params.ref, an object")
+        if not (
+            isinstance(argument, dict)
+            and isinstance(argument.get("name"), str)
+            and isinstance(argument.get("value"), str)
+        ):
+            raise RpcError(INVALID_PARAMS, "params.argument must be {name, value}, both strings")
+        known = context.get("arguments") if isinstance(context, dict) else None
+        if known is not None and not (
+            isinstance(known, dict) and all(isinstance(v, str) for v in known.values())
+        ):
+            raise RpcError(INVALID_PARAMS, "params.context.arguments must map names to strings")
+        try:
+            return await self.gateway.federation.complete(
+                ctx.principal,
+                ref,
+                {"name": argument["name"], "value": argument["value"]},
+                known,
+                ctx.request_id,
+            )
+        except ValueError as exc:
+            raise RpcError(INVALID_PARAMS, str(exc)) from None
+        except LookupError:
+            raise RpcError(
+                INVALID_PARAMS, "no such prompt or resource template", {"ref": ref}
+            ) from None
+        except ToolwireError as exc:
+            raise _upstream_failed(exc) from None
+
     async def _list(self, ctx: Context, request: RpcRequest, key: ContentKind) -> dict[str, Any]:
         """All visible items of every upstream, paged here (`PAGE_SIZE`): the cursor names the
         list's fingerprint, so a list that changed between pages is refused as stale."""
@@ -309,6 +415,13 @@ class Handlers:
             result["ttlMs"] = LIST_TTL_MS
             result["cacheScope"] = "private"  # the list depends on the key's scopes
         return result
+
+
+def _uri_of(request: RpcRequest, method: str) -> str:
+    uri = request.params.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise RpcError(INVALID_PARAMS, f"{method} needs params.uri, a string")
+    return uri
 
 
 def _upstream_failed(exc: ToolwireError) -> RpcError:

@@ -35,7 +35,14 @@ from typing import Any
 from toolwire.core.model import Principal
 from toolwire.inbound.mcp import batch, envelope, jsonrpc, versions
 from toolwire.inbound.mcp.asks import Asks
-from toolwire.inbound.mcp.handlers import Context, Era, Handlers, new_request_id
+from toolwire.inbound.mcp.handlers import (
+    Context,
+    Era,
+    Handlers,
+    NoSubscriptions,
+    SessionSubscriptions,
+    new_request_id,
+)
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -104,9 +111,11 @@ class Kernel:
         cancel: Cancel,
         tools_changed: Changed,
         asks: Asks | None = None,
+        subscriptions: SessionSubscriptions | None = None,
     ) -> None:
         self.handlers = handlers
         self.asks = asks or Asks()
+        self.subscriptions: SessionSubscriptions = subscriptions or NoSubscriptions()
         self._cancel = cancel
         self._tools_changed = tools_changed
 
@@ -198,6 +207,8 @@ class Kernel:
             client_capabilities=conn.client_capabilities,
             tools_changed=self._tools_changed,
             ask=ask,
+            session_id=conn.id,
+            subscriptions=self.subscriptions if conn.era == "handshake" else NoSubscriptions(),
         )
 
     async def _dispatch(

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import jsonrpc, security, sse, versions
+from toolwire.inbound.mcp import jsonrpc, security, sse, subscriptions, versions
 from toolwire.inbound.mcp.exchange import Exchange
 from toolwire.inbound.mcp.jsonrpc import Notification, RpcError, RpcRequest
 from toolwire.inbound.mcp.kernel import Connection
@@ -65,12 +65,29 @@ class LegacySse:
             async with (
                 runtime.state.subscribe(_channel(session.id)) as frames,
                 runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
+                runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
             ):
                 await stream.start()
                 await stream.raw(f"event: endpoint\ndata: {endpoint}\n\n".encode())
-                await _relay(stream, receive, frames, changes)
+                relay_updates = asyncio.create_task(
+                    _relay_updates(stream, updates, runtime, session.id)
+                )
+                try:
+                    await _relay(stream, receive, frames, changes)
+                finally:
+                    relay_updates.cancel()
         finally:
             await runtime.sessions.end(session)
+
+
+async def _relay_updates(
+    stream: sse.SseStream, updates: Any, runtime: Runtime, session_id: str
+) -> None:
+    """`notifications/resources/updated` for the resources this session subscribed to."""
+    async for raw in updates:
+        uri = raw.decode(errors="replace")
+        if await runtime.subscriptions.holds(session_id, uri):
+            await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri)))
 
 
 async def _relay(stream: sse.SseStream, receive: Receive, frames: Any, changes: Any) -> None:

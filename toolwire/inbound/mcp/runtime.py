@@ -32,6 +32,7 @@ from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.kernel import Connection, Kernel
 from toolwire.inbound.mcp.sessions import Session, SessionSealer, SessionStore
+from toolwire.inbound.mcp.subscriptions import Subscriptions
 from toolwire.state import StateBackend
 
 log = logging.getLogger("toolwire.mcp")
@@ -45,11 +46,14 @@ class Runtime:
         self.services = services
         self.state: StateBackend = services.state
         self.handlers = Handlers(services.gateway)
+        self.subscriptions = Subscriptions(self.state, services.settings.mcp_session_ttl_s)
+        """Each session's subscribed federated resources (`subscriptions`)."""
         self.kernel = Kernel(
             self.handlers,
             cancel=self.cancel,
             tools_changed=self.tools_changed,
             asks=Asks(self.state),
+            subscriptions=self.subscriptions,
         )
         ttl = services.settings.mcp_session_ttl_s
         self.sessions = SessionStore(SessionSealer(services.secret_key, ttl_s=ttl), self.state)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
+from toolwire.core.federated import NotSubscribable
 from toolwire.core.model import Principal
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import (
@@ -41,9 +42,11 @@ from toolwire.inbound.mcp import (
     resume,
     security,
     sse,
+    subscriptions,
     versions,
 )
 from toolwire.inbound.mcp.exchange import Exchange
+from toolwire.inbound.mcp.handlers import new_request_id as kernel_request_id
 from toolwire.inbound.mcp.jsonrpc import (
     INVALID_REQUEST,
     Message,
@@ -233,23 +236,75 @@ class Post:
             await self._answer(conn, message, _modern_status)
 
     async def _listen(self, request: RpcRequest) -> None:
+        """`subscriptions/listen` (2026-07-28): tool list changes, and updates of the federated
+        resources named in `resourceSubscriptions` that this key may read and whose upstream
+        offers subscriptions (the acknowledgement lists those honoured); each is subscribed
+        upstream for the stream's life, audited as in the handshake era."""
         if not self.accepts.sse:  # a long-lived stream has no JSON form
             raise NotAcceptable("subscriptions/listen needs Accept: text/event-stream")
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
-        agreed = {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
+        agreed: dict[str, Any] = (
+            {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
+        )
+        listener = f"listen-{new_connection_id()}"
+        honoured = await self._subscribe_all(wanted.get("resourceSubscriptions"), listener)
+        if honoured:
+            agreed["resourceSubscriptions"] = honoured
+        held = set(honoured)
+
+        async def holds(uri: str) -> bool:
+            return uri in held
+
         sub = {versions.META_SUBSCRIPTION_ID: request.id}
         stream = sse.SseStream(self.send)
-        async with self.runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
-            await stream.start()
-            ack = {"notifications": agreed, "_meta": sub}
-            await stream.event(
-                jsonrpc.dumps(jsonrpc.notification("notifications/subscriptions/acknowledged", ack))
-            )
-            changed = jsonrpc.dumps(
-                jsonrpc.notification("notifications/tools/list_changed", {"_meta": sub})
-            )
-            await _relay(stream, self.request.receive, changes, changed if agreed else None)
+        try:
+            async with (
+                self.runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
+                self.runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
+            ):
+                await stream.start()
+                ack = {"notifications": agreed, "_meta": sub}
+                await stream.event(
+                    jsonrpc.dumps(
+                        jsonrpc.notification("notifications/subscriptions/acknowledged", ack)
+                    )
+                )
+                changed = jsonrpc.dumps(
+                    jsonrpc.notification("notifications/tools/list_changed", {"_meta": sub})
+                )
+                await _relay(
+                    stream,
+                    self.request.receive,
+                    changes,
+                    changed if "toolsListChanged" in agreed else None,
+                    updates=updates,
+                    wanted=holds,
+                    meta=sub,
+                )
+        finally:
+            federation = self.services.gateway.federation
+            for uri in honoured:
+                with contextlib.suppress(Exception):
+                    await federation.unsubscribe(self.principal, uri, listener, kernel_request_id())
+
+    async def _subscribe_all(self, uris: Any, listener: str) -> list[str]:
+        """The URIs of `uris` subscribed for `listener` (at most `MAX_PER_SESSION`); the rest
+        (unknown, not permitted, not subscribable, refused upstream) are left out."""
+        if not isinstance(uris, list):
+            return []
+        federation = self.services.gateway.federation
+        honoured: list[str] = []
+        for uri in uris[: subscriptions.MAX_PER_SESSION]:
+            if not isinstance(uri, str) or uri in honoured:
+                continue
+            try:
+                await federation.subscribe(self.principal, uri, listener, kernel_request_id())
+            except (LookupError, NotSubscribable, ToolwireError) as exc:
+                log.info("subscriptions/listen: %s not subscribed: %s", uri, type(exc).__name__)
+                continue
+            honoured.append(uri)
+        return honoured
 
     def _input_schema(self, name: str) -> Any:
         op = self.services.gateway.catalog.get(name)
@@ -321,6 +376,10 @@ def _status_in(table: dict[int, int], message: dict[str, Any]) -> int:
     return HTTPStatus.OK
 
 
+Wanted = Callable[[str], Awaitable[bool]]
+"""Whether this stream's client subscribed to an updated resource (its namespaced URI)."""
+
+
 async def _relay(
     stream: sse.SseStream,
     receive: Receive,
@@ -328,36 +387,54 @@ async def _relay(
     frame: bytes | None,
     event_id: Callable[[bytes], str | None] | None = None,
     skip: Callable[[bytes], bool] | None = None,
+    updates: Any = None,
+    wanted: Wanted | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> None:
-    """Forward list-changed frames until the client goes away; keep-alive comments meanwhile.
+    """Forward list-changed frames, and `notifications/resources/updated` for the resources
+    this stream's client subscribed to (`updates` filtered by `wanted`), until the client goes
+    away; keep-alive comments meanwhile.
 
-    `event_id` names each frame's SSE id from the channel message; `skip` drops messages already
-    sent (replayed before going live)."""
+    `event_id` names each list-changed frame's SSE id from the channel message; `skip` drops
+    messages already sent (replayed before going live); `meta` goes into each resource update
+    (a `subscriptions/listen` stream's subscription id). Resource updates carry no id: they are
+    not replayed on resume (the client reads the resource again when it reconnects)."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
+    feeds: dict[str, Any] = {"changes": changes.__aiter__()}
+    if updates is not None and wanted is not None:
+        feeds["updates"] = updates.__aiter__()
+    waiting: dict[asyncio.Task[Any], str] = {}
     try:
-        iterator = changes.__aiter__()
         while True:
-            nxt = asyncio.create_task(iterator.__anext__())
+            for name, iterator in feeds.items():
+                if name not in waiting.values():
+                    waiting[asyncio.create_task(iterator.__anext__())] = name
             done, _ = await asyncio.wait(
-                {nxt, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                {*waiting, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
             )
             if gone in done:
-                nxt.cancel()
                 return
-            if nxt in done:
+            if not done:
+                await stream.comment()
+                continue
+            for task in done:
+                name = waiting.pop(task)
                 try:
-                    message: bytes = nxt.result()
+                    message: bytes = task.result()
                 except StopAsyncIteration:
                     await stream.end()
                     return
-                if frame is not None and not (skip is not None and skip(message)):
+                if name == "updates":
+                    uri = message.decode(errors="replace")
+                    if wanted is not None and await wanted(uri):
+                        await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri, meta)))
+                elif frame is not None and not (skip is not None and skip(message)):
                     eid = event_id(message) if event_id is not None else None
                     await stream.event(frame, event_id=eid)
-            else:
-                nxt.cancel()
-                await stream.comment()
     finally:
         gone.cancel()
+        for task in waiting:
+            task.cancel()
 
 
 async def _session_verb(
@@ -377,11 +454,19 @@ async def _session_verb(
         raise NotAcceptable("GET /mcp needs Accept: text/event-stream")
     stream = sse.SseStream(send)
     frame = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
-    async with runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes:
+    held = runtime.subscriptions
+
+    async def wanted(uri: str) -> bool:
+        return await held.holds(session.id, uri)
+
+    async with (
+        runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
+        runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
+    ):
         await stream.start()
         await stream.comment()
         if not resume.resumable(session.version):
-            await _relay(stream, request.receive, changes, frame)
+            await _relay(stream, request.receive, changes, frame, updates=updates, wanted=wanted)
             return
         # Subscribed before reading the log: an event appended meanwhile arrives both ways and
         # is sent once (`sent`), none falls between the two.
@@ -401,6 +486,8 @@ async def _session_verb(
             frame,
             event_id=lambda message: resume.event_id(stream_id, _seq(message)),
             skip=lambda message: _seq(message) in sent,
+            updates=updates,
+            wanted=wanted,
         )
 
 

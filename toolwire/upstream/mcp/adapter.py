@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from toolwire.core.catalog import Operation, ToolSpec
 from toolwire.core.errors import ToolwireError, UpstreamError
-from toolwire.core.federated import ContentKind, prompt_name, resource_uri
+from toolwire.core.federated import ContentKind, Updated, prompt_name, resource_uri
 from toolwire.core.ports import CatalogChanged, InvokeContext, SecretLookup
 from toolwire.upstream.health import Health
 from toolwire.upstream.http import HttpUpstream, UpstreamSpec
@@ -126,6 +126,10 @@ class McpUpstream:
         self._relist_again = False
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
+        self._updated: Updated | None = None
+        self._subscribers: dict[str, set[str]] = {}
+        """The upstream's own resource URIs subscribed on the platform session, and who holds
+        each (client sessions); renewed on every reconnect."""
 
     # -- OperationSource ----------------------------------------------------------------------
 
@@ -189,7 +193,11 @@ class McpUpstream:
     def _pool(self, creds: Mapping[str, str], *, platform: bool = False) -> Pool:
         key = _digest(creds)
         frozen = dict(creds)
-        hooks = Hooks(tools_changed=self._tools_changed) if platform else Hooks()
+        hooks = (
+            Hooks(tools_changed=self._tools_changed, resource_updated=self._resource_updated)
+            if platform
+            else Hooks()
+        )
         limits = self.spec.limits
 
         def make() -> Connection:
@@ -206,7 +214,7 @@ class McpUpstream:
             size=self.spec.transport.processes,
             idle_timeout=self.spec.transport.idle_timeout,
             limits=limits,
-            on_connected=self._discover if platform else None,
+            on_connected=self._connected if platform else None,
         )
         self._pools[key] = pool
         if platform:
@@ -243,6 +251,15 @@ class McpUpstream:
                     await pool.reap()
 
     # -- discovery --------------------------------------------------------------------------
+
+    async def _connected(self, conn: Connection) -> None:
+        """A fresh platform session: discover its tools, renew the resource subscriptions."""
+        await self._discover(conn)
+        for uri in list(self._subscribers):
+            try:
+                await conn.subscribe(uri)
+            except Exception as exc:
+                log.warning("MCP upstream %s: subscribing again failed: %s", self.name, exc)
 
     async def _discover(self, conn: Connection) -> None:
         """List the tools on a fresh platform session; tell the gateway when they changed."""
@@ -383,6 +400,42 @@ class McpUpstream:
 
     async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
         result = await self._on_platform(lambda conn: conn.get_prompt(name, arguments))
+        return dict(self.redactor.scrub_obj(result))
+
+    def subscribable(self) -> bool:
+        pool = self._pools.get(self._platform or "")
+        conn = pool.primary if pool is not None else None
+        return conn is not None and conn.subscribable
+
+    def watch(self, updated: Updated) -> None:
+        self._updated = updated
+
+    async def subscribe(self, uri: str, subscriber: str) -> None:
+        holders = self._subscribers.get(uri)
+        if holders is None:
+            await self._on_platform(lambda conn: conn.subscribe(uri))
+            holders = self._subscribers.setdefault(uri, set())
+        holders.add(subscriber)
+
+    async def unsubscribe(self, uri: str, subscriber: str) -> None:
+        holders = self._subscribers.get(uri)
+        if holders is None:
+            return
+        holders.discard(subscriber)
+        if not holders:
+            del self._subscribers[uri]
+            await self._on_platform(lambda conn: conn.unsubscribe(uri))
+
+    async def _resource_updated(self, uri: str) -> None:
+        """The upstream's `notifications/resources/updated`: passed on (namespaced) only for a
+        URI subscribed here, so an upstream cannot push updates nobody asked for."""
+        if self._updated is not None and uri in self._subscribers:
+            await self._updated(resource_uri(self.name, uri))
+
+    async def complete(
+        self, ref: dict[str, Any], argument: dict[str, Any], context: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        result = await self._on_platform(lambda conn: conn.complete(ref, argument, context))
         return dict(self.redactor.scrub_obj(result))
 
     async def _on_platform(self, fn: Callable[[Connection], Awaitable[Any]]) -> Any:

@@ -22,13 +22,14 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
 from mcp.client import Client, IncomingMessage
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolwire.core.errors import UpstreamError
@@ -87,9 +88,11 @@ class CallSink:
 
 @dataclass
 class Hooks:
-    """What a connection tells its upstream: its tool list changed."""
+    """What a connection tells its upstream: its tool list changed; a resource it subscribed
+    to was updated (the upstream's own URI)."""
 
     tools_changed: Callable[[], None] = lambda: None
+    resource_updated: Callable[[str], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -235,6 +238,9 @@ class Connection:
         transport exception is logged (the call it broke fails on its own)."""
         if isinstance(message, types.ToolListChangedNotification):
             self._hooks.tools_changed()
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            if self._hooks.resource_updated is not None:
+                await self._hooks.resource_updated(str(message.params.uri))
         elif isinstance(message, Exception):
             log.info("MCP upstream %s: transport error: %s", self.upstream, describe(message))
 
@@ -390,6 +396,42 @@ class Connection:
     async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
         """`prompts/get` on this session: the result as MCP JSON. Raises what the SDK raises."""
         result = await self._live().get_prompt(name, arguments or None)
+        self.stats.last_used = time.monotonic()
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @property
+    def subscribable(self) -> bool:
+        """The upstream declared `resources.subscribe` in this (handshake-era) session."""
+        client = self.client
+        if client is None or client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return False
+        resources = client.server_capabilities.resources
+        return bool(resources is not None and resources.subscribe)
+
+    async def subscribe(self, uri: str) -> None:
+        """`resources/subscribe` on this session. Raises what the SDK raises."""
+        with warnings.catch_warnings():  # the handshake era's way; `subscribable` checked it
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await self._live().subscribe_resource(uri)
+
+    async def unsubscribe(self, uri: str) -> None:
+        """`resources/unsubscribe` on this session. Raises what the SDK raises."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await self._live().unsubscribe_resource(uri)
+
+    async def complete(
+        self, ref: dict[str, Any], argument: dict[str, Any], context: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """`completion/complete` on this session (`ref` a `ref/prompt` or `ref/resource` of
+        the upstream's own names): the result as MCP JSON. Raises what the SDK raises;
+        `ValidationError` for an argument that is not `{name, value}` strings."""
+        reference: types.PromptReference | types.ResourceTemplateReference
+        if ref.get("type") == "ref/prompt":
+            reference = types.PromptReference(name=str(ref.get("name", "")))
+        else:
+            reference = types.ResourceTemplateReference(uri=str(ref.get("uri", "")))
+        result = await self._live().complete(reference, argument, context)
         self.stats.last_used = time.monotonic()
         return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 

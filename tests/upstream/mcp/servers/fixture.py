@@ -1,6 +1,7 @@
 """A real MCP server (the official SDK's MCPServer, over stdio) with the tools the federation
 tests need that no published server has: one that crashes its process mid-call, one that hangs,
-an enormous result, a notification flood, progress and logs, and a tool list that changes.
+an enormous result, a notification flood, progress and logs, a tool list that changes, and
+(with FIXTURE_DESCRIPTION_FILE) a tool whose description is read from a file at start.
 
     python fixture.py            # the MCPServer tools below
     python fixture.py bad        # a low-level server listing tools with invalid names/schemas
@@ -26,6 +27,16 @@ MARK = os.environ.get("FIXTURE_MARK", "")
 def echo(text: str) -> str:
     """Echo the text back."""
     return f"{MARK}{text}"
+
+
+DESCRIPTION_FILE = os.environ.get("FIXTURE_DESCRIPTION_FILE")
+"""When set, the `stock` tool's description is read from this file at start (the pinning test
+edits it, then restarts the process: a rug pull between restarts)."""
+if DESCRIPTION_FILE:
+
+    @server.tool(description=open(DESCRIPTION_FILE, encoding="utf-8").read().strip())  # noqa: SIM115
+    def stock() -> str:
+        return "apple, pear"
 
 
 @server.tool()
