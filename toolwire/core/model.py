@@ -100,6 +100,10 @@ class ToolCall:
     idempotency_key: str | None = None
     channel: Channel | None = None
     """Where the call's progress and log lines go, and what the client declared (None: nowhere)."""
+    trace_context: Mapping[str, str] = field(default_factory=dict)
+    """The W3C trace context the caller sent (`traceparent`, optionally `tracestate`; nothing
+    else), as `toolwire.inbound.tracecontext.received` keeps it: the parent of the call's span
+    when tracing is on. Empty: the span starts a new trace."""
 
 
 @dataclass(frozen=True, slots=True)
