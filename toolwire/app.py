@@ -185,6 +185,7 @@ async def build_services(
         health=prepared.health,
         pin_counts=pins,
         reload=reloader.admin_reload,
+        plans=lambda: gateway.catalog.limits.plans,
     )
     services = Services(
         settings,

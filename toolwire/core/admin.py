@@ -15,6 +15,7 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, Protocol, TypeVar
@@ -85,6 +86,8 @@ class AccountBook(Protocol):
 
     async def history(self, account_id: str, limit: int = 50) -> list[LedgerEntryInfo]: ...
 
+    async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo: ...
+
 
 class KeyLimits(Protocol):
     """Key budgets and account low-balance thresholds (`toolwire.billing.Billing`)."""
@@ -130,6 +133,10 @@ class AuditBook(Protocol):
     ) -> tuple[list[AuditRecord], str | None]: ...
 
     def export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]: ...
+
+
+PLAN_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,29}")
+"""A plan's name, as the catalog schema allows it (`limits.plans` property names)."""
 
 
 class KeyCache(Protocol):
@@ -204,6 +211,7 @@ class Admin:
         health: HealthReport | None = None,
         pin_counts: PinCounts | None = None,
         reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        plans: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
@@ -218,6 +226,7 @@ class Admin:
         self._health = health
         self._pin_counts = pin_counts
         self._reload = reload
+        self._plans = plans
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -251,6 +260,27 @@ class Admin:
         if self._keys is not None:
             self._keys.clear()  # principals carry the threshold
         return await self.accounts.get_account(account_id)
+
+    async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo:
+        """Put the account on `plan` (None: clear it, so the catalog's `accounts` lists or
+        `default` decide). The name must be a plan name (`PLAN_NAME`), and one the catalog's
+        `limits.plans` defines when this Admin knows the catalog (`plans`); `InvalidRequest`
+        names the plans there are. Rate limits follow at once in this process (its key cache
+        is cleared), elsewhere within the key-cache window."""
+        if plan is not None:
+            if not isinstance(plan, str) or not PLAN_NAME.fullmatch(plan):
+                raise InvalidRequest(
+                    "a plan name is a letter then up to 29 letters, digits, '_' or '-'",
+                    details={"plan": plan if isinstance(plan, str) else None},
+                )
+            if self._plans is not None:
+                known = sorted(self._plans())
+                if plan not in known:
+                    raise InvalidRequest(
+                        f"the catalog defines no plan {plan!r} (limits.plans)",
+                        details={"plan": plan, "plans": known},
+                    )
+        return await self.accounts.set_plan(account_id, plan)
 
     # keys
 

@@ -74,6 +74,8 @@ class Principal:
     servers: frozenset[str] | None = None
     """The virtual servers this key (or this request's `/mcp/<name>` path) is limited to; None:
     the whole catalog (`toolwire.core.servers`)."""
+    plan: str | None = None
+    """The account's stored plan (`limits.plans.<plan>` sets its rate); None: none stored."""
 
 
 @dataclass(frozen=True, slots=True)
