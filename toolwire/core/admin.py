@@ -261,6 +261,10 @@ class Admin:
             self._keys.clear()  # principals carry the threshold
         return await self.accounts.get_account(account_id)
 
+    def plans(self) -> list[str]:
+        """The plans the catalog's `limits.plans` defines, sorted (empty when unknown)."""
+        return [] if self._plans is None else sorted(self._plans())
+
     async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo:
         """Put the account on `plan` (None: clear it, so the catalog's `accounts` lists or
         `default` decide). The name must be a plan name (`PLAN_NAME`), and one the catalog's

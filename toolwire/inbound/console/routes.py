@@ -82,6 +82,7 @@ routes: list[BaseRoute] = [
     _r("/accounts/{account_id}", operator.account, "operator"),
     _r("/accounts/{account_id}/credits", operator.grant, "operator", "POST"),
     _r("/accounts/{account_id}/low-balance", operator.low_balance, "operator", "POST"),
+    _r("/accounts/{account_id}/plan", operator.plan, "operator", "POST"),
     _r("/accounts/{account_id}/keys", operator.create_key, "operator", "POST"),
     _r("/keys", operator.keys, "operator"),
     _r("/keys/{key_id}/revoke", operator.revoke_key, "operator", "POST"),
