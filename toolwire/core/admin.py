@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
 from toolwire.core.catalog import Operation
 from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
+from toolwire.core.latency import (
+    MAX_SAMPLES,
+    LatencySample,
+    LatencySeries,
+    first_bucket,
+    latency_series,
+    window_of,
+)
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
 from toolwire.core.pins import PinBook, PinRecord
 from toolwire.core.records import (
@@ -133,6 +141,8 @@ class AuditBook(Protocol):
     ) -> tuple[list[AuditRecord], str | None]: ...
 
     def export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]: ...
+
+    async def latency_samples(self, since: datetime, limit: int) -> list[LatencySample]: ...
 
 
 PLAN_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,29}")
@@ -424,6 +434,18 @@ class Admin:
         return self._need(self._audit, "audit").export(where)
 
     # upstreams: health and pins
+
+    async def upstream_latency(
+        self, window: str | None = None, *, now: datetime | None = None
+    ) -> LatencySeries:
+        """p50/p95 latency per upstream per time bucket over `window` (`1h`, `24h` (default),
+        `7d`), from the audit records (`toolwire.core.latency`). `InvalidRequest` for another
+        window."""
+        name, _, _ = window_of(window)
+        end = now or datetime.now(UTC)
+        book = self._need(self._audit, "audit")
+        samples = await book.latency_samples(first_bucket(end, name), MAX_SAMPLES)
+        return latency_series(samples, end, name, truncated=len(samples) >= MAX_SAMPLES)
 
     def upstreams(self) -> list[dict[str, Any]]:
         """One row per upstream (`toolwire.core.upstreams.upstream_rows`): this process's
