@@ -114,6 +114,21 @@ class Settings:
     tracing: bool = False
     """OpenTelemetry spans per tool call (needs `pip install 'toolwire[otel]'`); exporters are
     configured the OpenTelemetry way (`OTEL_*` variables or code)."""
+    console_oidc_issuer: str | None = None
+    """Operators may sign in to the console with OpenID Connect at this issuer (its discovery
+    document must name it exactly); the admin key still works. Needs `console_oidc_client_id`
+    and `console_oidc_operators` (docs/console.md)."""
+    console_oidc_client_id: str | None = None
+    """The console's client id at the issuer; its redirect URI is `<public URL>/console/oidc/
+    callback`."""
+    console_oidc_client_secret: str | None = field(default=None, repr=False)
+    """The client secret (sent with HTTP Basic to the token endpoint); none: a public client,
+    PKCE only."""
+    console_oidc_operators: tuple[str, ...] = ()
+    """Who may sign in as an operator: `sub:SUBJECT` or `email:ADDRESS` (a verified email),
+    comma-separated. Anyone else the issuer vouches for is refused."""
+    console_oidc_scopes: str = "openid email"
+    """The scopes the console asks for (`openid` is required)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -126,6 +141,25 @@ class Settings:
             raise ValueError("TOOLWIRE_AUDIT_PRUNE_BATCH must be from 1 to 100000 rows")
         if self.metrics_port is not None and not 1 <= self.metrics_port <= 65_535:
             raise ValueError("TOOLWIRE_METRICS_PORT must be a TCP port (1-65535)")
+        if self.console_oidc_issuer:
+            if not self.console_oidc_client_id:
+                raise ValueError(
+                    "TOOLWIRE_CONSOLE_OIDC_ISSUER needs TOOLWIRE_CONSOLE_OIDC_CLIENT_ID"
+                )
+            if not self.console_oidc_operators:
+                raise ValueError(
+                    "TOOLWIRE_CONSOLE_OIDC_ISSUER needs TOOLWIRE_CONSOLE_OIDC_OPERATORS "
+                    "(sub:SUBJECT or email:ADDRESS, comma-separated)"
+                )
+            for entry in self.console_oidc_operators:
+                kind, _, value = entry.partition(":")
+                if kind not in ("sub", "email") or not value.strip():
+                    raise ValueError(
+                        f"TOOLWIRE_CONSOLE_OIDC_OPERATORS: {entry!r} is not sub:SUBJECT or "
+                        "email:ADDRESS"
+                    )
+            if "openid" not in self.console_oidc_scopes.split():
+                raise ValueError("TOOLWIRE_CONSOLE_OIDC_SCOPES must include openid")
 
     @property
     def sqlalchemy_url(self) -> str:

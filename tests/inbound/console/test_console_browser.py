@@ -25,48 +25,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.chromium import ARGS, axe_violations, chromium_path
+from tests.support.chromium import axe_violations
 from tests.support.console import CONFIG, ENV, REPO
 from tests.upstream.servers import serving
 from toolwire.testing import RunningGateway, running_gateway
 
 SHOTS = REPO / "docs" / "console"
-LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-EXPECTED_STATUS = "Failed to load resource: the server responded with a status of 4"
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     with running_gateway(tmp_path_factory.mktemp("console-ui"), config=CONFIG, env=ENV) as gw:
         yield gw
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, headless=True, args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=LAPTOP)
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield opened
-    context.close()
-    # no script error, no CSP refusal; the 4xx pages the tests ask for are logged, and expected
-    assert [e for e in errors if not e.startswith(EXPECTED_STATUS)] == []
 
 
 def shot(page: Any, name: str, tmp_path: Path, **options: Any) -> None:
