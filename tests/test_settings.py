@@ -45,7 +45,16 @@ def test_console_oidc_settings_that_cannot_work_are_refused_at_load(
         Settings.from_env({**OIDC, **change})
 
 
-def test_the_console_oidc_client_secret_is_not_in_the_settings_repr() -> None:
-    settings = Settings.from_env({**OIDC, "TOOLWIRE_CONSOLE_OIDC_CLIENT_SECRET": "s3cret-value"})
-    assert settings.console_oidc_client_secret == "s3cret-value"
-    assert "s3cret-value" not in repr(settings)
+def test_no_secret_setting_is_in_the_settings_repr() -> None:
+    secrets = {
+        "TOOLWIRE_CONSOLE_OIDC_CLIENT_SECRET": "s3cret-oidc",
+        "TOOLWIRE_SECRET_KEY": "s3cret-key",
+        "TOOLWIRE_ADMIN_KEY": "s3cret-admin",
+        "TOOLWIRE_MCP_ANONYMOUS_KEY": "s3cret-anon",
+        "TOOLWIRE_METRICS_TOKEN": "s3cret-scrape",
+        "TOOLWIRE_DATABASE_URL": "postgresql://u:s3cret-db@h/db",
+        "TOOLWIRE_STATE_URL": "redis://:s3cret-redis@h:6379/0",
+    }
+    settings = Settings.from_env({**OIDC, **secrets})
+    assert settings.console_oidc_client_secret == "s3cret-oidc"
+    assert "s3cret" not in repr(settings)

@@ -20,14 +20,14 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     data_dir: Path = Path(".toolwire")
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     """SQLAlchemy URL; default: SQLite in the data directory."""
-    state_url: str = "memory://"
+    state_url: str = field(default="memory://", repr=False)  # may hold a password
     config: Path | None = None
     """The catalog YAML (tools, prices, policies); built-in tools only when unset."""
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     """Seals session ids and encrypts credentials; generated into the data directory if unset."""
-    admin_key: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
     """Used as the admin key when set (automation); else one is generated on first start."""
     public_url: str | None = None
     """How clients reach this gateway (for printed snippets and OAuth metadata)."""
@@ -67,7 +67,7 @@ class Settings:
     """Optional extra built-in catalogs to load (e.g. `conformance`)."""
     mcp_session_ttl_s: float = 24 * 3600.0
     """Lifetime of an MCP (handshake-era) session; the client initializes again after it."""
-    mcp_anonymous_key: str | None = None
+    mcp_anonymous_key: str | None = field(default=None, repr=False)
     """Off by default. When set, MCP requests without any credential act as this API key (for
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""
     oauth_authorization_servers: tuple[str, ...] = ()
@@ -105,7 +105,7 @@ class Settings:
     """Rows deleted per pruning transaction (bounded so writers are never held up for long)."""
     metrics: bool = True
     """Serve Prometheus metrics at `/metrics` (an admin key or `metrics_token` is required)."""
-    metrics_token: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)
     """A bearer token that may read `/metrics` (besides an admin key), for a scraper that should
     hold nothing more."""
     metrics_port: int | None = None
