@@ -80,6 +80,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "core",
             "inbound",
             "logs",
+            "metrics",
             "services",
             "settings",
             "store",

@@ -1,14 +1,25 @@
 """OpenTelemetry: one span per tool call with GenAI attribute names, ended with the call's audit
-event, and its W3C traceparent received by a real local HTTP upstream. The SDK's in-memory span
-exporter collects the spans; the gateway runs in process over a real store and catalog."""
+event, and its W3C traceparent received by a real local HTTP upstream (the SDK's in-memory span
+exporter, the gateway in process over a real store and catalog). Then a real `toolwire serve`
+process with the SDK's provider configured by a `sitecustomize.py` (tests/support/span_file.py):
+the caller's `traceparent` is the parent of the call's span at the REST, OpenAI, MCP (HTTP header,
+and `_meta.traceparent` ahead of it, SEP-414) and A2A doors; a malformed one starts a new trace."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx2
 import pytest
+from a2a.client import ClientConfig, ClientFactory
+from a2a.client.card_resolver import parse_agent_card
+from a2a.types.a2a_pb2 import SendMessageRequest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -18,12 +29,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.inbound.door_matrix.a2a_door import call_message
+from tests.support import span_file
 from tests.upstream.servers import Served, serving
 from toolwire.config import build_catalog, parse_config
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import MICRO, Principal, ToolCall
 from toolwire.core.scopes import ScopeSet
 from toolwire.store import Store
+from toolwire.testing import running_gateway
 from toolwire.tracing import OtelTracer
 from toolwire.upstream.lifecycle import close_adapters
 
@@ -118,3 +132,130 @@ async def test_a_failed_call_ends_its_span_in_error_with_the_code(
     assert spans["r3"].attributes["error.type"] == "TOOL_NOT_FOUND"
     assert "toolwire.upstream" not in spans["r4"].attributes
     assert spans["r4"].attributes["gen_ai.tool.name"] == "echo"
+
+
+# -- the caller's traceparent is the parent, at every door of a real `toolwire serve` process --
+
+PARENT_SPAN = "00f067aa0ba902b7"
+
+
+def _traceparent(trace_id: str, span_id: str = PARENT_SPAN) -> str:
+    return f"00-{trace_id}-{span_id}-01"
+
+
+@pytest.fixture(scope="module")
+def traced_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Path]]:
+    root = tmp_path_factory.mktemp("traced-gateway")
+    spans = root / "spans.jsonl"
+    env = span_file.install(root / "site", spans)
+    config = {"builtins": {"include": ["echo"]}}
+    with running_gateway(root / "data", config=config, env=env) as gw:
+        _, key = gw.create_account(credits=100)
+        yield gw, key, spans
+
+
+def _span_of(spans: Path, trace_id: str) -> dict[str, Any]:
+    """The one `execute_tool` span of trace `trace_id` (the exporter writes as spans end, and
+    a span ends with its audit event, before the door answers)."""
+    found = [
+        s
+        for s in span_file.read(spans)
+        if s["context"]["trace_id"] == f"0x{trace_id}" and s["name"].startswith("execute_tool")
+    ]
+    assert len(found) == 1, f"{len(found)} spans of trace {trace_id}"
+    return found[0]
+
+
+def _assert_child(span: dict[str, Any], door: str, parent: str = PARENT_SPAN) -> None:
+    assert span["parent_id"] == f"0x{parent}"
+    assert span["name"] == "execute_tool echo"
+    attrs = span["attributes"]
+    assert attrs["gen_ai.operation.name"] == "execute_tool"
+    assert attrs["gen_ai.tool.name"] == "echo"
+    assert attrs["gen_ai.tool.type"] == "function"
+    assert attrs["gen_ai.tool.call.id"]
+    assert attrs["toolwire.door"] == door and attrs["toolwire.outcome"] == "OK"
+
+
+def test_rest_and_openai_doors_take_the_callers_traceparent_as_the_parent(
+    traced_gateway: tuple[Any, str, Path],
+) -> None:
+    gw, key, spans = traced_gateway
+    rest_trace, openai_trace = secrets.token_hex(16), secrets.token_hex(16)
+    with gw.client(key) as http:
+        reply = http.post(
+            "/api/v1/execute",
+            json={"tool": "echo", "input": {"message": "hi"}},
+            headers={"traceparent": _traceparent(rest_trace), "tracestate": "vendor=1"},
+        )
+        assert reply.status_code == 200, reply.text
+        call = {"id": "c1", "type": "function"}
+        call["function"] = {"name": "echo", "arguments": '{"message": "hi"}'}  # type: ignore[assignment]
+        reply = http.post(
+            "/api/v1/openai/tool_calls",
+            json={"tool_calls": [call]},
+            headers={"traceparent": _traceparent(openai_trace)},
+        )
+        assert reply.status_code == 200, reply.text
+    _assert_child(_span_of(spans, rest_trace), "rest")
+    _assert_child(_span_of(spans, openai_trace), "openai")
+
+
+def test_a_malformed_or_absent_traceparent_starts_a_new_trace_and_the_call_runs(
+    traced_gateway: tuple[Any, str, Path],
+) -> None:
+    gw, key, spans = traced_gateway
+    before = len(span_file.read(spans))
+    bad = ["00-" + "0" * 32 + "-" + PARENT_SPAN + "-01", "not-a-traceparent", "x" * 5000]
+    with gw.client(key) as http:
+        for value in [*bad, None]:
+            headers = {} if value is None else {"traceparent": value}
+            reply = http.post(
+                "/api/v1/execute",
+                json={"tool": "echo", "input": {"message": "hi"}},
+                headers=headers,
+            )
+            assert reply.status_code == 200, reply.text
+    new = span_file.read(spans)[before:]
+    assert len(new) == 4
+    for span in new:
+        assert span["parent_id"] is None
+        assert span["context"]["trace_id"] != "0x" + "0" * 32
+
+
+async def test_mcp_takes_meta_traceparent_first_then_the_http_header(
+    traced_gateway: tuple[Any, str, Path],
+) -> None:
+    gw, key, spans = traced_gateway
+    header_trace, meta_trace = secrets.token_hex(16), secrets.token_hex(16)
+    headers = {"Authorization": f"Bearer {key}", "traceparent": _traceparent(header_trace)}
+    http = httpx2.AsyncClient(headers=headers, timeout=30)
+    transport = streamable_http_client(gw.url + "/mcp", http_client=http)
+    async with http, Client(transport, mode="legacy", cache=None) as client:
+        plain = await client.call_tool("echo", {"message": "hi"})
+        assert not plain.is_error
+        meta = {"traceparent": _traceparent(meta_trace, "b7ad6b7169203331")}
+        with_meta = await client.call_tool("echo", {"message": "hi"}, meta=meta)
+        assert not with_meta.is_error
+    _assert_child(_span_of(spans, header_trace), "mcp")
+    _assert_child(_span_of(spans, meta_trace), "mcp", parent="b7ad6b7169203331")
+
+
+async def test_a2a_takes_the_callers_traceparent_as_the_parent(
+    traced_gateway: tuple[Any, str, Path],
+) -> None:
+    gw, key, spans = traced_gateway
+    trace_id = secrets.token_hex(16)
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "A2A-Version": "1.0",
+        "traceparent": _traceparent(trace_id),
+    }
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        card = (await http.get(gw.url + "/.well-known/agent-card.json")).json()
+        factory = ClientFactory(ClientConfig(httpx_client=http, streaming=False))
+        async with factory.create(parse_agent_card(card)) as client:
+            request = SendMessageRequest(message=call_message("echo", {"message": "hi"}, None))
+            events = [event async for event in client.send_message(request)]
+    assert events
+    _assert_child(_span_of(spans, trace_id), "a2a")

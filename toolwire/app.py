@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from toolwire import __version__, reload
+from toolwire import metrics as metrics_module
 from toolwire.billing import Billing
 from toolwire.bootstrap import (
     FirstStart,
@@ -187,6 +188,7 @@ async def build_services(
         health=prepared.health,
         pin_counts=pins,
         reload=reloader.admin_reload,
+        plans=lambda: gateway.catalog.limits.plans,
     )
     services = Services(
         settings,
@@ -258,7 +260,11 @@ async def background(services: Services) -> AsyncIterator[None]:
             asyncio.create_task(log_.run_retention(retention, batch=settings.audit_prune_batch))
         )
     listener = None
-    if services.metrics is not None and settings.metrics_port is not None:
+    if (
+        services.metrics is not None
+        and settings.metrics_port is not None
+        and metrics_module.port_served_here()
+    ):
         listener = services.metrics.serve(settings.host, settings.metrics_port)
     try:
         yield

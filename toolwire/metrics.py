@@ -21,15 +21,27 @@ format served at `/metrics` (protected: `toolwire.inbound.metrics`).
 Label values are bounded: a tool that was not found counts as `(unknown)` (a client cannot grow
 the series by inventing names); doors, outcomes and upstreams come from code and config.
 
-What it is not: multi-process. Under `--workers N` each worker has its own registry; the plan
-(docs/observability.md) is prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`,
-`MultiProcessCollector`), not built yet.
+Several processes (`toolwire serve --workers N`): prometheus_client's multiprocess mode. The
+supervisor gives every worker one directory in `PROMETHEUS_MULTIPROC_DIR` (`multiprocess_dir`),
+where each process's values live in memory-mapped files; a scrape of any worker, or of the
+supervisor's separate metrics port, reads them all through a `MultiProcessCollector`, so
+`/metrics` reports the whole host. Counters and histograms are summed over every worker that ever
+ran (a replaced worker's counts stay); `toolwire_reservations_in_flight` is `livesum` (the sum over
+live workers: the supervisor calls `mark_process_dead` when one exits). The upstream gauges are
+the answering worker's own view (each worker checks health itself); the supervisor's port has
+none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from wsgiref.simple_server import WSGIServer
 
@@ -39,6 +51,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
     start_wsgi_server,
 )
 from prometheus_client.core import GaugeMetricFamily
@@ -53,6 +66,9 @@ UNKNOWN_TOOL = "(unknown)"
 REACHED_UPSTREAM = frozenset({"OK", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT"})
 BreakerState = Literal["closed", "open", "half_open"]
 BREAKER_STATES: tuple[BreakerState, ...] = ("closed", "open", "half_open")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's switch to multiprocess mode, read when it is first imported: set it
+before a worker starts (`multiprocess_dir`), never in a running process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +114,15 @@ class Metrics:
         )  # fmt: skip
         self.in_flight = Gauge(
             "toolwire_reservations_in_flight",
-            "Credit reservations held by calls of this process, not yet settled or released.",
+            "Credit reservations held by calls of the live processes, not yet settled or released.",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._health = _HealthCollector()
-        r.register(self._health)
+        self.exposition: CollectorRegistry = exposition_registry() or r
+        """What a scrape reads: this registry, or every process's files in multiprocess mode."""
+        self.exposition.register(self._health)
 
     def observe(self, event: AuditEvent) -> None:
         """Count one call from its audit event (a few microseconds: bench/observability.py)."""
@@ -147,13 +166,75 @@ class Metrics:
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format (`CONTENT_TYPE`)."""
-        return generate_latest(self.registry)
+        return generate_latest(self.exposition)
 
     def serve(self, host: str, port: int) -> WSGIServer:
         """Serve `/metrics` on its own listener (a daemon thread, no authentication: bind it
         where only the scraper reaches). `shutdown()` the returned server to stop it."""
-        server, _ = start_wsgi_server(port, addr=host, registry=self.registry)
+        server, _ = start_wsgi_server(port, addr=host, registry=self.exposition)
         return server
+
+
+def exposition_registry() -> CollectorRegistry | None:
+    """In multiprocess mode (`MULTIPROC_ENV` set), a registry holding only a
+    `MultiProcessCollector` over that directory (what every process has recorded); else None."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return None
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return registry
+
+
+@contextlib.contextmanager
+def multiprocess_dir() -> Iterator[Path]:
+    """For a supervisor, before it starts workers: the directory every worker's metrics go to,
+    set in `MULTIPROC_ENV` (children inherit it). An operator's own `PROMETHEUS_MULTIPROC_DIR`
+    is used and emptied of earlier runs' files (prometheus_client asks for a clean directory per
+    run); otherwise a private temporary directory (mode 0700) is made and removed on exit."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        yield path
+        return
+    made = Path(tempfile.mkdtemp(prefix="toolwire-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(made)
+    try:
+        yield made
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(made, ignore_errors=True)
+
+
+SUPERVISOR_PORT_ENV = "TOOLWIRE_METRICS_PORT_BY_SUPERVISOR"
+"""Set (to "1") for workers whose supervisor serves the separate metrics port itself: the workers
+then do not bind it (`port_served_here`)."""
+
+
+def port_served_here() -> bool:
+    """Whether this process serves `metrics_port` itself (False in a supervised worker)."""
+    return os.environ.get(SUPERVISOR_PORT_ENV) != "1"
+
+
+def serve_host(host: str, port: int) -> WSGIServer:
+    """For a supervisor: serve every worker's metrics (`MultiProcessCollector`) on `port`, no
+    authentication, as `Metrics.serve`. Call inside `multiprocess_dir`."""
+    registry = exposition_registry()
+    if registry is None:
+        raise RuntimeError(f"{MULTIPROC_ENV} is not set")
+    server, _ = start_wsgi_server(port, addr=host, registry=registry)
+    return server
+
+
+def process_exited(pid: int) -> None:
+    """For a supervisor, when a worker has exited: drop its live gauges (`livesum`) so they no
+    longer count; its counters and histograms stay in the host's totals."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 class ObservedAudit:

@@ -20,14 +20,14 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     data_dir: Path = Path(".toolwire")
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     """SQLAlchemy URL; default: SQLite in the data directory."""
-    state_url: str = "memory://"
+    state_url: str = field(default="memory://", repr=False)  # may hold a password
     config: Path | None = None
     """The catalog YAML (tools, prices, policies); built-in tools only when unset."""
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     """Seals session ids and encrypts credentials; generated into the data directory if unset."""
-    admin_key: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
     """Used as the admin key when set (automation); else one is generated on first start."""
     public_url: str | None = None
     """How clients reach this gateway (for printed snippets and OAuth metadata)."""
@@ -67,7 +67,7 @@ class Settings:
     """Optional extra built-in catalogs to load (e.g. `conformance`)."""
     mcp_session_ttl_s: float = 24 * 3600.0
     """Lifetime of an MCP (handshake-era) session; the client initializes again after it."""
-    mcp_anonymous_key: str | None = None
+    mcp_anonymous_key: str | None = field(default=None, repr=False)
     """Off by default. When set, MCP requests without any credential act as this API key (for
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""
     oauth_authorization_servers: tuple[str, ...] = ()
@@ -105,7 +105,7 @@ class Settings:
     """Rows deleted per pruning transaction (bounded so writers are never held up for long)."""
     metrics: bool = True
     """Serve Prometheus metrics at `/metrics` (an admin key or `metrics_token` is required)."""
-    metrics_token: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)
     """A bearer token that may read `/metrics` (besides an admin key), for a scraper that should
     hold nothing more."""
     metrics_port: int | None = None
@@ -114,6 +114,21 @@ class Settings:
     tracing: bool = False
     """OpenTelemetry spans per tool call (needs `pip install 'toolwire[otel]'`); exporters are
     configured the OpenTelemetry way (`OTEL_*` variables or code)."""
+    console_oidc_issuer: str | None = None
+    """Operators may sign in to the console with OpenID Connect at this issuer (its discovery
+    document must name it exactly); the admin key still works. Needs `console_oidc_client_id`
+    and `console_oidc_operators` (docs/console.md)."""
+    console_oidc_client_id: str | None = None
+    """The console's client id at the issuer; its redirect URI is `<public URL>/console/oidc/
+    callback`."""
+    console_oidc_client_secret: str | None = field(default=None, repr=False)
+    """The client secret (sent with HTTP Basic to the token endpoint); none: a public client,
+    PKCE only."""
+    console_oidc_operators: tuple[str, ...] = ()
+    """Who may sign in as an operator: `sub:SUBJECT` or `email:ADDRESS` (a verified email),
+    comma-separated. Anyone else the issuer vouches for is refused."""
+    console_oidc_scopes: str = "openid email"
+    """The scopes the console asks for (`openid` is required)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -126,6 +141,25 @@ class Settings:
             raise ValueError("TOOLWIRE_AUDIT_PRUNE_BATCH must be from 1 to 100000 rows")
         if self.metrics_port is not None and not 1 <= self.metrics_port <= 65_535:
             raise ValueError("TOOLWIRE_METRICS_PORT must be a TCP port (1-65535)")
+        if self.console_oidc_issuer:
+            if not self.console_oidc_client_id:
+                raise ValueError(
+                    "TOOLWIRE_CONSOLE_OIDC_ISSUER needs TOOLWIRE_CONSOLE_OIDC_CLIENT_ID"
+                )
+            if not self.console_oidc_operators:
+                raise ValueError(
+                    "TOOLWIRE_CONSOLE_OIDC_ISSUER needs TOOLWIRE_CONSOLE_OIDC_OPERATORS "
+                    "(sub:SUBJECT or email:ADDRESS, comma-separated)"
+                )
+            for entry in self.console_oidc_operators:
+                kind, _, value = entry.partition(":")
+                if kind not in ("sub", "email") or not value.strip():
+                    raise ValueError(
+                        f"TOOLWIRE_CONSOLE_OIDC_OPERATORS: {entry!r} is not sub:SUBJECT or "
+                        "email:ADDRESS"
+                    )
+            if "openid" not in self.console_oidc_scopes.split():
+                raise ValueError("TOOLWIRE_CONSOLE_OIDC_SCOPES must include openid")
 
     @property
     def sqlalchemy_url(self) -> str:

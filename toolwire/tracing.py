@@ -13,6 +13,11 @@ named ``execute_tool {gen_ai.tool.name}`` with the GenAI semantic-convention att
     toolwire.door, toolwire.outcome, toolwire.upstream, toolwire.credits_charged (credits),
     toolwire.credential_source
 
+The W3C trace context a caller sends (``traceparent`` / ``tracestate``: the HTTP headers at
+REST, the OpenAI door, A2A and MCP over HTTP; ``params._meta`` at MCP per SEP-414, ahead of the
+headers), kept by `toolwire.inbound.tracecontext` as `ToolCall.trace_context`, is the span's
+parent: the call's span joins the caller's trace. A malformed one is ignored (a new trace).
+
 The span's W3C trace context (`traceparent`, `tracestate`, https://www.w3.org/TR/trace-context/)
 is handed to the adapter as `InvokeContext.trace_headers`; the HTTP adapter sends it upstream.
 Federated MCP upstreams: the MCP client adapter should send the same headers on its HTTP
@@ -60,8 +65,12 @@ class OtelTracer:
         self._propagator = TraceContextTextMapPropagator()
 
     def start(self, call: ToolCall) -> OtelSpan:
+        # The caller's traceparent (ToolCall.trace_context) is the parent; without one (or
+        # with a malformed one, which the W3C propagator ignores) the span is a new root.
+        parent = self._propagator.extract(call.trace_context) if call.trace_context else None
         span = self._tracer.start_span(
             f"execute_tool {call.tool}",
+            context=parent,
             kind=self._trace.SpanKind.INTERNAL,
             attributes={
                 "gen_ai.operation.name": "execute_tool",

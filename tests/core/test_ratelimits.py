@@ -130,3 +130,23 @@ async def test_an_unreachable_redis_refuses_or_lets_through_as_configured_and_is
     assert time.monotonic() - started < 5.0
     assert "rate-limit storage failed (ConnectionError)" in caplog.text
     assert "let through" in caplog.text if mode == "open" else "refused" in caplog.text
+
+
+async def test_a_stored_plan_wins_over_the_catalogs_list_and_an_unknown_one_falls_back() -> None:
+    plans = {
+        "default": {"per_account": "1/hour"},
+        "pro": {"per_account": "3/hour"},
+        "listed": {"per_account": "2/hour", "accounts": ["acc_l", "acc_gone"]},
+    }
+    rules = catalog({"plans": plans}).limits
+    on = {
+        (None, "acc_l"): "listed",  # no stored plan: the catalog's list decides
+        ("pro", "acc_l"): "pro",  # a stored plan wins
+        ("pro", "acc_x"): "pro",
+        (None, "acc_x"): "default",
+        ("gone", "acc_gone"): "listed",  # a plan the catalog no longer defines: the list
+        ("gone", "acc_x"): "default",  # ... or default
+    }
+    for (stored, account), expected in on.items():
+        principal = Principal("k", account, ScopeSet(["*"]), plan=stored)
+        assert rules.plan_for(principal) == expected, (stored, account)

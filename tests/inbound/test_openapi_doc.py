@@ -58,7 +58,7 @@ def test_every_request_body_is_a_described_object_with_its_required_fields() -> 
         "PUT /api/v1/me/byok/{provider}": ["value"],
         "POST /api/v1/openai/tool_calls": ["tool_calls"],
         "POST /admin/v1/accounts": ["name"],
-        "PATCH /admin/v1/accounts/{account_id}": ["low_balance"],
+        "PATCH /admin/v1/accounts/{account_id}": [],
         "POST /admin/v1/accounts/{account_id}/keys": [],
         "POST /admin/v1/accounts/{account_id}/credits": ["amount"],
         "PUT /admin/v1/accounts/{account_id}/byok/{provider}": ["value"],

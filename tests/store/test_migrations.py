@@ -17,7 +17,7 @@ from toolwire.store.migrations import SCRIPT_LOCATION, migrate
 from toolwire.store.tables import metadata
 
 TABLES = {"accounts", "api_keys", "ledger_entries", "audit_events", "system_meta", "secrets"}
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 async def _version_and_tables(url: str) -> tuple[list[str], set[str]]:

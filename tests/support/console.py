@@ -12,6 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = {
     "builtins": {"modules": ["tests.support.tools", "tests.support.billing_tools"]},
     "prices": {"echo": 0.25, "acme": 2},
+    "limits": {
+        "plans": {"default": {"per_account": "10000/hour"}, "pro": {"per_account": "50000/hour"}}
+    },
 }
 ENV = {"PYTHONPATH": str(REPO)}
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

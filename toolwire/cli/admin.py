@@ -132,7 +132,7 @@ def _table(columns: Sequence[str], title: str | None = None) -> Table:
 
 
 def accounts_table(accounts: Iterable[AccountInfo], title: str | None = None) -> Table:
-    table = _table(("id", "name", "balance", "low at", "created", "status"), title)
+    table = _table(("id", "name", "balance", "low at", "plan", "created", "status"), title)
     for account in accounts:
         row = account.to_dict()
         status = "disabled" if row["disabled"] else "active"
@@ -143,6 +143,7 @@ def accounts_table(accounts: Iterable[AccountInfo], title: str | None = None) ->
             row["name"],
             str(row["balance"]),
             "" if row["low_balance"] is None else str(row["low_balance"]),
+            row["plan"] or "",
             _when(row["created_at"]),
             status,
         )
@@ -211,6 +212,34 @@ def accounts_create(
         return
     console.print(accounts_table([account], title="account created"))
     console.print(f"next: [bold]toolwire keys create {account.id}[/]", highlight=False)
+
+
+@accounts_app.command("set-plan")
+def accounts_set_plan(
+    account_id: AccountId,
+    plan: Annotated[
+        str | None,
+        typer.Argument(help="A plan of the catalog's limits.plans.", show_default=False),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Clear the stored plan (the catalog decides).")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Put an account on a plan: its per-account rate limit becomes `limits.plans.PLAN`.
+
+    Running gateways follow within their key-cache window (TOOLWIRE_KEY_CACHE_SECONDS); the
+    admin API (PATCH /admin/v1/accounts/ID) also checks the name against the running catalog."""
+    if (plan is None) == (not clear):
+        raise fail("give a PLAN, or --clear (not both)")
+    settings = store_settings(data_dir, database_url)
+    account = with_store(settings, lambda store: store.set_plan(account_id, plan))
+    if as_json:
+        print_json({"account": account.to_dict()})
+        return
+    console.print(accounts_table([account], title="plan set" if plan else "plan cleared"))
 
 
 @accounts_app.command("list")

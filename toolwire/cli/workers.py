@@ -138,7 +138,43 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def supervise(settings: Settings, sock: socket.socket, on_ready: OnReady) -> int:
-    """Run `settings.workers` children on `sock` until a signal; the process exit code."""
+    """Run `settings.workers` children on `sock` until a signal; the process exit code.
+
+    With metrics on, the workers share one prometheus_client multiprocess directory
+    (`toolwire.metrics.multiprocess_dir`), so any worker's `/metrics` reports the whole host,
+    and the separate metrics port (`metrics_port`) is served here, once, for all of them."""
+    if not settings.metrics:
+        return _supervise(settings, sock, on_ready)
+    from toolwire import metrics
+
+    with metrics.multiprocess_dir():
+        listener = None
+        if settings.metrics_port is not None:
+            try:
+                listener = metrics.serve_host(settings.host, settings.metrics_port)
+            except OSError as exc:
+                log.error("cannot serve metrics on port %s: %s", settings.metrics_port, exc)
+                return 1
+            os.environ[metrics.SUPERVISOR_PORT_ENV] = "1"
+        try:
+            return _supervise(settings, sock, on_ready, metrics.process_exited)
+        finally:
+            os.environ.pop(metrics.SUPERVISOR_PORT_ENV, None)
+            if listener is not None:
+                listener.shutdown()
+                listener.server_close()
+
+
+def _ignore_exit(pid: int) -> None:
+    """No bookkeeping when a worker exits (metrics off)."""
+
+
+def _supervise(
+    settings: Settings,
+    sock: socket.socket,
+    on_ready: OnReady,
+    exited_pid: Callable[[int], None] = _ignore_exit,
+) -> int:
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
@@ -168,7 +204,9 @@ def supervise(settings: Settings, sock: socket.socket, on_ready: OnReady) -> int
             for index in [i for i, child in children.items() if child.sentinel in ready]:
                 if stopping.is_set():
                     break
-                exited = children[index].exitcode
+                exited, pid = children[index].exitcode, children[index].pid
+                if pid is not None:
+                    exited_pid(pid)
                 if exited == STARTUP_FAILURE:
                     log.error("worker %d failed to start; stopping every worker", index)
                     code = 1
@@ -181,6 +219,9 @@ def supervise(settings: Settings, sock: socket.socket, on_ready: OnReady) -> int
     finally:
         sock.close()  # with every child's copy closed too, new connections are refused
         _stop_all(list(children.values()), settings.drain_timeout_s + SHUTDOWN_GRACE_S)
+        for pid in [child.pid for child in children.values()]:
+            if pid is not None:
+                exited_pid(pid)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code

@@ -15,12 +15,21 @@ and whatever the ports raise (`NotFound`, `Conflict`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
 from toolwire.core.catalog import Operation
 from toolwire.core.errors import Forbidden, InvalidRequest, NotFound
+from toolwire.core.latency import (
+    MAX_SAMPLES,
+    LatencySample,
+    LatencySeries,
+    first_bucket,
+    latency_series,
+    window_of,
+)
 from toolwire.core.model import MAX_CREDITS, Principal, credits_to_micro
 from toolwire.core.pins import PinBook, PinRecord
 from toolwire.core.records import (
@@ -85,6 +94,8 @@ class AccountBook(Protocol):
 
     async def history(self, account_id: str, limit: int = 50) -> list[LedgerEntryInfo]: ...
 
+    async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo: ...
+
 
 class KeyLimits(Protocol):
     """Key budgets and account low-balance thresholds (`toolwire.billing.Billing`)."""
@@ -130,6 +141,12 @@ class AuditBook(Protocol):
     ) -> tuple[list[AuditRecord], str | None]: ...
 
     def export(self, where: AuditFilter) -> AsyncIterator[AuditRecord]: ...
+
+    async def latency_samples(self, since: datetime, limit: int) -> list[LatencySample]: ...
+
+
+PLAN_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]{0,29}")
+"""A plan's name, as the catalog schema allows it (`limits.plans` property names)."""
 
 
 class KeyCache(Protocol):
@@ -206,6 +223,7 @@ class Admin:
         health: HealthReport | None = None,
         pin_counts: PinCounts | None = None,
         reload: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        plans: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.accounts = accounts
         self._keys = keys
@@ -220,6 +238,7 @@ class Admin:
         self._health = health
         self._pin_counts = pin_counts
         self._reload = reload
+        self._plans = plans
 
     @staticmethod
     def require_admin(principal: Principal) -> Principal:
@@ -253,6 +272,31 @@ class Admin:
         if self._keys is not None:
             self._keys.clear()  # principals carry the threshold
         return await self.accounts.get_account(account_id)
+
+    def plans(self) -> list[str]:
+        """The plans the catalog's `limits.plans` defines, sorted (empty when unknown)."""
+        return [] if self._plans is None else sorted(self._plans())
+
+    async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo:
+        """Put the account on `plan` (None: clear it, so the catalog's `accounts` lists or
+        `default` decide). The name must be a plan name (`PLAN_NAME`), and one the catalog's
+        `limits.plans` defines when this Admin knows the catalog (`plans`); `InvalidRequest`
+        names the plans there are. Rate limits follow at once in this process (its key cache
+        is cleared), elsewhere within the key-cache window."""
+        if plan is not None:
+            if not isinstance(plan, str) or not PLAN_NAME.fullmatch(plan):
+                raise InvalidRequest(
+                    "a plan name is a letter then up to 29 letters, digits, '_' or '-'",
+                    details={"plan": plan if isinstance(plan, str) else None},
+                )
+            if self._plans is not None:
+                known = sorted(self._plans())
+                if plan not in known:
+                    raise InvalidRequest(
+                        f"the catalog defines no plan {plan!r} (limits.plans)",
+                        details={"plan": plan, "plans": known},
+                    )
+        return await self.accounts.set_plan(account_id, plan)
 
     # keys
 
@@ -398,6 +442,18 @@ class Admin:
         return self._need(self._audit, "audit").export(where)
 
     # upstreams: health and pins
+
+    async def upstream_latency(
+        self, window: str | None = None, *, now: datetime | None = None
+    ) -> LatencySeries:
+        """p50/p95 latency per upstream per time bucket over `window` (`1h`, `24h` (default),
+        `7d`), from the audit records (`toolwire.core.latency`). `InvalidRequest` for another
+        window."""
+        name, _, _ = window_of(window)
+        end = now or datetime.now(UTC)
+        book = self._need(self._audit, "audit")
+        samples = await book.latency_samples(first_bucket(end, name), MAX_SAMPLES)
+        return latency_series(samples, end, name, truncated=len(samples) >= MAX_SAMPLES)
 
     def upstreams(self) -> list[dict[str, Any]]:
         """One row per upstream (`toolwire.core.upstreams.upstream_rows`): this process's

@@ -74,6 +74,8 @@ class Principal:
     servers: frozenset[str] | None = None
     """The virtual servers this key (or this request's `/mcp/<name>` path) is limited to; None:
     the whole catalog (`toolwire.core.servers`)."""
+    plan: str | None = None
+    """The account's stored plan (`limits.plans.<plan>` sets its rate); None: none stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,10 @@ class ToolCall:
     idempotency_key: str | None = None
     channel: Channel | None = None
     """Where the call's progress and log lines go, and what the client declared (None: nowhere)."""
+    trace_context: Mapping[str, str] = field(default_factory=dict)
+    """The W3C trace context the caller sent (`traceparent`, optionally `tracestate`; nothing
+    else), as `toolwire.inbound.tracecontext.received` keeps it: the parent of the call's span
+    when tracing is on. Empty: the span starts a new trace."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,11 @@ re-initialises its MCP session keeps its count:
     key_tool    key x tool (or operation)   limits.tools.<tool|tool.op>.per_key, else
                                             limits.per_key_tool (every tool)
     key         key, all tools together     limits.per_key
-    plan        account, by its plan        limits.plans.<plan>.per_account (plan `default`
-                                            for accounts no plan lists)
+    plan        account, by its plan        limits.plans.<plan>.per_account; the plan is
+                                            the account's stored one (`Principal.plan`,
+                                            `toolwire accounts set-plan`) when the catalog
+                                            defines it, else the plan whose `accounts`
+                                            lists it, else `default`
     all_keys    a tool, all keys together   limits.tools.<tool|tool.op>.all_keys
     upstream    an upstream, all keys       limits.upstreams.<name> (an `upstreams`,
                                             `openapi` or `databases` entry of the catalog)
@@ -123,7 +126,8 @@ class LimitRules:
     plans: Mapping[str, Rate] = field(default_factory=dict)
     """Plan name -> its per-account rate."""
     plan_of: Mapping[str, str] = field(default_factory=dict)
-    """Account id -> plan name (accounts not listed are on `default`)."""
+    """Account id -> plan name, from the catalog's `accounts` lists: for accounts with no
+    stored plan the catalog defines (`plan_for`)."""
     upstreams: Mapping[str, Rate] = field(default_factory=dict)
     upstream_of: Mapping[str, str] = field(default_factory=dict)
     """`tool` or `tool.operation` -> the upstream it reaches."""
@@ -141,6 +145,14 @@ class LimitRules:
             or self.upstreams
         )
 
+    def plan_for(self, principal: Principal) -> str:
+        """The plan whose limits the account is under: its stored plan when this catalog
+        defines it, else the plan that lists the account, else `default`."""
+        stored = principal.plan
+        if stored is not None and stored in self.plans:
+            return stored
+        return self.plan_of.get(principal.account_id, "default")
+
     def applicable(self, principal: Principal, op: Operation) -> list[tuple[Rate, tuple[str, ...]]]:
         """The (rate, counter identifiers) this call counts against, narrowest first."""
         found: list[tuple[Rate, tuple[str, ...]]] = []
@@ -153,7 +165,7 @@ class LimitRules:
             found.append((self.per_key_tool, ("key_tool", principal.key_id, op.tool)))
         if self.per_key is not None:
             found.append((self.per_key, ("key", principal.key_id)))
-        plan = self.plans.get(self.plan_of.get(principal.account_id, "default"))
+        plan = self.plans.get(self.plan_for(principal))
         if plan is not None:
             found.append((plan, ("account", principal.account_id)))
         shared = qualified if qualified in self.tool_all_keys else op.tool

@@ -33,6 +33,8 @@ class AccountInfo:
     low_balance: int | None
     created_at: datetime
     disabled: bool
+    plan: str | None = None
+    """The account's plan (a `limits.plans` entry of the catalog); None: the catalog decides."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class AccountInfo:
             "low_balance": None if self.low_balance is None else micro_to_credits(self.low_balance),
             "created_at": iso(self.created_at),
             "disabled": self.disabled,
+            "plan": self.plan,
         }
 
 

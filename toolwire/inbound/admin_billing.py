@@ -3,7 +3,7 @@
     PUT    /admin/v1/accounts/{id}/byok/{provider}   {"value": "..."}  set or replace (201 / 200)
     DELETE /admin/v1/accounts/{id}/byok/{provider}                     delete
     GET    /admin/v1/accounts/{id}/byok                                providers set, never values
-    PATCH  /admin/v1/accounts/{id}                   {"low_balance": 5 | null}
+    PATCH  /admin/v1/accounts/{id}                   {"low_balance": 5 | null, "plan": "pro" | null}
     PUT    /admin/v1/keys/{key_id}/budget            {"hour": 10 | null, "day": 100 | null}
     GET    /admin/v1/keys/{key_id}/budget            caps and what was spent this hour and day
     GET    /admin/v1/usage?account_id=&key_id=&tool=&since=&until=&format=json|csv
@@ -138,11 +138,25 @@ async def get_budget(request: Request, svc: Face, _: Principal) -> Any:
 
 async def patch_account(request: Request, svc: Face, _: Principal) -> Any:
     body = await _body(request, svc)
-    if set(body) != {"low_balance"}:
-        raise InvalidRequest("give exactly 'low_balance' (credits, or null to clear it)")
+    if not body or not set(body) <= _ACCOUNT_PATCH:
+        raise InvalidRequest(
+            "give 'low_balance' (credits, or null to clear it), 'plan' (a plan of the catalog, "
+            "or null to clear it), or both",
+            details={"fields": sorted(_ACCOUNT_PATCH)},
+        )
     account_id = request.path_params["account_id"]
-    threshold = svc.admin.parse_optional_amount(body.get("low_balance"), "low_balance")
-    return 200, {"account": (await svc.admin.set_low_balance(account_id, threshold)).to_dict()}
+    threshold = None
+    if "low_balance" in body:
+        threshold = svc.admin.parse_optional_amount(body.get("low_balance"), "low_balance")
+    await svc.admin.get_account(account_id)  # unknown account: NotFound before any change
+    if "plan" in body:  # checked first: a bad plan changes nothing
+        account = await svc.admin.set_plan(account_id, body["plan"])
+    if "low_balance" in body:
+        account = await svc.admin.set_low_balance(account_id, threshold)
+    return 200, {"account": account.to_dict()}
+
+
+_ACCOUNT_PATCH = frozenset({"low_balance", "plan"})
 
 
 # usage

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from toolwire.core.errors import InvalidArguments, InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall
 from toolwire.core.payload import encode
-from toolwire.inbound import formats
+from toolwire.inbound import formats, tracecontext
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.http import json_response, parse_json, read_body
 from toolwire.inbound.rest import authenticate, error_response, request_id, services
@@ -86,6 +86,7 @@ async def _run_one(
         request_id=rid,
         door="openai",
         idempotency_key=idempotency_key(request.headers.get("idempotency-key"), raw["id"]),
+        trace_context=tracecontext.received(request.headers),
     )
     return await gateway.execute(principal, call)
 

@@ -441,7 +441,20 @@ def _request_schemas() -> dict[str, Any]:
             },
         },
         "AccountRequest": _closed({"name": name, "credits": _CREDITS}, ["name"]),
-        "AccountPatch": _closed({"low_balance": _CREDITS_OR_NULL}, ["low_balance"]),
+        "AccountPatch": {
+            **_closed(
+                {
+                    "low_balance": _CREDITS_OR_NULL,
+                    "plan": {
+                        "type": ["string", "null"],
+                        "pattern": "^[a-zA-Z][a-zA-Z0-9_-]{0,29}$",
+                        "description": "a plan of the catalog's limits.plans; null clears it",
+                    },
+                },
+                [],
+            ),
+            "minProperties": 1,
+        },
         "KeyRequest": _closed(
             {
                 "name": name,

@@ -7,6 +7,7 @@ envelope `{"ok", "data" | "error", "meta"}`. Statuses and headers come from one 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +20,7 @@ from toolwire.core import errors
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
-from toolwire.inbound import formats
+from toolwire.inbound import formats, tracecontext
 from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import (
@@ -159,6 +160,7 @@ async def execute(request: Request) -> Response:
         principal = await authenticate(request)
         body = parse_json(await read_body(request))
         call = parse_call(body, rid, request.headers.get("idempotency-key"), svc.gateway.catalog)
+        call = dataclasses.replace(call, trace_context=tracecontext.received(request.headers))
     except ToolwireError as exc:
         return error_response(exc, rid)
     try:

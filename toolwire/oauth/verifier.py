@@ -23,6 +23,7 @@ stored or passed on: the Principal does not carry it. Design: docs/design/mcp-oa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -117,15 +118,10 @@ class OAuthVerifier:
         narrowing = token_scopes(claims)
         if narrowing is None:
             return principal
-        return Principal(
-            key_id=principal.key_id,
-            account_id=principal.account_id,
-            scopes=principal.scopes.narrowed(narrowing),
-            is_admin=False,
-            name=principal.name,
-            budget_hour=principal.budget_hour,
-            budget_day=principal.budget_day,
-            low_balance=principal.low_balance,
+        # replace(), not a new Principal: every other field (virtual servers, plan, budgets)
+        # stays as the key has it; a token only narrows the scopes.
+        return dataclasses.replace(
+            principal, scopes=principal.scopes.narrowed(narrowing), is_admin=False
         )
 
     async def verify(self, token: str) -> dict[str, Any]:

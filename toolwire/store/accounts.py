@@ -127,6 +127,19 @@ class AccountStore:
             self._on_account_changed()
         return info
 
+    async def set_plan(self, account_id: str, plan: str | None) -> AccountInfo:
+        """Store the account's plan (a name `Admin.set_plan` has checked; None: clear it).
+        This process's key cache forgets its principals, which carry the plan; other processes
+        follow within their key-cache window. `NotFound` for an unknown account."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(plan=plan)
+            )
+            info = await _get_account(conn, account_id)
+        if self._on_account_changed is not None:
+            self._on_account_changed()
+        return info
+
     # keys
 
     async def create_key(
@@ -332,6 +345,7 @@ def _account(row: Row[Any]) -> AccountInfo:
         low_balance=None if row.low_balance is None else int(row.low_balance),
         created_at=row.created_at,
         disabled=bool(row.disabled),
+        plan=row.plan,
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.errors import InvalidRequest
+from toolwire.core.latency import REACHED_UPSTREAM, LatencySample
 from toolwire.core.records import AuditFilter, AuditRecord
 from toolwire.store.audit_sink import record_of
 from toolwire.store.tables import audit_events
@@ -112,6 +113,22 @@ class AuditLog:
             if len(rows) < EXPORT_PAGE:
                 return
             last = rows[-1].id
+
+    async def latency_samples(self, since: datetime, limit: int) -> list[LatencySample]:
+        """(upstream, time, latency) of the newest `limit` calls since `since` that reached an
+        upstream (`toolwire.core.latency.REACHED_UPSTREAM`), newest first (for
+        `Admin.upstream_latency`)."""
+        if self._flush is not None:
+            await self._flush()
+        query = (
+            select(_a.upstream, _a.at, _a.latency_ms)
+            .where(_a.at >= since, _a.upstream.is_not(None), _a.outcome.in_(REACHED_UPSTREAM))
+            .order_by(_a.id.desc())
+            .limit(max(1, int(limit)))
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [LatencySample(r.upstream, r.at, float(r.latency_ms)) for r in rows]
 
     async def prune(self, before: datetime, batch: int = PRUNE_BATCH) -> int:
         """Delete records older than `before`, `batch` (>= 1) rows per transaction."""

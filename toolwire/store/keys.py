@@ -223,6 +223,7 @@ class SqlKeyStore:
                 api_keys.c.servers,
                 accounts.c.disabled,
                 accounts.c.low_balance,
+                accounts.c.plan,
             )
             .join(accounts, accounts.c.id == api_keys.c.account_id)
             .where(api_keys.c.id == parsed.key_id)
@@ -249,6 +250,7 @@ class SqlKeyStore:
             budget_day=row.budget_day,
             low_balance=row.low_balance,
             servers=None if row.servers is None else frozenset(orjson.loads(row.servers)),
+            plan=row.plan,
         )
 
     def _remember(self, digest: bytes, principal: Principal | None) -> None:

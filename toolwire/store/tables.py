@@ -86,6 +86,7 @@ accounts = Table(
     Column("low_balance", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("plan", Text, nullable=True),
 )
 
 api_keys = Table(

@@ -96,6 +96,8 @@ def test_a_form_without_the_sessions_token_or_from_another_origin_changes_nothin
         ("credits", {"amount": "lots"}, "'amount'"),
         ("credits", {"amount": "1000000001"}, "at most 1000000000"),
         ("low-balance", {"low_balance": "-1"}, "'low_balance' must be zero or more"),
+        ("plan", {"plan": "gold"}, "the catalog defines no plan 'gold'"),
+        ("plan", {"plan": "bad name"}, "a plan name is a letter"),
         ("keys", {"name": "k", "scopes": "calc evaluate/x"}, "is not a valid pattern"),
     ],
 )
@@ -112,8 +114,24 @@ def test_out_of_range_values_get_a_clear_message_and_change_nothing(
         assert message in html.unescape(refused.text)
         assert balance(gateway, account_id) == 5
         account = admin.get(f"/admin/v1/accounts/{account_id}").json()["account"]
-        assert account["low_balance"] is None
+        assert account["low_balance"] is None and account["plan"] is None
         assert admin.get("/admin/v1/keys", params={"account_id": account_id}).json() == keys_before
+
+
+def test_an_operator_puts_an_account_on_a_plan_and_clears_it(gateway: RunningGateway) -> None:
+    account_id, _ = gateway.create_account(credits=5, name="plan")
+    page = f"/console/accounts/{account_id}"
+    with browser(gateway) as http, gateway.admin() as admin:
+        sign_in(http, gateway.admin_key)
+        shown = http.get(page).text
+        assert '<option value="pro">pro</option>' in shown and 'id="plan-select"' in shown
+        done = post(http, page, f"{page}/plan", {"plan": "pro"})
+        assert done.status_code == 303, done.text
+        assert admin.get(f"/admin/v1/accounts/{account_id}").json()["account"]["plan"] == "pro"
+        shown = http.get(done.headers["location"]).text
+        assert "Plan saved." in shown and '<option value="pro" selected>' in shown
+        assert post(http, page, f"{page}/plan", {"plan": ""}).status_code == 303
+        assert admin.get(f"/admin/v1/accounts/{account_id}").json()["account"]["plan"] is None
 
 
 def test_an_absurd_budget_is_refused_and_the_key_keeps_none(gateway: RunningGateway) -> None:

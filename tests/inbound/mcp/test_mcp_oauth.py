@@ -362,3 +362,27 @@ def test_subject_mappings_parse_and_a_malformed_one_is_an_error() -> None:
     assert parsed == {"alice": "abc", "https://as.example#bob": "def"}
     with pytest.raises(ValueError):
         oauth.parse_subject_keys(("no-key-id",))
+
+
+async def test_a_token_narrows_only_the_scopes_and_keeps_the_keys_servers_and_plan(
+    world: World,
+) -> None:
+    """A key limited to a virtual server stays limited through a token (`servers` was dropped
+    once when the verifier rebuilt the principal field by field)."""
+    from toolwire.core.model import Principal
+    from toolwire.core.scopes import ScopeSet
+
+    key = Principal("k1", "acc_1", ScopeSet(["*"]), servers=frozenset({"docs"}), plan="pro")
+
+    async def lookup(key_id: str) -> Principal | None:
+        return key if key_id == "k1" else None
+
+    settings = Settings(
+        oauth_authorization_servers=(world.issuer,), oauth_subject_keys=("alice=k1",)
+    )
+    verifier = oauth.OAuthVerifier(settings, lookup)
+    narrowed = await verifier.principal(world.token(scope="toolwire:echo"))
+    assert narrowed.servers == frozenset({"docs"}) and narrowed.plan == "pro"
+    assert narrowed.scopes.permits("echo", "echo", "")
+    assert not narrowed.scopes.permits("calc", "evaluate", "")
+    assert not narrowed.is_admin

@@ -31,6 +31,7 @@ from toolwire.core.errors import Internal, InvalidRequest, ToolwireError
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal
 from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
+from toolwire.inbound import tracecontext
 from toolwire.inbound.a2a import messages
 from toolwire.inbound.http import row_for
 from toolwire.state import StateBackend
@@ -88,7 +89,12 @@ class GatewayExecutor(AgentExecutor):
             return
         await updater.start_work()
 
-        call = dataclasses.replace(call, channel=_TaskChannel(updater))
+        headers = context.call_context.state.get("headers") if context.call_context else None
+        call = dataclasses.replace(
+            call,
+            channel=_TaskChannel(updater),
+            trace_context=tracecontext.received(headers if isinstance(headers, dict) else None),
+        )
         async with self._cancelled_elsewhere(task_id) as elsewhere:
             run = asyncio.ensure_future(self.gateway.execute(principal, call))
             elsewhere.append(run)

@@ -1,4 +1,5 @@
-"""Usage rows into what the console's charts draw: calls per tool per day, credits per day.
+"""Usage rows into what the console's charts draw: calls per tool per day, credits per day,
+latency per upstream over time (`latency_over_time`).
 
 Shapes (Chart.js `data` objects, JSON-ready): `{"labels": [day, ...], "datasets": [{"label":
 tool, "data": [calls, ...]}, ...]}` and `{"labels": [day, ...], "datasets": [{"label":
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from toolwire.core.latency import LatencySeries
 from toolwire.core.model import micro_to_credits
 from toolwire.core.records import UsageRow
 
@@ -58,6 +60,37 @@ def by_tool(rows: Iterable[UsageRow]) -> list[dict[str, Any]]:
     return [
         {"tool": t, "calls": c, "failures": f, "credits": micro_to_credits(m)}
         for t, (c, f, m) in sorted(totals.items())
+    ]
+
+
+def latency_over_time(series: LatencySeries) -> dict[str, Any]:
+    """`Admin.upstream_latency()` into a line chart: labels are the buckets' start times (UTC,
+    `HH:MM`, or the date for day buckets), two lines per upstream (`NAME p50`, `NAME p95`, ms;
+    None where a bucket had no call, drawn as a gap)."""
+    fmt = "%Y-%m-%d" if series.bucket_s >= 86_400 else "%H:%M"
+    datasets = [
+        {"label": f"{name} {p}", "data": values[f"{p}_ms"], "kind": p}
+        for name, values in series.upstreams.items()
+        for p in ("p50", "p95")
+    ]
+    return {"labels": [b.strftime(fmt) for b in series.buckets], "datasets": datasets}
+
+
+def latency_rows(series: LatencySeries) -> list[dict[str, Any]]:
+    """The same numbers as `latency_over_time`, as table rows for the buckets with calls:
+    `{"bucket", "upstream", "calls", "p50_ms", "p95_ms"}`, oldest first."""
+    fmt = "%Y-%m-%d" if series.bucket_s >= 86_400 else "%Y-%m-%d %H:%M"
+    return [
+        {
+            "bucket": start.strftime(fmt),
+            "upstream": name,
+            "calls": values["calls"][i],
+            "p50_ms": values["p50_ms"][i],
+            "p95_ms": values["p95_ms"][i],
+        }
+        for i, start in enumerate(series.buckets)
+        for name, values in series.upstreams.items()
+        if values["calls"][i]
     ]
 
 

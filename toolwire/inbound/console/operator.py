@@ -21,6 +21,7 @@ NOTICES = {
     "created": "Account created.",
     "granted": "Credits granted.",
     "threshold": "Low-balance alert saved.",
+    "plan": "Plan saved.",
     "revoked": "Key revoked.",
     "budget": "Budget saved.",
 }
@@ -97,6 +98,7 @@ async def account(
         keys=keys,
         budgets=budgets,
         history=await admin.history(account_id, 20),
+        plans=admin.plans(),
         error=error,
         notice=notice(visit),
         secret=secret,
@@ -128,6 +130,17 @@ async def low_balance(visit: Visit) -> Response:
     except ToolwireError as exc:
         return await account(visit, error=exc.message, status=status_of(exc))
     return redirect(f"/console/accounts/{account_id}", "threshold")
+
+
+async def plan(visit: Visit) -> Response:
+    admin = visit.svc.admin
+    account_id = visit.request.path_params["account_id"]
+    await admin.get_account(account_id)
+    try:
+        await admin.set_plan(account_id, visit.form.get("plan", "").strip() or None)
+    except ToolwireError as exc:
+        return await account(visit, error=exc.message, status=status_of(exc))
+    return redirect(f"/console/accounts/{account_id}", "plan")
 
 
 async def create_key(visit: Visit) -> Response:

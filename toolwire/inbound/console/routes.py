@@ -14,19 +14,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from toolwire.core.errors import Unauthenticated, Unavailable
+from toolwire.core.errors import Forbidden, ToolwireError, Unauthenticated, Unavailable
 from toolwire.inbound.console import audit, customer, operator, upstreams
-from toolwire.inbound.console.session import Session
+from toolwire.inbound.console import oidc as console_oidc
+from toolwire.inbound.console.session import Session, is_https
 from toolwire.inbound.console.web import (
     Audience,
     Handler,
     Visit,
+    not_found,
     page,
     redirect,
     render,
     status_of,
     with_headers,
 )
+from toolwire.oauth import oidc
 
 STATIC = Path(__file__).with_name("static")
 MAX_KEY = 512
@@ -46,7 +49,14 @@ async def login_page(visit: Visit, *, error: str | None = None, status: int = 20
     if visit.principal is not None and error is None:
         return await home(visit)
     done = visit.request.query_params.get("done", "")
-    return render(visit, "login.html", status, error=error, notice=LOGIN_NOTICES.get(done))
+    return render(
+        visit,
+        "login.html",
+        status,
+        error=error,
+        notice=LOGIN_NOTICES.get(done),
+        oidc=oidc.configured(visit.svc.settings),
+    )
 
 
 async def login(visit: Visit) -> Response:
@@ -69,6 +79,44 @@ async def login(visit: Visit) -> Response:
     return await home(visit)
 
 
+async def oidc_start(visit: Visit) -> Response:
+    settings = visit.svc.settings
+    if not oidc.configured(settings):
+        return not_found(visit)
+    try:
+        flow, response = await console_oidc.start(settings)
+    except ToolwireError as exc:
+        return await login_page(visit, error=exc.message, status=503)
+    secret = visit.svc.secret_key
+    https = is_https(visit.request, settings)
+    console_oidc.set_flow_cookie(
+        response, visit.request, https, console_oidc.seal_flow(flow, secret)
+    )
+    return response
+
+
+async def oidc_callback(visit: Visit) -> Response:
+    settings = visit.svc.settings
+    if not oidc.configured(settings):
+        return not_found(visit)
+    https = is_https(visit.request, settings)
+    flow = console_oidc.open_flow(visit.request, visit.svc.secret_key)
+    try:
+        operator = await console_oidc.finish(settings, visit.request, flow)
+    except (Unauthenticated, Forbidden) as exc:
+        visit.principal = None
+        refused = await login_page(
+            visit, error=exc.message, status=console_oidc.refusal_status(exc)
+        )
+        console_oidc.clear_flow_cookie(refused, https)
+        return refused
+    visit.session = Session.operator_signed_in(*operator)  # a new form token too
+    visit.principal = console_oidc.operator_principal(settings, operator)
+    response = render(visit, "signed_in.html")
+    console_oidc.clear_flow_cookie(response, https)
+    return response
+
+
 async def logout(visit: Visit) -> Response:
     visit.session = Session.anonymous()
     return redirect("/console/login", "out")
@@ -89,6 +137,8 @@ routes: list[BaseRoute] = [
     _r("/login", login_page, "public"),
     _r("/login", login, "public", "POST"),
     _r("/logout", logout, "public", "POST"),
+    _r("/oidc/start", oidc_start, "public"),
+    _r("/oidc/callback", oidc_callback, "public"),
     _r("/tools", tools, "signed-in"),
     # operator
     _r("/accounts", operator.accounts, "operator"),
@@ -96,6 +146,7 @@ routes: list[BaseRoute] = [
     _r("/accounts/{account_id}", operator.account, "operator"),
     _r("/accounts/{account_id}/credits", operator.grant, "operator", "POST"),
     _r("/accounts/{account_id}/low-balance", operator.low_balance, "operator", "POST"),
+    _r("/accounts/{account_id}/plan", operator.plan, "operator", "POST"),
     _r("/accounts/{account_id}/keys", operator.create_key, "operator", "POST"),
     _r("/keys", operator.keys, "operator"),
     _r("/keys/{key_id}/revoke", operator.revoke_key, "operator", "POST"),

@@ -52,6 +52,9 @@ class Session:
     """The API key signed in with (None: not signed in). Lives only inside the sealed cookie."""
     expires: float = 0.0
     """Unix seconds."""
+    operator: tuple[str, str, str] | None = None
+    """An operator signed in with OpenID Connect: (subject, name shown, allow-list entry);
+    checked against the allow-list again on every request (`toolwire.inbound.console.oidc`)."""
 
     @classmethod
     def anonymous(cls) -> Session:
@@ -60,6 +63,14 @@ class Session:
     @classmethod
     def signed_in(cls, key: str) -> Session:
         return cls(csrf=secrets.token_urlsafe(32), key=key, expires=time.time() + LIFETIME_S)
+
+    @classmethod
+    def operator_signed_in(cls, subject: str, name: str, entry: str) -> Session:
+        return cls(
+            csrf=secrets.token_urlsafe(32),
+            expires=time.time() + LIFETIME_S,
+            operator=(subject, name, entry),
+        )
 
 
 def is_https(request: Request, settings: Settings) -> bool:
@@ -85,14 +96,31 @@ def read(request: Request, settings: Settings, secret: bytes) -> Session | None:
     key, expires = fields.get("key"), fields.get("expires")
     if not isinstance(expires, float | int) or expires < time.time():
         return None
-    return Session(fields["csrf"], key if isinstance(key, str) else None, float(expires))
+    operator = fields.get("operator")
+    if not (isinstance(operator, list) and len(operator) == 3) or not all(
+        isinstance(part, str) for part in operator
+    ):
+        operator = None
+    return Session(
+        fields["csrf"],
+        key if isinstance(key, str) else None,
+        float(expires),
+        None if operator is None else (operator[0], operator[1], operator[2]),
+    )
 
 
 def write(
     response: Response, request: Request, settings: Settings, secret: bytes, session: Session
 ) -> None:
     """Set the sealed cookie on `response`."""
-    plain = orjson.dumps({"csrf": session.csrf, "key": session.key, "expires": session.expires})
+    plain = orjson.dumps(
+        {
+            "csrf": session.csrf,
+            "key": session.key,
+            "expires": session.expires,
+            "operator": session.operator,
+        }
+    )
     sealed = Sealer(secret, CONSOLE_SESSION).seal(plain, _AAD)
     https = is_https(request, settings)
     response.set_cookie(

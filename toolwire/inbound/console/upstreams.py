@@ -3,7 +3,9 @@
     GET  /console/upstreams
         one row per upstream (`Admin.upstreams()`: kind, breaker state, tools, pinned and held
         counts, processes, in-flight calls, last error, p50 latency in ms, with a chart of the
-        p50s), then every held definition with its word-level diff (`toolwire.core.pins.diff`)
+        p50s), a chart of p50 and p95 latency per upstream over time from the audit records
+        (`?window=1h|24h|7d`, `Admin.upstream_latency`), then every held definition with its
+        word-level diff (`toolwire.core.pins.diff`)
     POST /console/upstreams/{name}/approve   form: csrf, tool
         `Admin.approve(name, tool)`; 303 back with "approved", or the page again with the
         error's message (`NotFound` for an unknown upstream or tool: 404)
@@ -18,7 +20,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from toolwire.core import pins
+from toolwire.core import latency, pins
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound.console import charts
 from toolwire.inbound.console.web import Visit, redirect, render, status_of
@@ -31,6 +33,9 @@ MAX_TOOL = 200
 async def upstreams(visit: Visit, *, error: str | None = None, status: int = 200) -> Response:
     admin = visit.svc.admin
     rows = admin.upstreams()
+    asked = visit.request.query_params.get("window")
+    window = asked if asked in latency.WINDOWS else latency.DEFAULT_WINDOW  # an allow-list
+    series = await admin.upstream_latency(window)
     held: list[dict[str, Any]] = [
         {"record": r, "diff": pins.diff(r)} for r in await admin.pins() if r.held
     ]
@@ -40,6 +45,11 @@ async def upstreams(visit: Visit, *, error: str | None = None, status: int = 200
         status,
         upstreams=rows,
         latency_chart=charts.p50_by_upstream(rows),
+        over_time=charts.latency_over_time(series),
+        over_time_rows=charts.latency_rows(series),
+        window=window,
+        windows=list(latency.WINDOWS),
+        truncated=series.truncated,
         held=held,
         error=error,
         notice=NOTICES.get(visit.request.query_params.get("done", "")),

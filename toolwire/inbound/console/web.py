@@ -31,6 +31,7 @@ from toolwire.core.errors import (
     Unavailable,
 )
 from toolwire.core.model import Principal, micro_to_credits
+from toolwire.inbound.console import oidc
 from toolwire.inbound.console import session as sessions
 from toolwire.inbound.console.session import CsrfError, Session
 from toolwire.inbound.face import Face
@@ -154,7 +155,15 @@ def page(
         found = sessions.read(request, svc.settings, svc.secret_key)
         session = found or Session.anonymous()
         principal: Principal | None = None
-        if session.key is not None:
+        if session.operator is not None:
+            principal = oidc.operator_principal(svc.settings, session.operator)
+            if principal is None:  # no longer on the allow-list (or sign-in switched off)
+                session, found = Session.anonymous(), None
+                if audience != "public":
+                    return _finish(
+                        request, svc, session, redirect("/console/login", "expired"), fresh=True
+                    )
+        elif session.key is not None:
             try:
                 principal = await svc.auth.authenticate(session.key)
             except Unavailable as exc:  # the key was not judged: keep the session, say "later"

@@ -30,6 +30,7 @@ from toolwire.core.federated import ContentKind, NotSubscribable
 from toolwire.core.gateway import Gateway
 from toolwire.core.model import Principal, ToolCall
 from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
+from toolwire.inbound import tracecontext
 from toolwire.inbound.mcp import content, versions
 from toolwire.inbound.mcp.jsonrpc import (
     INTERNAL_ERROR,
@@ -280,6 +281,7 @@ class Handlers:
             door="mcp",
             idempotency_key=idempotency_key,
             channel=CallChannel(ctx, token),
+            trace_context=tracecontext.received(meta if isinstance(meta, dict) else None),
         )
         outcome = await self.gateway.execute(ctx.principal, call)
         op = self.gateway.catalog.get(outcome.meta.tool) if outcome.meta.tool else None

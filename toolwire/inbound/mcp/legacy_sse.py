@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import InvalidRequest, ToolwireError
+from toolwire.inbound import tracecontext
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import jsonrpc, security, sse, subscriptions, versions
@@ -165,6 +166,7 @@ async def _accept(
         raise InvalidRequest("sessionId is required")
     session = await runtime.sessions.resume(token, principal.key_id)
     body = jsonrpc.loads(await read_body(request, services.settings.max_body_bytes))
+    tracecontext.into_meta(body, request.headers)  # SEP-414: the message's own _meta wins
     return runtime.connection(principal, session), jsonrpc.parse_message(body)
 
 

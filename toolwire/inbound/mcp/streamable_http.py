@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from toolwire.core.errors import ToolwireError
 from toolwire.core.federated import NotSubscribable
 from toolwire.core.model import Principal
+from toolwire.inbound import tracecontext
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import (
     envelope,
@@ -111,6 +112,8 @@ class Post:
         except RpcError as err:
             await self._error(None, err, "handshake")
             return
+        for message in body if isinstance(body, list) else [body]:
+            tracecontext.into_meta(message, self.request.headers)  # SEP-414: _meta wins
         if isinstance(body, list):
             await self._batch(body)
             return

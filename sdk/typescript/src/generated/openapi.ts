@@ -1544,7 +1544,9 @@ export interface components {
              * @example 10
              * @example 0.25
              */
-            low_balance: number | string | null;
+            low_balance?: number | string | null;
+            /** @description a plan of the catalog's limits.plans; null clears it */
+            plan?: string | null;
         };
         AccountRequest: {
             /**

@@ -13,11 +13,18 @@
       if (!source) return;
       var data = JSON.parse(source.textContent);
       var stacked = canvas.dataset.chart === "calls";
+      var lines = canvas.dataset.chart === "latency-time";
       data.datasets.forEach(function (set, i) {
-        set.backgroundColor = PALETTE[i % PALETTE.length];
+        var colour = PALETTE[(lines ? Math.floor(i / 2) : i) % PALETTE.length];
+        set.backgroundColor = colour;
+        if (lines) {
+          set.borderColor = colour;
+          set.borderDash = set.kind === "p95" ? [6, 4] : [];
+          set.spanGaps = false;
+        }
       });
       new window.Chart(canvas, {
-        type: "bar",
+        type: lines ? "line" : "bar",
         data: data,
         options: {
           responsive: true,
@@ -25,7 +32,7 @@
           animation: false,
           datasets: { bar: { maxBarThickness: 48 } },
           scales: { x: { stacked: stacked }, y: { stacked: stacked, beginAtZero: true } },
-          plugins: { legend: { display: stacked } },
+          plugins: { legend: { display: stacked || lines } },
         },
       });
       canvas.dataset.drawn = "1";
