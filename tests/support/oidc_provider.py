@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -113,8 +113,10 @@ class Provider:
         seen: dict[str, Any] = {"endpoint": "token", "form": sorted(form)}
         self.seen.append(seen)
         if self.client_secret is not None:
-            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-            seen["basic_auth"] = request.headers.get("authorization") == f"Basic {expected}"
+            seen["basic_auth"] = _basic(request.headers.get("authorization", "")) == (
+                self.client_id,
+                self.client_secret,
+            )
             if not seen["basic_auth"]:
                 return JSONResponse({"error": "invalid_client"}, 401)
         elif form.get("client_id") != self.client_id:
@@ -159,3 +161,17 @@ def provider(client_id: str, client_secret: str | None, redirect_uri: str) -> It
     idp = Provider(f"http://127.0.0.1:{port}", client_id, client_secret, [redirect_uri])
     with serving(idp.app(), port=port):
         yield idp
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    """HTTP Basic client credentials as RFC 6749 §2.3.1 defines them: base64 of
+    `form-urlencoded(id) ":" form-urlencoded(secret)`; None when the header is not that."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        pair = base64.b64decode(value, validate=True).decode()
+    except ValueError:
+        return None
+    client_id, colon, secret = pair.partition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if colon else None

@@ -29,7 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 import jwt
@@ -174,7 +174,10 @@ class OidcClient:
         }
         auth: httpx.Auth | None = None
         if self._secret:
-            auth = httpx.BasicAuth(self.client_id, self._secret)
+            # RFC 6749 §2.3.1: id and secret are form-urlencoded before HTTP Basic encodes them
+            auth = httpx.BasicAuth(
+                quote_plus(self.client_id, safe=""), quote_plus(self._secret, safe="")
+            )
         else:
             form["client_id"] = self.client_id
         try:

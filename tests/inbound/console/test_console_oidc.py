@@ -21,7 +21,7 @@ from tests.support.oidc_provider import Provider, User, provider
 from toolwire.testing import RunningGateway, free_port, running_gateway
 
 CLIENT_ID = "toolwire-console"
-CLIENT_SECRET = f"oidc-secret-{secrets.token_hex(8)}"
+CLIENT_SECRET = f"oidc secret:+/%-{secrets.token_hex(8)}"  # needs RFC 6749 2.3.1 encoding
 
 
 @pytest.fixture(scope="module")
