@@ -44,11 +44,10 @@ from toolwire.inbound import a2a, admin, admin_audit, admin_billing, mcp, openai
 from toolwire.inbound import metrics as metrics_door
 from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.console.routes import routes as console_routes
-from toolwire.inbound.cors import Cors
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
-from toolwire.inbound.middleware import BodyLimit, RequestIds
+from toolwire.inbound.middleware import Edge
 from toolwire.inbound.openapi_doc import openapi_document
 from toolwire.metrics import Metrics, UpstreamState
 from toolwire.oauth.verifier import OAuthVerifier
@@ -423,11 +422,7 @@ def create_app(
             await services.store.close()
             await services.state.close()
 
-    middleware = [
-        Middleware(Cors, settings=settings),
-        Middleware(RequestIds),
-        Middleware(BodyLimit, settings=settings),
-    ]
+    middleware = [Middleware(Edge, settings=settings)]  # request id, body limit, CORS
     routes = [
         *rest.routes,
         *openai.routes,

@@ -329,7 +329,8 @@ class Gateway:
         charge = self._charge(run)
         if run.claimed:
             charge = await asyncio.shield(self.keep(run, charge))
-        await asyncio.shield(self.settle(run, charge))
+        if run.reservation is not None:  # a free call has nothing to settle (and no task to start)
+            await asyncio.shield(self.settle(run, charge))
         if run.balance is None and run.op is not None and run.error is None:
             run.balance = await self._balance(principal)
         self.audit_call(run)
