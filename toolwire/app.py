@@ -424,12 +424,12 @@ def create_app(
 
     middleware = [Middleware(Edge, settings=settings)]  # request id, body limit, CORS
     routes = [
-        *rest.routes,
+        *rest.routes,  # the hot routes first: a request is matched against each route in turn
+        *mcp.routes,
         *openai.routes,
         *admin.routes,
         *admin_billing.routes,
         *admin_audit.routes,
-        *mcp.routes,
         *a2a.routes,
         *console_routes,
         *metrics_door.routes,
