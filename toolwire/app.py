@@ -42,7 +42,6 @@ from toolwire.core.ratelimits import RateLimits, storage_for
 from toolwire.core.servers import VirtualServer
 from toolwire.inbound import a2a, admin, admin_audit, admin_billing, mcp, openai, rest
 from toolwire.inbound import metrics as metrics_door
-from toolwire.inbound.a2a.routes import A2ADoor
 from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
@@ -396,7 +395,7 @@ def create_app(
         app.state.face = face = face_of(services)  # all the doors may use
         # the doors' per-app state, built here and closed below (never lazily, never at import)
         app.state.mcp_runtime = runtime = Runtime(face)
-        app.state.a2a_door = a2a_door = A2ADoor.build(face)
+        app.state.a2a_door = None  # built on the first A2A request (`a2a.door.A2ADoor.of`)
         pin_watch = None
         if services.pins is not None:
             pin_watch = asyncio.create_task(watch_pins(services.gateway, services.pins))
@@ -412,7 +411,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await pin_watch
             await services.reloader.stop()
-            await a2a_door.aclose()  # the SDK's handler drains its running tasks
+            if app.state.a2a_door is not None:
+                await app.state.a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()
             if services.upstreams is not None:
                 await services.upstreams.aclose()

@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import jwt
 import orjson
 
 from toolwire.core.errors import Unauthenticated
@@ -125,6 +124,8 @@ class OAuthVerifier:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once everything checks out; `Unauthenticated` otherwise."""
+        import jwt  # here: PyJWT (and cryptography's backends) load only when OAuth is in use
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
