@@ -1,6 +1,7 @@
 """Idle memory of one gateway process: `toolwire serve` started as users start it (default
-config, SQLite), its VmRSS from /proc/PID/status after it answers /healthz and settles, and
-again after one REST call (a call loads nothing heavy either).
+config, SQLite), its VmRSS from /proc/PID/status after it answers /healthz and settles: at the
+very first start (which creates the schema) and at a restart on the same data directory, then
+after one REST call (a call loads nothing heavy either).
 
     python -m bench.rss [--settle 2] [--json]
     PYTHONPATH=/path/to/other/checkout python -m bench.rss   # the other side of an A/B
@@ -33,7 +34,17 @@ def vm_rss_mb(pid: int) -> float:
 
 
 def run(settle: float) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, running_gateway(Path(tmp)) as gw:
+    with tempfile.TemporaryDirectory() as tmp:
+        with running_gateway(Path(tmp)) as first:  # the first start creates the schema
+            time.sleep(settle)
+            first_start = vm_rss_mb(first.process.pid)
+        result = restarted(Path(tmp), settle, first.admin_key)
+        return {"first_start_idle_rss_mb": round(first_start, 1), **result}
+
+
+def restarted(data_dir: Path, settle: float, admin_key: str) -> dict[str, float]:
+    """A restart on the same data directory: what a gateway runs as, almost always."""
+    with running_gateway(data_dir, admin_key=admin_key) as gw:
         time.sleep(settle)
         idle = vm_rss_mb(gw.process.pid)
         _, key = gw.create_account(credits=10)
@@ -60,8 +71,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"idle RSS {result['idle_rss_mb']} MB, after one call {result['after_call_rss_mb']} MB"
-            f" (target <= {TARGET_MB:g} MB)"
+            f"idle RSS {result['idle_rss_mb']} MB (first start: {result['first_start_idle_rss_mb']}"
+            f" MB), after one call {result['after_call_rss_mb']} MB (target <= {TARGET_MB:g} MB)"
         )
 
 

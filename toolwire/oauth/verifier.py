@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import orjson
 
 from toolwire.core.errors import Unauthenticated
@@ -242,6 +241,8 @@ def _suits(jwk: Mapping[str, Any], alg: str) -> bool:
 
 
 async def _fetch_json(url: str) -> dict[str, Any]:
+    import httpx  # here: an idle gateway without OAuth never loads it
+
     parts = urlsplit(url)
     loopback = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
