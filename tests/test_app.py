@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +78,45 @@ def test_shutdown_closes_the_a2a_handler_so_a_running_task_is_cancelled_and_audi
     with sqlite3.connect(uri, uri=True) as db:
         rows = db.execute("SELECT outcome FROM audit_events WHERE door = 'a2a'").fetchall()
     assert rows == [("CANCELLED",)]
+
+
+IDLE_UNLOADED = ("a2a", "alembic", "jinja2", "jwt", "mcp", "sqlglot", "google.protobuf")
+"""Packages an idle gateway (restarted on its data directory, no A2A call, no console page, no
+OAuth, no SQL view, no MCP upstream) never loads: each costs megabytes (docs/benchmarks.md)."""
+
+_IDLE_SCRIPT = """
+import sys
+from starlette.testclient import TestClient
+import toolwire.cli.serve  # what `toolwire serve` imports
+from toolwire.app import create_app
+from toolwire.settings import Settings
+from pathlib import Path
+with TestClient(create_app(Settings(data_dir=Path(sys.argv[1])))) as http:
+    assert http.get("/healthz").status_code == 200
+    assert http.post("/api/v1/execute", json={"tool": "echo"}).status_code == 401
+print(",".join(sorted(name for name in sys.argv[2].split(",") if name in sys.modules)))
+"""
+
+
+def test_an_idle_gateway_does_not_load_the_packages_it_does_not_use(tmp_path: Path) -> None:
+    """Lazy loading, checked where it is deterministic: `sys.modules` of a fresh interpreter
+    that starts the app on an existing data directory (the first start creates the schema,
+    with Alembic; a restart finds it at head and does not load Alembic)."""
+    data = str(tmp_path / "data")
+    names = ",".join(IDLE_UNLOADED)
+    first = subprocess.run(
+        [sys.executable, "-c", _IDLE_SCRIPT, data, names],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "alembic"  # the schema was created: that needs Alembic
+    again = subprocess.run(
+        [sys.executable, "-c", _IDLE_SCRIPT, data, names],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == ""

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from toolwire.cli.common import ConfigFile, JsonOut, console, err_console, fail, settings_from
-from toolwire.client import Client, Meta, ToolwireError, TransportError
 from toolwire.core.model import micro_to_credits
+
+if TYPE_CHECKING:
+    from toolwire.client import Meta, ToolwireError
 
 tools_app = typer.Typer(help="Inspect the tool catalog.", no_args_is_help=True)
 
@@ -101,6 +103,9 @@ def call(
     api_key = key or os.environ.get("TOOLWIRE_API_KEY")
     if not api_key:
         raise fail("an API key is needed: pass --key or set TOOLWIRE_API_KEY")
+    # here: the SDK (and httpx) load for this client command, not in `toolwire serve`
+    from toolwire.client import Client, ToolwireError, TransportError
+
     client = Client(url, api_key=api_key)
     try:
         result = client.execute(name, arguments, idempotency_key=idempotency_key)

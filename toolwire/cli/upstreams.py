@@ -13,7 +13,6 @@ import asyncio
 import os
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -73,6 +72,8 @@ def upstreams_list(
     key = os.environ.get("TOOLWIRE_ADMIN_KEY")
     if not key:
         raise fail("set TOOLWIRE_ADMIN_KEY to the gateway's admin key")
+    import httpx  # here: `toolwire serve` loads this module but never needs httpx
+
     try:
         response = httpx.get(
             base.rstrip("/") + "/admin/v1/upstreams",

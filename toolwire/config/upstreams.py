@@ -47,8 +47,6 @@ from toolwire.upstream.openapi import (
 from toolwire.upstream.openapi import load_document as load_openapi
 from toolwire.upstream.openapi.budget import DEFAULT_MAX_SCHEMA_TOKENS
 from toolwire.upstream.openapi.curation import annotations_for
-from toolwire.upstream.sql import PostgresRunner, SqliteRunner, ViewSpec, view_tool
-from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES
 from toolwire.vault.redact import Redactor
 
 if TYPE_CHECKING:
@@ -465,6 +463,10 @@ def database_tool(name: str, raw: Mapping[str, Any], base_dir: Path) -> ToolSpec
     timeout = float(raw.get("statement_timeout", 5.0))
     tables = {t: (None if cols == "*" else tuple(cols)) for t, cols in raw["tables"].items()}
     credentials = {"password": raw["password_secret"]} if "password_secret" in raw else {}
+    # here: the SQL upstream (and sqlglot, ~10 MB) loads only when a view is configured
+    from toolwire.upstream.sql import PostgresRunner, SqliteRunner, ViewSpec, view_tool
+    from toolwire.upstream.sql.guard import DEFAULT_MAX_BYTES
+
     spec = ViewSpec(
         name=name,
         tables=tables,

@@ -10,7 +10,6 @@ and the core releases its reservation (cancelled calls are never charged, see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -28,10 +27,13 @@ class ClientGone(Exception):
     """The client disconnected before the work finished; there is no one to answer."""
 
 
-async def _wait_disconnect(receive: Receive) -> None:
+async def _watch(receive: Receive, request_task: asyncio.Task[object], gone: list[bool]) -> None:
+    """Wait for the client's `http.disconnect`; then cancel `request_task` (marking `gone`)."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            gone.append(True)
+            request_task.cancel()
             return
 
 
@@ -39,20 +41,26 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     """`await work`, unless the client disconnects first: then cancel it and raise `ClientGone`.
 
     Call only after the request body was read (the next ASGI message is then the disconnect).
+    The work runs in the request's own task; one watcher task waits for the disconnect and
+    cancels the request's task when it comes (one task per request, not two plus a wait: the
+    hot path, docs/benchmarks.md). A cancellation from elsewhere propagates unchanged.
     """
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_wait_disconnect(request.receive))
+    current = asyncio.current_task()
+    if current is None:  # not in a task (never under an ASGI server): nothing to race
+        return await work
+    gone: list[bool] = []
+    watcher = asyncio.get_running_loop().create_task(_watch(request.receive, current, gone))
     try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        result = await work
+    except asyncio.CancelledError:
+        if gone and current.uncancel() == 0:  # the watcher's cancellation, and only it
+            raise ClientGone from None
+        raise
     finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        raise ClientGone
-    return task.result()
+        watcher.cancel()
+    if gone:  # the client left as the work ended; the work ignored the cancellation
+        current.uncancel()
+    return result
 
 
 def gone_response() -> Response:

@@ -15,6 +15,7 @@ What this is not: authentication. An allowed origin still needs a key on every r
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from toolwire.settings import Settings
@@ -51,9 +52,14 @@ def allowed(origin: str, settings: Settings) -> bool:
     return "*" in listed or value in listed
 
 
-def allowed_hosts(settings: Settings) -> set[str]:
+def allowed_hosts(settings: Settings) -> frozenset[str]:
     """Host names a loopback-bound gateway answers to: loopback, the public URL's host and the
-    listed origins' hosts."""
-    hosts = set(LOOPBACK_HOSTS) | {(urlsplit(settings.base_url).hostname or "").lower()}
-    hosts |= {(urlsplit(normalized(o)).hostname or "").lower() for o in settings.cors_origins}
-    return hosts
+    listed origins' hosts. Computed once per (public URL, origins) pair: every MCP request asks."""
+    return _allowed_hosts(settings.base_url, tuple(settings.cors_origins))
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed_hosts(base_url: str, cors_origins: tuple[str, ...]) -> frozenset[str]:
+    hosts = set(LOOPBACK_HOSTS) | {(urlsplit(base_url).hostname or "").lower()}
+    hosts |= {(urlsplit(normalized(o)).hostname or "").lower() for o in cors_origins}
+    return frozenset(hosts)

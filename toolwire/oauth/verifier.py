@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-import jwt
 import orjson
 
 from toolwire.core.errors import Unauthenticated, Unavailable
@@ -126,6 +124,8 @@ class OAuthVerifier:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once everything checks out; `Unauthenticated` otherwise."""
+        import jwt  # here: PyJWT (and cryptography's backends) load only when OAuth is in use
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -248,6 +248,8 @@ def _suits(jwk: Mapping[str, Any], alg: str) -> bool:
 
 
 async def _fetch_json(url: str) -> dict[str, Any]:
+    import httpx  # here: an idle gateway without OAuth never loads it
+
     parts = urlsplit(url)
     loopback = (parts.hostname or "") in ("localhost", "127.0.0.1", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):

@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -37,6 +36,9 @@ from toolwire.inbound.console.session import CsrfError, Session
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body, row_for
 from toolwire.inbound.rest import ERRORS, services
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 Audience = Literal["public", "signed-in", "operator", "customer"]
 FORM_LIMIT = 64 * 1024
@@ -77,6 +79,9 @@ Handler = Callable[[Visit], Awaitable[Response]]
 
 @functools.cache
 def environment() -> Environment:
+    # imported here: jinja2 is loaded by the first console page, not by an idle gateway
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("toolwire.inbound.console", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),

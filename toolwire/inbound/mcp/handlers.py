@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -433,7 +433,7 @@ def _upstream_failed(exc: ToolwireError) -> RpcError:
 
 
 def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
+    return "req_" + os.urandom(16).hex()  # 128 random bits, as uuid4 gave, cheaper
 
 
 def _cursor(fingerprint: str, offset: int) -> str:

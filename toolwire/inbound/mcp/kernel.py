@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +74,7 @@ async def keep_nothing(_conn: Connection) -> None:
 
 
 def new_connection_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as uuid4 gave, cheaper
 
 
 @dataclass

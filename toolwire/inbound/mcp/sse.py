@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -161,33 +162,34 @@ async def answer(
     JSON-RPC message is sent and the exchange ends cleanly.
     """
     sse_allowed = accepts.sse
-    queue: asyncio.Queue[tuple[bool, dict[str, Any]]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    # (final, message) in order; `signal` is resolved when one is added. A plain deque and a
+    # future, not an asyncio.Queue: no getter task per message (the hot path, docs/benchmarks.md)
+    queue: deque[tuple[bool, dict[str, Any]]] = deque()
+    signal: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not signal.done():
+            signal.set_result(None)
 
     async def emit(message: dict[str, Any]) -> None:
         if sse_allowed:
-            queue.put_nowait((False, message))
+            queue.append((False, message))
+            wake()
 
     async def body() -> None:
-        queue.put_nowait((True, await run(emit)))
+        queue.append((True, await run(emit)))
+        wake()
 
-    task = asyncio.create_task(body())
+    task = loop.create_task(body())
     if on_started is not None:
         on_started(task)
-    gone = asyncio.create_task(wait_disconnect(receive))
+    gone = loop.create_task(wait_disconnect(receive))
     stream = SseStream(send)
-    getter: asyncio.Task[tuple[bool, dict[str, Any]]] | None = None
     try:
         while True:
-            getter = getter or asyncio.create_task(queue.get())
-            ended = task.done() and not _failed(task)  # its final message is queued
-            done, _ = await asyncio.wait(
-                {getter, gone} if ended else {getter, gone, task},
-                timeout=KEEPALIVE_S,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if getter in done:
-                final, message = getter.result()
-                getter = None
+            if queue:  # messages first, as they were queued
+                final, message = queue.popleft()
                 if final and not stream.started:
                     await send_reply(send, message, status_of(message), headers, accepts=accepts)
                     return
@@ -202,7 +204,18 @@ async def answer(
                 if final:
                     await stream.end()
                     return
-            elif gone in done:
+                continue
+            if signal.done():
+                signal = loop.create_future()
+            ended = task.done() and not _failed(task)  # its final message is queued
+            done, _ = await asyncio.wait(
+                {signal, gone} if ended else {signal, gone, task},
+                timeout=KEEPALIVE_S,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if queue:
+                continue
+            if gone in done:
                 return
             elif task.done() and task.cancelled():  # notifications already queued went first
                 await _end_cancelled(send, stream, accepts, headers)
@@ -212,14 +225,13 @@ async def answer(
             elif not done and stream.started:
                 await stream.comment()
     finally:
-        for pending in (getter, gone, task):
-            if pending is not None and not pending.done():
+        for pending in (gone, task):
+            if not pending.done():
                 pending.cancel()
+        if not signal.done():
+            signal.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if getter is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await getter
         with contextlib.suppress(asyncio.CancelledError):
             await gone
 

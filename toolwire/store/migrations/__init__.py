@@ -13,15 +13,20 @@ For hand use (`alembic revision`, `alembic history`) point `alembic -c` at any i
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from toolwire.store.db import create_engine, parse_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 """The folder holding env.py and versions/."""
@@ -36,6 +41,8 @@ _SQLITE_ATTEMPTS = 3
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic `Config` for this package's scripts, built in code."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.set_main_option("path_separator", "os")
@@ -52,6 +59,12 @@ async def migrate(url: str, revision: str = HEAD) -> None:
         engine = create_engine(parsed, poolclass=NullPool)
     else:  # waiting for another process's migration is not a stuck statement
         engine = create_engine(parsed, poolclass=NullPool, connect_args={"command_timeout": None})
+    try:
+        if revision == HEAD and await _at_head(engine):
+            return  # nothing to do, and Alembic (~11 MB) is not even imported
+    except BaseException:
+        await engine.dispose()
+        raise
     if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -70,7 +83,52 @@ async def migrate(url: str, revision: str = HEAD) -> None:
         await engine.dispose()
 
 
+@functools.cache
+def script_head() -> str | None:
+    """The one head revision of the scripts in versions/, read from their `revision` and
+    `down_revision` lines without Alembic; None when that is not a single plain chain."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (SCRIPT_LOCATION / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        rev = _REVISION.search(source)
+        down = _DOWN_REVISION.search(source)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        value = down.group(1).strip()
+        if value != "None":
+            plain = _QUOTED.fullmatch(value)
+            if plain is None:  # a merge (a tuple of parents): leave it to Alembic
+                return None
+            parents.add(plain.group(1))
+    heads = revisions - parents
+    return next(iter(heads)) if len(heads) == 1 else None
+
+
+_REVISION = re.compile(r"^revision(?:\s*:[^=]*)?=\s*[\"']([^\"']+)[\"']\s*$", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision(?:\s*:[^=]*)?=(.*)$", re.M)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    """Whether the database already records exactly the scripts' head (one read; any doubt,
+    such as no version table yet, answers False and the upgrade runs as always)."""
+    head = script_head()
+    if head is None:
+        return False
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            versions: list[str] = list(rows.scalars().all())
+    except Exception:
+        return False
+    return versions == [head]
+
+
 def _upgrade(connection: Connection, config: Config, revision: str, sqlite: bool) -> None:
+    from alembic import command
+
     with connection.begin():
         if not sqlite:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
