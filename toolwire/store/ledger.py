@@ -664,15 +664,15 @@ class SqlLedger:
         after_credit: dict[str, int] = {}
         for account_id, balance in written.balances.items():
             running = after_credit[account_id] = balance + totals[account_id]
-            for op in by_account.get(account_id, ()):
-                running -= op.amount
-                outcome.reserved.append((op, self._reservation(op, running)))
+            for made in by_account.get(account_id, ()):
+                running -= made.amount
+                outcome.reserved.append((made, self._reservation(made, running)))
         applied = set(written.resolved)
-        for op in resolves:
-            rid = op.reservation.id
+        for resolve in resolves:
+            rid = resolve.reservation.id
             first = rid in applied
             applied.discard(rid)  # a duplicate in the same batch was not applied
-            outcome.resolved.append((op, first, after_credit[op.reservation.account_id]))
+            outcome.resolved.append((resolve, first, after_credit[resolve.reservation.account_id]))
         return outcome
 
     def _write_in_thread(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
