@@ -22,8 +22,9 @@ from typing import Any
 import httpcore
 import httpx
 
+from toolwire.upstream.sockets import AsyncioBackend
+
 DEFAULT_MAX_CONNECTIONS = 100
-DEFAULT_KEEPALIVE = 20
 
 
 class BlockedAddress(httpcore.ConnectError):
@@ -143,15 +144,20 @@ def make_client(
     """An upstream's pooled client. Redirects are not followed: an upstream API that redirects is
     reported, not chased to wherever it points. `guard` wraps the transport (the HTTP adapter's
     `CredentialGuard`), so every request the client sends passes it."""
+    # Every connection the pool opens may stay open for the next call: a keep-alive limit below
+    # the connection limit closed and reopened a connection per call above it (at c=32 with 20
+    # kept, the HTTP tool's throughput fell as concurrency rose).
     limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=DEFAULT_KEEPALIVE
+        max_connections=max_connections, max_keepalive_connections=max_connections
     )
     transport = httpx.AsyncHTTPTransport(limits=limits)
+    # httpx has no public hook for the network backend; its pool (httpcore) does. The SSRF
+    # tests fail if a new httpx moves this.
+    pool = transport._pool
+    backend: httpcore.AsyncNetworkBackend = AsyncioBackend()
     if not allow_private_networks:
-        # httpx has no public hook for the network backend; its pool (httpcore) does. The SSRF
-        # tests fail if a new httpx moves this.
-        pool = transport._pool
-        pool._network_backend = GuardedBackend(pool._network_backend)
+        backend = GuardedBackend(backend)
+    pool._network_backend = backend
     return httpx.AsyncClient(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
