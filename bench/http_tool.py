@@ -148,6 +148,9 @@ def main() -> None:
                       str(r["errors"]))  # fmt: skip
     console.print(table)
     console.print(s)
+    failed = [n for n, r in results.items() if isinstance(r, dict) and r["errors"]]
+    if failed:
+        console.print(f"[red]errors in {', '.join(failed)}: these figures measure failures[/]")
     if results["secret_in_logs"]:
         console.print("[red]the upstream secret appeared in the gateway log[/]")
 

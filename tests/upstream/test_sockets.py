@@ -12,8 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
 
 from toolwire.upstream.sockets import READ_BUFFER_LIMIT, AsyncioBackend
+
+LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+"""`toolwire serve` runs on uvloop (whose transports are not asyncio classes); tests on both."""
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -66,7 +70,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-async def test_tls_with_a_verified_certificate_and_keep_alive(
+async def _tls_with_a_verified_certificate_and_keep_alive(
     certificate: tuple[Path, Path],
 ) -> None:
     cert, key = certificate
@@ -99,7 +103,7 @@ async def test_tls_with_a_verified_certificate_and_keep_alive(
                 await http.get(url)
 
 
-async def test_an_idle_connection_the_server_closed_is_replaced_not_failed() -> None:
+async def _an_idle_connection_the_server_closed_is_replaced_not_failed() -> None:
     accepted = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -118,7 +122,7 @@ async def test_an_idle_connection_the_server_closed_is_replaced_not_failed() -> 
     assert accepted == 3
 
 
-async def test_a_server_that_does_not_answer_times_out() -> None:
+async def _a_server_that_does_not_answer_times_out() -> None:
     closed = asyncio.Event()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -135,7 +139,7 @@ async def test_a_server_that_does_not_answer_times_out() -> None:
             await closed.wait()  # the client closed its side of the timed-out connection
 
 
-async def test_a_body_larger_than_the_read_buffer_arrives_whole() -> None:
+async def _a_body_larger_than_the_read_buffer_arrives_whole() -> None:
     body = bytes(range(256)) * (4 * READ_BUFFER_LIMIT // 256 + 7)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -153,7 +157,7 @@ async def test_a_body_larger_than_the_read_buffer_arrives_whole() -> None:
     assert got == body
 
 
-async def test_a_refused_connection_is_a_connect_error() -> None:
+async def _a_refused_connection_is_a_connect_error() -> None:
     server = await serve(lambda r, w: asyncio.sleep(0))
     port = port_of(server)
     server.close()
@@ -161,3 +165,38 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
     async with client() as http:
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{port}/")
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def run(request: pytest.FixtureRequest) -> Callable[[Awaitable[None]], None]:
+    def go(body: Awaitable[None]) -> None:
+        with asyncio.Runner(loop_factory=LOOPS[request.param]) as runner:
+            runner.run(body)  # type: ignore[arg-type]
+
+    return go
+
+
+def test_tls_with_a_verified_certificate_and_keep_alive(
+    run: Callable[[Awaitable[None]], None], certificate: tuple[Path, Path]
+) -> None:
+    run(_tls_with_a_verified_certificate_and_keep_alive(certificate))
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_not_failed(
+    run: Callable[[Awaitable[None]], None],
+) -> None:
+    run(_an_idle_connection_the_server_closed_is_replaced_not_failed())
+
+
+def test_a_server_that_does_not_answer_times_out(run: Callable[[Awaitable[None]], None]) -> None:
+    run(_a_server_that_does_not_answer_times_out())
+
+
+def test_a_body_larger_than_the_read_buffer_arrives_whole(
+    run: Callable[[Awaitable[None]], None],
+) -> None:
+    run(_a_body_larger_than_the_read_buffer_arrives_whole())
+
+
+def test_a_refused_connection_is_a_connect_error(run: Callable[[Awaitable[None]], None]) -> None:
+    run(_a_refused_connection_is_a_connect_error())

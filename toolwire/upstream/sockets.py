@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 
@@ -44,8 +44,7 @@ class _Protocol(asyncio.Protocol):
         self.read_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's: not asyncio subclasses
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -150,7 +149,6 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectError(str(exc)) from None
         if tls is None:
             raise httpcore.ConnectError("the TLS handshake did not complete")
-        assert isinstance(tls, asyncio.Transport)
         self.protocol.transport = tls  # flow control now pauses and resumes the TLS transport
         return AsyncioStream(tls, self.protocol)
 
@@ -195,7 +193,6 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         sock = transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
-        assert isinstance(transport, asyncio.Transport)
         return AsyncioStream(transport, protocol)
 
     async def connect_unix_socket(
