@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvloop
 
+from toolwire.upstream.net import make_client
 from toolwire.upstream.sockets import READ_BUFFER_LIMIT, AsyncioBackend
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
@@ -157,6 +158,36 @@ async def _a_body_larger_than_the_read_buffer_arrives_whole() -> None:
     assert got == body
 
 
+async def _a_cookie_one_caller_got_is_not_sent_for_the_next() -> None:
+    seen: list[bytes] = []
+    finished = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            assert head is not None
+            seen.append(
+                b"".join(ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"cookie"))
+            )
+            extra = b"Set-Cookie: session=alice-only; Path=/\r\n"
+            writer.write(answer(b"{}").replace(b"\r\n\r\n", b"\r\n" + extra + b"\r\n", 1))
+            await writer.drain()
+        writer.close()
+        finished.set()
+
+    async with await serve(handler) as server:
+        url = f"http://127.0.0.1:{port_of(server)}/"
+        async with make_client(timeout=5, allow_private_networks=True) as http:
+            assert (await http.get(url)).headers["set-cookie"].startswith("session=")
+            await http.get(url)
+        async with asyncio.timeout(5):
+            await finished.wait()
+    assert seen == [b"", b""]
+
+
 async def _a_refused_connection_is_a_connect_error() -> None:
     server = await serve(lambda r, w: asyncio.sleep(0))
     port = port_of(server)
@@ -196,6 +227,12 @@ def test_a_body_larger_than_the_read_buffer_arrives_whole(
     run: Callable[[Awaitable[None]], None],
 ) -> None:
     run(_a_body_larger_than_the_read_buffer_arrives_whole())
+
+
+def test_a_cookie_one_caller_got_is_not_sent_for_the_next(
+    run: Callable[[Awaitable[None]], None],
+) -> None:
+    run(_a_cookie_one_caller_got_is_not_sent_for_the_next())
 
 
 def test_a_refused_connection_is_a_connect_error(run: Callable[[Awaitable[None]], None]) -> None:

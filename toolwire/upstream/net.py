@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -142,7 +143,8 @@ def make_client(
     guard: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> httpx.AsyncClient:
     """An upstream's pooled client. Redirects are not followed: an upstream API that redirects is
-    reported, not chased to wherever it points. `guard` wraps the transport (the HTTP adapter's
+    reported, not chased to wherever it points. Cookies an upstream sets are not kept: the client
+    is shared by every caller. `guard` wraps the transport (the HTTP adapter's
     `CredentialGuard`), so every request the client sends passes it."""
     # Every connection the pool opens may stay open for the next call: a keep-alive limit below
     # the connection limit closed and reopened a connection per call above it (at c=32 with 20
@@ -162,6 +164,9 @@ def make_client(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
         headers=headers,
+        # One client serves every caller: a cookie one caller's call was given must not ride
+        # along on the next caller's (httpx keeps a jar per client by default).
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         follow_redirects=False,
         trust_env=False,
     )
