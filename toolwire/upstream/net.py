@@ -24,6 +24,7 @@ import httpcore
 import httpx
 
 from toolwire.upstream.sockets import AsyncioBackend
+from toolwire.upstream.transport import LeanTransport
 
 DEFAULT_MAX_CONNECTIONS = 100
 
@@ -149,17 +150,12 @@ def make_client(
     # Every connection the pool opens may stay open for the next call: a keep-alive limit below
     # the connection limit closed and reopened a connection per call above it (at c=32 with 20
     # kept, the HTTP tool's throughput fell as concurrency rose).
-    limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
-    )
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    # httpx has no public hook for the network backend; its pool (httpcore) does. The SSRF
-    # tests fail if a new httpx moves this.
-    pool = transport._pool
     backend: httpcore.AsyncNetworkBackend = AsyncioBackend()
     if not allow_private_networks:
         backend = GuardedBackend(backend)
-    pool._network_backend = backend
+    # Every connection the pool opens may stay open for the next call (a keep-alive limit below
+    # the connection limit reopened a connection per call above it).
+    transport = LeanTransport(backend, max_connections=max_connections)
     return httpx.AsyncClient(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
