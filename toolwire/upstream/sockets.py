@@ -19,6 +19,7 @@ passes it only addresses it checked) or a connection pool (httpcore's).
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any, cast
@@ -168,8 +169,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """TCP connections on the running event loop (asyncio or uvloop); TCP_NODELAY is the loop's
-    default for TCP."""
+    """TCP connections on the running event loop (asyncio or uvloop), with TCP_NODELAY."""
 
     async def connect_tcp(
         self,
@@ -191,6 +191,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         except OSError as exc:
             raise httpcore.ConnectError(str(exc)) from None
         sock = transport.get_extra_info("socket")
+        # No Nagle delay: a request goes in one write and waits for its answer (uvloop does
+        # not set this by default on an outgoing connection).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for option in socket_options or ():
             sock.setsockopt(*option)
         return AsyncioStream(transport, protocol)

@@ -51,6 +51,7 @@ class _Parser:
         self.body: list[bytes] = []
         self.done = False
         self.until_close = False
+        self.keep_alive = False
         """The body ended with the connection (no Content-Length, not chunked): not reusable."""
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -58,6 +59,8 @@ class _Parser:
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        # asked now: once the message is complete, llhttp has reset for the next one
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -238,7 +241,7 @@ class _Body(httpx.AsyncByteStream):
             parser.done
             and not self.head_only
             and not parser.until_close
-            and parser.parser.should_keep_alive()
+            and parser.keep_alive
         )
         try:
             if reusable:
