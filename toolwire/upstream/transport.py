@@ -238,10 +238,7 @@ class _Body(httpx.AsyncByteStream):
             return
         parser = self.parser
         reusable = (
-            parser.done
-            and not self.head_only
-            and not parser.until_close
-            and parser.keep_alive
+            parser.done and not self.head_only and not parser.until_close and parser.keep_alive
         )
         try:
             if reusable:
