@@ -156,13 +156,28 @@ def make_client(
     # Every connection the pool opens may stay open for the next call (a keep-alive limit below
     # the connection limit reopened a connection per call above it).
     transport = LeanTransport(backend, max_connections=max_connections)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
         headers=headers,
-        # One client serves every caller: a cookie one caller's call was given must not ride
-        # along on the next caller's (httpx keeps a jar per client by default).
-        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         follow_redirects=False,
         trust_env=False,
     )
+    # One client serves every caller: a cookie one caller's call was given must not ride along
+    # on the next caller's (httpx keeps a jar per client). httpx has no switch for it; the jar
+    # below refuses every cookie and skips parsing them (4% of an HTTP tool call's CPU).
+    client._cookies = _NoCookies()
+    return client
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: `Set-Cookie` answers are not even parsed."""
+
+    def __init__(self) -> None:
+        super().__init__(CookieJar(DefaultCookiePolicy(allowed_domains=[])))
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        return None
