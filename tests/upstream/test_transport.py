@@ -1,5 +1,6 @@
-"""LeanTransport against real servers on loopback: keep-alive reuse, every body framing, a full
-pool, refused header injection, TLS; on asyncio and uvloop."""
+"""PooledTransport (httpcore's pool on our backend) against real servers on loopback: keep-alive
+reuse, every body framing, a full pool, refused header injection (h11 refuses it), TLS; on asyncio
+and uvloop."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ import pytest
 
 from tests.upstream.test_sockets import answer, certificate, port_of, read_request, run, serve
 from toolwire.upstream.sockets import AsyncioBackend
-from toolwire.upstream.transport import LeanTransport
+from toolwire.upstream.transport import PooledTransport
 
 __all__ = ["certificate", "run"]  # fixtures used here
 
 Run = Callable[[Awaitable[None]], None]
 
 
-def lean(max_connections: int = 10, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
-    transport = LeanTransport(AsyncioBackend(), max_connections=max_connections, ssl_context=verify)
+def pooled(max_connections: int = 10, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    backend = AsyncioBackend()
+    transport = PooledTransport(backend, max_connections=max_connections, ssl_context=verify)
     return httpx.AsyncClient(transport=transport, timeout=5)
 
 
@@ -63,7 +65,7 @@ async def _keep_alive_reuses_one_connection() -> None:
     server = Server(lambda head: answer(b'{"n": 1}'))
     async with await serve(server.handler) as listening:
         url = f"http://127.0.0.1:{port_of(listening)}/x?q=1"
-        async with lean() as http:
+        async with pooled() as http:
             for _ in range(5):
                 response = await http.post(url, json={"a": 1})
                 assert response.json() == {"n": 1}
@@ -81,7 +83,7 @@ async def _chunked_and_close_delimited_bodies() -> None:
     server = Server(lambda head: next(replies))
     async with await serve(server.handler) as listening:
         url = f"http://127.0.0.1:{port_of(listening)}/"
-        async with lean() as http:
+        async with pooled() as http:
             assert (await http.get(url)).content == b"Wikipedia"
             assert (await http.get(url)).content == b"Wikipedia"
             assert (await http.get(url)).content == b"all of it"
@@ -93,7 +95,7 @@ async def _a_full_pool_makes_callers_wait_not_fail() -> None:
     server = Server(lambda head: answer(b"{}"))
     async with await serve(server.handler) as listening:
         url = f"http://127.0.0.1:{port_of(listening)}/"
-        async with lean(max_connections=2) as http:
+        async with pooled(max_connections=2) as http:
             answers = await asyncio.gather(*(http.get(url) for _ in range(12)))
         await server.settled()
     assert [a.status_code for a in answers] == [200] * 12
@@ -104,7 +106,7 @@ async def _header_injection_is_refused_before_sending() -> None:
     server = Server(lambda head: answer(b"{}"))
     async with await serve(server.handler) as listening:
         url = f"http://127.0.0.1:{port_of(listening)}/"
-        async with lean() as http:
+        async with pooled() as http:
             request = http.build_request("GET", url)
             request.headers["X-Evil"] = "a"
             request.headers._list[-1] = (b"x-evil", b"X-Evil", b"a\r\nX-Injected: 1")
@@ -118,22 +120,22 @@ async def _header_injection_is_refused_before_sending() -> None:
 async def _an_unparseable_answer_is_a_protocol_error() -> None:
     server = Server(lambda head: b"NOT HTTP AT ALL\r\n\r\nConnection: close")
     async with await serve(server.handler) as listening:
-        async with lean() as http:
+        async with pooled() as http:
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.get(f"http://127.0.0.1:{port_of(listening)}/")
         await server.settled()
 
 
-async def _tls_through_the_lean_transport(cert: Path, key: Path) -> None:
+async def _tls_through_the_pool(cert: Path, key: Path) -> None:
     server = Server(lambda head: answer(b'{"tls": true}'))
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
     async with await serve(server.handler, server_tls) as listening:
         url = f"https://localhost:{port_of(listening)}/"
-        async with lean(verify=ssl.create_default_context(cafile=str(cert))) as http:
+        async with pooled(verify=ssl.create_default_context(cafile=str(cert))) as http:
             for _ in range(3):
                 assert (await http.get(url)).json() == {"tls": True}
-        async with lean() as http:
+        async with pooled() as http:
             with pytest.raises(httpx.ConnectError):
                 await http.get(url)
         await server.settled()
@@ -160,5 +162,5 @@ def test_an_unparseable_answer_is_a_protocol_error(run: Run) -> None:
     run(_an_unparseable_answer_is_a_protocol_error())
 
 
-def test_tls_through_the_lean_transport(run: Run, certificate: tuple[Path, Path]) -> None:
-    run(_tls_through_the_lean_transport(*certificate))
+def test_tls_through_the_pool(run: Run, certificate: tuple[Path, Path]) -> None:
+    run(_tls_through_the_pool(*certificate))

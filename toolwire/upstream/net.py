@@ -24,7 +24,7 @@ import httpcore
 import httpx
 
 from toolwire.upstream.sockets import AsyncioBackend
-from toolwire.upstream.transport import LeanTransport
+from toolwire.upstream.transport import PooledTransport
 
 DEFAULT_MAX_CONNECTIONS = 100
 
@@ -153,9 +153,7 @@ def make_client(
     backend: httpcore.AsyncNetworkBackend = AsyncioBackend()
     if not allow_private_networks:
         backend = GuardedBackend(backend)
-    # Every connection the pool opens may stay open for the next call (a keep-alive limit below
-    # the connection limit reopened a connection per call above it).
-    transport = LeanTransport(backend, max_connections=max_connections)
+    transport = PooledTransport(backend, max_connections=max_connections)
     client = httpx.AsyncClient(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),
