@@ -5,11 +5,13 @@ read buffer."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpcore2
 import httpx
 import pytest
 import uvloop
@@ -237,3 +239,37 @@ def test_a_cookie_one_caller_got_is_not_sent_for_the_next(
 
 def test_a_refused_connection_is_a_connect_error(run: Callable[[Awaitable[None]], None]) -> None:
     run(_a_refused_connection_is_a_connect_error())
+
+
+async def _the_backend_serves_httpcore2s_pool_with_its_errors() -> None:
+    """The mcp SDK's httpcore2 takes the same backend: keep-alive reuse, its own error classes."""
+    accepted = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        while await read_request(reader) is not None:
+            writer.write(answer(b'{"two": 2}'))
+            await writer.drain()
+        writer.close()
+
+    backend = AsyncioBackend(errors=httpcore2)
+    async with await serve(handler) as listening:
+        url = f"http://127.0.0.1:{port_of(listening)}/"
+        async with httpcore2.AsyncConnectionPool(network_backend=backend) as pool:  # type: ignore[arg-type]
+            for _ in range(3):
+                response = await pool.request("GET", url)
+                assert response.content == b'{"two": 2}'
+    assert accepted == 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with httpcore2.AsyncConnectionPool(network_backend=backend) as pool:  # type: ignore[arg-type]
+        with pytest.raises(httpcore2.ConnectError):
+            await pool.request("GET", f"http://127.0.0.1:{port}/")
+
+
+def test_the_backend_serves_httpcore2s_pool_with_its_errors(
+    run: Callable[[Awaitable[None]], None],
+) -> None:
+    run(_the_backend_serves_httpcore2s_pool_with_its_errors())

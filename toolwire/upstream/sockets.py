@@ -12,6 +12,13 @@ seen EOF, or lost the connection: three attribute reads, no system call.
 Timeouts are httpcore's (`ReadTimeout`, `WriteTimeout`, `ConnectTimeout`); socket errors map to
 `ReadError`, `WriteError` and `ConnectError` as in httpcore's backends.
 
+Two httpcores: httpx's `httpcore` and the mcp SDK's fork `httpcore2` declare the same backend and
+stream interface (`connect_tcp`, `connect_unix_socket`, `sleep`; `read`, `write`, `aclose`,
+`start_tls`, `get_extra_info`) but their own exception classes, which their pools catch by class
+(a connect retry catches `ConnectError`). So `AsyncioBackend(errors=httpcore2)` raises
+httpcore2's; the default raises httpcore's. The classes subclass httpcore's base classes for
+mypy; httpcore2's pool duck-types its backend.
+
 What it is not: the SSRF guard (`toolwire.upstream.net.GuardedBackend` wraps this backend and
 passes it only addresses it checked) or a connection pool (httpcore's).
 """
@@ -22,6 +29,7 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any, cast
 
 import httpcore
@@ -86,9 +94,12 @@ class _Protocol(asyncio.Protocol):
 class AsyncioStream(httpcore.AsyncNetworkStream):
     """One connection: `read`, `write`, `start_tls`, and the extra info httpcore asks for."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, protocol: _Protocol, errors: ModuleType = httpcore
+    ) -> None:
         self.transport = transport
         self.protocol = protocol
+        self.errors = errors
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         p = self.protocol
@@ -98,7 +109,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 async with asyncio.timeout(timeout):
                     await p.waiter
             except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading from the upstream") from None
+                raise self.errors.ReadTimeout("timed out reading from the upstream") from None
         if p.buffer:
             data = bytes(p.buffer[:max_bytes])
             del p.buffer[:max_bytes]
@@ -107,7 +118,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 self.transport.resume_reading()
             return data
         if p.lost and p.error is not None:
-            raise httpcore.ReadError(str(p.error) or type(p.error).__name__)
+            raise self.errors.ReadError(str(p.error) or type(p.error).__name__)
         return b""  # EOF: httpcore reports the server's disconnect
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
@@ -115,7 +126,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return
         p = self.protocol
         if p.lost or self.transport.is_closing():
-            raise httpcore.WriteError("the upstream connection is closed")
+            raise self.errors.WriteError("the upstream connection is closed")
         self.transport.write(buffer)
         if p.write_paused and not p.lost:
             p.drained = asyncio.get_running_loop().create_future()
@@ -123,9 +134,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 async with asyncio.timeout(timeout):
                     await p.drained
             except TimeoutError:
-                raise httpcore.WriteTimeout("timed out writing to the upstream") from None
+                raise self.errors.WriteTimeout("timed out writing to the upstream") from None
             if p.lost:
-                raise httpcore.WriteError("the upstream connection is closed")
+                raise self.errors.WriteError("the upstream connection is closed")
 
     async def aclose(self) -> None:
         self.transport.close()
@@ -144,14 +155,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 )
         except TimeoutError:
             self.transport.close()
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+            raise self.errors.ConnectTimeout("timed out in the TLS handshake") from None
         except (OSError, ssl.SSLError) as exc:
             self.transport.close()
-            raise httpcore.ConnectError(str(exc)) from None
+            raise self.errors.ConnectError(str(exc)) from None
         if tls is None:
-            raise httpcore.ConnectError("the TLS handshake did not complete")
+            raise self.errors.ConnectError("the TLS handshake did not complete")
         self.protocol.transport = tls  # flow control now pauses and resumes the TLS transport
-        return AsyncioStream(tls, self.protocol)
+        return AsyncioStream(tls, self.protocol, self.errors)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -169,7 +180,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """TCP connections on the running event loop (asyncio or uvloop), with TCP_NODELAY."""
+    """TCP connections on the running event loop (asyncio or uvloop), with TCP_NODELAY.
+    `errors`: the module whose exception classes it raises (`httpcore`, or `httpcore2`)."""
+
+    def __init__(self, errors: ModuleType = httpcore) -> None:
+        self.errors = errors
 
     async def connect_tcp(
         self,
@@ -187,16 +202,16 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     _Protocol, host, port, local_addr=local
                 )
         except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            raise self.errors.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from None
+            raise self.errors.ConnectError(str(exc)) from None
         sock = transport.get_extra_info("socket")
         # No Nagle delay: a request goes in one write and waits for its answer (uvloop does
         # not set this by default on an outgoing connection).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for option in socket_options or ():
             sock.setsockopt(*option)
-        return AsyncioStream(transport, protocol)
+        return AsyncioStream(transport, protocol, self.errors)
 
     async def connect_unix_socket(
         self,
@@ -204,7 +219,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not reachable upstreams")
+        raise self.errors.ConnectError("unix sockets are not reachable upstreams")
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
