@@ -60,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import Principal, Reservation, micro_to_credits
-from toolwire.store import budgets
+from toolwire.store import budgets, ledger_pg
 from toolwire.store._common import is_positive_int, utcnow
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
@@ -145,6 +145,8 @@ class LedgerStats:
     ops: int = 0
     failed_batches: int = 0
     largest_batch: int = 0
+    single_statement: int = 0
+    """Batches committed as one statement (PostgreSQL, `toolwire.store.ledger_pg`)."""
 
 
 class SqlLedger:
@@ -605,7 +607,9 @@ class SqlLedger:
     async def _write(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
         """Run one batch as one transaction. On SQLite the whole batch runs in the writer's own
         thread on a plain sqlite3 connection: one thread hop per batch instead of one per
-        statement. On PostgreSQL it runs on the writer's asyncpg connection."""
+        statement. On PostgreSQL a batch without budgets runs as one statement, one round trip, on
+        the writer's asyncpg connection (`toolwire.store.ledger_pg`); the rest run through
+        SQLAlchemy on that connection."""
         if self._sync_engine is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
@@ -613,10 +617,72 @@ class SqlLedger:
             )
         try:
             conn = await self._connection()
+            if not any(op.caps for op in reserves) and not any(op.buckets for op in resolves):
+                outcome = await self._write_in_one_statement(conn, reserves, resolves)
+                if outcome is not None:
+                    return outcome
             return await conn.run_sync(self._write_batch, reserves, resolves)
         except Exception:
             await self._drop_connection()  # start the next batch on a fresh connection
             raise
+
+    async def _write_in_one_statement(
+        self, conn: AsyncConnection, reserves: list[_Reserve], resolves: list[_Resolve]
+    ) -> _Outcome | None:
+        """The PostgreSQL batch as one statement on the asyncpg connection
+        (`toolwire.store.ledger_pg`); None when it must run on the general path."""
+        totals: dict[str, int] = defaultdict(int)
+        by_account: dict[str, list[_Reserve]] = defaultdict(list)
+        for op in reserves:
+            totals[op.account_id] += op.amount
+            by_account[op.account_id].append(op)
+        resolutions: dict[str, ledger_pg.Resolution] = {}
+        for res in resolves:
+            r = res.reservation
+            totals[r.account_id] += 0
+            resolutions.setdefault(
+                r.id,
+                ledger_pg.Resolution(
+                    r.account_id, r.key_id, res.kind, res.credit, res.charge, r.id
+                ),
+            )
+        raw = await conn.get_raw_connection()
+        written = await ledger_pg.write_batch(
+            raw.driver_connection,
+            totals,
+            list(resolutions.values()),
+            [
+                ledger_pg.Reserve(
+                    op.account_id,
+                    op.key_id,
+                    op.amount,
+                    op.reservation_id,
+                    op.request_id,
+                    op.tool,
+                    op.operation,
+                )
+                for op in reserves
+            ],
+            now=utcnow(),
+            instance_id=self.instance_id,
+        )
+        if written is None:
+            return None
+        self.stats.single_statement += 1
+        outcome = _Outcome(final=written.balances)
+        after_credit: dict[str, int] = {}
+        for account_id, balance in written.balances.items():
+            running = after_credit[account_id] = balance + totals[account_id]
+            for made in by_account.get(account_id, ()):
+                running -= made.amount
+                outcome.reserved.append((made, self._reservation(made, running)))
+        applied = set(written.resolved)
+        for resolve in resolves:
+            rid = resolve.reservation.id
+            first = rid in applied
+            applied.discard(rid)  # a duplicate in the same batch was not applied
+            outcome.resolved.append((resolve, first, after_credit[resolve.reservation.account_id]))
+        return outcome
 
     def _write_in_thread(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
         # The writer thread keeps one connection: no pool checkout and reset per batch.

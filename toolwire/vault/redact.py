@@ -35,6 +35,8 @@ class Redactor:
         self._values: set[str] = set()
         self._forms: tuple[Forms, ...] = ()
         self._core_gate: re.Pattern[str] | None = None
+        self._gate: re.Pattern[str] | None = None
+        self._unanchored = False
         self._lock = threading.Lock()
         self.add(*values)
 
@@ -49,6 +51,13 @@ class Redactor:
             shortest = min((len(c) for f in self._forms for c in f.cores), default=0)
             # base64 runs are searched for only in text that has a run that long
             self._core_gate = re.compile(f"[A-Za-z0-9+/_-]{{{shortest},}}") if shortest else None
+            # One precompiled pass over a text finds whether any secret's anchor or base64 run
+            # is in it; most texts (a result's strings) have none and are done after it.
+            needles = {f.anchor for f in self._forms if f.anchor is not None}
+            needles.update(core for f in self._forms for core in f.cores)
+            ordered = sorted(needles, key=len, reverse=True)
+            self._gate = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            self._unanchored = any(f.anchor is None for f in self._forms)
 
     def __contains__(self, value: object) -> bool:
         return value in self._values
@@ -82,6 +91,8 @@ class Redactor:
         if not self._forms or not text:
             return []
         odd = ("%" in text or "\\" in text) and ODD_ENCODING.search(text) is not None
+        if not odd and not self._unanchored and (self._gate is None or not self._gate.search(text)):
+            return []  # no anchor, no base64 run, no odd escape: no form of any secret is here
         gate = self._core_gate
         cores = gate is not None and gate.search(text) is not None
         found: list[tuple[int, int]] = []

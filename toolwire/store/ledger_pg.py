@@ -1,0 +1,157 @@
+"""A PostgreSQL ledger batch in one statement, one round trip, on the asyncpg connection.
+
+What it is: `write_batch`, which sends a whole batch (charge/release entries, every touched
+account's balance, the reserve entries) as ONE statement of data-modifying CTEs, committed on its
+own (autocommit: no BEGIN, no COMMIT round trips):
+
+1. ``locked``: the touched accounts' rows, ``FOR NO KEY UPDATE`` in sorted id order (the same lock
+   order as the general path, so two instances' batches cannot deadlock on each other);
+2. ``res``: the charge/release entries, ``ON CONFLICT DO NOTHING`` on the unique partial index
+   (one resolution per reservation, ever), ``RETURNING`` what was really inserted;
+3. ``upd``: per account, ``balance - (reserves - credits actually inserted)``, only where the
+   balance covers it;
+4. ``ent``: the reserve entries;
+5. a check that every touched account was updated. If one was not (not enough credit for all of
+   its reservations, or no such account) the check divides by zero: PostgreSQL aborts the whole
+   statement, nothing of it is kept, and `write_batch` returns None so the caller runs the batch
+   on the general path (`toolwire.store.ledger`), which picks the reservations that fit.
+
+A statement is atomic, so ``accounts.balance == SUM(ledger_entries.amount)`` holds at every
+commit exactly as on the general path. Budgets are not handled here (the caller does not send a
+budgeted batch).
+
+What it is not: the batch algorithm's general case, nor the SQLite path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from toolwire.store.tables import RESOLVING_PREDICATE
+
+BATCH_SQL = f"""
+WITH locked AS (
+    SELECT id FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE
+),
+res AS (
+    INSERT INTO ledger_entries
+        (account_id, key_id, kind, amount, charged, reservation_id, created_at)
+    SELECT r.account_id, r.key_id, r.kind, r.amount, r.charged, r.reservation_id, $9
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+        AS r(account_id, key_id, kind, amount, charged, reservation_id)
+    ON CONFLICT (reservation_id) WHERE {RESOLVING_PREDICATE} DO NOTHING
+    RETURNING reservation_id, account_id, amount
+),
+credit AS (
+    SELECT account_id AS id, sum(amount)::bigint AS credit FROM res GROUP BY account_id
+),
+net AS (
+    SELECT w.id, w.total - coalesce(c.credit, 0) AS net
+    FROM unnest($1::text[], $2::bigint[]) AS w(id, total)
+    JOIN locked USING (id)
+    LEFT JOIN credit c USING (id)
+),
+upd AS (
+    UPDATE accounts a SET balance = a.balance - net.net FROM net
+    WHERE a.id = net.id AND a.balance >= net.net
+    RETURNING a.id, a.balance
+),
+ent AS (
+    INSERT INTO ledger_entries
+        (account_id, key_id, kind, amount, charged, reservation_id, request_id, tool, operation,
+         created_at, instance_id)
+    SELECT r.account_id, r.key_id, 'reserve', -r.amount, 0, r.reservation_id, r.request_id,
+           r.tool, r.operation, $9, $10
+    FROM unnest($11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[],
+                $17::text[])
+        AS r(account_id, key_id, amount, reservation_id, request_id, tool, operation)
+)
+SELECT 'r' AS k, reservation_id AS id, NULL::bigint AS balance FROM res
+UNION ALL SELECT 'a', id, balance FROM upd
+UNION ALL SELECT 'c', NULL, 1 / (CASE WHEN (SELECT count(*) FROM upd) = $18 THEN 1 ELSE 0 END)
+"""
+"""The batch statement; parameters as `write_batch` binds them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A charge or release entry: `amount` is the credit it gives back, `charged` the charge."""
+
+    account_id: str
+    key_id: str
+    kind: str
+    amount: int
+    charged: int
+    reservation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """A reservation entry (stored with amount `-amount`)."""
+
+    account_id: str
+    key_id: str
+    amount: int
+    reservation_id: str
+    request_id: str
+    tool: str
+    operation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What the batch committed: the reservation ids whose resolution was inserted (not already
+    resolved), and every touched account's balance after the batch."""
+
+    resolved: frozenset[str]
+    balances: dict[str, int]
+
+
+async def write_batch(
+    conn: Any,
+    totals: dict[str, int],
+    resolutions: Sequence[Resolution],
+    reserves: Sequence[Reserve],
+    *,
+    now: datetime,
+    instance_id: str | None,
+) -> Written | None:
+    """Commit the batch on `conn` (an `asyncpg.Connection` outside any transaction) in one round
+    trip. `totals`: every touched account -> the sum of its reservations in this batch (0 for an
+    account only resolutions touch). None when some account cannot cover all of its
+    reservations or does not exist: nothing was written, run the general path. Other database
+    errors propagate (the batch's outcome is then unknown to the caller, as on the general path).
+    """
+    accounts = sorted(totals)
+    try:
+        rows = await conn.fetch(
+            BATCH_SQL,
+            accounts,
+            [totals[a] for a in accounts],
+            [r.account_id for r in resolutions],
+            [r.key_id for r in resolutions],
+            [r.kind for r in resolutions],
+            [r.amount for r in resolutions],
+            [r.charged for r in resolutions],
+            [r.reservation_id for r in resolutions],
+            now,
+            instance_id,
+            [r.account_id for r in reserves],
+            [r.key_id for r in reserves],
+            [r.amount for r in reserves],
+            [r.reservation_id for r in reserves],
+            [r.request_id for r in reserves],
+            [r.tool for r in reserves],
+            [r.operation for r in reserves],
+            len(accounts),
+        )
+    except asyncpg.DivisionByZeroError:
+        return None  # some account fell short: the statement was rolled back whole
+    resolved = frozenset(str(row[1]) for row in rows if row[0] == "r")
+    balances = {str(row[1]): int(row[2]) for row in rows if row[0] == "a"}
+    return Written(resolved, balances)
