@@ -2,6 +2,12 @@
 against the same upstream called directly, in one run, at concurrency 1 and 32.
 
     python -m bench.federation [--seconds 5] [--json]
+    python -m bench.federation --client-cpu [--calls 2000]
+
+`--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
+official SDK's client over each HTTP transport toolwire has used (httpx2's default and
+`Http11Transport`), sequentially and 32 at a time: CPU seconds of this process only (the upstream
+runs in its own), so less sensitive to a shared machine than throughput.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -14,6 +20,7 @@ concurrency 32 at least 0.6x the direct upstream's.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -99,7 +106,7 @@ def run(seconds: float) -> dict[str, Any]:
         env = {"TOOLWIRE_UPSTREAM_START_WAIT_S": "60"}
         with running_gateway(Path(tmp), config={"mcp": mcp}, env=env, startup_timeout=120) as gw:
             ready = httpx.get(f"{gw.url}/readyz", timeout=10).json()
-            assert all(u["state"] == "ready" for u in ready["upstreams"]), ready
+            assert all(u["state"] == "ready" for u in ready["upstreams"].values()), ready
             _, key = gw.create_account(credits=10_000_000)
             auth = {"Authorization": f"Bearer {key}"}
             targets: dict[str, Target] = {
@@ -110,11 +117,59 @@ def run(seconds: float) -> dict[str, Any]:
             return measure(targets, seconds)
 
 
+async def _client_cpu(url: str, transport: Any, calls: int, concurrency: int) -> float:
+    """Milliseconds of this process's CPU per `tools/call` on one SDK client session."""
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(transport=transport) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        for _ in range(20):
+            await client.call_tool("echo", {"text": "warm"})
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                await client.call_tool("echo", {"text": "hello"})
+
+        started = time.process_time()
+        await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+        return (time.process_time() - started) / calls * 1000
+
+
+def client_cpu(calls: int) -> dict[str, float]:
+    import httpx2
+
+    from toolwire.upstream.mcp.http11 import Http11Transport
+
+    makers = {
+        "httpx2-default": lambda: httpx2.AsyncHTTPTransport(),
+        "http11": lambda: Http11Transport(allow_private_networks=True),
+    }
+    figures: dict[str, float] = {}
+    with upstream() as url:
+        for round_ in range(2):  # interleaved, twice: the second round counts
+            for name, make in makers.items():
+                for conc in (1, 32):
+                    ms = asyncio.run(_client_cpu(url, make(), calls, conc))
+                    if round_:
+                        figures[f"{name}@{conc}"] = round(ms, 3)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--client-cpu", action="store_true")
+    parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
+    if args.client_cpu:
+        figures = client_cpu(args.calls)
+        print(json.dumps({"client_cpu_ms_per_call": figures, "load": os.getloadavg()}, indent=2))
+        return
     report(
         "tools/call through toolwire (federated) vs the upstream called directly",
         run(args.seconds),

@@ -4,12 +4,14 @@
 
 stdio: the command with the default safe environment of the SDK (PATH, HOME, ...), the catalog's
 `env`, and `env_secrets` from the call's credentials; nothing of the gateway's own environment.
-HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard`: a request that
-carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
+HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard` over
+`Http11Transport` (keep-alive HTTP/1.1 on asyncio, `http11.py`): a request that carries a
+credential goes only to the upstream's own origin (the rule and the `Confinement` of
 `upstream.http.origin`), and unless `allow_private_networks`, a host that resolves to a
-non-public address is refused (`upstream.net.is_public`). The auth headers (static, bearer or
-basic from the vault, an OAuth client-credentials token) are computed with the HTTP adapter's
-`Auth` classes and set on the session's client.
+non-public address is refused at the socket (`upstream.net.is_public`). The auth headers (static,
+bearer or basic from the vault, an OAuth client-credentials token) are computed with the HTTP
+adapter's `Auth` classes and set on the session's client. The call's W3C trace context
+(`InvokeContext.trace_headers`) rides on each request it makes (`trace_context`, below).
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from mcp_types import Implementation
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
 from toolwire.upstream.mcp.connection import Connection
+from toolwire.upstream.mcp.http11 import Http11Transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
-from toolwire.upstream.net import is_public, resolve
 from toolwire.vault.redact import Redactor
 
 HTTP_TIMEOUT_S = 30.0
 STREAM_READ_TIMEOUT_S = 300.0
+HTTP_CONNECTIONS = 100
+"""Requests one session's client has in flight to its upstream (one HTTP/1.1 connection each),
+and connections it keeps alive: calls on the pooled session run concurrently. (httpx2's default
+kept 20 alive, so at 32 calls in flight every burst closed connections and opened new ones.)"""
 
 
 def _client_info() -> Implementation:
@@ -47,33 +53,25 @@ def _client_info() -> Implementation:
     return Implementation(name="toolwire", version=own)
 
 
-class PrivateAddress(httpx2.ConnectError):
-    """The upstream's host resolves to an address this upstream may not reach."""
-
-
 class CarriesCredential(httpx2.ConnectError):
     """A request with a credential was addressed to an origin that is not the upstream's."""
 
 
 class OriginGuard(httpx2.AsyncBaseTransport):
-    """Below the SDK's HTTP client: credentials stay on their origin; private addresses are
-    refused unless allowed; a 404 to a request carrying a session id is reported (the SDK hands
-    the caller the server's error body, not the status). Known limit: the address is checked
-    by resolving before the request (the connection resolves again), unlike the HTTP adapter's
-    socket-level guard."""
+    """Below the SDK's HTTP client: credentials stay on their origin; a 404 to a request carrying
+    a session id is reported (the SDK hands the caller the server's error body, not the status).
+    Private addresses are refused by the transport below, at the socket (`Http11Transport`)."""
 
     def __init__(
         self,
         inner: httpx2.AsyncBaseTransport,
         confinement: Confinement,
         redactor: Redactor,
-        allow_private_networks: bool,
         on_session_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.inner = inner
         self.confinement = confinement
         self.redactor = redactor
-        self.allow_private = allow_private_networks
         self.on_session_lost = on_session_lost
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -85,10 +83,6 @@ class OriginGuard(httpx2.AsyncBaseTransport):
             texts = [str(request.url), *(v.decode("latin-1") for _, v in request.headers.raw)]
             if any(self.redactor.found_in(text) for text in texts):
                 raise CarriesCredential("a credential may not leave its upstream's origin")
-        if not self.allow_private and target is not None:
-            addresses = await resolve(target[1], target[2])
-            if not addresses or not all(is_public(a) for a in addresses):
-                raise PrivateAddress("the upstream resolves to a non-public address")
         response = await self.inner.handle_async_request(request)
         if response.status_code == 404 and "mcp-session-id" in request.headers:
             self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
@@ -194,10 +188,12 @@ async def build_client(
         headers.update(await auth_headers(http, transport.url, creds))
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
-        httpx2.AsyncHTTPTransport(),
+        Http11Transport(
+            allow_private_networks=transport.allow_private_networks,
+            max_connections=HTTP_CONNECTIONS,
+        ),
         Confinement.of((transport.url, token_url or "")),
         redactor,
-        transport.allow_private_networks,
         conn.lose_session,
     )
     return Client(_Streams(transport, guard, headers), **common)
