@@ -307,7 +307,9 @@ class McpUpstream:
             async with self.guard.call():
                 started = time.perf_counter()
                 try:
-                    raw = await self._call(await self._pool_for(creds), name, arguments, sink)
+                    raw = await self._call(
+                        await self._pool_for(creds), name, arguments, sink, ctx.trace_headers
+                    )
                     result = to_result(
                         self.name,
                         raw,
@@ -333,11 +335,18 @@ class McpUpstream:
                 )
         return result
 
-    async def _call(self, pool: Pool, name: str, arguments: dict[str, Any], sink: CallSink) -> Any:
+    async def _call(
+        self,
+        pool: Pool,
+        name: str,
+        arguments: dict[str, Any],
+        sink: CallSink,
+        trace: Mapping[str, str],
+    ) -> Any:
         for attempt in (1, 2):
             conn = await pool.acquire()
             try:
-                return await conn.call_tool(name, arguments, sink)
+                return await conn.call_tool(name, arguments, sink, trace)
             except MCPError as exc:
                 if not is_connection_lost(exc) and not conn.session_lost:
                     raise self._mcp_error(exc) from None

@@ -32,7 +32,7 @@ from mcp_types import Implementation
 
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
-from toolwire.upstream.mcp.connection import Connection
+from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
 from toolwire.upstream.mcp.http11 import Http11Transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
 from toolwire.vault.redact import Redactor
@@ -60,7 +60,9 @@ class CarriesCredential(httpx2.ConnectError):
 class OriginGuard(httpx2.AsyncBaseTransport):
     """Below the SDK's HTTP client: credentials stay on their origin; a 404 to a request carrying
     a session id is reported (the SDK hands the caller the server's error body, not the status).
-    Private addresses are refused by the transport below, at the socket (`Http11Transport`)."""
+    Private addresses are refused by the transport below, at the socket (`Http11Transport`).
+    The W3C trace context of the request (the SDK's client span, else the call's own,
+    `connection.TRACE_HEADERS`) is added as `traceparent`/`tracestate` headers."""
 
     def __init__(
         self,
@@ -83,6 +85,12 @@ class OriginGuard(httpx2.AsyncBaseTransport):
             texts = [str(request.url), *(v.decode("latin-1") for _, v in request.headers.raw)]
             if any(self.redactor.found_in(text) for text in texts):
                 raise CarriesCredential("a credential may not leave its upstream's origin")
+        carrier: dict[str, str] = {}
+        W3C.inject(carrier)  # the current span: the SDK's client span of this request, if any
+        for name in TRACE_KEYS:
+            value = carrier.get(name) if carrier else TRACE_HEADERS.get().get(name)
+            if value:
+                request.headers[name] = value
         response = await self.inner.handle_async_request(request)
         if response.status_code == 404 and "mcp-session-id" in request.headers:
             self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
