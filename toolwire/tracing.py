@@ -16,8 +16,9 @@ named ``execute_tool {gen_ai.tool.name}`` with the GenAI semantic-convention att
 The span's W3C trace context (`traceparent`, `tracestate`, https://www.w3.org/TR/trace-context/)
 is handed to the adapter as `InvokeContext.trace_headers`; the HTTP adapter sends it upstream,
 and the MCP client adapter makes it the parent of the MCP SDK's client span, which reaches the
-federated server in `params._meta` (SEP-414) and, over HTTP, in headers. Exporters are the SDK's business:
-configure a `TracerProvider` (OTLP, console) as usual, or pass one to `OtelTracer`.
+federated server in `params._meta` (SEP-414) and, over HTTP, in headers. Exporters are the
+SDK's business: configure a `TracerProvider` (OTLP, console) as usual, or pass one to
+`OtelTracer`.
 
 What it is not: a dependency. Without the extra, `toolwire.tracing.available()` is False and
 `TOOLWIRE_TRACING=true` fails at start with the install command.
