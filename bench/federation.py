@@ -5,10 +5,10 @@ against the same upstream called directly, in one run, at concurrency 1 and 32.
     python -m bench.federation --client-cpu [--calls 2000]
 
 `--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
-official SDK's client over each HTTP transport toolwire has used (httpx2's default and
-`Http11Transport`), sequentially and 32 at a time: CPU seconds of this process only (the upstream
-runs in its own), the least of 3 interleaved rounds, so less sensitive to a shared machine than
-throughput.
+official SDK's client over httpx2's default transport and over toolwire's pool
+(`upstream.mcp.http_pool.pooled_transport`: httpx2's own, sized), sequentially and 32 at a
+time: CPU seconds of this process only (the upstream runs in its own), the least of 3
+interleaved rounds, so less sensitive to a shared machine than throughput.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -140,14 +140,18 @@ async def _client_cpu(url: str, transport: Any, calls: int, concurrency: int) ->
         return (time.process_time() - started) / calls * 1000
 
 
-def client_cpu(calls: int, rounds: int = 3) -> dict[str, float]:
+def client_cpu(
+    calls: int, rounds: int = 3, extra: dict[str, Callable[[], Any]] | None = None
+) -> dict[str, float]:
+    """`extra`: more transport makers to compare in the same rounds (a one-off experiment)."""
     import httpx2
 
-    from toolwire.upstream.mcp.http11 import Http11Transport
+    from toolwire.upstream.mcp.http_pool import pooled_transport
 
-    makers = {
+    makers: dict[str, Callable[[], Any]] = {
         "httpx2-default": lambda: httpx2.AsyncHTTPTransport(),
-        "http11": lambda: Http11Transport(allow_private_networks=True),
+        "httpx2-pooled": lambda: pooled_transport(allow_private_networks=True),
+        **(extra or {}),
     }
     figures: dict[str, float] = {}
     with upstream() as url:

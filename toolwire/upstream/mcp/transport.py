@@ -5,13 +5,14 @@
 stdio: the command with the default safe environment of the SDK (PATH, HOME, ...), the catalog's
 `env`, and `env_secrets` from the call's credentials; nothing of the gateway's own environment.
 HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard` over
-`Http11Transport` (keep-alive HTTP/1.1 on asyncio, `http11.py`): a request that carries a
-credential goes only to the upstream's own origin (the rule and the `Confinement` of
+httpx2's own pool sized for concurrent calls (`http_pool.pooled_transport`): a request that
+carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
 `upstream.http.origin`), and unless `allow_private_networks`, a host that resolves to a
-non-public address is refused at the socket (`upstream.net.is_public`). The auth headers (static,
-bearer or basic from the vault, an OAuth client-credentials token) are computed with the HTTP
-adapter's `Auth` classes and set on the session's client. The call's W3C trace context
-(`InvokeContext.trace_headers`) rides on each request it makes (`trace_context`, below).
+non-public address is refused when a connection is made (`http_pool.GuardedBackend`,
+`upstream.net.is_public`). The auth headers (static, bearer or basic from the vault, an OAuth
+client-credentials token) are computed with the HTTP adapter's `Auth` classes and set on the
+session's client. The call's W3C trace context (`InvokeContext.trace_headers`) rides on each
+request it makes (`OriginGuard`, below).
 """
 
 from __future__ import annotations
@@ -33,16 +34,12 @@ from mcp_types import Implementation
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
-from toolwire.upstream.mcp.http11 import Http11Transport
+from toolwire.upstream.mcp.http_pool import pooled_transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
 from toolwire.vault.redact import Redactor
 
 HTTP_TIMEOUT_S = 30.0
 STREAM_READ_TIMEOUT_S = 300.0
-HTTP_CONNECTIONS = 100
-"""Requests one session's client has in flight to its upstream (one HTTP/1.1 connection each),
-and connections it keeps alive: calls on the pooled session run concurrently. (httpx2's default
-kept 20 alive, so at 32 calls in flight every burst closed connections and opened new ones.)"""
 
 
 def _client_info() -> Implementation:
@@ -60,7 +57,7 @@ class CarriesCredential(httpx2.ConnectError):
 class OriginGuard(httpx2.AsyncBaseTransport):
     """Below the SDK's HTTP client: credentials stay on their origin; a 404 to a request carrying
     a session id is reported (the SDK hands the caller the server's error body, not the status).
-    Private addresses are refused by the transport below, at the socket (`Http11Transport`).
+    Private addresses are refused by the pool below, at connect time (`http_pool`).
     The W3C trace context of the request (the SDK's client span, else the call's own,
     `connection.TRACE_HEADERS`) is added as `traceparent`/`tracestate` headers."""
 
@@ -196,10 +193,7 @@ async def build_client(
         headers.update(await auth_headers(http, transport.url, creds))
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
-        Http11Transport(
-            allow_private_networks=transport.allow_private_networks,
-            max_connections=HTTP_CONNECTIONS,
-        ),
+        pooled_transport(allow_private_networks=transport.allow_private_networks),
         Confinement.of((transport.url, token_url or "")),
         redactor,
         conn.lose_session,
