@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import httpx2
 import pytest
 
-from toolwire.upstream.mcp.http_pool import PrivateAddress, pooled_transport
+from toolwire.upstream.mcp.http_pool import (
+    MAX_CONNECTIONS,
+    STANDING_REQUESTS,
+    PrivateAddress,
+    connections_for,
+    pooled_transport,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,3 +164,9 @@ async def test_at_most_max_connections_requests_are_in_flight(server: Server) ->
         )
     assert all(a.text == "one two three" for a in answers)
     assert server.connections == 2
+
+
+def test_a_session_has_a_connection_for_every_call_its_upstream_admits() -> None:
+    assert connections_for(64) == 64 + STANDING_REQUESTS  # the guard's default cap
+    assert connections_for(500) == 500 + STANDING_REQUESTS
+    assert connections_for(None) == MAX_CONNECTIONS  # no cap known

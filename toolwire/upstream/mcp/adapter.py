@@ -44,6 +44,7 @@ from toolwire.upstream.http import HttpUpstream, UpstreamSpec
 from toolwire.upstream.mcp.connection import CallSink, Connection, Hooks, is_connection_lost
 from toolwire.upstream.mcp.discovery import operations
 from toolwire.upstream.mcp.guard import UpstreamGuard
+from toolwire.upstream.mcp.http_pool import connections_for
 from toolwire.upstream.mcp.pool import Pool
 from toolwire.upstream.mcp.results import to_result
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
@@ -191,11 +192,14 @@ class McpUpstream:
         frozen = dict(creds)
         hooks = Hooks(tools_changed=self._tools_changed) if platform else Hooks()
         limits = self.spec.limits
+        connections = connections_for(self.guard.status().get("max_concurrency"))
 
         def make() -> Connection:
             return Connection(
                 self.name,
-                lambda conn: build_client(self.spec, conn, frozen, self.redactor, self.http),
+                lambda conn: build_client(
+                    self.spec, conn, frozen, self.redactor, self.http, connections
+                ),
                 hooks,
                 ping_interval=limits.ping_interval,
             )

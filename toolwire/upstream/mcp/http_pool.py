@@ -8,8 +8,9 @@ time.
 Why sized: one session's client carries every concurrent call to its upstream (one HTTP/1.1
 connection per request in flight). httpx2's default keeps 20 connections alive, so with more
 than 20 calls in flight every burst closed connections and opened new ones (docs/benchmarks.md,
-federation). Here up to `MAX_CONNECTIONS` connections are open and all of them may stay alive
-for `KEEPALIVE_EXPIRY_S`.
+federation). Here a session has as many connections as its upstream admits calls at once
+(`connections_for`: the guard's `max_concurrency`, 64 by default, plus its standing requests), and
+all of them may stay alive for `KEEPALIVE_EXPIRY_S`.
 
 The SSRF check (unless `allow_private_networks`): `GuardedBackend`, httpcore2's
 `network_backend` hook, resolves the host once per new connection, requires every address to
@@ -31,7 +32,11 @@ import httpx2
 from toolwire.upstream.net import is_public, resolve
 
 MAX_CONNECTIONS = 100
-"""Requests one session's client has in flight to its upstream, and connections kept alive."""
+"""Requests one session's client has in flight to its upstream, and connections kept alive, when
+the upstream's concurrency cap is not known (`connections_for`)."""
+STANDING_REQUESTS = 4
+"""Requests a session has open besides its calls: the standing stream (`subscriptions/listen` or
+the SSE GET), a ping, a list refresh, a cancellation."""
 KEEPALIVE_EXPIRY_S = 4.0
 """Seconds an idle connection is kept: below the 5 s idle timeout of uvicorn's and Node's HTTP
 servers (the usual MCP servers), so the client retires a connection before the server closes it
@@ -77,6 +82,15 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
+
+
+def connections_for(max_concurrency: object) -> int:
+    """Connections for a session whose upstream admits `max_concurrency` calls at once (the
+    health guard's cap, `upstream.health`): that many plus `STANDING_REQUESTS`, so no admitted
+    call waits for a connection; `MAX_CONNECTIONS` when the cap is not an integer (unknown)."""
+    if isinstance(max_concurrency, int) and max_concurrency > 0:
+        return max_concurrency + STANDING_REQUESTS
+    return MAX_CONNECTIONS
 
 
 def pooled_transport(

@@ -34,7 +34,7 @@ from mcp_types import Implementation
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
-from toolwire.upstream.mcp.http_pool import pooled_transport
+from toolwire.upstream.mcp.http_pool import MAX_CONNECTIONS, pooled_transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
 from toolwire.vault.redact import Redactor
 
@@ -165,8 +165,11 @@ async def build_client(
     creds: Mapping[str, str],
     redactor: Redactor,
     http: HttpUpstream | None,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> Client:
-    """The SDK client for one session of `spec` with these credential values (not entered)."""
+    """The SDK client for one session of `spec` with these credential values (not entered).
+    `max_connections`: HTTP connections the session may open and keep alive
+    (`http_pool.connections_for` the upstream's concurrency cap)."""
     common: dict[str, Any] = {
         "mode": "legacy" if spec.era == "handshake" else "auto",
         "cache": None,
@@ -193,7 +196,10 @@ async def build_client(
         headers.update(await auth_headers(http, transport.url, creds))
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
-        pooled_transport(allow_private_networks=transport.allow_private_networks),
+        pooled_transport(
+            allow_private_networks=transport.allow_private_networks,
+            max_connections=max_connections,
+        ),
         Confinement.of((transport.url, token_url or "")),
         redactor,
         conn.lose_session,
