@@ -2,6 +2,13 @@
 against the same upstream called directly, in one run, at concurrency 1 and 32.
 
     python -m bench.federation [--seconds 5] [--json]
+    python -m bench.federation --client-cpu [--calls 2000]
+
+`--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
+official SDK's client over httpx2's default transport and over toolwire's pool
+(`upstream.mcp.http_pool.pooled_transport`: httpx2's own, sized), sequentially and 32 at a
+time: CPU seconds of this process only (the upstream runs in its own), the least of 3
+interleaved rounds, so less sensitive to a shared machine than throughput.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -14,6 +21,7 @@ concurrency 32 at least 0.6x the direct upstream's.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -21,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,7 +107,7 @@ def run(seconds: float) -> dict[str, Any]:
         env = {"TOOLWIRE_UPSTREAM_START_WAIT_S": "60"}
         with running_gateway(Path(tmp), config={"mcp": mcp}, env=env, startup_timeout=120) as gw:
             ready = httpx.get(f"{gw.url}/readyz", timeout=10).json()
-            assert all(u["state"] == "ready" for u in ready["upstreams"]), ready
+            assert all(u["state"] == "ready" for u in ready["upstreams"].values()), ready
             _, key = gw.create_account(credits=10_000_000)
             auth = {"Authorization": f"Bearer {key}"}
             targets: dict[str, Target] = {
@@ -110,11 +118,63 @@ def run(seconds: float) -> dict[str, Any]:
             return measure(targets, seconds)
 
 
+async def _client_cpu(url: str, transport: Any, calls: int, concurrency: int) -> float:
+    """Milliseconds of this process's CPU per `tools/call` on one SDK client session."""
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(transport=transport) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        for _ in range(20):
+            await client.call_tool("echo", {"text": "warm"})
+
+        async def worker(count: int) -> None:
+            for _ in range(count):
+                await client.call_tool("echo", {"text": "hello"})
+
+        started = time.process_time()
+        await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+        return (time.process_time() - started) / calls * 1000
+
+
+def client_cpu(
+    calls: int, rounds: int = 3, extra: dict[str, Callable[[], Any]] | None = None
+) -> dict[str, float]:
+    """`extra`: more transport makers to compare in the same rounds (a one-off experiment)."""
+    import httpx2
+
+    from toolwire.upstream.mcp.http_pool import pooled_transport
+
+    makers: dict[str, Callable[[], Any]] = {
+        "httpx2-default": lambda: httpx2.AsyncHTTPTransport(),
+        "httpx2-pooled": lambda: pooled_transport(allow_private_networks=True),
+        **(extra or {}),
+    }
+    figures: dict[str, float] = {}
+    with upstream() as url:
+        for _ in range(rounds):  # interleaved; the least counts (contention only adds)
+            for name, make in makers.items():
+                for conc in (1, 32):
+                    ms = asyncio.run(_client_cpu(url, make(), calls, conc))
+                    key = f"{name}@{conc}"
+                    figures[key] = round(min(ms, figures.get(key, ms)), 3)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--client-cpu", action="store_true")
+    parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
+    if args.client_cpu:
+        figures = client_cpu(args.calls)
+        print(json.dumps({"client_cpu_ms_per_call": figures, "load": os.getloadavg()}, indent=2))
+        return
     report(
         "tools/call through toolwire (federated) vs the upstream called directly",
         run(args.seconds),

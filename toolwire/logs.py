@@ -17,9 +17,20 @@ import structlog
 from toolwire import log_flood
 from toolwire.core.context import current_request_id
 
-URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "hpack", "h11", "h2")
+URL_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "urllib3",
+    "requests",
+    "hpack",
+    "h11",
+    "h2",
+)
 """Third-party loggers that print request URLs (a query-string credential among them) at INFO
-or DEBUG: kept at WARNING whatever the level. Their lines are scrubbed anyway
+or DEBUG (`httpx2` logs a line per request, the MCP SDK's client among them): kept at WARNING
+whatever the level. Their lines are scrubbed anyway
 (`toolwire.vault.redact`); this keeps them out of the log in the first place."""
 
 

@@ -19,10 +19,11 @@ headers), kept by `toolwire.inbound.tracecontext` as `ToolCall.trace_context`, i
 parent: the call's span joins the caller's trace. A malformed one is ignored (a new trace).
 
 The span's W3C trace context (`traceparent`, `tracestate`, https://www.w3.org/TR/trace-context/)
-is handed to the adapter as `InvokeContext.trace_headers`; the HTTP adapter sends it upstream.
-Federated MCP upstreams: the MCP client adapter should send the same headers on its HTTP
-transport (the seam is `trace_headers`; not wired here). Exporters are the SDK's business:
-configure a `TracerProvider` (OTLP, console) as usual, or pass one to `OtelTracer`.
+is handed to the adapter as `InvokeContext.trace_headers`; the HTTP adapter sends it upstream,
+and the MCP client adapter makes it the parent of the MCP SDK's client span, which reaches the
+federated server in `params._meta` (SEP-414) and, over HTTP, in headers. Exporters are the
+SDK's business: configure a `TracerProvider` (OTLP, console) as usual, or pass one to
+`OtelTracer`.
 
 What it is not: a dependency. Without the extra, `toolwire.tracing.available()` is False and
 `TOOLWIRE_TRACING=true` fails at start with the install command.

@@ -44,6 +44,7 @@ from toolwire.upstream.http import HttpUpstream, UpstreamSpec
 from toolwire.upstream.mcp.connection import CallSink, Connection, Hooks, is_connection_lost
 from toolwire.upstream.mcp.discovery import operations
 from toolwire.upstream.mcp.guard import UpstreamGuard
+from toolwire.upstream.mcp.http_pool import connections_for
 from toolwire.upstream.mcp.pool import Pool
 from toolwire.upstream.mcp.results import to_result
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
@@ -199,11 +200,14 @@ class McpUpstream:
             else Hooks()
         )
         limits = self.spec.limits
+        connections = connections_for(self.guard.status().get("max_concurrency"))
 
         def make() -> Connection:
             return Connection(
                 self.name,
-                lambda conn: build_client(self.spec, conn, frozen, self.redactor, self.http),
+                lambda conn: build_client(
+                    self.spec, conn, frozen, self.redactor, self.http, connections
+                ),
                 hooks,
                 ping_interval=limits.ping_interval,
             )
@@ -324,7 +328,9 @@ class McpUpstream:
             async with self.guard.call():
                 started = time.perf_counter()
                 try:
-                    raw = await self._call(await self._pool_for(creds), name, arguments, sink)
+                    raw = await self._call(
+                        await self._pool_for(creds), name, arguments, sink, ctx.trace_headers
+                    )
                     result = to_result(
                         self.name,
                         raw,
@@ -350,11 +356,18 @@ class McpUpstream:
                 )
         return result
 
-    async def _call(self, pool: Pool, name: str, arguments: dict[str, Any], sink: CallSink) -> Any:
+    async def _call(
+        self,
+        pool: Pool,
+        name: str,
+        arguments: dict[str, Any],
+        sink: CallSink,
+        trace: Mapping[str, str],
+    ) -> Any:
         for attempt in (1, 2):
             conn = await pool.acquire()
             try:
-                return await conn.call_tool(name, arguments, sink)
+                return await conn.call_tool(name, arguments, sink, trace)
             except MCPError as exc:
                 if not is_connection_lost(exc) and not conn.session_lost:
                     raise self._mcp_error(exc) from None

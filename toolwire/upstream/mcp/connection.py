@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import mcp_types as types
 from mcp.client import Client, IncomingMessage
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from toolwire.core.errors import UpstreamError
 from toolwire.core.federated import ContentKind
@@ -43,6 +47,17 @@ ClientFactory = Callable[["Connection"], Awaitable[Client]]
 
 CLOSE_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 10.0
+
+TRACE_KEYS = ("traceparent", "tracestate")
+"""The W3C trace-context keys a call carries upstream (https://www.w3.org/TR/trace-context/):
+in the request's `params._meta` on every transport (SEP-414, which reserves these unprefixed
+keys), and as HTTP headers on the HTTP transports (`transport.OriginGuard`)."""
+TRACE_HEADERS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "toolwire_mcp_trace_headers", default=MappingProxyType({})
+)
+"""The current call's trace context, for the HTTP requests the SDK makes for it: the SDK runs a
+request's POST in the sending task's context, so a value set around `call_tool` reaches them."""
+W3C = TraceContextTextMapPropagator()
 
 
 Ask = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
@@ -306,9 +321,15 @@ class Connection:
         name: str,
         arguments: dict[str, Any],
         sink: CallSink,
+        trace: Mapping[str, str] | None = None,
     ) -> types.CallToolResult:
         """`tools/call` on this session. Cancelling the awaiting task cancels the request
-        upstream (the SDK sends `notifications/cancelled`). Raises what the SDK raises."""
+        upstream (the SDK sends `notifications/cancelled`). Raises what the SDK raises.
+        `trace`: the call's W3C trace context (`InvokeContext.trace_headers`), made the current
+        OpenTelemetry context for the SDK's call: the SDK's own client span ("MCP send
+        tools/call") becomes a child of the call's span and is what reaches the upstream, in
+        `_meta` (the SDK's SEP-414 injection) and, on HTTP, in headers (`OriginGuard`). Where
+        the SDK makes no span (no OpenTelemetry provider), the call's own context goes."""
         client = self.client
         if client is None:
             raise UpstreamError(
@@ -318,9 +339,21 @@ class Connection:
         key = self._next
         self._next += 1
         self._sinks[key] = sink
+        carried = {k: trace[k] for k in TRACE_KEYS if trace and trace.get(k)}
+        token = TRACE_HEADERS.set(carried) if carried else None
+        parent = otel_context.attach(W3C.extract(carried)) if carried else None
         try:
-            return await client.call_tool(name, arguments, progress_callback=sink.progress)
+            return await client.call_tool(
+                name,
+                arguments,
+                progress_callback=sink.progress,
+                meta=types.RequestParamsMeta(**carried) if carried else None,  # type: ignore[typeddict-item]
+            )
         finally:
+            if parent is not None:
+                otel_context.detach(parent)
+            if token is not None:
+                TRACE_HEADERS.reset(token)
             del self._sinks[key]
             self.stats.last_used = time.monotonic()
 

@@ -4,12 +4,15 @@
 
 stdio: the command with the default safe environment of the SDK (PATH, HOME, ...), the catalog's
 `env`, and `env_secrets` from the call's credentials; nothing of the gateway's own environment.
-HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard`: a request that
+HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard` over
+httpx2's own pool sized for concurrent calls (`http_pool.pooled_transport`): a request that
 carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
 `upstream.http.origin`), and unless `allow_private_networks`, a host that resolves to a
-non-public address is refused (`upstream.net.is_public`). The auth headers (static, bearer or
-basic from the vault, an OAuth client-credentials token) are computed with the HTTP adapter's
-`Auth` classes and set on the session's client.
+non-public address is refused when a connection is made (`http_pool.GuardedBackend`,
+`upstream.net.is_public`). The auth headers (static, bearer or basic from the vault, an OAuth
+client-credentials token) are computed with the HTTP adapter's `Auth` classes and set on the
+session's client. The call's W3C trace context (`InvokeContext.trace_headers`) rides on each
+request it makes (`OriginGuard`, below).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from mcp_types import Implementation
 
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
-from toolwire.upstream.mcp.connection import Connection
+from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
+from toolwire.upstream.mcp.http_pool import MAX_CONNECTIONS, pooled_transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
-from toolwire.upstream.net import is_public, resolve
 from toolwire.vault.redact import Redactor
 
 HTTP_TIMEOUT_S = 30.0
@@ -47,33 +50,27 @@ def _client_info() -> Implementation:
     return Implementation(name="toolwire", version=own)
 
 
-class PrivateAddress(httpx2.ConnectError):
-    """The upstream's host resolves to an address this upstream may not reach."""
-
-
 class CarriesCredential(httpx2.ConnectError):
     """A request with a credential was addressed to an origin that is not the upstream's."""
 
 
 class OriginGuard(httpx2.AsyncBaseTransport):
-    """Below the SDK's HTTP client: credentials stay on their origin; private addresses are
-    refused unless allowed; a 404 to a request carrying a session id is reported (the SDK hands
-    the caller the server's error body, not the status). Known limit: the address is checked
-    by resolving before the request (the connection resolves again), unlike the HTTP adapter's
-    socket-level guard."""
+    """Below the SDK's HTTP client: credentials stay on their origin; a 404 to a request carrying
+    a session id is reported (the SDK hands the caller the server's error body, not the status).
+    Private addresses are refused by the pool below, at connect time (`http_pool`).
+    The W3C trace context of the request (the SDK's client span, else the call's own,
+    `connection.TRACE_HEADERS`) is added as `traceparent`/`tracestate` headers."""
 
     def __init__(
         self,
         inner: httpx2.AsyncBaseTransport,
         confinement: Confinement,
         redactor: Redactor,
-        allow_private_networks: bool,
         on_session_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.inner = inner
         self.confinement = confinement
         self.redactor = redactor
-        self.allow_private = allow_private_networks
         self.on_session_lost = on_session_lost
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -85,10 +82,12 @@ class OriginGuard(httpx2.AsyncBaseTransport):
             texts = [str(request.url), *(v.decode("latin-1") for _, v in request.headers.raw)]
             if any(self.redactor.found_in(text) for text in texts):
                 raise CarriesCredential("a credential may not leave its upstream's origin")
-        if not self.allow_private and target is not None:
-            addresses = await resolve(target[1], target[2])
-            if not addresses or not all(is_public(a) for a in addresses):
-                raise PrivateAddress("the upstream resolves to a non-public address")
+        carrier: dict[str, str] = {}
+        W3C.inject(carrier)  # the current span: the SDK's client span of this request, if any
+        for name in TRACE_KEYS:
+            value = carrier.get(name) if carrier else TRACE_HEADERS.get().get(name)
+            if value:
+                request.headers[name] = value
         response = await self.inner.handle_async_request(request)
         if response.status_code == 404 and "mcp-session-id" in request.headers:
             self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
@@ -166,8 +165,11 @@ async def build_client(
     creds: Mapping[str, str],
     redactor: Redactor,
     http: HttpUpstream | None,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> Client:
-    """The SDK client for one session of `spec` with these credential values (not entered)."""
+    """The SDK client for one session of `spec` with these credential values (not entered).
+    `max_connections`: HTTP connections the session may open and keep alive
+    (`http_pool.connections_for` the upstream's concurrency cap)."""
     common: dict[str, Any] = {
         "mode": "legacy" if spec.era == "handshake" else "auto",
         "cache": None,
@@ -194,10 +196,12 @@ async def build_client(
         headers.update(await auth_headers(http, transport.url, creds))
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
-        httpx2.AsyncHTTPTransport(),
+        pooled_transport(
+            allow_private_networks=transport.allow_private_networks,
+            max_connections=max_connections,
+        ),
         Confinement.of((transport.url, token_url or "")),
         redactor,
-        transport.allow_private_networks,
         conn.lose_session,
     )
     return Client(_Streams(transport, guard, headers), **common)

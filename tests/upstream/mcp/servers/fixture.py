@@ -12,6 +12,7 @@ an enormous result, a notification flood, progress and logs, a tool list that ch
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import Any
@@ -85,6 +86,21 @@ def env(name: str) -> str:
 async def header(name: str, ctx: Context) -> str:
     """The value of a request header this server received (HTTP transports; empty on stdio)."""
     return str((ctx.headers or {}).get(name, ""))
+
+
+@server.tool()
+async def trace(ctx: Context) -> str:
+    """The W3C trace context this request carried, as JSON: `traceparent` and `tracestate` in
+    its HTTP headers (empty on stdio) and in its `params._meta` (SEP-414)."""
+    headers = ctx.headers or {}
+    meta = dict(ctx.request_context.meta or {})
+    keys = ("traceparent", "tracestate")
+    return json.dumps(
+        {
+            "header": {k: headers.get(k) for k in keys if headers.get(k)},
+            "meta": {k: meta.get(k) for k in keys if meta.get(k)},
+        }
+    )
 
 
 @server.tool()
