@@ -393,8 +393,11 @@ async def openapi_json(request: Request) -> Response:
 def stop_calls(app: Starlette) -> int:
     """The drain deadline (`toolwire.cli.draining`): calls still running stop with UNAVAILABLE
     (`Gateway.stop_calls`); how many. 0 when the app never started."""
-    services: Services | None = getattr(app.state, "services", None)
-    return 0 if services is None else services.gateway.stop_calls()
+    try:
+        services: Services = app.state.services
+    except AttributeError:  # Starlette's State raises for a name never set: not started
+        return 0
+    return services.gateway.stop_calls()
 
 
 def create_app(
