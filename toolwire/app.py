@@ -36,7 +36,14 @@ from toolwire.config import CatalogPlan, virtual_servers
 from toolwire.core.admin import Admin
 from toolwire.core.authenticator import Authenticator
 from toolwire.core.catalog import Catalog
-from toolwire.core.errors import Internal, InvalidRequest, NotFound, PayloadTooLarge, ToolwireError
+from toolwire.core.errors import (
+    Internal,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ToolwireError,
+    Unavailable,
+)
 from toolwire.core.federated import Federation
 from toolwire.core.gateway import Gateway
 from toolwire.core.pins import PinGuard
@@ -59,6 +66,7 @@ from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
 from toolwire.store.audit_log import AuditLog
+from toolwire.store.db import unreachable
 from toolwire.store.pins import PinStore
 from toolwire.store.secrets import SecretStore
 from toolwire.upstream.health import HealthRegistry
@@ -324,6 +332,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
         error = PayloadTooLarge()
     elif status < 500:
         error = InvalidRequest(str(getattr(exc, "detail", "bad request")))
+    elif unreachable(exc):  # any page or route whose store read failed: not a bug, retry later
+        log.warning("database unreachable (%s) on %s", type(exc).__name__, request.url.path)
+        error = Unavailable("the gateway cannot reach its database; retry later")
+        return rest.error_response(error, rest.request_id(request))  # its row: 503, Retry-After
     else:
         log.error("unhandled error", exc_info=exc)
         error = Internal()
@@ -392,8 +404,11 @@ async def openapi_json(request: Request) -> Response:
 def stop_calls(app: Starlette) -> int:
     """The drain deadline (`toolwire.cli.draining`): calls still running stop with UNAVAILABLE
     (`Gateway.stop_calls`); how many. 0 when the app never started."""
-    services: Services | None = getattr(app.state, "services", None)
-    return 0 if services is None else services.gateway.stop_calls()
+    try:
+        services: Services = app.state.services
+    except AttributeError:  # Starlette's State raises for a name never set: not started
+        return 0
+    return services.gateway.stop_calls()
 
 
 def create_app(

@@ -40,8 +40,7 @@ def _same(old: OperationSource, new: OperationSource) -> bool:
     """Whether `new` is configured exactly as the running `old` (compared by its `spec`)."""
     if type(old) is not type(new):
         return False
-    spec = getattr(old, "spec", None)
-    return spec is not None and spec == getattr(new, "spec", None)
+    return bool(old.spec == new.spec)
 
 
 @dataclass

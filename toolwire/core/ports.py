@@ -154,6 +154,12 @@ class OperationSource(Protocol):
 
     name: str
 
+    @property
+    def spec(self) -> object:
+        """What the source was configured with (a frozen, comparable value): a reload keeps a
+        running source whose `spec` equals the new config's and replaces the others."""
+        ...
+
     def operations(self) -> Sequence[ToolSpec]:
         """The tools this source serves right now (empty before its first discovery)."""
         ...
