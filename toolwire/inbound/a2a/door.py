@@ -67,7 +67,7 @@ class A2ADoor:
     def of(request: Request) -> A2ADoor:
         """This app's door, built on its first use (`app.state.a2a_door`, None until then)."""
         state = request.app.state
-        door: A2ADoor | None = getattr(state, "a2a_door", None)
+        door: A2ADoor | None = state.a2a_door  # None from the lifespan until the first use
         if door is None:
             door = state.a2a_door = _build(services(request))
         return door
