@@ -18,6 +18,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import ModuleType
 from typing import Any
 
 import httpcore
@@ -100,10 +101,22 @@ async def resolve(host: str, port: int) -> list[str]:
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to public addresses, to one of the addresses it checked."""
+    """Connects only to public addresses, to one of the addresses it checked. One guard for both
+    HTTP stacks: httpx's (`httpcore`, the default) and the mcp SDK's (`httpcore2`, whose pool
+    duck-types its backend): `inner` is that stack's backend, `errors` its module (whose
+    `ConnectError` a pool catches by class) and `refused` the `ConnectError` subclass raised for
+    a non-public address."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.inner = inner
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        errors: ModuleType = httpcore,
+        refused: type[Exception] = BlockedAddress,
+    ) -> None:
+        self.inner = inner  # httpcore's or httpcore2's AsyncNetworkBackend (the same interface)
+        self.errors = errors
+        self.refused = refused
 
     async def connect_tcp(
         self,
@@ -116,12 +129,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         try:
             addresses = await resolve(host, port)
         except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+            raise self.errors.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
         if not addresses or not all(is_public(a) for a in addresses):
-            raise BlockedAddress(f"{host} resolves to a non-public address")
-        return await self.inner.connect_tcp(
+            raise self.refused(f"{host} resolves to a non-public address")
+        stream: httpcore.AsyncNetworkStream = await self.inner.connect_tcp(
             addresses[0], port, timeout, local_address, socket_options
         )
+        return stream
 
     async def connect_unix_socket(
         self,
@@ -129,7 +143,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress("unix sockets are not reachable upstreams")
+        raise self.refused("unix sockets are not reachable upstreams")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

@@ -12,24 +12,23 @@ federation). Here a session has as many connections as its upstream admits calls
 (`connections_for`: the guard's `max_concurrency`, 64 by default, plus its standing requests), and
 all of them may stay alive for `KEEPALIVE_EXPIRY_S`.
 
-The SSRF check (unless `allow_private_networks`): `GuardedBackend`, httpcore2's
-`network_backend` hook, resolves the host once per new connection, requires every address to
-be public (`upstream.net.is_public`, an allow-list) and connects the socket to exactly a checked
-address, so a DNS answer cannot change between the check and the connect. TLS still names the
-host: httpcore2 passes the URL's host as SNI and for certificate verification, not the address.
-A refused host fails the request with `httpx2.ConnectError` ("... resolves to a non-public
-address"), before any byte leaves.
+The SSRF check (unless `allow_private_networks`): `upstream.net.GuardedBackend`, the one guard of
+both HTTP stacks, in httpcore2's `network_backend` hook: it resolves the host once per new
+connection, requires every address to be public (`upstream.net.is_public`, an allow-list) and
+connects the socket to exactly a checked address, so a DNS answer cannot change between the check
+and the connect. TLS still names the host: httpcore2 passes the URL's host as SNI and for
+certificate verification, not the address. A refused host fails the request with
+`httpx2.ConnectError` ("... resolves to a non-public address"), before any byte leaves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import httpcore2
 import httpx2
 
-from toolwire.upstream.net import is_public, resolve
+from toolwire.upstream.net import GuardedBackend
 
 MAX_CONNECTIONS = 100
 """Requests one session's client has in flight to its upstream, and connections kept alive, when
@@ -46,42 +45,6 @@ under a request."""
 class PrivateAddress(httpcore2.ConnectError):
     """The upstream's host resolves to an address this upstream may not reach (httpx2 reports
     it as `httpx2.ConnectError` with this as its cause)."""
-
-
-class GuardedBackend(httpcore2.AsyncNetworkBackend):
-    """Connects only to public addresses, to one of the addresses it checked."""
-
-    def __init__(self, inner: httpcore2.AsyncNetworkBackend) -> None:
-        self.inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore2's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        try:
-            addresses = await resolve(host, port)
-        except OSError as exc:
-            raise httpcore2.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
-        if not addresses or not all(is_public(a) for a in addresses):
-            raise PrivateAddress(f"{host} resolves to a non-public address")
-        return await self.inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore2's interface)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        raise PrivateAddress("unix sockets are not reachable upstreams")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
 
 
 def connections_for(max_concurrency: object) -> int:
@@ -110,5 +73,8 @@ def pooled_transport(
         # `upstream.net.make_client`; tests/upstream/mcp/test_http_pool.py fails if it moves.
         pool = transport._pool
         assert isinstance(pool, httpcore2.AsyncConnectionPool)
-        pool._network_backend = GuardedBackend(pool._network_backend)
+        guarded: Any = GuardedBackend(  # httpcore2's pool duck-types its backend
+            pool._network_backend, errors=httpcore2, refused=PrivateAddress
+        )
+        pool._network_backend = guarded
     return transport

@@ -8,7 +8,7 @@ HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuar
 httpx2's own pool sized for concurrent calls (`http_pool.pooled_transport`): a request that
 carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
 `upstream.http.origin`), and unless `allow_private_networks`, a host that resolves to a
-non-public address is refused when a connection is made (`http_pool.GuardedBackend`,
+non-public address is refused when a connection is made (`upstream.net.GuardedBackend`,
 `upstream.net.is_public`). The auth headers (static, bearer or basic from the vault, an OAuth
 client-credentials token) are computed with the HTTP adapter's `Auth` classes and set on the
 session's client. The call's W3C trace context (`InvokeContext.trace_headers`) rides on each
