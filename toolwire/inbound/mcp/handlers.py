@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -41,6 +42,7 @@ from toolwire.inbound.mcp.jsonrpc import (
     RpcRequest,
     notification,
 )
+from toolwire.inbound.mcp.subscriptions import TooManySubscriptions
 
 Era = Literal["handshake", "modern"]
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -332,40 +334,28 @@ class Handlers:
         """`resources/subscribe` (handshake era): the upstream is subscribed (once per URI on
         this instance) and the session recorded, so its GET stream relays the updates."""
         uri = _uri_of(request, "resources/subscribe")
-        try:
+        with _federated_resource(uri):
             await self.gateway.federation.subscribe(
                 ctx.principal, uri, ctx.session_id, ctx.request_id
             )
-        except LookupError:
-            raise RpcError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri}) from None
-        except NotSubscribable as exc:
-            raise RpcError(METHOD_NOT_FOUND, str(exc), {"uri": uri}) from None
-        except ToolwireError as exc:
-            raise _upstream_failed(exc) from None
         try:
             await ctx.subscriptions.add(ctx.session_id, uri)
-        except RpcError:
-            raise
-        except Exception as exc:  # TooManySubscriptions: said as it is
+        except Exception as exc:  # the session does not hold it: undo the upstream subscription
             await self.gateway.federation.unsubscribe(
                 ctx.principal, uri, ctx.session_id, ctx.request_id
             )
-            raise RpcError(INVALID_PARAMS, str(exc)) from None
+            if isinstance(exc, TooManySubscriptions):
+                raise RpcError(INVALID_PARAMS, str(exc)) from None
+            raise  # e.g. the state backend's failure, answered as such by the kernel
         return {}
 
     async def unsubscribe(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         uri = _uri_of(request, "resources/unsubscribe")
         await ctx.subscriptions.remove(ctx.session_id, uri)
-        try:
+        with _federated_resource(uri):
             await self.gateway.federation.unsubscribe(
                 ctx.principal, uri, ctx.session_id, ctx.request_id
             )
-        except LookupError:
-            raise RpcError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri}) from None
-        except NotSubscribable as exc:
-            raise RpcError(METHOD_NOT_FOUND, str(exc), {"uri": uri}) from None
-        except ToolwireError as exc:
-            raise _upstream_failed(exc) from None
         return {}
 
     async def complete(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
@@ -424,6 +414,20 @@ def _uri_of(request: RpcRequest, method: str) -> str:
     if not isinstance(uri, str) or not uri:
         raise RpcError(INVALID_PARAMS, f"{method} needs params.uri, a string")
     return uri
+
+
+@contextlib.contextmanager
+def _federated_resource(uri: str) -> Iterator[None]:
+    """The federation's refusals for resource `uri` in MCP's form: unknown (or not this key's)
+    -> -32002, not subscribable -> method not found, an upstream's failure -> its error."""
+    try:
+        yield
+    except LookupError:
+        raise RpcError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri}) from None
+    except NotSubscribable as exc:
+        raise RpcError(METHOD_NOT_FOUND, str(exc), {"uri": uri}) from None
+    except ToolwireError as exc:
+        raise _upstream_failed(exc) from None
 
 
 def _upstream_failed(exc: ToolwireError) -> RpcError:
