@@ -13,11 +13,18 @@ from sqlalchemy.pool import NullPool
 
 import toolwire
 from toolwire.store.db import create_engine
-from toolwire.store.migrations import SCRIPT_LOCATION, migrate
+from toolwire.store.migrations import SCHEMA_HEAD, SCRIPT_LOCATION, alembic_config, migrate
 from toolwire.store.tables import metadata
 
 TABLES = {"accounts", "api_keys", "ledger_entries", "audit_events", "system_meta", "secrets"}
 HEAD_REVISION = "0006"
+
+
+def test_the_schema_head_constant_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert SCHEMA_HEAD == head == HEAD_REVISION
 
 
 async def _version_and_tables(url: str) -> tuple[list[str], set[str]]:
