@@ -61,7 +61,7 @@ def row_for(table: Mapping[type[ToolwireError], Row], error: type[ToolwireError]
 
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:
-    """The request body. The size limit is `toolwire.inbound.middleware.BodyLimit`'s, which
+    """The request body. The size limit is `toolwire.inbound.middleware.Edge`'s, which
     raises `PayloadTooLarge` from the stream; `limit` (bytes) adds the same check here, for a
     door that must refuse before the middleware's bound or runs without it."""
     declared = request.headers.get("content-length")

@@ -1,21 +1,17 @@
-"""ASGI middleware every HTTP door sits behind: the request id and the body-size limit.
+"""ASGI middleware every HTTP door sits behind: `Edge`, one layer in a single pass over the
+request headers (one ASGI layer instead of three: the hot path, docs/benchmarks.md):
 
-What it is:
-
-- `RequestIds`: once per HTTP request, the caller's `X-Request-Id` when it is safe to echo
+- the request id: once per HTTP request, the caller's `X-Request-Id` when it is safe to echo
   (1-64 characters of ``[A-Za-z0-9._:-]``), else a fresh ``req_<32 hex>``; doors read it with
-  `request_id_of(scope)` (`toolwire.inbound.rest.request_id` for a Starlette request).
-- `BodyLimit`: the request body is refused beyond `Settings.max_body_bytes`. A declared
+  `request_id_of(scope)` (`toolwire.inbound.rest.request_id` for a Starlette request);
+- the body-size limit: the request body is refused beyond `Settings.max_body_bytes`. A declared
   `Content-Length` over the limit is refused before a byte is read, a streamed body as soon as it
   passes the limit, an unparsable `Content-Length` is an invalid request. The refusal is a typed
   error (`PayloadTooLarge`, `InvalidRequest`) raised from `receive()` when the door reads its
   body, so each door renders it through its own error table (REST envelope 413, MCP JSON-RPC
-  error) exactly as before.
-
-`Edge` is the one layer the app installs: both of the above, plus the CORS dispatch (a request
-with an `Origin` goes through `toolwire.inbound.cors.Cors`, every other one straight to the
-routes), in a single pass over the request headers (one ASGI layer instead of three: the hot
-path, docs/benchmarks.md).
+  error);
+- the CORS dispatch: a request with an `Origin` goes through `toolwire.inbound.cors.Cors`, every
+  other one straight to the routes.
 
 What it is not: a response writer. Nothing here answers on its own (but `Cors`'s preflight).
 """
@@ -45,7 +41,7 @@ def new_request_id(given: str | None = None) -> str:
 
 
 def request_id_of(scope: Scope) -> str:
-    """The request id `RequestIds` chose for this request (one is made if it did not run)."""
+    """The request id `Edge` chose for this request (one is made if it did not run)."""
     state: dict[str, Any] = scope.setdefault("state", {})
     rid = state.get("request_id")
     if not isinstance(rid, str):
@@ -56,36 +52,8 @@ def request_id_of(scope: Scope) -> str:
     return rid
 
 
-class RequestIds:
-    """Chooses the request id of every HTTP request, once (see the module docstring)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        with bound(request_id_of(scope)):  # every log line of this request carries it
-            await self.app(scope, receive, send)
-
-
-class BodyLimit:
-    """Refuses request bodies over `settings.max_body_bytes` (see the module docstring)."""
-
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
-        self.limit = settings.max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.app(scope, _Limited(scope, receive, self.limit), send)
-
-
 class Edge:
-    """`RequestIds`, `BodyLimit` and the CORS dispatch as one middleware (module docstring)."""
+    """The request id, the body limit and the CORS dispatch (module docstring)."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -112,7 +80,7 @@ class Edge:
             rid = state["request_id"] = new_request_id(
                 given.decode("latin-1") if given is not None else None
             )
-        limited = _Limited(scope, receive, self.limit, declared)
+        limited = _Limited(receive, self.limit, declared)
         with bound(rid):  # every log line of this request carries it
             if origin:
                 await self.cors(scope, limited, send)
@@ -120,21 +88,14 @@ class Edge:
                 await self.app(scope, limited, send)
 
 
-_UNSET = b"\0unset"
-
-
 class _Limited:
     """A `receive` that counts body bytes and raises the typed error at the limit."""
 
     __slots__ = ("_checked", "_declared", "_limit", "_receive", "_total")
 
-    def __init__(
-        self, scope: Scope, receive: Receive, limit: int, declared: bytes | None = _UNSET
-    ) -> None:
+    def __init__(self, receive: Receive, limit: int, declared: bytes | None) -> None:
         self._receive = receive
         self._limit = limit
-        if declared is _UNSET:
-            declared = dict(scope.get("headers") or []).get(b"content-length")
         self._declared = declared
         self._checked = False
         self._total = 0

@@ -81,7 +81,7 @@ def services(request: Request) -> Face:
 
 def request_id(request: Request) -> str:
     """The caller's `X-Request-Id` when it is safe to echo, else a fresh one: chosen once per
-    request by `toolwire.inbound.middleware.RequestIds`."""
+    request by `toolwire.inbound.middleware.Edge`."""
     return request_id_of(request.scope)
 
 
