@@ -283,8 +283,12 @@ async def test_killing_an_instance_mid_load_loses_no_credit_and_the_others_keep_
     assert fired.outcomes == {(200, "OK"): calls}
     survivors = upstreams(cluster) - {f"127.0.0.1:{cluster.ports[1]}"}
     assert survivors <= set(fired.upstreams)
+    killed = f"127.0.0.1:{cluster.ports[1]}"
+    assert killed in plain.upstreams  # the plain load was running on it before the kill
+    # the answers in flight on the killed instance: none is possible, when every answer it had
+    # begun was already written back (the client, not the gateway, is the bottleneck here)
     lost = calls - plain.outcomes[200, "OK"]
-    assert 0 < lost <= 32, plain.outcomes  # the answers in flight on the killed instance
+    assert 0 <= lost <= 32, plain.outcomes
 
     async def resolved() -> bool:  # a survivor's recovery resolves what the dead one left open
         both = [await books(cluster.database, a) for a in (account_id, plain_account)]
