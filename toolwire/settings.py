@@ -67,6 +67,10 @@ class Settings:
     """Optional extra built-in catalogs to load (e.g. `conformance`)."""
     mcp_session_ttl_s: float = 24 * 3600.0
     """Lifetime of an MCP (handshake-era) session; the client initializes again after it."""
+    mcp_input_timeout_s: float = 300.0
+    """How long a 2026-07-28 client may take to come back with the answers to an
+    `input_required` result (MRTR) before the parked call is cancelled and its credits released
+    (`toolwire.inbound.mcp.rounds`)."""
     mcp_anonymous_key: str | None = field(default=None, repr=False)
     """Off by default. When set, MCP requests without any credential act as this API key (for
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""

@@ -86,6 +86,7 @@ from toolwire.core.model import (
     Reservation,
     ToolCall,
 )
+from toolwire.core.pause import PausingChannel
 from toolwire.core.ports import (
     AuditSink,
     CallSpan,
@@ -101,6 +102,7 @@ from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
+CANCELLED_BY_CLIENT = "cancelled by client"
 
 CatalogListener = Callable[[], Awaitable[None]]
 """Told after the catalog changed (the MCP runtime sends `notifications/tools/list_changed`)."""
@@ -349,8 +351,8 @@ class Gateway:
         except Exception:
             log.exception("gateway failure", extra={"request_id": call.request_id})
             run.error = Internal()
-        except BaseException:  # cancelled (the client went away): release, then propagate
-            await asyncio.shield(self._abandon(run))
+        except BaseException as exc:  # cancelled (the client went away): release, propagate
+            await asyncio.shield(self._abandon(run, _cancel_reason(exc)))
             raise
         if run.claimed or run.reservation is not None:
             return await asyncio.shield(self._finish(run))
@@ -503,6 +505,9 @@ class Gateway:
         try:
             async with asyncio.timeout(timeout) as deadline:
                 self._invoking.add(deadline)
+                if ctx.channel is not None:  # asking the client stops the tool's clock
+                    channel = PausingChannel(ctx.channel, deadline, lambda: self.stopping)
+                    ctx = dataclasses.replace(ctx, channel=channel)
                 try:
                     arguments = await self.hooks.run_before(op, arguments, ctx)
                     result = as_result(await op.adapter.invoke(op, arguments, ctx))
@@ -557,13 +562,14 @@ class Gateway:
         outcome = "OK" if error is None else error.code
         self._audit(run, outcome, run.charged, message)
 
-    async def _abandon(self, run: _Run) -> None:
-        """A cancelled call: give the key up, release the reservation, audit it."""
+    async def _abandon(self, run: _Run, reason: str = CANCELLED_BY_CLIENT) -> None:
+        """A cancelled call: give the key up, release the reservation, audit it (with the
+        reason its canceller gave, `task.cancel(msg)`)."""
         if run.claimed:
             await self._forget(run.principal, run.call)
         if run.reservation is not None:
             await self._settle(run.reservation, 0)
-        self._audit(run, "CANCELLED", 0, "cancelled by client")
+        self._audit(run, "CANCELLED", 0, reason)
 
     @staticmethod
     def _balance_after(run: _Run, charge: int) -> int | None:
@@ -736,6 +742,14 @@ class Gateway:
             # own outcome stands: a bookkeeping failure must not turn a result into an error.
             log.exception("could not settle reservation %s", reservation.id)
             return 0, reservation.balance_after
+
+
+def _cancel_reason(exc: BaseException) -> str:
+    """Why a call was cancelled: the message its canceller gave (`task.cancel(msg)`, e.g. an
+    abandoned MRTR round), else the client went away."""
+    if isinstance(exc, asyncio.CancelledError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return CANCELLED_BY_CLIENT
 
 
 def draining() -> Unavailable:

@@ -5,12 +5,12 @@ of the call that needs them, answered by the client in a later message.
     result = await asks.ask(conn, emit, "sampling/createMessage", params)  # ClientRequestError
     await asks.answer(conn.id, response)        # the kernel, for every client response
 
-Only the handshake era carries them (2026-07-28 has no server-to-client requests on a request's
-stream: its MRTR `input_required` results are not federated yet), only for a method of the
-allow-list `CLIENT_REQUEST_CAPABILITY`, only to a client that declared that capability, and each
-waits at most `ASK_TIMEOUT_S`. An answer that reaches another instance (HTTP, a load balancer
-without session affinity) travels over the state backend's `mcp:answers` channel to the
-instance that asked.
+Only the handshake era carries them this way (2026-07-28 has no server-to-client requests on a
+request's stream: there the call is parked and answered `input_required`, `rounds`), only for a
+method of the allow-list `CLIENT_REQUEST_CAPABILITY` (`check_askable`), only to a client that
+declared that capability, and each waits at most `ASK_TIMEOUT_S`. An answer that reaches
+another instance (HTTP, a load balancer without session affinity) travels over the state
+backend's `mcp:answers` channel to the instance that asked.
 """
 
 from __future__ import annotations
@@ -34,6 +34,19 @@ ANSWERS_CHANNEL = "mcp:answers"
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def check_askable(method: str, capabilities: Mapping[str, Any]) -> None:
+    """Raise `ClientRequestError` unless `method` is on the allow-list and the client declared
+    its capability (MCP: a server sends these only to a client that declared them)."""
+    capability = CLIENT_REQUEST_CAPABILITY.get(method)
+    if capability is None:
+        raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method} is not sent to clients")
+    if not isinstance(capabilities.get(capability), dict):
+        raise ClientRequestError(
+            NO_CLIENT_REQUESTS,
+            f"{method}: the client did not declare the {capability!r} capability",
+        )
+
+
 class Asks:
     def __init__(self, state: StateBackend | None = None, timeout: float = ASK_TIMEOUT_S) -> None:
         self._state = state
@@ -52,19 +65,12 @@ class Asks:
     ) -> dict[str, Any]:
         """The client's result for `method`; `ClientRequestError` when it cannot be asked or
         answers with an error or not in time."""
-        capability = CLIENT_REQUEST_CAPABILITY.get(method)
-        if capability is None:
-            raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method} is not sent to clients")
+        check_askable(method, capabilities)
         if era != "handshake":
             raise ClientRequestError(
                 NO_CLIENT_REQUESTS,
-                f"{method}: the client speaks MCP 2026-07-28, where toolwire cannot forward "
-                "server-to-client requests",
-            )
-        if not isinstance(capabilities.get(capability), dict):
-            raise ClientRequestError(
-                NO_CLIENT_REQUESTS,
-                f"{method}: the client did not declare the {capability!r} capability",
+                f"{method}: the client speaks MCP 2026-07-28 on a door that cannot park the "
+                "call for an input_required round",
             )
         rid = f"toolwire-{uuid.uuid4().hex}"
         waiter: asyncio.Future[Response] = asyncio.get_running_loop().create_future()

@@ -88,6 +88,18 @@ class SessionSubscriptions(Protocol):
     async def remove(self, session_id: str, uri: str) -> bool: ...
 
 
+class RoundsPort(Protocol):
+    """`rounds.Rounds` as the handlers see it."""
+
+    async def call(
+        self,
+        ctx: Context,
+        call: ToolCall,
+        params: Mapping[str, Any],
+        run: Callable[[Context, ToolCall], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]: ...
+
+
 async def _cannot_ask(method: str, _params: Mapping[str, Any]) -> dict[str, Any]:
     raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: this request has no stream to ask on")
 
@@ -112,6 +124,9 @@ class Context:
     session_id: str = ""
     """The connection's id: whose resource subscriptions these are."""
     subscriptions: SessionSubscriptions = field(default_factory=NoSubscriptions)
+    rounds: RoundsPort | None = None
+    """Where a 2026-07-28 `tools/call` may be parked for `input_required` rounds (`rounds`);
+    None: never (handshake era, stdio)."""
 
 
 def capabilities() -> dict[str, Any]:
@@ -285,6 +300,12 @@ class Handlers:
             channel=CallChannel(ctx, token),
             trace_context=tracecontext.received(meta if isinstance(meta, dict) else None),
         )
+        if ctx.rounds is not None:  # 2026-07-28: the call may need input_required rounds
+            return await ctx.rounds.call(ctx, call, params, self.run_call)
+        return await self.run_call(ctx, call)
+
+    async def run_call(self, ctx: Context, call: ToolCall) -> dict[str, Any]:
+        """`call` through the gateway, rendered as a `tools/call` result."""
         outcome = await self.gateway.execute(ctx.principal, call)
         op = self.gateway.catalog.get(outcome.meta.tool) if outcome.meta.tool else None
         return content.call_result(outcome, op, ctx.version)

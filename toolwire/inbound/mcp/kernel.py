@@ -40,6 +40,7 @@ from toolwire.inbound.mcp.handlers import (
     Era,
     Handlers,
     NoSubscriptions,
+    RoundsPort,
     SessionSubscriptions,
     new_request_id,
 )
@@ -112,8 +113,11 @@ class Kernel:
         tools_changed: Changed,
         asks: Asks | None = None,
         subscriptions: SessionSubscriptions | None = None,
+        rounds: RoundsPort | None = None,
     ) -> None:
         self.handlers = handlers
+        self.rounds = rounds
+        """Parks 2026-07-28 tool calls for `input_required` rounds (`rounds.Rounds`)."""
         self.asks = asks or Asks()
         self.subscriptions: SessionSubscriptions = subscriptions or NoSubscriptions()
         self._cancel = cancel
@@ -209,6 +213,7 @@ class Kernel:
             ask=ask,
             session_id=conn.id,
             subscriptions=self.subscriptions if conn.era == "handshake" else NoSubscriptions(),
+            rounds=self.rounds if conn.era == "modern" else None,
         )
 
     async def _dispatch(

@@ -2,6 +2,8 @@
 
 - the `Kernel` (over `Handlers` and the app's gateway) and the `SessionStore` over its secret and
   state backend; `connection()` restores a session's `Connection` and keeps what changes in it;
+- the 2026-07-28 tool calls parked for `input_required` rounds (`rounds`), reachable from other
+  instances over `mcp:rounds:<instance>` (`round_relay`);
 - the calls running in this process, by (session id, JSON-RPC id), so `notifications/cancelled`
   can stop them; a cancellation for a call running on another instance travels over the state
   backend's `mcp:cancel` channel to the instance that runs it;
@@ -28,9 +30,12 @@ from toolwire.core.model import Principal
 from toolwire.inbound.face import Face
 from toolwire.inbound.mcp import resume
 from toolwire.inbound.mcp.asks import Asks
-from toolwire.inbound.mcp.handlers import Handlers
+from toolwire.inbound.mcp.handlers import CallChannel, Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.kernel import Connection, Kernel
+from toolwire.inbound.mcp.round_relay import RoundRelay
+from toolwire.inbound.mcp.round_state import RoundSealer
+from toolwire.inbound.mcp.rounds import Rounds
 from toolwire.inbound.mcp.sessions import Session, SessionSealer, SessionStore
 from toolwire.inbound.mcp.subscriptions import Subscriptions
 from toolwire.state import StateBackend
@@ -48,12 +53,20 @@ class Runtime:
         self.handlers = Handlers(services.gateway)
         self.subscriptions = Subscriptions(self.state, services.settings.mcp_session_ttl_s)
         """Each session's subscribed federated resources (`subscriptions`)."""
+        self.rounds = Rounds(
+            RoundSealer(services.secret_key),
+            CallChannel,
+            RoundRelay(self.state),
+            input_timeout=services.settings.mcp_input_timeout_s,
+        )
+        """2026-07-28 tool calls parked for `input_required` rounds (`rounds`)."""
         self.kernel = Kernel(
             self.handlers,
             cancel=self.cancel,
             tools_changed=self.tools_changed,
             asks=Asks(self.state),
             subscriptions=self.subscriptions,
+            rounds=self.rounds,
         )
         ttl = services.settings.mcp_session_ttl_s
         self.sessions = SessionStore(SessionSealer(services.secret_key, ttl_s=ttl), self.state)
@@ -124,6 +137,7 @@ class Runtime:
     async def aclose(self) -> None:
         """Stop listening for cancellations and client answers from other instances."""
         await self.kernel.asks.aclose()
+        await self.rounds.aclose()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,320 @@
+"""Multi round-trip tool calls (MRTR, MCP 2026-07-28) over calls that keep running upstream.
+
+A federated MCP server asks its client something (sampling, elicitation, roots) in the middle of
+a `tools/call`: it sends a server-to-client request on the upstream session and waits. A
+2026-07-28 client cannot be sent a request; instead the server *answers* the call with
+`resultType: "input_required"`, the requests in `inputRequests`, and a `requestState`; the
+client calls again with the same name and arguments plus `inputResponses` (keyed as the
+requests were) and that `requestState`. `Rounds` bridges the two:
+
+    first tools/call  -> the call runs in a task of its own (`Gateway.execute`, reservation held);
+                         an upstream request parks it: the client gets `input_required` with a
+                         sealed `requestState` (`round_state`), the upstream keeps waiting
+    retry             -> the answers go to the waiting upstream requests, the same call carries
+                         on: its final result (billed once, audited once) or the next round
+    another instance  -> the retry is relayed to the instance holding the call (`round_relay`)
+    no retry within TOOLWIRE_MCP_INPUT_TIMEOUT_S (300 s)
+                      -> the call is cancelled upstream, its credits released, audited
+                         CANCELLED with that reason
+
+A state is answered once (its round number is the parked call's open round); a state of another
+key, tool or arguments does not open; after the call ended or was abandoned its state is refused.
+The tool's own timeout does not run while the client is being asked (`core.pause`). A client
+that declared none of `sampling`, `elicitation`, `roots` is not parked: the upstream hears that
+it did not declare the capability, as in the handshake era.
+
+Spec: MCP 2026-07-28 basic/patterns/mrtr. What this is not: the handshake era's asks (`asks`,
+sent on the call's stream), the sealing format (`round_state`) or the relay (`round_relay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from toolwire.core.model import Principal, ToolCall
+from toolwire.core.ports import CLIENT_REQUEST_CAPABILITY, ClientRequestError
+from toolwire.inbound.mcp.asks import check_askable
+from toolwire.inbound.mcp.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, RpcError
+from toolwire.inbound.mcp.round_state import RoundSealer, RoundState
+
+if TYPE_CHECKING:
+    from toolwire.inbound.mcp.handlers import CallChannel, Context
+    from toolwire.inbound.mcp.round_relay import RoundRelay
+
+INPUT_TIMEOUT_S = 300.0
+"""Default of TOOLWIRE_MCP_INPUT_TIMEOUT_S: how long a parked call waits for the client."""
+USED = "requestState was already answered, or its call has ended: call the tool again"
+NO_STATE = "params.inputResponses answer an input_required result: send its requestState too"
+
+Run = Callable[["Context", ToolCall], Awaitable[dict[str, Any]]]
+"""Runs a tool call to its rendered `tools/call` result (`Handlers.run_call`)."""
+ChannelFor = Callable[["Context", Any], "CallChannel"]
+"""The door's channel of one round: progress and logs to that round's client request."""
+
+
+def askable(capabilities: Mapping[str, Any]) -> bool:
+    """Whether the client declared any capability a federated server may ask it for."""
+    return any(isinstance(capabilities.get(c), dict) for c in CLIENT_REQUEST_CAPABILITY.values())
+
+
+def progress_token(params: Mapping[str, Any]) -> Any:
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return None if isinstance(token, bool) or not isinstance(token, (str, int)) else token
+
+
+@dataclasses.dataclass(eq=False)
+class _Ask:
+    method: str
+    params: dict[str, Any]
+    answer: asyncio.Future[dict[str, Any]]
+
+
+class _Parked:
+    """One tool call that may wait for its client between rounds."""
+
+    def __init__(
+        self, principal: Principal, name: str, arguments: dict[str, Any], ctx: Context
+    ) -> None:
+        self.id = os.urandom(16).hex()
+        self.principal = principal
+        self.name = name
+        self.arguments = arguments
+        self.ctx = ctx
+        """The current round's request (its emit, log level, capabilities)."""
+        self.channel: CallChannel | None = None
+        self.asks: dict[str, _Ask] = {}
+        self.counter = 0
+        self.wake = asyncio.Event()
+        self.round = 0
+        self.open = False
+        """Whether round `round`'s requestState may be answered (once)."""
+        self.task: asyncio.Task[dict[str, Any]] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def unanswered(self) -> dict[str, _Ask]:
+        return {key: ask for key, ask in self.asks.items() if not ask.answer.done()}
+
+
+class _RoundChannel:
+    """The `Channel` of a parked call: progress and logs go to the current round's request;
+    a request to the client waits for the next round's answer."""
+
+    __slots__ = ("_parked",)
+
+    def __init__(self, parked: _Parked) -> None:
+        self._parked = parked
+
+    @property
+    def client_capabilities(self) -> Mapping[str, Any]:
+        return self._parked.ctx.client_capabilities
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        if self._parked.channel is not None:
+            await self._parked.channel.progress(progress, total, message)
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        if self._parked.channel is not None:
+            await self._parked.channel.log(level, data, logger)
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        parked = self._parked
+        check_askable(method, parked.ctx.client_capabilities)
+        if parked.task is None or parked.task.done():
+            raise ClientRequestError(INTERNAL_ERROR, f"{method}: the call has ended")
+        parked.counter += 1
+        key = f"r{parked.counter}"
+        ask = _Ask(method, dict(params), asyncio.get_running_loop().create_future())
+        parked.asks[key] = ask
+        parked.wake.set()
+        try:
+            return await ask.answer
+        finally:
+            parked.asks.pop(key, None)
+
+
+class Rounds:
+    """The calls parked on this instance, by id; `call()` is `tools/call` of a 2026-07-28
+    client, `serve()` a round relayed from another instance."""
+
+    def __init__(
+        self,
+        sealer: RoundSealer,
+        channel_for: ChannelFor,
+        relay: RoundRelay | None = None,
+        input_timeout: float = INPUT_TIMEOUT_S,
+    ) -> None:
+        self._sealer = sealer
+        self._channel_for = channel_for
+        self._relay = relay
+        self.input_timeout = input_timeout
+        self.instance = "local" if relay is None else relay.instance
+        self._parked: dict[str, _Parked] = {}
+        if relay is not None:
+            relay.serve = self.serve
+
+    @property
+    def parked(self) -> int:
+        """How many calls wait for their client here."""
+        return len(self._parked)
+
+    async def call(
+        self, ctx: Context, call: ToolCall, params: Mapping[str, Any], run: Run
+    ) -> dict[str, Any]:
+        """The `tools/call` result: final, or `input_required`; `RpcError(INVALID_PARAMS)` for a
+        requestState that is not this call's, expired, or already answered, `RpcError` with
+        `data.reason == "owner_unreachable"` when the instance holding it does not answer."""
+        state = params.get("requestState")
+        responses = params.get("inputResponses")
+        if responses is not None and not isinstance(responses, dict):
+            raise RpcError(INVALID_PARAMS, "params.inputResponses must be an object")
+        if state is None:
+            if responses:
+                raise RpcError(INVALID_PARAMS, NO_STATE)
+            if not askable(ctx.client_capabilities):
+                return await run(ctx, call)
+            name = str(params.get("name"))
+            return await self._start(ctx, call, name, progress_token(params), run)
+        found = self._sealer.open(state, ctx.principal, str(params.get("name")), call.arguments)
+        token = progress_token(params)
+        if found.owner == self.instance:
+            return await self.resume(found, responses or {}, ctx, token)
+        if self._relay is None:
+            raise RpcError(INVALID_PARAMS, USED)
+        return await self._relay.forward(found, responses or {}, ctx, token)
+
+    async def serve(
+        self,
+        found: RoundState,
+        responses: Mapping[str, Any],
+        emit: Callable[[dict[str, Any]], Awaitable[None]],
+        log_level: str | None,
+        token: Any,
+    ) -> dict[str, Any]:
+        """A round relayed from another instance: its notifications go back through `emit`."""
+        parked = self._parked.get(found.call)
+        if parked is None:
+            raise RpcError(INVALID_PARAMS, USED)
+        ctx = dataclasses.replace(parked.ctx, emit=emit, log_level=log_level)
+        return await self.resume(found, responses, ctx, token)
+
+    async def resume(
+        self, found: RoundState, responses: Mapping[str, Any], ctx: Context, token: Any
+    ) -> dict[str, Any]:
+        """Answer round `found.round` of the parked call and carry on with it."""
+        parked = self._parked.get(found.call)
+        if parked is None or not parked.open or parked.round != found.round:
+            raise RpcError(INVALID_PARAMS, USED)
+        parked.open = False
+        self._disarm(parked)
+        parked.ctx = ctx
+        parked.channel = self._channel_for(ctx, token)
+        for key, answer in responses.items():
+            ask = parked.asks.get(key)
+            if ask is None or ask.answer.done():
+                continue  # an answer to nothing asked is ignored
+            if isinstance(answer, dict):
+                ask.answer.set_result(answer)
+            else:
+                ask.answer.set_exception(
+                    ClientRequestError(INVALID_PARAMS, f"{ask.method}: the answer is not an object")
+                )
+        return await self._wait(parked)
+
+    async def aclose(self) -> None:
+        """Cancel every parked call (the app stops): released and audited as cancelled."""
+        for parked in list(self._parked.values()):
+            self._drop(parked, "the gateway stopped while the call waited for its client")
+        if self._relay is not None:
+            await self._relay.aclose()
+
+    # -- one parked call ------------------------------------------------------------------------
+
+    async def _start(
+        self, ctx: Context, call: ToolCall, name: str, token: Any, run: Run
+    ) -> dict[str, Any]:
+        parked = _Parked(ctx.principal, name, dict(call.arguments), ctx)
+        parked.channel = self._channel_for(ctx, token)
+        self._parked[parked.id] = parked
+        if self._relay is not None:
+            await self._relay.listen()  # subscribed before the client can come back elsewhere
+        call = dataclasses.replace(call, channel=_RoundChannel(parked))
+        task: asyncio.Task[dict[str, Any]] = asyncio.ensure_future(run(ctx, call))
+        task.add_done_callback(_retrieve)
+        parked.task = task
+        return await self._wait(parked)
+
+    async def _wait(self, parked: _Parked) -> dict[str, Any]:
+        """Until the call ends (its result) or asks something (an `input_required` result)."""
+        task = parked.task
+        assert task is not None
+        try:
+            while not task.done() and not parked.unanswered():
+                parked.wake.clear()
+                woken = asyncio.ensure_future(parked.wake.wait())
+                try:
+                    await asyncio.wait((task, woken), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+            if not task.done():
+                await asyncio.sleep(0)  # requests made in the same turn join this round
+        except asyncio.CancelledError:  # the client went away in the middle of a round
+            self._drop(parked, "cancelled by client")
+            raise
+        if task.done():
+            self._forget(parked)
+            return task.result()
+        return self._input_required(parked)
+
+    def _input_required(self, parked: _Parked) -> dict[str, Any]:
+        parked.round += 1
+        parked.open = True
+        expires = time.time() + self.input_timeout
+        state = RoundState(parked.id, parked.round, self.instance, expires)
+        sealed = self._sealer.seal(state, parked.principal, parked.name, parked.arguments)
+        parked.timer = asyncio.get_running_loop().call_later(
+            self.input_timeout, self._abandon, parked
+        )
+        requests = {
+            key: {"method": ask.method, "params": ask.params}
+            for key, ask in parked.unanswered().items()
+        }
+        return {"resultType": "input_required", "inputRequests": requests, "requestState": sealed}
+
+    def _abandon(self, parked: _Parked) -> None:
+        if parked.open:
+            reason = f"the client did not answer input_required within {self.input_timeout:g}s"
+            self._drop(parked, reason)
+
+    def _drop(self, parked: _Parked, reason: str) -> None:
+        """Cancel the call (released and audited CANCELLED with `reason` by the gateway), then
+        fail what the upstream still waits for."""
+        self._forget(parked)
+        if parked.task is not None:
+            parked.task.cancel(reason)
+        for ask in parked.asks.values():
+            if not ask.answer.done():
+                ask.answer.set_exception(ClientRequestError(INTERNAL_ERROR, reason))
+
+    def _forget(self, parked: _Parked) -> None:
+        parked.open = False
+        self._disarm(parked)
+        self._parked.pop(parked.id, None)
+
+    @staticmethod
+    def _disarm(parked: _Parked) -> None:
+        if parked.timer is not None:
+            parked.timer.cancel()
+            parked.timer = None
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()
