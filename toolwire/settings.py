@@ -71,6 +71,9 @@ class Settings:
     """How long a 2026-07-28 client may take to come back with the answers to an
     `input_required` result (MRTR) before the parked call is cancelled and its credits released
     (`toolwire.inbound.mcp.rounds`)."""
+    mcp_relay_timeout_s: float = 15.0
+    """How long an instance relaying such a client's retry waits for any word from the instance
+    holding the call before answering `owner_unreachable` (`toolwire.inbound.mcp.round_relay`)."""
     mcp_anonymous_key: str | None = field(default=None, repr=False)
     """Off by default. When set, MCP requests without any credential act as this API key (for
     the conformance suite, which cannot send headers). Never set it on a reachable gateway."""

@@ -56,7 +56,7 @@ class Runtime:
         self.rounds = Rounds(
             RoundSealer(services.secret_key),
             CallChannel,
-            RoundRelay(self.state),
+            RoundRelay(self.state, services.settings.mcp_relay_timeout_s),
             input_timeout=services.settings.mcp_input_timeout_s,
         )
         """2026-07-28 tool calls parked for `input_required` rounds (`rounds`)."""

@@ -1,0 +1,389 @@
+"""A federated server's requests to its client (elicitation, sampling, roots) reach a 2026-07-28
+client as multi round-trip requests: toolwire answers the call `input_required` with a sealed
+`requestState`, the upstream keeps waiting, and the client's retry carries the call on.
+
+The upstream is tests/upstream/mcp/servers/asking.py (the official SDK's MCPServer, stdio). The
+client is the official `mcp` SDK client on the 2026-07-28 era (it drives the rounds itself),
+and raw JSON-RPC over real HTTP where a test needs to hold the requestState in its hands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import sys
+import time
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import httpx2
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.support.cluster import redis_url
+from tests.upstream.mcp.support import HERE, gateway, wait_ready
+from toolwire.testing import RunningGateway, start_gateway
+
+pytestmark = pytest.mark.timeout(240)
+
+ASKING = {"command": sys.executable, "args": [str(HERE / "servers" / "asking.py")]}
+UPSTREAM = {**ASKING, "era": "handshake", "price": 0.5, "tools": {"ask_then_work": {"timeout": 1.5}}}
+INPUT_TIMEOUT_S = 4
+MODERN = "2026-07-28"
+ELICIT = {"elicitation": {}}
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    env = {"TOOLWIRE_MCP_INPUT_TIMEOUT_S": str(INPUT_TIMEOUT_S)}
+    with gateway(tmp_path_factory.mktemp("mrtr"), {"ask": UPSTREAM}, env=env) as running:
+        yield running
+
+
+@asynccontextmanager
+async def sdk_client(gw: RunningGateway, key: str, **callbacks: Any) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        transport = streamable_http_client(f"{gw.url}/mcp", http_client=http)
+        async with Client(transport, mode="auto", cache=None, **callbacks) as client:
+            yield client
+
+
+def call(
+    gw: RunningGateway,
+    key: str,
+    name: str,
+    arguments: dict[str, Any],
+    capabilities: dict[str, Any] | None = None,
+    **retry: Any,
+) -> dict[str, Any]:
+    """One raw 2026-07-28 `tools/call` over HTTP; its JSON-RPC response."""
+    params: dict[str, Any] = {"name": name, "arguments": arguments, **retry}
+    params["_meta"] = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": ELICIT
+        if capabilities is None
+        else capabilities,
+    }
+    headers = {
+        "authorization": f"Bearer {key}",
+        "accept": "application/json",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": name,
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    response = httpx.post(f"{gw.url}/mcp", json=body, headers=headers, timeout=60)
+    reply: dict[str, Any] = response.json()
+    return reply
+
+
+def accept(answer: str) -> dict[str, Any]:
+    return {"action": "accept", "content": {"answer": answer}}
+
+
+def balance(gw: RunningGateway, key: str) -> float:
+    with gw.client(key) as http:
+        value: float = http.get("/api/v1/me").json()["balance"]
+        return value
+
+
+def audit(gw: RunningGateway, account_id: str, count: int = 1) -> list[dict[str, Any]]:
+    """The account's audit records, once `count` are written (they are written in batches)."""
+    deadline = time.monotonic() + 15
+    with gw.admin() as admin:
+        while True:
+            rows = admin.get("/admin/v1/audit", params={"account_id": account_id}).json()
+            records: list[dict[str, Any]] = rows["records"]
+            if len(records) >= count or time.monotonic() > deadline:
+                return records
+            time.sleep(0.1)
+
+
+def text_of(result: dict[str, Any]) -> str:
+    return str(result["content"][0]["text"])
+
+
+# -- the official SDK client drives the rounds -----------------------------------------------
+
+
+async def test_an_elicitation_reaches_the_2026_client_and_the_call_is_billed_once(
+    gw: RunningGateway,
+) -> None:
+    account_id, key = gw.create_account(credits=2)
+    asked: list[str] = []
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"answer": "yes"})
+
+    async with sdk_client(gw, key, elicitation_callback=elicit) as client:
+        result = await client.call_tool("ask.confirm", {"question": "proceed?"})
+    assert not result.is_error, result
+    assert result.content[0].text == "answered: yes"  # type: ignore[union-attr]
+    assert asked == ["proceed?"]
+    assert balance(gw, key) == 1.5  # charged once, for the whole call
+    records = await asyncio.to_thread(audit, gw, account_id)
+    assert len(records) == 1, records
+    assert records[0]["outcome"].lower() == "ok" and records[0]["credits_charged"] == 0.5
+
+
+async def test_sampling_roots_and_two_rounds_reach_the_2026_client(gw: RunningGateway) -> None:
+    account_id, key = gw.create_account(credits=5)
+    answers = iter(["one", "two"])
+
+    async def sample(
+        _context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        prompt = params.messages[0].content.text  # type: ignore[union-attr]
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=f"{prompt}!"),
+            model="test-model",
+            stop_reason="endTurn",
+        )
+
+    async def roots(_context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project")])
+
+    async def elicit(_context: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"answer": next(answers)})
+
+    callbacks = {"sampling_callback": sample, "list_roots_callback": roots}
+    async with sdk_client(gw, key, elicitation_callback=elicit, **callbacks) as client:
+        sampled = await client.call_tool("ask.sample", {"prompt": "hello"})
+        listed = await client.call_tool("ask.roots", {})
+        twice = await client.call_tool("ask.two_questions", {})
+    assert sampled.content[0].text == "sampled: hello! (test-model)"  # type: ignore[union-attr]
+    assert listed.content[0].text == "roots: file:///work/project"  # type: ignore[union-attr]
+    assert twice.content[0].text == "answers: one then two"  # type: ignore[union-attr]
+    assert balance(gw, key) == 3.5
+    assert len(await asyncio.to_thread(audit, gw, account_id, 3)) == 3
+
+
+async def test_a_2026_client_without_the_capability_is_not_asked_and_the_upstream_hears_why(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=2)
+    async with sdk_client(gw, key) as client:  # declares no elicitation
+        result = await client.call_tool("ask.confirm", {"question": "proceed?"})
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error, text
+    assert "did not declare the 'elicitation' capability" in text
+
+
+# -- the requestState, by hand ------------------------------------------------------------------
+
+
+def test_input_required_carries_the_upstreams_request_and_a_sealed_state(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=2)
+    first = call(gw, key, "ask.confirm", {"question": "sure?"})["result"]
+    assert first["resultType"] == "input_required"
+    ((ask_key, request),) = first["inputRequests"].items()
+    assert request["method"] == "elicitation/create"
+    assert request["params"]["message"] == "sure?"
+    state = first["requestState"]
+    assert state.startswith("twrs1.") and "sure" not in state
+    assert balance(gw, key) == 1.5  # reserved while the client is asked
+    done = call(
+        gw,
+        key,
+        "ask.confirm",
+        {"question": "sure?"},
+        inputResponses={ask_key: accept("ok")},
+        requestState=state,
+    )["result"]
+    assert done["resultType"] == "complete" and text_of(done) == "answered: ok"
+    replayed = call(
+        gw,
+        key,
+        "ask.confirm",
+        {"question": "sure?"},
+        inputResponses={ask_key: accept("again")},
+        requestState=state,
+    )
+    assert replayed["error"]["code"] == -32602
+    assert "already answered" in replayed["error"]["message"]
+    assert balance(gw, key) == 1.5
+
+
+def test_a_forged_or_foreign_request_state_is_refused_and_the_call_waits_on(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=2)
+    _, other_key = gw.create_account(credits=2)
+    arguments = {"question": "which?"}
+    first = call(gw, key, "ask.confirm", arguments)["result"]
+    state = first["requestState"]
+    (ask_key,) = first["inputRequests"]
+    answers = {ask_key: accept("this")}
+    raw = bytearray(base64.urlsafe_b64decode(state[6:] + "=" * (-len(state[6:]) % 4)))
+    raw[-1] ^= 1
+    forged = "twrs1." + base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    attempts = [
+        (key, "ask.confirm", arguments, forged),
+        (key, "ask.confirm", {"question": "other?"}, state),  # other arguments
+        (key, "ask.two_questions", {}, state),  # another tool
+        (other_key, "ask.confirm", arguments, state),  # another key
+        (key, "ask.confirm", arguments, "not a state"),
+    ]
+    for who, name, args, sent in attempts:
+        refused = call(gw, who, name, args, inputResponses=answers, requestState=sent)
+        assert refused["error"]["code"] == -32602, refused
+        assert "does not belong to this call" in refused["error"]["message"]
+    done = call(gw, key, "ask.confirm", arguments, inputResponses=answers, requestState=state)
+    assert text_of(done["result"]) == "answered: this"
+    assert balance(gw, key) == 1.5 and balance(gw, other_key) == 2
+
+
+def test_answers_without_a_state_are_refused(gw: RunningGateway) -> None:
+    _, key = gw.create_account(credits=2)
+    refused = call(gw, key, "ask.confirm", {"question": "q"}, inputResponses={"r1": accept("x")})
+    assert refused["error"]["code"] == -32602
+    assert balance(gw, key) == 2
+
+
+def test_an_abandoned_call_is_cancelled_upstream_released_and_audited(
+    gw: RunningGateway,
+) -> None:
+    account_id, key = gw.create_account(credits=2)
+    first = call(gw, key, "ask.confirm", {"question": "anyone?"})["result"]
+    assert first["resultType"] == "input_required"
+    assert balance(gw, key) == 1.5
+    deadline = time.monotonic() + INPUT_TIMEOUT_S + 10
+    while balance(gw, key) != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert balance(gw, key) == 2  # released
+    (record,) = audit(gw, account_id)
+    assert record["outcome"].lower() == "cancelled" and record["credits_charged"] == 0
+    assert f"did not answer input_required within {INPUT_TIMEOUT_S}s" in record["message"]
+    (ask_key,) = first["inputRequests"]
+    late = call(
+        gw,
+        key,
+        "ask.confirm",
+        {"question": "anyone?"},
+        inputResponses={ask_key: accept("late")},
+        requestState=first["requestState"],
+    )
+    assert late["error"]["code"] == -32602
+
+
+def test_the_tool_timeout_does_not_run_while_the_client_is_asked(gw: RunningGateway) -> None:
+    """`ask_then_work` has a 1.5 s timeout; the client takes 2 s to answer, then the tool works
+    0.5 s: it completes (the clock stopped while the client was asked)."""
+    _, key = gw.create_account(credits=2)
+    first = call(gw, key, "ask.ask_then_work", {"seconds": 0.5})["result"]
+    time.sleep(2)
+    (ask_key,) = first["inputRequests"]
+    done = call(
+        gw,
+        key,
+        "ask.ask_then_work",
+        {"seconds": 0.5},
+        inputResponses={ask_key: accept("go")},
+        requestState=first["requestState"],
+    )["result"]
+    assert text_of(done) == "worked after accept", done
+    slow = call(gw, key, "ask.ask_then_work", {"seconds": 3})["result"]
+    timed_out = call(
+        gw,
+        key,
+        "ask.ask_then_work",
+        {"seconds": 3},
+        inputResponses={next(iter(slow["inputRequests"])): accept("go")},
+        requestState=slow["requestState"],
+    )["result"]
+    assert timed_out["isError"] and "UPSTREAM_TIMEOUT" in str(timed_out), timed_out
+
+
+# -- two instances on one Redis -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGateway, ...]]:
+    """Two gateways over one database and one Redis, federating the same server."""
+    tmp_path = tmp_path_factory.mktemp("mrtr-pair")
+    env = {
+        "TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32),
+        "TOOLWIRE_STATE_URL": redis_url(),
+        "TOOLWIRE_UPSTREAM_START_WAIT_S": "0",
+        "TOOLWIRE_MCP_RELAY_TIMEOUT_S": "3",
+    }
+    database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
+    admin = f"tw_admin_{secrets.token_hex(8)}"
+    config = {"mcp": {"ask": UPSTREAM}}
+    started: list[RunningGateway] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            for name in ("a", "b", "c"):
+                started.append(
+                    start_gateway(
+                        tmp_path / name, env=env, admin_key=admin, config=config, args=database
+                    )
+                )
+        for running in started:
+            wait_ready(running, ["ask"])
+        yield tuple(started)
+    finally:
+        for running in started:
+            running.stop()
+
+
+def test_a_retry_on_another_instance_is_relayed_to_the_one_holding_the_call(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    a, b, _ = pair
+    account_id, key = a.create_account(credits=2)
+    first = call(a, key, "ask.two_questions", {})["result"]
+    second = call(
+        b,
+        key,
+        "ask.two_questions",
+        {},
+        inputResponses={next(iter(first["inputRequests"])): accept("from b")},
+        requestState=first["requestState"],
+    )["result"]
+    assert second["resultType"] == "input_required"  # the next round, from a through b
+    done = call(
+        b,
+        key,
+        "ask.two_questions",
+        {},
+        inputResponses={next(iter(second["inputRequests"])): accept("b again")},
+        requestState=second["requestState"],
+    )["result"]
+    assert text_of(done) == "answers: from b then b again"
+    assert balance(a, key) == 1.5 and balance(b, key) == 1.5
+    assert len(audit(a, account_id)) == 1
+
+
+def test_a_silent_owner_is_a_retryable_owner_unreachable_error(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    _, b, c = pair
+    _, key = b.create_account(credits=2)
+    first = call(c, key, "ask.confirm", {"question": "c?"})["result"]
+    c.kill()
+    started = time.monotonic()
+    refused = call(
+        b,
+        key,
+        "ask.confirm",
+        {"question": "c?"},
+        inputResponses={next(iter(first["inputRequests"])): accept("x")},
+        requestState=first["requestState"],
+    )
+    assert refused["error"]["code"] == -32603, refused
+    assert refused["error"]["data"]["reason"] == "owner_unreachable"
+    assert refused["error"]["data"]["retryable"] is True
+    assert 2.5 < time.monotonic() - started < 30
