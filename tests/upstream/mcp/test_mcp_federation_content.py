@@ -163,15 +163,17 @@ async def test_without_the_capability_the_upstream_gets_a_clear_error(
     assert "did not declare the 'sampling' capability" in text
 
 
-async def test_a_2026_client_is_not_asked_and_the_upstream_hears_why(
+async def test_a_2026_client_without_sampling_is_not_asked_and_the_upstream_hears_why(
     gw: RunningGateway,
 ) -> None:
+    """(A 2026-07-28 client that declared it is asked with input_required rounds:
+    test_mcp_federation_mrtr.py.)"""
     _, key = gw.create_account(credits=1)
     async with sdk_client(gw, key, "auto") as client:
         result = await client.call_tool("local.trigger-sampling-request", {"prompt": "hi"})
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error, text
-    assert "2026-07-28" in text
+    assert "did not declare the 'sampling' capability" in text
 
 
 async def test_an_upstreams_elicitation_reaches_the_client_and_its_answer_goes_back(

@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +34,12 @@ from toolwire.testing import RunningGateway, start_gateway
 pytestmark = pytest.mark.timeout(240)
 
 ASKING = {"command": sys.executable, "args": [str(HERE / "servers" / "asking.py")]}
-UPSTREAM = {**ASKING, "era": "handshake", "price": 0.5, "tools": {"ask_then_work": {"timeout": 1.5}}}
+UPSTREAM = {
+    **ASKING,
+    "era": "handshake",
+    "price": 0.5,
+    "tools": {"ask_then_work": {"timeout": 1.5}},
+}
 INPUT_TIMEOUT_S = 4
 MODERN = "2026-07-28"
 ELICIT = {"elicitation": {}}
@@ -42,7 +48,8 @@ ELICIT = {"elicitation": {}}
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     env = {"TOOLWIRE_MCP_INPUT_TIMEOUT_S": str(INPUT_TIMEOUT_S)}
-    with gateway(tmp_path_factory.mktemp("mrtr"), {"ask": UPSTREAM}, env=env) as running:
+    upstreams = {"ask": UPSTREAM, "modern": {**ASKING, "include": ["resolved_confirm"]}}
+    with gateway(tmp_path_factory.mktemp("mrtr"), upstreams, env=env) as running:
         yield running
 
 
@@ -165,6 +172,23 @@ async def test_sampling_roots_and_two_rounds_reach_the_2026_client(gw: RunningGa
     assert twice.content[0].text == "answers: one then two"  # type: ignore[union-attr]
     assert balance(gw, key) == 3.5
     assert len(await asyncio.to_thread(audit, gw, account_id, 3)) == 3
+
+
+async def test_a_2026_upstreams_own_input_required_reaches_the_2026_client(
+    gw: RunningGateway,
+) -> None:
+    """`modern` is spoken to in 2026-07-28: the server answers toolwire `input_required`, the
+    SDK client toolwire uses turns it into an elicitation, which parks the client's call."""
+    account_id, key = gw.create_account(credits=2)
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert params.message == "resolved?"
+        return types.ElicitResult(action="accept", content={"answer": "both eras"})
+
+    async with sdk_client(gw, key, elicitation_callback=elicit) as client:
+        result = await client.call_tool("modern.resolved_confirm", {})
+    assert result.content[0].text == "resolved: both eras", result  # type: ignore[union-attr]
+    assert len(await asyncio.to_thread(audit, gw, account_id)) == 1
 
 
 async def test_a_2026_client_without_the_capability_is_not_asked_and_the_upstream_hears_why(
@@ -321,18 +345,22 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGate
     database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
     admin = f"tw_admin_{secrets.token_hex(8)}"
     config = {"mcp": {"ask": UPSTREAM}}
-    started: list[RunningGateway] = []
-    try:
+
+    def start(name: str) -> RunningGateway:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
-            for name in ("a", "b", "c"):
-                started.append(
-                    start_gateway(
-                        tmp_path / name, env=env, admin_key=admin, config=config, args=database
-                    )
-                )
-        for running in started:
-            wait_ready(running, ["ask"])
+            running = start_gateway(
+                tmp_path / name, env=env, admin_key=admin, config=config, args=database
+            )
+        wait_ready(running, ["ask"])
+        return running
+
+    with ThreadPoolExecutor(3) as pool:  # started side by side: a loaded machine is slow
+        futures = [pool.submit(start, name) for name in ("a", "b", "c")]
+    started = [f.result() for f in futures if f.exception() is None]
+    try:
+        if len(started) < len(futures):
+            raise next(e for f in futures if (e := f.exception()) is not None)
         yield tuple(started)
     finally:
         for running in started:

@@ -1,6 +1,9 @@
 """A real MCP server (the official SDK's MCPServer, over stdio) whose tools ask their client
 something in the middle of a call: elicitation, sampling, roots, two questions in a row, and
 one that asks then works a while (for the tool timeout that pauses while the client answers).
+`resolved_confirm` asks through the SDK's `Resolve`/`Elicit`, which a 2026-07-28 session turns
+into an `input_required` result of the server's own (the others need a handshake-era session to
+send their requests mid-call).
 
     python asking.py
 """
@@ -8,9 +11,10 @@ one that asks then works a while (for the tool timeout that pauses while the cli
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import mcp_types as types
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from pydantic import BaseModel
 
 server = MCPServer("asking")
@@ -64,6 +68,16 @@ async def ask_then_work(seconds: float, ctx: Context) -> str:
     result = await ctx.elicit("go?", Answer)
     await asyncio.sleep(seconds)
     return f"worked after {result.action}"
+
+
+def _ask_answer() -> Elicit[Answer]:
+    return Elicit("resolved?", Answer)
+
+
+@server.tool()
+async def resolved_confirm(answer: Annotated[Answer, Resolve(_ask_answer)]) -> str:
+    """Elicit through the SDK's resolver (MRTR-native in 2026-07-28 sessions)."""
+    return f"resolved: {answer.answer}"
 
 
 if __name__ == "__main__":
