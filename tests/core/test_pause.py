@@ -1,0 +1,62 @@
+"""The tool timeout's clock stops while the client is asked (`toolwire.core.pause`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from toolwire.core.pause import PausingChannel
+
+
+class SlowClient:
+    """A channel whose client takes `seconds` to answer a request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    @property
+    def client_capabilities(self) -> Mapping[str, Any]:
+        return {"elicitation": {}}
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        return None
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        return None
+
+    async def request(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(self.seconds)
+        return {"action": "accept"}
+
+
+async def test_the_deadline_does_not_run_while_the_client_answers() -> None:
+    async with asyncio.timeout(0.2) as deadline:
+        channel = PausingChannel(SlowClient(0.3), deadline, lambda: False)
+        await asyncio.sleep(0.05)
+        answers = await asyncio.gather(*(channel.request("elicitation/create", {}) for _ in (1, 2)))
+        left = (deadline.when() or 0) - asyncio.get_running_loop().time()
+    assert answers == [{"action": "accept"}] * 2
+    assert 0.08 < left <= 0.16  # the 0.15 s that were left, less a little
+
+
+async def test_the_work_around_the_question_still_times_out() -> None:
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2) as deadline:
+            channel = PausingChannel(SlowClient(0.3), deadline, lambda: False)
+            await channel.request("elicitation/create", {})
+            await asyncio.sleep(0.3)
+
+
+async def test_a_drain_stops_a_paused_call() -> None:
+    stopping = False
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(10) as deadline:
+            channel = PausingChannel(SlowClient(5), deadline, lambda: stopping)
+            asking = asyncio.ensure_future(channel.request("elicitation/create", {}))
+            await asyncio.sleep(0.05)
+            stopping = True
+            deadline.reschedule(asyncio.get_running_loop().time())  # Gateway.stop_calls
+            await asking
