@@ -28,7 +28,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.cluster import redis_url
-from tests.upstream.mcp.support import HERE, gateway, wait_ready
+from tests.upstream.mcp.support import HERE, STARTUP_TIMEOUT_S, gateway, wait_ready
 from toolwire.testing import RunningGateway, start_gateway
 
 pytestmark = pytest.mark.timeout(240)
@@ -350,7 +350,12 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGate
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             running = start_gateway(
-                tmp_path / name, env=env, admin_key=admin, config=config, args=database
+                tmp_path / name,
+                env=env,
+                admin_key=admin,
+                config=config,
+                args=database,
+                startup_timeout=STARTUP_TIMEOUT_S,
             )
         wait_ready(running, ["ask"])
         return running
