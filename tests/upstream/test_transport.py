@@ -1,6 +1,7 @@
-"""PooledTransport (httpcore's pool on our backend) against real servers on loopback: keep-alive
-reuse, every body framing, a full pool, refused header injection (h11 refuses it), TLS; on asyncio
-and uvloop."""
+"""PooledTransport (httpcore2's pool on our backend) against real servers on loopback: keep-alive
+reuse, every body framing, a full pool, refused header injection (h11 refuses it), TLS, and the
+adapter's lean `fetch` (size cap, one socket write per request, errors as httpx's); on asyncio and
+uvloop."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpcore2
 import httpx
 import pytest
 
 from tests.upstream.test_sockets import answer, certificate, port_of, read_request, run, serve
 from toolwire.upstream.sockets import AsyncioBackend
-from toolwire.upstream.transport import PooledTransport
+from toolwire.upstream.transport import PooledTransport, TooLarge
 
 __all__ = ["certificate", "run"]  # fixtures used here
 
@@ -22,8 +24,11 @@ Run = Callable[[Awaitable[None]], None]
 
 
 def pooled(max_connections: int = 10, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
-    backend = AsyncioBackend()
-    transport = PooledTransport(backend, max_connections=max_connections, ssl_context=verify)
+    transport = PooledTransport(
+        AsyncioBackend(errors=httpcore2, coalesce=True),
+        max_connections=max_connections,
+        ssl_context=verify,
+    )
     return httpx.AsyncClient(transport=transport, timeout=5)
 
 
@@ -164,3 +169,103 @@ def test_an_unparseable_answer_is_a_protocol_error(run: Run) -> None:
 
 def test_tls_through_the_pool(run: Run, certificate: tuple[Path, Path]) -> None:
     run(_tls_through_the_pool(*certificate))
+
+
+class Segments(Server):
+    """Also records how many socket reads each request's bytes arrived in."""
+
+    def __init__(self, reply: Callable[[bytes], bytes]) -> None:
+        super().__init__(reply)
+        self.reads: list[int] = []
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                reads = 1
+                while data.count(b"\r\n\r\n") < 1 or not data.endswith(b"}"):
+                    more = await asyncio.wait_for(reader.read(65536), 1)
+                    if not more:
+                        return
+                    data, reads = data + more, reads + 1
+                self.reads.append(reads)
+                self.heads.append(data)
+                writer.write(self.reply(data))
+                await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _fetch_sends_one_write_and_caps_the_body() -> None:
+    big = b"x" * 5000
+    replies = iter([answer(b'{"ok": 1}'), answer(big), answer(b'{"ok": 2}')])
+    server = Segments(lambda head: next(replies))
+    async with await serve(server.handler) as listening:
+        url = f"http://127.0.0.1:{port_of(listening)}/x"
+        transport = PooledTransport(
+            AsyncioBackend(errors=httpcore2, coalesce=True), max_connections=2, timeout=5
+        )
+        try:
+            request = httpx.Request("POST", url, json={"a": 1})
+            status, headers, body = await transport.fetch(request, 1000)
+            assert (status, body, headers["content-type"]) == (
+                200,
+                b'{"ok": 1}',
+                "application/json",
+            )
+            with pytest.raises(TooLarge) as refused:
+                await transport.fetch(httpx.Request("POST", url, json={"a": 2}), 1000)
+            assert refused.value.status == 200
+            status, _, body = await transport.fetch(httpx.Request("POST", url, json={"a": 3}), 1000)
+            assert body == b'{"ok": 2}'
+        finally:
+            await transport.aclose()
+    # head and body in one segment each time (loopback delivers one write as one read)
+    assert server.reads == [1, 1, 1]
+
+
+async def _fetch_errors_are_httpx_errors() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await read_request(reader)
+            await reader.read()  # never answers; ends when the client gives up and closes
+        finally:
+            writer.close()
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await read_request(reader)
+            writer.write(b"NOT HTTP\r\n\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    transport = PooledTransport(
+        AsyncioBackend(errors=httpcore2, coalesce=True), max_connections=2, timeout=0.2
+    )
+    try:
+        async with await serve(slow) as listening:
+            url = f"http://127.0.0.1:{port_of(listening)}/"
+            with pytest.raises(httpx.ReadTimeout):
+                await transport.fetch(httpx.Request("GET", url), 1000)
+        async with await serve(garbage) as listening:
+            url = f"http://127.0.0.1:{port_of(listening)}/"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await transport.fetch(httpx.Request("GET", url), 1000)
+        with pytest.raises(httpx.ConnectError):
+            await transport.fetch(httpx.Request("GET", "http://127.0.0.1:1/"), 1000)
+    finally:
+        await transport.aclose()
+
+
+def test_fetch_sends_one_write_and_caps_the_body(run: Run) -> None:
+    run(_fetch_sends_one_write_and_caps_the_body())
+
+
+def test_fetch_errors_are_httpx_errors(run: Run) -> None:
+    run(_fetch_errors_are_httpx_errors())

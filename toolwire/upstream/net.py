@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import httpcore
+import httpcore2
 import httpx
 
 from toolwire.upstream.sockets import AsyncioBackend
@@ -30,8 +31,9 @@ from toolwire.upstream.transport import PooledTransport
 DEFAULT_MAX_CONNECTIONS = 100
 
 
-class BlockedAddress(httpcore.ConnectError):
-    """The host resolves to an address the upstream may not reach."""
+class BlockedAddress(httpcore.ConnectError, httpcore2.ConnectError):
+    """The host resolves to an address the upstream may not reach. A `ConnectError` of both
+    httpcores, so whichever pool the guard serves treats it as a failed connect."""
 
 
 GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
@@ -149,6 +151,23 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+def make_transport(
+    *,
+    timeout: float | None,
+    allow_private_networks: bool = False,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> PooledTransport:
+    """An upstream's pool (`toolwire.upstream.transport.PooledTransport`, httpcore2's pool) on
+    the asyncio backend, behind `GuardedBackend` unless `allow_private_networks`. Every
+    connection it opens may stay open for the next call: a keep-alive limit below the
+    connection limit closed and reopened a connection per call above it (at c=32 with 20 kept,
+    the HTTP tool's throughput fell as concurrency rose)."""
+    backend: Any = AsyncioBackend(errors=httpcore2, coalesce=True)
+    if not allow_private_networks:
+        backend = GuardedBackend(backend, errors=httpcore2)
+    return PooledTransport(backend, max_connections=max_connections, timeout=timeout)
+
+
 def make_client(
     *,
     timeout: float,
@@ -156,18 +175,19 @@ def make_client(
     headers: dict[str, str] | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     guard: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """An upstream's pooled client. Redirects are not followed: an upstream API that redirects is
     reported, not chased to wherever it points. Cookies an upstream sets are not kept: the client
     is shared by every caller. `guard` wraps the transport (the HTTP adapter's
-    `CredentialGuard`), so every request the client sends passes it."""
-    # Every connection the pool opens may stay open for the next call: a keep-alive limit below
-    # the connection limit closed and reopened a connection per call above it (at c=32 with 20
-    # kept, the HTTP tool's throughput fell as concurrency rose).
-    backend: httpcore.AsyncNetworkBackend = AsyncioBackend()
-    if not allow_private_networks:
-        backend = GuardedBackend(backend)
-    transport = PooledTransport(backend, max_connections=max_connections)
+    `CredentialGuard`), so every request the client sends passes it. `transport`: an existing
+    pool to share (the HTTP adapter's), else a new one (`make_transport`)."""
+    if transport is None:
+        transport = make_transport(
+            timeout=timeout,
+            allow_private_networks=allow_private_networks,
+            max_connections=max_connections,
+        )
     client = httpx.AsyncClient(
         transport=guard(transport) if guard is not None else transport,
         timeout=httpx.Timeout(timeout),

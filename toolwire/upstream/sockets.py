@@ -36,6 +36,8 @@ import httpcore
 
 READ_BUFFER_LIMIT = 256 * 1024
 """Bytes buffered from a socket before reading from it pauses (flow control)."""
+COALESCE_BYTES = 64 * 1024
+"""Bytes a coalescing stream holds before it writes without waiting for the next read."""
 
 
 class _Protocol(asyncio.Protocol):
@@ -92,16 +94,30 @@ class _Protocol(asyncio.Protocol):
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection: `read`, `write`, `start_tls`, and the extra info httpcore asks for."""
+    """One connection: `read`, `write`, `start_tls`, and the extra info httpcore asks for.
+
+    `coalesce`: writes are held until the next `read` (or until `COALESCE_BYTES` are held), so
+    an HTTP/1.1 request's head and body, which the pool writes separately, leave in one socket
+    write (one system call, one TCP segment). The pool always reads after writing a request;
+    a write error then surfaces at that read (as `ReadError`), as a server that closed early
+    already does."""
 
     def __init__(
-        self, transport: asyncio.Transport, protocol: _Protocol, errors: ModuleType = httpcore
+        self,
+        transport: asyncio.Transport,
+        protocol: _Protocol,
+        errors: ModuleType = httpcore,
+        coalesce: bool = False,
     ) -> None:
         self.transport = transport
         self.protocol = protocol
         self.errors = errors
+        self.coalesce = coalesce
+        self.held = bytearray()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        if self.held:
+            await self._flush(timeout)
         p = self.protocol
         if not p.buffer and not p.eof and not p.lost:
             p.waiter = asyncio.get_running_loop().create_future()
@@ -124,6 +140,21 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
         if not buffer:
             return
+        if self.coalesce:
+            self.held += buffer
+            if len(self.held) >= COALESCE_BYTES:
+                await self._flush(timeout)
+            return
+        await self._send(buffer, timeout)
+
+    async def _flush(self, timeout: float | None) -> None:  # noqa: ASYNC109
+        held, self.held = bytes(self.held), bytearray()
+        try:
+            await self._send(held, timeout)
+        except self.errors.WriteError as exc:
+            raise self.errors.ReadError(str(exc)) from None
+
+    async def _send(self, buffer: bytes, timeout: float | None) -> None:  # noqa: ASYNC109
         p = self.protocol
         if p.lost or self.transport.is_closing():
             raise self.errors.WriteError("the upstream connection is closed")
@@ -139,6 +170,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise self.errors.WriteError("the upstream connection is closed")
 
     async def aclose(self) -> None:
+        self.held.clear()
         self.transport.close()
 
     async def start_tls(
@@ -162,7 +194,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if tls is None:
             raise self.errors.ConnectError("the TLS handshake did not complete")
         self.protocol.transport = tls  # flow control now pauses and resumes the TLS transport
-        return AsyncioStream(tls, self.protocol, self.errors)
+        return AsyncioStream(tls, self.protocol, self.errors, self.coalesce)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -181,10 +213,12 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """TCP connections on the running event loop (asyncio or uvloop), with TCP_NODELAY.
-    `errors`: the module whose exception classes it raises (`httpcore`, or `httpcore2`)."""
+    `errors`: the module whose exception classes it raises (`httpcore`, or `httpcore2`);
+    `coalesce`: its streams write a request in one system call (`AsyncioStream`)."""
 
-    def __init__(self, errors: ModuleType = httpcore) -> None:
+    def __init__(self, errors: ModuleType = httpcore, coalesce: bool = False) -> None:
         self.errors = errors
+        self.coalesce = coalesce
 
     async def connect_tcp(
         self,
@@ -211,7 +245,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for option in socket_options or ():
             sock.setsockopt(*option)
-        return AsyncioStream(transport, protocol, self.errors)
+        return AsyncioStream(transport, protocol, self.errors, self.coalesce)
 
     async def connect_unix_socket(
         self,

@@ -1,48 +1,123 @@
-"""The transport under every upstream's `httpx.AsyncClient`: httpcore's own connection pool on
-toolwire's network backend.
+"""The transport under every HTTP/OpenAPI upstream: httpcore2's connection pool on toolwire's
+network backend, with a lean path for the adapter's calls.
 
-What it is: `PooledTransport`, an `httpx.AsyncBaseTransport` around `httpcore.AsyncConnectionPool`
-(httpx's own stack: its pool, h11 for HTTP/1.1 framing and parsing) built with the pool's
-documented `network_backend=` argument, which httpx's `AsyncHTTPTransport` does not expose. It
-maps the request, the response and httpcore's exceptions exactly as `httpx.AsyncHTTPTransport`
-does (its `map_httpcore_exceptions` and response stream are reused, so errors are httpx's:
-`ConnectError`, `ReadTimeout`, `RemoteProtocolError`, `LocalProtocolError`...). Keep-alive: every
-connection the pool may open may stay open (`max_keepalive_connections = max_connections`); a
-lower keep-alive limit closed and reopened a connection per call above it.
+What it is: `PooledTransport`, which owns one `httpcore2.AsyncConnectionPool` (the pool of the
+httpx2 stack the mcp SDK already uses: h11 for HTTP/1.1 framing and parsing) built with the
+pool's documented `network_backend=` argument. Two ways in:
+
+- `fetch(request, limit)`: what the HTTP adapter calls per tool call. It hands the pool an
+  `httpcore2.Request` made from the `httpx.Request` the adapter built (URL, headers, bytes body,
+  timeouts) and reads the answer, at most `limit` bytes, into `(status, headers, body)`. No
+  httpx client, auth flow, cookie jar, redirect loop or `httpx.Response` on the way: the
+  profile of an HTTP tool call at c=32 spent more in those layers than in the pool.
+- `handle_async_request(request)`: the `httpx.AsyncBaseTransport` interface, for an
+  `httpx.AsyncClient` over the same pool (the OAuth token fetch, tests).
+
+Errors are httpx's either way (`ConnectError`, `ReadTimeout`, `RemoteProtocolError`,
+`LocalProtocolError`...: `ERRORS`), so `toolwire.upstream.errors.from_httpx` maps them as before.
+Keep-alive: every connection the pool may open may stay open (`max_keepalive_connections =
+max_connections`); a lower keep-alive limit closed and reopened a connection per call above it.
+
+Why httpcore2 and not httpx's httpcore 1.0: httpcore 1.0's pool re-scans every connection for
+every queued request (encode/httpcore#1035): ~2,000 `is_idle()` calls per request at c=32, a
+third of the CPU of an HTTP tool call; httpcore2 rewrote that pass (docs/design/
+upstream-http-transport.md has the figures).
 
 The backend (`toolwire.upstream.sockets.AsyncioBackend`, wrapped by the SSRF guard
 `toolwire.upstream.net.GuardedBackend` unless the upstream allows private networks) is toolwire's:
-it pins each connection to an address the guard checked, sets TCP_NODELAY, and answers the
-pool's per-request "did the server close this idle connection?" without a system call.
+it pins each connection to an address the guard checked, sets TCP_NODELAY, answers the pool's
+"did the server close this idle connection?" without a system call, and sends a request's head
+and body in one socket write.
 
-What it is not: our own HTTP code. No framing, parsing or pooling here (see
-docs/design/upstream-http-transport.md for what the library costs and why we pay it).
+What it is not: our own HTTP code. No framing, parsing or pooling here.
 """
 
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
-import httpcore
+import httpcore2
 import httpx
-from httpx._transports.default import AsyncResponseStream, map_httpcore_exceptions
 
 KEEPALIVE_EXPIRY_S = 5.0
 """Seconds an idle connection stays in the pool (httpx's default)."""
 
+ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    # most specific first: httpcore2's classes share bases (ConnectTimeout is a TimeoutException)
+    (httpcore2.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore2.ReadTimeout, httpx.ReadTimeout),
+    (httpcore2.WriteTimeout, httpx.WriteTimeout),
+    (httpcore2.PoolTimeout, httpx.PoolTimeout),
+    (httpcore2.TimeoutException, httpx.TimeoutException),
+    (httpcore2.ConnectError, httpx.ConnectError),
+    (httpcore2.ReadError, httpx.ReadError),
+    (httpcore2.WriteError, httpx.WriteError),
+    (httpcore2.NetworkError, httpx.NetworkError),
+    (httpcore2.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore2.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore2.ProtocolError, httpx.ProtocolError),
+    (httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol),
+)
+"""httpcore2 exception class -> the httpx class raised for it (as httpx's own transport maps
+httpcore's)."""
+
+
+class TooLarge(Exception):
+    """The answer's body is longer than the caller's limit (declared or as read)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the answer (status {status}) is over the size limit")
+        self.status = status
+
+
+def as_httpx(exc: Exception, request: httpx.Request) -> Exception:
+    """The httpx exception for an httpcore2 one (the same message); other exceptions unchanged."""
+    for core, mapped in ERRORS:
+        if isinstance(exc, core):
+            return mapped(str(exc), request=request)
+    return exc
+
+
+def _timeouts(request: httpx.Request, default: float | None) -> dict[str, float | None]:
+    given: Any = request.extensions.get("timeout")
+    if isinstance(given, dict):
+        return given
+    return {"connect": default, "read": default, "write": default, "pool": default}
+
+
+def _core_request(
+    request: httpx.Request, content: bytes | Any, timeout: float | None
+) -> httpcore2.Request:
+    url = request.url
+    return httpcore2.Request(
+        method=request.method,
+        url=httpcore2.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=request.headers.raw,
+        content=content,
+        extensions={"timeout": _timeouts(request, timeout)},
+    )
+
 
 class PooledTransport(httpx.AsyncBaseTransport):
-    """See the module docstring. `backend` is any `httpcore.AsyncNetworkBackend`."""
+    """See the module docstring. `backend`: an httpcore2-compatible network backend (its
+    exceptions httpcore2's: `AsyncioBackend(errors=httpcore2)`, optionally guarded). `timeout`:
+    seconds for connect, read, write and the pool wait of `fetch`, unless the request's
+    `extensions["timeout"]` says otherwise."""
 
     def __init__(
         self,
-        backend: httpcore.AsyncNetworkBackend,
+        backend: Any,
         *,
         max_connections: int,
         keepalive_expiry: float = KEEPALIVE_EXPIRY_S,
         ssl_context: ssl.SSLContext | None = None,
+        timeout: float | None = None,
     ) -> None:
-        self.pool = httpcore.AsyncConnectionPool(
+        self.timeout = timeout
+        self.pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
@@ -50,28 +125,77 @@ class PooledTransport(httpx.AsyncBaseTransport):
             network_backend=backend,
         )
 
+    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+        """Send `request` (its body already in memory: `request.content`) and read the whole
+        answer. Returns (status, headers, body). Raises `TooLarge` when the body is over `limit`
+        bytes (a declared Content-Length over it is refused before reading), httpx's transport
+        errors otherwise (`ERRORS`)."""
+        try:
+            response = await self.pool.handle_async_request(
+                _core_request(request, request.content, self.timeout)
+            )
+            try:
+                status = response.status
+                headers = httpx.Headers(response.headers)
+                declared = headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    raise TooLarge(status)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(status)
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+        except TooLarge:
+            raise
+        except Exception as exc:
+            mapped = as_httpx(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from None
+        return status, headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with map_httpcore_exceptions():
-            response = await self.pool.handle_async_request(core_request)
+        try:
+            response = await self.pool.handle_async_request(
+                _core_request(request, request.stream, self.timeout)
+            )
+        except Exception as exc:
+            mapped = as_httpx(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from None
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=AsyncResponseStream(response.stream),  # type: ignore[arg-type]
+            stream=_Stream(response, request),
             extensions=response.extensions,
         )
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+
+class _Stream(httpx.AsyncByteStream):
+    """An httpcore2 response body as an httpx stream, its errors mapped to httpx's."""
+
+    def __init__(self, response: httpcore2.Response, request: httpx.Request) -> None:
+        self.response = response
+        self.request = request
+
+    async def __aiter__(self) -> Any:
+        try:
+            async for chunk in self.response.aiter_stream():
+                yield chunk
+        except Exception as exc:
+            mapped = as_httpx(exc, self.request)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    async def aclose(self) -> None:
+        await self.response.aclose()

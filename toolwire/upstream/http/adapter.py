@@ -33,8 +33,9 @@ from toolwire.upstream.health import HealthPolicy, UpstreamHealth
 from toolwire.upstream.http.injection import Auth, AuthSpec, make_auth
 from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
-from toolwire.upstream.net import make_client
+from toolwire.upstream.net import make_client, make_transport
 from toolwire.upstream.text import load_json
+from toolwire.upstream.transport import PooledTransport, TooLarge
 from toolwire.vault.redact import Redactor
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -82,6 +83,9 @@ class HttpUpstream:
         self.confinement = Confinement.of(
             (spec.base_url, token_url or ""), spec.allow_foreign_origins
         )
+        self.base_headers = httpx.Headers({"User-Agent": "toolwire", **spec.headers})
+        self._transport: PooledTransport | None = None
+        self._guard: CredentialGuard | None = None
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -90,22 +94,38 @@ class HttpUpstream:
         return self.spec.auth.slots if self.spec.auth else {}
 
     @property
+    def guard(self) -> CredentialGuard:
+        """The upstream's pool behind its `CredentialGuard`: what every call goes through.
+        Created on first use (inside the running loop), then reused for every call."""
+        if self._guard is None:
+            self._transport = make_transport(
+                timeout=self.spec.timeout, allow_private_networks=self.spec.allow_private_networks
+            )
+            self._guard = CredentialGuard(self._transport, self.confinement, self.redactor)
+        return self._guard
+
+    @property
     def client(self) -> httpx.AsyncClient:
-        """Created on first use (inside the running loop), then reused for every call."""
+        """An httpx client over the same guarded pool, for what is not a tool call (the OAuth
+        token fetch). Created on first use, then reused."""
         if self._client is None:
+            guard = self.guard
             self._client = make_client(
                 timeout=self.spec.timeout,
-                allow_private_networks=self.spec.allow_private_networks,
-                headers={"User-Agent": "toolwire", **self.spec.headers},
-                guard=lambda inner: CredentialGuard(inner, self.confinement, self.redactor),
+                headers=dict(self.base_headers),
+                transport=guard.inner,
+                guard=lambda _: guard,
             )
         return self._client
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        client, self._client = self._client, None
+        guard, self._guard, self._transport = self._guard, None, None
+        if client is not None:
+            await client.aclose()  # closes the shared pool too
+        elif guard is not None:
+            await guard.aclose()
 
     def url(self, built_url: str) -> str:
         if built_url.startswith(("http://", "https://")):
@@ -171,9 +191,10 @@ class HttpUpstream:
         creds: Mapping[str, str],
         trace: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        client = self.client
+        guard = self.guard
         content = orjson.dumps(built.body) if built.has_body else None
-        headers = dict(built.headers)
+        headers = self.base_headers.copy()
+        headers.update(built.headers)
         if trace:
             headers.update(trace)
         if content is not None:
@@ -187,21 +208,16 @@ class HttpUpstream:
         params = (
             httpx.QueryParams([*url.params.multi_items(), *built.query]) if built.query else None
         )
-        request = client.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-        )
+        # The request goes straight to the guarded pool (`PooledTransport.fetch`), not through
+        # an httpx client: no auth flow, cookie jar, redirect loop or Response object per call.
+        # No Accept-Encoding: the answer is read as sent (identity), never decompressed here.
+        request = httpx.Request(method, url, params=params, headers=headers, content=content)
         if self.auth is not None and self._credentials_go_to(request.url):
-            await self.auth.apply(client, request, creds)
-        response = await client.send(request, stream=True)
+            await self.auth.apply(self.client, request, creds)
         try:
-            body = await self._read(response)
-        finally:
-            await response.aclose()
-        return response.status_code, response.headers, body
+            return await guard.fetch(request, self.spec.max_response_bytes)
+        except TooLarge as exc:
+            raise errors.bad_body(self.spec.name, "too_large", exc.status) from None
 
     def _credentials_go_to(self, url: httpx.URL) -> bool:
         """True for the upstream's own origin; False for a foreign origin the operator allowed
@@ -216,20 +232,6 @@ class HttpUpstream:
         if target is not None and self.confinement.allows_without_credentials(target):
             return False
         raise errors.foreign_origin(self.spec.name, target)
-
-    async def _read(self, response: httpx.Response) -> bytes:
-        limit = self.spec.max_response_bytes
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise errors.bad_body(self.spec.name, "too_large", response.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise errors.bad_body(self.spec.name, "too_large", response.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float | None:
         """Seconds to wait before retry `attempt + 1`: exponential backoff with full jitter, at

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from toolwire.upstream.transport import PooledTransport
 from toolwire.vault.redact import Redactor
 
 Origin = tuple[str, str, int]
@@ -76,16 +77,19 @@ class Confinement:
 
 
 class CredentialGuard(httpx.AsyncBaseTransport):
-    """Refuses, before a byte is sent, a request to a foreign origin that carries a credential."""
+    """Refuses, before a byte is sent, a request to a foreign origin that carries a credential.
+    Both ways into the pool pass it: `handle_async_request` (an httpx client's) and `fetch`
+    (the HTTP adapter's per-call path, `PooledTransport.fetch`)."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, confinement: Confinement, redactor: Redactor
+        self, inner: PooledTransport, confinement: Confinement, redactor: Redactor
     ) -> None:
         self.inner = inner
         self.confinement = confinement
         self.redactor = redactor
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    def check(self, request: httpx.Request) -> None:
+        """Raises `ForeignOrigin` when `request` leaves the upstream's origins with a credential."""
         try:
             target = origin_of(request.url)
         except ValueError:
@@ -94,7 +98,16 @@ class CredentialGuard(httpx.AsyncBaseTransport):
             request
         ):
             raise ForeignOrigin("a credential may not leave its upstream's origin", request=request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.check(request)
         return await self.inner.handle_async_request(request)
+
+    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+        """`PooledTransport.fetch` after the check above (same returns and errors, plus
+        `ForeignOrigin`)."""
+        self.check(request)
+        return await self.inner.fetch(request, limit)
 
     def carries_credential(self, request: httpx.Request) -> bool:
         """True when a known secret, in any form, is in the URL, a header or the body."""
