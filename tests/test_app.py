@@ -80,9 +80,21 @@ def test_shutdown_closes_the_a2a_handler_so_a_running_task_is_cancelled_and_audi
     assert rows == [("CANCELLED",)]
 
 
-IDLE_UNLOADED = ("a2a", "alembic", "jinja2", "jwt", "mcp", "sqlglot", "google.protobuf")
+IDLE_UNLOADED = (
+    "a2a",
+    "alembic",
+    "asyncpg",
+    "google.protobuf",
+    "httpcore2",
+    "jinja2",
+    "jwt",
+    "mcp",
+    "sqlglot",
+    "toolwire.upstream.http",
+)
 """Packages an idle gateway (restarted on its data directory, no A2A call, no console page, no
-OAuth, no SQL view, no MCP upstream) never loads: each costs megabytes (docs/benchmarks.md)."""
+OAuth, no SQL view, no MCP or HTTP upstream, SQLite) never loads: each costs megabytes
+(docs/benchmarks.md)."""
 
 _IDLE_SCRIPT = """
 import sys

@@ -81,7 +81,7 @@ def inspect(
 ) -> None:
     """Print every operation of SPEC: the tool operation it becomes, or why it stays hidden."""
     from toolwire.config import ConfigError, load_config
-    from toolwire.config.upstreams import (
+    from toolwire.config.http_upstreams import (
         curation_from,
         limits_from,
         openapi_import,

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
-import httpx
-
 from toolwire.core.errors import Forbidden, Unauthenticated
 from toolwire.oauth.verifier import (
     ALGORITHMS,
@@ -171,6 +169,8 @@ class OidcClient:
             "redirect_uri": self.redirect_uri,
             "code_verifier": flow.verifier,
         }
+        import httpx  # the first sign-in: an idle gateway does not load the HTTP client
+
         auth: httpx.Auth | None = None
         if self._secret:
             # RFC 6749 §2.3.1: id and secret are form-urlencoded before HTTP Basic encodes them

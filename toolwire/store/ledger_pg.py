@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
-
 from toolwire.store.tables import RESOLVING_PREDICATE
 
 BATCH_SQL = f"""
@@ -127,6 +125,9 @@ async def write_batch(
     reservations or does not exist: nothing was written, run the general path. Other database
     errors propagate (the batch's outcome is then unknown to the caller, as on the general path).
     """
+    # imported here, on PostgreSQL only: ~6 MB an idle SQLite gateway does not load
+    import asyncpg  # type: ignore[import-untyped]
+
     accounts = sorted(totals)
     try:
         rows = await conn.fetch(

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from toolwire.core.pins import PinPolicy
-from toolwire.upstream.http.injection import AuthSpec
+
+if TYPE_CHECKING:  # the HTTP adapter's package: loaded only when a catalog declares HTTP auth
+    from toolwire.upstream.http.injection import AuthSpec
 
 Era = Literal["auto", "handshake"]
 """`auto`: ask `server/discover` (2026-07-28, stateless) and fall back to the `initialize`
