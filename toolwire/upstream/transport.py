@@ -116,7 +116,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None,
         timeout: float | None = None,
     ) -> None:
+        from toolwire.upstream.http1 import Http1Pool  # it imports this module's errors
+
         self.timeout = timeout
+        self.lean = Http1Pool(
+            backend,
+            max_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+            ssl_context=ssl_context,
+            timeout=timeout,
+        )
         self.pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
@@ -127,36 +136,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
         """Send `request` (its body already in memory: `request.content`) and read the whole
-        answer. Returns (status, headers, body). Raises `TooLarge` when the body is over `limit`
-        bytes (a declared Content-Length over it is refused before reading), httpx's transport
-        errors otherwise (`ERRORS`)."""
-        try:
-            response = await self.pool.handle_async_request(
-                _core_request(request, request.content, self.timeout)
-            )
-            try:
-                status = response.status
-                headers = httpx.Headers(response.headers)
-                declared = headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise TooLarge(status)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(status)
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
-        except TooLarge:
-            raise
-        except Exception as exc:
-            mapped = as_httpx(exc, request)
-            if mapped is exc:
-                raise
-            raise mapped from None
-        return status, headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        answer, on the lean HTTP/1.1 pool (`toolwire.upstream.http1.Http1Pool`, same backend).
+        Returns (status, headers, body). Raises `TooLarge` when the body is over `limit` bytes (a
+        declared Content-Length over it is refused before reading), httpx's transport errors
+        otherwise."""
+        return await self.lean.fetch(request, limit)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
@@ -177,6 +161,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        await self.lean.aclose()
         await self.pool.aclose()
 
 

@@ -1,0 +1,277 @@
+"""The HTTP/1.1 exchange under an HTTP tool call: a keep-alive pool per origin and httptools' C
+parser (llhttp, the one uvicorn already uses), for `PooledTransport.fetch`.
+
+Why our own code here (docs/design/upstream-http-transport.md has the profile): on httpcore2's
+pool and h11, the HTTP stack was about half of the ~2,100 Python function calls an HTTP tool call
+costs the gateway (h11 ~190, httpcore2 ~190 at c=1 and ~880 at c=32, their isinstance/anyio
+calls on top), and the 0.5 ms target was out of reach. Here a request is one socket write and
+the answer is parsed in C: a few dozen Python calls.
+
+What it is: `Http1Pool.fetch(request, limit)`: the whole request (an `httpx.Request` whose body is
+in memory) written in one write, the whole answer read into `(status, headers, body)`. Framing
+(RFC 9112 §6.3): Content-Length, chunked, or until the server closes; 1xx interim answers are
+skipped; a HEAD answer has no body; 204/304 have none (llhttp). A connection goes back to the pool
+only when its answer was read whole and both sides keep it alive (llhttp's `should_keep_alive`),
+and is dropped when it has been idle `keepalive_expiry` seconds or the server closed it or sent
+anything unasked (`is_readable`, three attribute reads on our backend). At most
+`max_connections` requests at once per pool; a caller past that waits up to the timeout
+(`httpx.PoolTimeout`). Connections come from the network backend: `AsyncioBackend`, behind the
+SSRF guard `GuardedBackend` unless the upstream allows private networks, so every address is
+checked and pinned as before.
+
+Refused before a byte leaves (`httpx.LocalProtocolError`): a method or header name that is not
+an RFC 9110 token, a header value with a control character other than tab (CR/LF/NUL: header
+injection), a request target with a space or control character. Errors are httpx's
+(`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `WriteTimeout`, `PoolTimeout`, `ReadError`,
+`RemoteProtocolError`, `UnsupportedProtocol`), with the SSRF guard's `BlockedAddress` in the
+cause chain; an answer over `limit` bytes is `TooLarge` (a declared Content-Length over it is
+refused before its body is read).
+
+What it is not: HTTP/2, proxies, redirects (never followed), response decompression (no
+Accept-Encoding is sent), request streaming, or a retry (the adapter decides retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+from typing import Any
+
+import httptools
+import httpx
+
+from toolwire.upstream.transport import TooLarge, as_httpx
+
+DEFAULT_PORTS = {b"http": 80, b"https": 443}
+READ_SIZE = 64 * 1024
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110 §5.6.2 token: a method or a header field name."""
+BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+"""RFC 9110 §5.5: a field value may not hold a control character other than HTAB."""
+BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+
+Key = tuple[bytes, bytes, int]
+
+
+class _Answer:
+    """httptools callbacks for one answer (interim 1xx answers are skipped)."""
+
+    def __init__(self, limit: int) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.limit = limit
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_done = False
+        self.keep_alive = False
+        self.body: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        # asked now: once the message is complete, llhttp has reset for the next one
+        self.keep_alive = bool(self.parser.should_keep_alive())
+        if 100 <= self.status < 200:
+            return
+        self.head_done = True
+        for name, value in self.headers:
+            declared = value.strip()
+            if (
+                name.lower() == b"content-length"
+                and declared.isdigit()
+                and int(declared) > self.limit
+            ):
+                self.too_large = True
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.limit:
+            self.too_large = True
+        elif not self.too_large:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200 and not self.head_done:
+            self.headers = []  # an interim answer: the final one follows
+            return
+        self.done = True
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise httpx.RemoteProtocolError("the upstream switched protocols") from None
+        except httptools.HttpParserError as exc:
+            if self.done:  # bytes after a whole answer: the connection is not reused
+                self.keep_alive = False
+                return
+            raise httpx.RemoteProtocolError(f"malformed answer from the upstream: {exc}") from None
+
+    def until_close(self) -> bool:
+        """No Content-Length and not chunked: the body ends with the connection."""
+        names = {name.lower(): value.lower() for name, value in self.headers}
+        return b"content-length" not in names and b"chunked" not in names.get(
+            b"transfer-encoding", b""
+        )
+
+
+def request_head(request: httpx.Request) -> bytes:
+    """The request line and headers as sent, after the checks in the module docstring."""
+    method = request.method.encode("ascii")
+    target = request.url.raw_path or b"/"
+    if not TOKEN.fullmatch(method):
+        raise httpx.LocalProtocolError("the method is not a token", request=request)
+    if BAD_TARGET.search(target):
+        raise httpx.LocalProtocolError(
+            "the request target holds a space or a control character", request=request
+        )
+    lines = [method + b" " + target + b" HTTP/1.1"]
+    for name, value in request.headers.raw:
+        if not TOKEN.fullmatch(name) or BAD_VALUE.search(value):
+            raise httpx.LocalProtocolError(
+                "a header holds a line break or a control character", request=request
+            )
+        lines.append(name + b": " + value)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class Http1Pool:
+    """See the module docstring. `backend`: a network backend (`connect_tcp` returning streams
+    with `read`, `write`, `aclose`, `start_tls`, `get_extra_info`); `timeout`: seconds for each
+    of the pool wait, connect, write and read."""
+
+    def __init__(
+        self,
+        backend: Any,
+        *,
+        max_connections: int,
+        keepalive_expiry: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.backend = backend
+        self.max_connections = max_connections
+        self.keepalive_expiry = keepalive_expiry
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self._idle: dict[Key, list[tuple[Any, float]]] = {}
+        self._slots: asyncio.Semaphore | None = None  # made inside the running loop
+        self._closed = False
+
+    @property
+    def idle_connections(self) -> int:
+        return sum(len(conns) for conns in self._idle.values())
+
+    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+        """Send `request` and read its whole answer: (status, headers, body). Raises `TooLarge`
+        and httpx's transport errors (module docstring)."""
+        try:
+            return await self._fetch(request, limit)
+        except (TooLarge, httpx.HTTPError):
+            raise
+        except Exception as exc:
+            mapped = as_httpx(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    async def _fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+        if self._closed:
+            raise httpx.ConnectError("the upstream client is closed", request=request)
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"scheme {scheme!r} is not http(s)", request=request)
+        key: Key = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
+        data = request_head(request) + request.content
+        timeout = self.timeout
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_connections)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout(
+                "no upstream connection free in time", request=request
+            ) from None
+        stream: Any = None
+        try:
+            stream = self._take(key) or await self._connect(key, timeout)
+            answer = await self._exchange(stream, data, limit, request.method == "HEAD", timeout)
+        except BaseException:
+            if stream is not None:
+                await stream.aclose()
+            self._slots.release()
+            raise
+        if answer.keep_alive and not self._closed:
+            self._idle.setdefault(key, []).append((stream, time.monotonic()))
+        else:
+            await stream.aclose()
+        self._slots.release()
+        body = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
+        return answer.status, httpx.Headers(answer.headers), body
+
+    async def _exchange(
+        self,
+        stream: Any,
+        data: bytes,
+        limit: int,
+        head_only: bool,
+        timeout: float | None,  # noqa: ASYNC109 (per read/write, as the backend takes it)
+    ) -> _Answer:
+        await stream.write(data, timeout)
+        answer = _Answer(limit)
+        while not answer.done:
+            chunk = await stream.read(READ_SIZE, timeout)
+            if not chunk:
+                if answer.head_done and not head_only and answer.until_close():
+                    answer.done, answer.keep_alive = True, False  # the close ended the body
+                    break
+                raise httpx.RemoteProtocolError("the upstream closed the connection mid-answer")
+            answer.feed(chunk)
+            if answer.too_large:
+                raise TooLarge(answer.status)
+            if head_only and answer.head_done:
+                answer.done, answer.keep_alive = True, False  # llhttp would wait for a body
+        return answer
+
+    def _take(self, key: Key) -> Any:
+        conns = self._idle.get(key)
+        now = time.monotonic()
+        while conns:
+            stream, since = conns.pop()  # newest first: the likeliest still open
+            if now - since <= self.keepalive_expiry and not stream.get_extra_info("is_readable"):
+                return stream
+            _close_now(stream)
+        return None
+
+    async def _connect(self, key: Key, timeout: float | None) -> Any:  # noqa: ASYNC109
+        scheme, host, port = key
+        name = host.decode("ascii")
+        stream = await self.backend.connect_tcp(name, port, timeout=timeout)
+        if scheme == b"https":
+            context = self.ssl_context or httpx.create_ssl_context()
+            self.ssl_context = context
+            stream = await stream.start_tls(context, server_hostname=name, timeout=timeout)
+        return stream
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for stream, _ in conns:
+                await stream.aclose()
+
+
+def _close_now(stream: Any) -> None:
+    transport = getattr(stream, "transport", None)
+    if transport is not None:
+        transport.close()
+    else:  # another backend's stream: close it on the loop
+        asyncio.get_running_loop().create_task(stream.aclose())
