@@ -157,11 +157,11 @@ def make_transport(
     allow_private_networks: bool = False,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> PooledTransport:
-    """An upstream's pool (`toolwire.upstream.transport.PooledTransport`, httpcore2's pool) on
-    the asyncio backend, behind `GuardedBackend` unless `allow_private_networks`. Every
-    connection it opens may stay open for the next call: a keep-alive limit below the
-    connection limit closed and reopened a connection per call above it (at c=32 with 20 kept,
-    the HTTP tool's throughput fell as concurrency rose)."""
+    """An upstream's transport (`toolwire.upstream.transport.PooledTransport`: the lean
+    HTTP/1.1 pool for tool calls, httpcore2's pool for its httpx client) on the asyncio backend,
+    behind `GuardedBackend` unless `allow_private_networks`. Every connection it opens may stay
+    open for the next call: a keep-alive limit below the connection limit closed and reopened a
+    connection per call above it (at c=32 with 20 kept, throughput fell as concurrency rose)."""
     backend: Any = AsyncioBackend(errors=httpcore2, coalesce=True)
     if not allow_private_networks:
         backend = GuardedBackend(backend, errors=httpcore2)

@@ -1,35 +1,25 @@
-"""The transport under every HTTP/OpenAPI upstream: httpcore2's connection pool on toolwire's
-network backend, with a lean path for the adapter's calls.
+"""The transport under every HTTP/OpenAPI upstream: two ways into the upstream, on one network
+backend (and so one SSRF guard).
 
-What it is: `PooledTransport`, which owns one `httpcore2.AsyncConnectionPool` (the pool of the
-httpx2 stack the mcp SDK already uses: h11 for HTTP/1.1 framing and parsing) built with the
-pool's documented `network_backend=` argument. Two ways in:
-
-- `fetch(request, limit)`: what the HTTP adapter calls per tool call. It hands the pool an
-  `httpcore2.Request` made from the `httpx.Request` the adapter built (URL, headers, bytes body,
-  timeouts) and reads the answer, at most `limit` bytes, into `(status, headers, body)`. No
-  httpx client, auth flow, cookie jar, redirect loop or `httpx.Response` on the way: the
-  profile of an HTTP tool call at c=32 spent more in those layers than in the pool.
-- `handle_async_request(request)`: the `httpx.AsyncBaseTransport` interface, for an
-  `httpx.AsyncClient` over the same pool (the OAuth token fetch, tests).
+- `fetch(request, limit)`: what the HTTP adapter calls per tool call. The request (an
+  `httpx.Request` the adapter built: URL, headers, bytes body) goes to `Http1Pool`
+  (`toolwire.upstream.http1`: a keep-alive pool per origin and httptools' C parser), and the
+  answer comes back whole, at most `limit` bytes, as `(status, headers, body)`. No httpx client,
+  auth flow, cookie jar, redirect loop or `httpx.Response` on the way.
+- `handle_async_request(request)`: the `httpx.AsyncBaseTransport` interface, for the
+  `httpx.AsyncClient` that fetches OAuth tokens (and tests), on httpcore2's
+  `AsyncConnectionPool` (the httpx2 stack the mcp SDK already uses; h11 framing) built with the
+  pool's documented `network_backend=` argument. Keep-alive = the connection limit.
 
 Errors are httpx's either way (`ConnectError`, `ReadTimeout`, `RemoteProtocolError`,
-`LocalProtocolError`...: `ERRORS`), so `toolwire.upstream.errors.from_httpx` maps them as before.
-Keep-alive: every connection the pool may open may stay open (`max_keepalive_connections =
-max_connections`); a lower keep-alive limit closed and reopened a connection per call above it.
-
-Why httpcore2 and not httpx's httpcore 1.0: httpcore 1.0's pool re-scans every connection for
-every queued request (encode/httpcore#1035): ~2,000 `is_idle()` calls per request at c=32, a
-third of the CPU of an HTTP tool call; httpcore2 rewrote that pass (docs/design/
-upstream-http-transport.md has the figures).
+`LocalProtocolError`...: httpcore2's mapped by `ERRORS`), so `toolwire.upstream.errors.from_httpx`
+maps them as before. Why a lean path of our own for the tool call, and not httpcore2's pool with
+h11 (which the first step of issue 14 used): the profile in docs/design/upstream-http-transport.md.
 
 The backend (`toolwire.upstream.sockets.AsyncioBackend`, wrapped by the SSRF guard
 `toolwire.upstream.net.GuardedBackend` unless the upstream allows private networks) is toolwire's:
-it pins each connection to an address the guard checked, sets TCP_NODELAY, answers the pool's
-"did the server close this idle connection?" without a system call, and sends a request's head
-and body in one socket write.
-
-What it is not: our own HTTP code. No framing, parsing or pooling here.
+it pins each connection to an address the guard checked, sets TCP_NODELAY, and answers "did the
+server close this idle connection?" without a system call.
 """
 
 from __future__ import annotations
