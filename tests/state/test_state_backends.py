@@ -74,6 +74,24 @@ async def test_logs_number_entries_keep_the_newest_and_read_after_a_position(
     assert [seq for seq, _ in await state.read_after("log", 0)] == [3, 4, 5]
 
 
+async def test_sets_add_once_hold_a_bound_remove_and_expire(state: StateBackend) -> None:
+    assert [await state.set_add("set", m, 60, max_members=2) for m in (b"a", b"a", b"b")] == [
+        1,
+        0,
+        1,
+    ]
+    assert await state.set_add("set", b"c", 60, max_members=2) == -1
+    assert await state.set_members("set") == {b"a", b"b"}
+    assert (await state.set_has("set", b"a"), await state.set_has("set", b"c")) == (True, False)
+    assert (await state.set_remove("set", b"a"), await state.set_remove("set", b"a")) == (
+        True,
+        False,
+    )
+    await state.set_add("short", b"x", 0.001, max_members=2)
+    await anyio.sleep(0.01)
+    assert await state.set_members("short") == set()
+
+
 async def test_a_published_message_reaches_every_subscriber(state: StateBackend) -> None:
     received: list[bytes] = []
     with anyio.fail_after(5):

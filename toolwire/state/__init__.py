@@ -6,9 +6,9 @@ One narrow interface, `StateBackend`, with two implementations chosen by URL (`s
     redis://host:6379/0  shared by every instance pointed at the same Redis (rediss:// for TLS)
 
 What lives here: MCP session revocations and per-session log levels, bounded buffers of SSE events
-for `Last-Event-ID` resumption, and fan-out messages between instances (list-changed
-notifications, cancellations of calls running on another instance). Every key has a TTL, so
-nothing grows without bound.
+for `Last-Event-ID` resumption, small sets (each MCP session's resource subscriptions), and fan-out
+messages between instances (list-changed notifications, cancellations of calls running on another
+instance). Every key has a TTL, so nothing grows without bound.
 
 What does not: anything durable (accounts, keys, credits, audit: `toolwire.store`) and anything
 that must survive a restart.
@@ -42,6 +42,21 @@ class StateBackend(Protocol):
 
     async def read_after(self, key: str, after: int) -> list[tuple[int, bytes]]:
         """Entries of the log under `key` with a sequence number above `after`, oldest first."""
+
+    async def set_add(self, key: str, member: bytes, ttl_s: float, max_members: int) -> int:
+        """Add `member` to the set under `key` in one atomic step (concurrent adds from any
+        instance all land): 1 when added, 0 when it was already there, -1 when the set
+        already holds `max_members` (nothing added). The set expires `ttl_s` after the last
+        add."""
+
+    async def set_remove(self, key: str, member: bytes) -> bool:
+        """Remove `member` from the set under `key` atomically; whether it was there."""
+
+    async def set_members(self, key: str) -> frozenset[bytes]:
+        """The members of the set under `key` (empty when absent or expired)."""
+
+    async def set_has(self, key: str, member: bytes) -> bool:
+        """Whether the set under `key` holds `member`."""
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Send `message` to every current subscriber of `channel`, in every instance."""

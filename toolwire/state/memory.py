@@ -7,6 +7,7 @@ keys. Channels deliver to subscribers in this process only: with several instanc
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import heapq
 import time
@@ -23,13 +24,14 @@ class MemoryState:
     def __init__(self) -> None:
         self._values: dict[str, tuple[float, bytes]] = {}
         self._logs: dict[str, tuple[float, int, deque[tuple[int, bytes]]]] = {}
+        self._sets: dict[str, tuple[float, builtins.set[bytes]]] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._channels: dict[str, set[asyncio.Queue[bytes | None]]] = {}
 
     def __len__(self) -> int:
         """Live keys and logs (what a memory test watches)."""
         self._sweep()
-        return len(self._values) + len(self._logs)
+        return len(self._values) + len(self._logs) + len(self._sets)
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         deadline = time.monotonic() + ttl_s
@@ -60,6 +62,42 @@ class MemoryState:
             return []
         return [(seq, value) for seq, value in log[2] if seq > after]
 
+    async def set_add(self, key: str, member: bytes, ttl_s: float, max_members: int) -> int:
+        members = self._live_set(key)
+        deadline = time.monotonic() + ttl_s
+        if member in members:
+            added = 0
+        elif len(members) >= max_members:
+            return -1
+        else:
+            members.add(member)
+            added = 1
+        self._sets[key] = (deadline, members)
+        self._remember(deadline, key)
+        return added
+
+    async def set_remove(self, key: str, member: bytes) -> bool:
+        members = self._live_set(key)
+        if member not in members:
+            return False
+        members.discard(member)
+        return True
+
+    async def set_members(self, key: str) -> frozenset[bytes]:
+        return frozenset(self._live_set(key))
+
+    async def set_has(self, key: str, member: bytes) -> bool:
+        return member in self._live_set(key)
+
+    def _live_set(self, key: str) -> builtins.set[bytes]:
+        hit = self._sets.get(key)
+        if hit is None:
+            return builtins.set()
+        if hit[0] <= time.monotonic():
+            del self._sets[key]
+            return builtins.set()
+        return hit[1]
+
     async def publish(self, channel: str, message: bytes) -> None:
         for queue in self._channels.get(channel, ()):
             if queue.full():
@@ -87,6 +125,7 @@ class MemoryState:
                 queue.put_nowait(None)
         self._values.clear()
         self._logs.clear()
+        self._sets.clear()
         self._deadlines.clear()
 
     def _remember(self, deadline: float, key: str) -> None:
@@ -104,9 +143,15 @@ class MemoryState:
             log = self._logs.get(key)
             if log is not None and log[0] <= now:
                 del self._logs[key]
-        if len(self._deadlines) > 2 * (len(self._values) + len(self._logs)) + 1024:
+            members = self._sets.get(key)
+            if members is not None and members[0] <= now:
+                del self._sets[key]
+        live = len(self._values) + len(self._logs) + len(self._sets)
+        if len(self._deadlines) > 2 * live + 1024:
             self._deadlines = [
-                (d, k) for d, k in self._deadlines if k in self._values or k in self._logs
+                (d, k)
+                for d, k in self._deadlines
+                if k in self._values or k in self._logs or k in self._sets
             ]
             heapq.heapify(self._deadlines)
 

@@ -2,9 +2,10 @@
 
 Keys are prefixed `toolwire:`. An event log is a Redis list of `<seq>:<value>` entries beside a
 sequence counter, appended, trimmed and re-armed in one Lua script so that concurrent appends from
-two instances never reuse a number. Channels use Redis pub/sub over one connection per process,
-fanned out locally to every subscriber, so a thousand open streams cost one connection.
-"""
+two instances never reuse a number. A set (`set_add`) is a Redis set whose bound is checked and
+member added in one Lua script, so concurrent adds are neither lost nor over the bound. Channels
+use Redis pub/sub over one connection per process, fanned out locally to every subscriber, so a
+thousand open streams cost one connection."""
 
 from __future__ import annotations
 
@@ -31,6 +32,21 @@ return seq
 """
 
 
+_SET_ADD = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 0
+end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return -1
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+"""Check the bound and add in one script, so concurrent adds neither overshoot nor get lost."""
+
+
 COMMAND_TIMEOUT_S = 2.0
 """Deadline of one command (connect, send, read), seconds."""
 
@@ -45,6 +61,7 @@ class RedisState:
             url, socket_timeout=COMMAND_TIMEOUT_S, socket_connect_timeout=COMMAND_TIMEOUT_S
         )
         self._append = self._redis.register_script(_APPEND)
+        self._set_add = self._redis.register_script(_SET_ADD)
         self._channels: dict[str, set[asyncio.Queue[bytes | None]]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -72,6 +89,19 @@ class RedisState:
             if seq > after:
                 found.append((seq, value))
         return found
+
+    async def set_add(self, key: str, member: bytes, ttl_s: float, max_members: int) -> int:
+        ttl_ms = max(1, int(ttl_s * 1000))
+        return int(await self._set_add(keys=[PREFIX + key], args=[member, ttl_ms, max_members]))
+
+    async def set_remove(self, key: str, member: bytes) -> bool:
+        return bool(await self._redis.srem(PREFIX + key, member))
+
+    async def set_members(self, key: str) -> frozenset[bytes]:
+        return frozenset(bytes(m) for m in await self._redis.smembers(PREFIX + key))
+
+    async def set_has(self, key: str, member: bytes) -> bool:
+        return bool(await self._redis.sismember(PREFIX + key, member))
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._redis.publish(PREFIX + channel, message)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.inbound.mcp.conftest import Gateway
-from toolwire.inbound.mcp import resume
+from toolwire.inbound.mcp import changes
 from toolwire.inbound.mcp.handlers import Handlers
 from toolwire.inbound.mcp.jsonrpc import INTERNAL_ERROR
 from toolwire.inbound.mcp.runtime import runtime_of
@@ -82,10 +82,10 @@ def test_the_log_level_is_kept_for_the_sessions_next_calls(
 
 def test_a_list_change_made_over_stdio_enters_the_shared_event_log(gateway: Gateway) -> None:
     state = gateway.http.app.state.face.state  # type: ignore[attr-defined]
-    before = gateway.http.portal.call(resume.logged_changes, state)  # type: ignore[union-attr]
+    before = gateway.http.portal.call(changes.logged, state)  # type: ignore[union-attr]
     call = {"name": "test_trigger_tool_change", "arguments": {}}
     written = gateway.stdio([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}])
-    after = gateway.http.portal.call(resume.logged_changes, state)  # type: ignore[union-attr]
+    after = gateway.http.portal.call(changes.logged, state)  # type: ignore[union-attr]
     assert len(after) == len(before) + 1
     assert {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"} in written
 

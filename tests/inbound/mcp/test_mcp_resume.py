@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from tests.inbound.mcp.conftest import ACCEPT, MODERN, Gateway
-from toolwire.inbound.mcp import resume
+from toolwire.inbound.mcp import changes, resume
 from toolwire.inbound.mcp.runtime import runtime_of
 from toolwire.state.memory import MemoryState
 
@@ -268,16 +268,16 @@ def test_a_log_that_expired_and_restarted_is_replayed_whole() -> None:
 
 async def test_the_event_log_is_one_key_bounded_in_length() -> None:
     state = MemoryState()
-    for _ in range(resume.EVENT_LOG_MAX + 10):
-        await resume.log_change(state)
-    logged = await resume.logged_changes(state)
-    assert logged == list(range(11, resume.EVENT_LOG_MAX + 11))
+    for _ in range(changes.EVENT_LOG_MAX + 10):
+        await changes.announce(state, "tools")
+    logged = [change.seq for change in await changes.logged(state)]
+    assert logged == list(range(11, changes.EVENT_LOG_MAX + 11))
     assert len(state) == 1
 
 
 async def test_the_event_log_expires(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resume, "EVENT_LOG_TTL_S", 0.0)
+    monkeypatch.setattr(changes, "EVENT_LOG_TTL_S", 0.0)
     state = MemoryState()
-    await resume.log_change(state)
-    assert await resume.logged_changes(state) == []
+    await changes.announce(state, "tools")
+    assert await changes.logged(state) == []
     assert len(state) == 0

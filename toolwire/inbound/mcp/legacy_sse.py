@@ -30,11 +30,11 @@ from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound import tracecontext
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
-from toolwire.inbound.mcp import jsonrpc, security, sse, subscriptions, versions
+from toolwire.inbound.mcp import changes, jsonrpc, security, sse, versions
 from toolwire.inbound.mcp.exchange import Exchange
 from toolwire.inbound.mcp.jsonrpc import Notification, RpcError, RpcRequest
 from toolwire.inbound.mcp.kernel import Connection
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
+from toolwire.inbound.mcp.runtime import Runtime
 
 log = logging.getLogger("toolwire.mcp")
 
@@ -65,36 +65,27 @@ class LegacySse:
         try:
             async with (
                 runtime.state.subscribe(_channel(session.id)) as frames,
-                runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
-                runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
+                runtime.state.subscribe(changes.CHANNEL) as feed,
             ):
                 await stream.start()
                 await stream.raw(f"event: endpoint\ndata: {endpoint}\n\n".encode())
-                relay_updates = asyncio.create_task(
-                    _relay_updates(stream, updates, runtime, session.id)
-                )
-                try:
-                    await _relay(stream, receive, frames, changes)
-                finally:
-                    relay_updates.cancel()
+                await _relay(stream, receive, frames, feed, runtime, session.id)
         finally:
             await runtime.sessions.end(session)
 
 
-async def _relay_updates(
-    stream: sse.SseStream, updates: Any, runtime: Runtime, session_id: str
+async def _relay(
+    stream: sse.SseStream,
+    receive: Receive,
+    frames: Any,
+    feed: Any,
+    runtime: Runtime,
+    session_id: str,
 ) -> None:
-    """`notifications/resources/updated` for the resources this session subscribed to."""
-    async for raw in updates:
-        uri = raw.decode(errors="replace")
-        if await runtime.subscriptions.holds(session_id, uri):
-            await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri)))
-
-
-async def _relay(stream: sse.SseStream, receive: Receive, frames: Any, changes: Any) -> None:
-    changed = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
+    """The session's own frames (answers), every list change, and the updates of the resources
+    this session subscribed to, until the client goes away."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
-    frame_iter, change_iter = frames.__aiter__(), changes.__aiter__()
+    frame_iter, change_iter = frames.__aiter__(), feed.__aiter__()
     next_frame = asyncio.create_task(frame_iter.__anext__())
     next_change = asyncio.create_task(change_iter.__anext__())
     try:
@@ -114,10 +105,14 @@ async def _relay(stream: sse.SseStream, receive: Receive, frames: Any, changes: 
                 next_frame = asyncio.create_task(frame_iter.__anext__())
             if next_change in done:
                 try:
-                    next_change.result()
+                    change = changes.parse(next_change.result())
                 except StopAsyncIteration:
                     return
-                await stream.event(changed)
+                if change is not None and (
+                    change.kind != "updated"
+                    or await runtime.subscriptions.holds(session_id, change.uri)
+                ):
+                    await stream.event(jsonrpc.dumps(change.frame()))
                 next_change = asyncio.create_task(change_iter.__anext__())
             if not done:
                 await stream.comment()

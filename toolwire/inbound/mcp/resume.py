@@ -1,10 +1,11 @@
 """Resuming the session's GET stream with `Last-Event-ID` (handshake era, 2025-03-26 to 2025-11-25).
 
-What the GET stream carries is the same for every session: `notifications/tools/list_changed`. So
-the events live in one shared log in the state backend (`EVENT_LOG_KEY`), appended by
-`Runtime.tools_changed()` on whichever instance saw the change, bounded to `EVENT_LOG_MAX` entries
-and expiring `EVENT_LOG_TTL_S` after the last append. Memory therefore stays constant however many
-sessions or streams are open, and any instance sharing the backend can resume any stream.
+What the GET stream carries (list changes of tools, resources and prompts, and updates of the
+resources the session subscribed to) lives in one shared event log in the state backend
+(`changes`), appended on whichever instance saw the change. So memory stays constant however many
+sessions or streams are open, and any instance sharing the backend can resume any stream: a
+resumed stream replays the logged list changes after its `Last-Event-ID`, and the logged resource
+updates of the URIs its session holds now.
 
 An event id is `<stream-id>:<seq>`: `seq` is the entry's number in the shared log, `stream-id` is
 derived from the session's random id (sealed inside `Mcp-Session-Id`) and the stream kind, so ids
@@ -18,7 +19,8 @@ resume it (the SDKs reconnect only when they saw an id), and the call ends with 
 2024-11-05 has no Streamable HTTP and 2026-07-28 has no GET stream and no resumability: neither
 gets ids, and both ignore `Last-Event-ID`.
 
-What this is not: the relay of live events (`streamable_http`), or the state backend.
+What this is not: the log and the channel (`changes`), or the relay of live events
+(`streamable_http`).
 """
 
 from __future__ import annotations
@@ -27,13 +29,7 @@ import base64
 import hashlib
 
 from toolwire.inbound.mcp import versions
-from toolwire.state import StateBackend
 
-EVENT_LOG_KEY = "mcp:events:tools-changed"
-EVENT_LOG_TTL_S = 3600.0
-"""How long the shared log outlives its last append (a client away longer misses events)."""
-EVENT_LOG_MAX = 256
-"""Entries kept; older ones are trimmed (list_changed is idempotent: one is enough to refetch)."""
 MAX_EVENT_ID_CHARS = 64
 FIRST_RESUMABLE = "2025-03-26"
 
@@ -73,18 +69,8 @@ def missed(entries: list[int], after: int) -> list[int]:
     """The sequence numbers to replay from the log's current `entries` (oldest first).
 
     A log that expired restarts at 1; a client holding a number above everything the log has
-    seen since gets all of it (replaying a list_changed twice is harmless, missing one is not).
+    seen since gets all of it (replaying a change twice is harmless, missing one is not).
     """
     if entries and after > entries[-1]:
         return entries
     return [seq for seq in entries if seq > after]
-
-
-async def log_change(state: StateBackend) -> int:
-    """Append a list-changed event to the shared log; its sequence number."""
-    return await state.append(EVENT_LOG_KEY, b"tools", EVENT_LOG_TTL_S, EVENT_LOG_MAX)
-
-
-async def logged_changes(state: StateBackend) -> list[int]:
-    """The sequence numbers the shared log holds now, oldest first."""
-    return [seq for seq, _ in await state.read_after(EVENT_LOG_KEY, 0)]

@@ -7,10 +7,10 @@
 - the calls running in this process, by (session id, JSON-RPC id), so `notifications/cancelled`
   can stop them; a cancellation for a call running on another instance travels over the state
   backend's `mcp:cancel` channel to the instance that runs it;
-- list-changed fan-out: `tools_changed()` appends to the shared event log (`resume`, so a GET
-  stream can be resumed with `Last-Event-ID` on any instance) and publishes the entry's number on
-  `mcp:tools-changed`, which every open GET stream, legacy SSE stream and `subscriptions/listen`
-  stream of every instance relays.
+- change fan-out: `tools_changed()` (and `announce_*` below, without a runtime) append to the
+  shared event log and publish on its channel (`changes`, so a GET stream can be resumed with
+  `Last-Event-ID` on any instance), which every open GET stream, legacy SSE stream, stdio
+  connection and `subscriptions/listen` stream of every instance relays.
 
 Built in the app's lifespan (`toolwire.app`, which closes it on shutdown) and stored on
 `app.state`, so two apps in one process share nothing; stdio builds its own.
@@ -26,9 +26,10 @@ from typing import Any
 
 import orjson
 
+from toolwire.core.federated import ContentKind
 from toolwire.core.model import Principal
 from toolwire.inbound.face import Face
-from toolwire.inbound.mcp import resume
+from toolwire.inbound.mcp import changes
 from toolwire.inbound.mcp.asks import Asks
 from toolwire.inbound.mcp.handlers import CallChannel, Handlers
 from toolwire.inbound.mcp.jsonrpc import RequestId
@@ -43,7 +44,6 @@ from toolwire.state import StateBackend
 log = logging.getLogger("toolwire.mcp")
 
 CANCEL_CHANNEL = "mcp:cancel"
-TOOLS_CHANGED_CHANNEL = "mcp:tools-changed"
 
 
 class Runtime:
@@ -148,8 +148,7 @@ class Runtime:
     async def tools_changed(self) -> None:
         """Tell every open stream of every instance that the tool list changed, and log it for
         streams that resume later."""
-        seq = await resume.log_change(self.state)
-        await self.state.publish(TOOLS_CHANGED_CHANNEL, str(seq).encode())
+        await changes.announce(self.state, "tools")
 
 
 def runtime_of(app: Any) -> Runtime:
@@ -161,5 +160,10 @@ def runtime_of(app: Any) -> Runtime:
 async def announce_tools_changed(state: StateBackend) -> None:
     """`Runtime.tools_changed` without a runtime: what the gateway's catalog-changed listener
     calls (wired in `toolwire.app`), so every transport's clients hear of it, stdio included."""
-    seq = await resume.log_change(state)
-    await state.publish(TOOLS_CHANGED_CHANNEL, str(seq).encode())
+    await changes.announce(state, "tools")
+
+
+async def announce_content_changed(state: StateBackend, kind: ContentKind) -> None:
+    """A federated server's resource (or resource template) or prompt list changed: what the
+    federation's list listener calls (wired in `toolwire.app`), so every client hears of it."""
+    await changes.announce(state, "prompts" if kind == "prompts" else "resources")

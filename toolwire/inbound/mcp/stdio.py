@@ -33,10 +33,10 @@ from typing import Any
 from toolwire.core.errors import Unavailable
 from toolwire.core.model import Principal
 from toolwire.inbound.face import Face
-from toolwire.inbound.mcp import envelope, jsonrpc, subscriptions
+from toolwire.inbound.mcp import changes, envelope, jsonrpc
 from toolwire.inbound.mcp.jsonrpc import INVALID_REQUEST, Notification, RpcError, RpcRequest
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
+from toolwire.inbound.mcp.runtime import Runtime
 
 log = logging.getLogger("toolwire.mcp.stdio")
 Write = Callable[[dict[str, Any] | list[Any]], Awaitable[None]]
@@ -86,12 +86,8 @@ class LocalConnection:
     async def serve(self, reader: asyncio.StreamReader, first: bytes | None = None) -> None:
         """Serve `first` (a line already read), then every line of `reader` until it ends."""
         state = self.services.state
-        async with (
-            state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
-            state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
-        ):
-            relay = asyncio.create_task(self._relay_changes(changes))
-            relay_updates = asyncio.create_task(self._relay_updates(updates))
+        async with state.subscribe(changes.CHANNEL) as feed:
+            relay = asyncio.create_task(self._relay_changes(feed))
             try:
                 if first is not None:
                     await self._line(first)
@@ -101,20 +97,19 @@ class LocalConnection:
                     await asyncio.gather(*self.pending, return_exceptions=True)
             finally:
                 relay.cancel()
-                relay_updates.cancel()
                 await self.runtime.aclose()
 
-    async def _relay_changes(self, changes: Any) -> None:
-        async for _ in changes:
-            if self.conn.version is not None:
-                await self.write(jsonrpc.notification("notifications/tools/list_changed"))
-
-    async def _relay_updates(self, updates: Any) -> None:
-        """`notifications/resources/updated` for the resources this client subscribed to."""
-        async for raw in updates:
-            uri = raw.decode(errors="replace")
-            if await self.runtime.subscriptions.holds(self.conn.id, uri):
-                await self.write(subscriptions.updated_frame(uri))
+    async def _relay_changes(self, feed: Any) -> None:
+        """List changes once the client initialised, and `notifications/resources/updated` for
+        the resources this client subscribed to."""
+        async for raw in feed:
+            change = changes.parse(raw)
+            if change is None or self.conn.version is None:
+                continue
+            if change.kind != "updated" or await self.runtime.subscriptions.holds(
+                self.conn.id, change.uri
+            ):
+                await self.write(change.frame())
 
     async def _line(self, line: bytes | None) -> None:
         try:

@@ -8,8 +8,9 @@ Each POST is classified on its own (protocols.md §7.2):
     server/discover, modern version hdr  modern (and its validation explains what is missing)
     anything else                        handshake request without a session: 400
 
-GET opens the session's stream for `notifications/tools/list_changed`, with event ids from
-2025-03-26 on, and `Last-Event-ID` replays what the stream missed (`resume`); DELETE ends the
+GET opens the session's stream for list changes (tools, resources, prompts) and the updates of
+the resources the session subscribed to (`changes`), with event ids from 2025-03-26 on, and
+`Last-Event-ID` replays what the stream missed (`resume`); DELETE ends the
 session. Both are handshake-era only: a modern request for them gets 405, as 2026-07-28 says
 (it has no resumability, so `Last-Event-ID` is never read for it).
 
@@ -35,6 +36,7 @@ from toolwire.core.model import Principal
 from toolwire.inbound import tracecontext
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import (
+    changes,
     envelope,
     jsonrpc,
     kernel,
@@ -56,7 +58,7 @@ from toolwire.inbound.mcp.jsonrpc import (
     RpcRequest,
 )
 from toolwire.inbound.mcp.kernel import Connection, new_connection_id
-from toolwire.inbound.mcp.runtime import TOOLS_CHANGED_CHANNEL, Runtime
+from toolwire.inbound.mcp.runtime import Runtime
 from toolwire.inbound.mcp.sessions import SessionNotFound
 from toolwire.inbound.refusals import MethodNotAllowed, NotAcceptable, UnsupportedMediaType
 
@@ -239,33 +241,34 @@ class Post:
             await self._answer(conn, message, _modern_status)
 
     async def _listen(self, request: RpcRequest) -> None:
-        """`subscriptions/listen` (2026-07-28): tool list changes, and updates of the federated
-        resources named in `resourceSubscriptions` that this key may read and whose upstream
-        offers subscriptions (the acknowledgement lists those honoured); each is subscribed
-        upstream for the stream's life, audited as in the handshake era."""
+        """`subscriptions/listen` (2026-07-28): list changes of tools, resources and prompts,
+        and updates of the federated resources named in `resourceSubscriptions` that this key
+        may read and whose upstream offers subscriptions (the acknowledgement lists those
+        honoured); each is subscribed upstream for the stream's life, audited as in the
+        handshake era."""
         if not self.accepts.sse:  # a long-lived stream has no JSON form
             raise NotAcceptable("subscriptions/listen needs Accept: text/event-stream")
         wanted = request.params.get("notifications")
         wanted = wanted if isinstance(wanted, dict) else {}
-        agreed: dict[str, Any] = (
-            {"toolsListChanged": True} if wanted.get("toolsListChanged") is True else {}
-        )
+        agreed: dict[str, Any] = {
+            key: True for key in changes.LISTEN_FILTER.values() if wanted.get(key) is True
+        }
         listener = f"listen-{new_connection_id()}"
         honoured = await self._subscribe_all(wanted.get("resourceSubscriptions"), listener)
         if honoured:
             agreed["resourceSubscriptions"] = honoured
         held = set(honoured)
-
-        async def holds(uri: str) -> bool:
-            return uri in held
-
         sub = {versions.META_SUBSCRIPTION_ID: request.id}
+
+        async def render(change: changes.Change) -> bytes | None:
+            if change.kind == "updated":
+                return jsonrpc.dumps(change.frame(sub)) if change.uri in held else None
+            asked = agreed.get(changes.LISTEN_FILTER[change.kind]) is True
+            return jsonrpc.dumps(change.frame(sub)) if asked else None
+
         stream = sse.SseStream(self.send)
         try:
-            async with (
-                self.runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
-                self.runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
-            ):
+            async with self.runtime.state.subscribe(changes.CHANNEL) as feed:
                 await stream.start()
                 ack = {"notifications": agreed, "_meta": sub}
                 await stream.event(
@@ -273,18 +276,7 @@ class Post:
                         jsonrpc.notification("notifications/subscriptions/acknowledged", ack)
                     )
                 )
-                changed = jsonrpc.dumps(
-                    jsonrpc.notification("notifications/tools/list_changed", {"_meta": sub})
-                )
-                await _relay(
-                    stream,
-                    self.request.receive,
-                    changes,
-                    changed if "toolsListChanged" in agreed else None,
-                    updates=updates,
-                    wanted=holds,
-                    meta=sub,
-                )
+                await _relay(stream, self.request.receive, feed, render)
         finally:
             federation = self.services.gateway.federation
             for uri in honoured:
@@ -379,65 +371,53 @@ def _status_in(table: dict[int, int], message: dict[str, Any]) -> int:
     return HTTPStatus.OK
 
 
-Wanted = Callable[[str], Awaitable[bool]]
-"""Whether this stream's client subscribed to an updated resource (its namespaced URI)."""
+Render = Callable[[changes.Change], Awaitable[bytes | None]]
+"""The frame this stream sends for a change, or None when its client did not ask for it."""
 
 
 async def _relay(
     stream: sse.SseStream,
     receive: Receive,
-    changes: Any,
-    frame: bytes | None,
-    event_id: Callable[[bytes], str | None] | None = None,
-    skip: Callable[[bytes], bool] | None = None,
-    updates: Any = None,
-    wanted: Wanted | None = None,
-    meta: dict[str, Any] | None = None,
+    feed: Any,
+    render: Render,
+    event_id: Callable[[changes.Change], str | None] | None = None,
+    skip: Callable[[changes.Change], bool] | None = None,
 ) -> None:
-    """Forward list-changed frames, and `notifications/resources/updated` for the resources
-    this stream's client subscribed to (`updates` filtered by `wanted`), until the client goes
-    away; keep-alive comments meanwhile.
-
-    `event_id` names each list-changed frame's SSE id from the channel message; `skip` drops
-    messages already sent (replayed before going live); `meta` goes into each resource update
-    (a `subscriptions/listen` stream's subscription id). Resource updates carry no id: they are
-    not replayed on resume (the client reads the resource again when it reconnects)."""
+    """Forward the changes of `feed` (`changes.CHANNEL`) this stream's client wants (`render`)
+    until the client goes away; keep-alive comments meanwhile. `event_id` names each frame's
+    SSE id; `skip` drops changes already sent (replayed before going live)."""
     gone = asyncio.create_task(sse.wait_disconnect(receive))
-    feeds: dict[str, Any] = {"changes": changes.__aiter__()}
-    if updates is not None and wanted is not None:
-        feeds["updates"] = updates.__aiter__()
-    waiting: dict[asyncio.Task[Any], str] = {}
+    feed_iter = feed.__aiter__()
+    waiting: asyncio.Task[bytes] | None = None
     try:
         while True:
-            for name, iterator in feeds.items():
-                if name not in waiting.values():
-                    waiting[asyncio.create_task(iterator.__anext__())] = name
+            if waiting is None:
+                waiting = asyncio.create_task(feed_iter.__anext__())
             done, _ = await asyncio.wait(
-                {*waiting, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                {waiting, gone}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
             )
             if gone in done:
                 return
             if not done:
                 await stream.comment()
                 continue
-            for task in done:
-                name = waiting.pop(task)
-                try:
-                    message: bytes = task.result()
-                except StopAsyncIteration:
-                    await stream.end()
-                    return
-                if name == "updates":
-                    uri = message.decode(errors="replace")
-                    if wanted is not None and await wanted(uri):
-                        await stream.event(jsonrpc.dumps(subscriptions.updated_frame(uri, meta)))
-                elif frame is not None and not (skip is not None and skip(message)):
-                    eid = event_id(message) if event_id is not None else None
-                    await stream.event(frame, event_id=eid)
+            task, waiting = waiting, None
+            try:
+                message = task.result()
+            except StopAsyncIteration:
+                await stream.end()
+                return
+            change = changes.parse(message)
+            if change is None or (skip is not None and skip(change)):
+                continue
+            frame = await render(change)
+            if frame is not None:
+                eid = event_id(change) if event_id is not None else None
+                await stream.event(frame, event_id=eid)
     finally:
         gone.cancel()
-        for task in waiting:
-            task.cancel()
+        if waiting is not None:
+            waiting.cancel()
 
 
 async def _session_verb(
@@ -456,45 +436,38 @@ async def _session_verb(
     if not accepts.sse:
         raise NotAcceptable("GET /mcp needs Accept: text/event-stream")
     stream = sse.SseStream(send)
-    frame = jsonrpc.dumps(jsonrpc.notification("notifications/tools/list_changed"))
     held = runtime.subscriptions
 
-    async def wanted(uri: str) -> bool:
-        return await held.holds(session.id, uri)
+    async def render(change: changes.Change) -> bytes | None:
+        if change.kind == "updated" and not await held.holds(session.id, change.uri):
+            return None
+        return jsonrpc.dumps(change.frame())
 
-    async with (
-        runtime.state.subscribe(TOOLS_CHANGED_CHANNEL) as changes,
-        runtime.state.subscribe(subscriptions.UPDATED_CHANNEL) as updates,
-    ):
+    async with runtime.state.subscribe(changes.CHANNEL) as feed:
         await stream.start()
         await stream.comment()
         if not resume.resumable(session.version):
-            await _relay(stream, request.receive, changes, frame, updates=updates, wanted=wanted)
+            await _relay(stream, request.receive, feed, render)
             return
         # Subscribed before reading the log: an event appended meanwhile arrives both ways and
         # is sent once (`sent`), none falls between the two.
         stream_id = resume.get_stream_id(session.id)
         after = resume.resume_after(request.headers.get(LAST_EVENT_ID_HEADER), stream_id)
-        logged = await resume.logged_changes(runtime.state)
-        sent = set(resume.missed(logged, after)) if after is not None else set()
+        logged = await changes.logged(runtime.state)
+        by_seq = {change.seq: change for change in logged}
+        sent = set(resume.missed(list(by_seq), after)) if after is not None else set()
         for seq in sorted(sent):
-            await stream.event(frame, event_id=resume.event_id(stream_id, seq))
+            frame = await render(by_seq[seq])
+            if frame is not None:
+                await stream.event(frame, event_id=resume.event_id(stream_id, seq))
         if not sent and resume.primes(session.version):
-            current = max(logged[-1] if logged else 0, after or 0)
+            current = max(logged[-1].seq if logged else 0, after or 0)
             await stream.raw(f"id: {resume.event_id(stream_id, current)}\ndata: \n\n".encode())
         await _relay(
             stream,
             request.receive,
-            changes,
-            frame,
-            event_id=lambda message: resume.event_id(stream_id, _seq(message)),
-            skip=lambda message: _seq(message) in sent,
-            updates=updates,
-            wanted=wanted,
+            feed,
+            render,
+            event_id=lambda change: resume.event_id(stream_id, change.seq),
+            skip=lambda change: change.seq in sent,
         )
-
-
-def _seq(message: bytes) -> int:
-    """The log entry number a list-changed channel message carries (0 if it carries none)."""
-    text = message.decode(errors="replace")
-    return int(text) if text.isascii() and text.isdigit() else 0
