@@ -54,7 +54,11 @@ from toolwire.inbound import metrics as metrics_door
 from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import json_response
-from toolwire.inbound.mcp.runtime import Runtime, announce_tools_changed
+from toolwire.inbound.mcp.runtime import (
+    Runtime,
+    announce_content_changed,
+    announce_tools_changed,
+)
 from toolwire.inbound.mcp.subscriptions import announce_updated
 from toolwire.inbound.middleware import Edge
 from toolwire.inbound.openapi_doc import openapi_document
@@ -176,6 +180,7 @@ async def build_services(
     gateway.on_catalog_changed(PinResync(gateway, pins, catalog))
     gateway.on_catalog_changed(functools.partial(announce_tools_changed, state))
     gateway.federation.on_updated(functools.partial(announce_updated, state))
+    gateway.federation.on_lists_changed(functools.partial(announce_content_changed, state))
     if metrics is not None:
         metrics.watch_health(HealthStates(prepared.health))
     reloader = reload.Reloader(

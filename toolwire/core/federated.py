@@ -11,13 +11,17 @@ Scopes: the resources of upstream `u` are the operation `resources` of tool `u` 
 upstream's resources, and a key scoped to `u.echo` sees none of them. (docs/design/
 mcp-federation-content.md)
 
+List changes: a source's `notifications/resources/list_changed` or `prompts/list_changed` (a
+`subscriptions/listen` event from a 2026-07-28 upstream) reaches every `on_lists_changed`
+listener, throttled per kind (`LIST_CHANGED_EVERY_S`).
+
 Subscriptions (`resources/subscribe`, handshake era; `subscriptions/listen` with
-`resourceSubscriptions`, 2026-07-28): `Federation.subscribe` checks the scope like a read, asks
-the source to subscribe upstream (once per URI on this instance, however many clients), and is
-audited; a source's `notifications/resources/updated` reaches every `on_updated` listener as a
-namespaced URI. Which client sessions hear of it is the door's business (it keeps each session's
-subscriptions). Completions (`completion/complete`) of a federated prompt or resource template
-go to its upstream under the same scopes.
+`resourceSubscriptions`, 2026-07-28, on both sides): `Federation.subscribe` checks the scope like a
+read, asks the source to subscribe upstream (once per URI on this instance, however many clients),
+and is audited; a source's `notifications/resources/updated` reaches every `on_updated` listener as
+a namespaced URI. Which client sessions hear of it is the door's business (it keeps each session's
+subscriptions). Completions (`completion/complete`) of a federated prompt or resource template go
+to its upstream under the same scopes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ ContentKind = Literal["resources", "resourceTemplates", "prompts"]
 RESOURCE_SCHEME = "toolwire://"
 Updated = Callable[[str], Awaitable[None]]
 """Told the namespaced URI of a resource its upstream said was updated."""
+ListChanged = Callable[[ContentKind], None]
+"""Told that a source's list of `resources` (templates included) or `prompts` changed."""
+ListsListener = Callable[[ContentKind], Awaitable[None]]
+"""Told (throttled) that some upstream's list of `resources` or `prompts` changed."""
+LIST_CHANGED_EVERY_S = 0.2
+"""At most one list-changed announcement per kind this often; a burst in between (a flood, or
+several upstreams at once) becomes one more at the end of the interval, never none."""
 
 
 class NotSubscribable(Exception):
@@ -111,8 +122,10 @@ class ContentSource(Protocol):
         """Release `subscriber`'s hold; the last one out unsubscribes upstream."""
         ...
 
-    def watch(self, updated: Updated) -> None:
-        """Call `updated(namespaced uri)` for every `notifications/resources/updated`."""
+    def watch(self, updated: Updated, lists: ListChanged) -> None:
+        """Call `updated(namespaced uri)` for every `notifications/resources/updated`, and
+        `lists(kind)` for every `notifications/resources/list_changed` (`"resources"`) or
+        `notifications/prompts/list_changed` (`"prompts"`), in either era."""
         ...
 
     async def complete(
@@ -133,20 +146,27 @@ class Federation:
         self.sources = {source.name: source for source in sources}
         self.audit = audit
         self._listeners: list[Updated] = []
+        self._lists = _Throttle(LIST_CHANGED_EVERY_S)
         for source in sources:
-            source.watch(self._updated)
+            source.watch(self._updated, self._lists.poke)
 
     def replace(self, sources: Sequence[ContentSource]) -> None:
         """Serve `sources` from now on (a reload changed the `mcp:` section); sources not seen
         before are watched for resource updates too."""
         for source in sources:
             if self.sources.get(source.name) is not source:
-                source.watch(self._updated)
+                source.watch(self._updated, self._lists.poke)
         self.sources = {source.name: source for source in sources}
 
     def on_updated(self, listener: Updated) -> None:
         """Tell `listener` the namespaced URI of every updated resource (of any upstream)."""
         self._listeners.append(listener)
+
+    def on_lists_changed(self, listener: ListsListener) -> None:
+        """Tell `listener` when some upstream's resource or prompt list changed: at most once
+        per kind every `LIST_CHANGED_EVERY_S` seconds (the lists themselves are read live from
+        the upstreams on every `list`, so there is nothing to rediscover)."""
+        self._lists.listeners.append(listener)
 
     async def _updated(self, uri: str) -> None:
         for listener in self._listeners:
@@ -306,3 +326,40 @@ class Federation:
                         upstream=upstream,
                     )
                 )
+
+
+class _Throttle:
+    """Calls its listeners with a kind at once, then at most once per `every_s` seconds per
+    kind: pokes within the interval become one call at its end."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.listeners: list[ListsListener] = []
+        self._last: dict[ContentKind, float] = {}
+        self._pending: set[ContentKind] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def poke(self, kind: ContentKind) -> None:
+        if kind in self._pending:
+            return
+        self._pending.add(kind)
+        last = self._last.get(kind)
+        wait = 0.0 if last is None else max(0.0, last + self.every_s - time.monotonic())
+        task = asyncio.get_running_loop().create_task(
+            self._send(kind, wait), name=f"list-changed-{kind}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, kind: ContentKind, wait: float) -> None:
+        try:
+            if wait:
+                await asyncio.sleep(wait)
+        finally:
+            self._pending.discard(kind)
+        self._last[kind] = time.monotonic()
+        for listener in self.listeners:
+            try:
+                await listener(kind)
+            except Exception as exc:  # one failing listener never stops the others
+                log.warning("list-changed listener failed: %r", exc)

@@ -130,13 +130,14 @@ class Context:
 
 
 def capabilities() -> dict[str, Any]:
-    """What this server offers: tools (with list-changed notifications), logging, and the
-    prompts and resources of federated MCP servers (`core.federated`; empty without any)."""
+    """What this server offers: tools, logging, and the prompts and resources of federated MCP
+    servers (`core.federated`; empty without any), each list with list-changed notifications
+    (`changes`), resources with subscriptions."""
     return {
         "tools": {"listChanged": True},
         "logging": {},
-        "prompts": {},
-        "resources": {"subscribe": True},
+        "prompts": {"listChanged": True},
+        "resources": {"subscribe": True, "listChanged": True},
         "completions": {},
     }
 

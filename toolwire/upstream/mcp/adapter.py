@@ -37,7 +37,13 @@ from pydantic import ValidationError
 
 from toolwire.core.catalog import Operation, ToolSpec
 from toolwire.core.errors import ToolwireError, UpstreamError
-from toolwire.core.federated import ContentKind, Updated, prompt_name, resource_uri
+from toolwire.core.federated import (
+    ContentKind,
+    ListChanged,
+    Updated,
+    prompt_name,
+    resource_uri,
+)
 from toolwire.core.ports import CatalogChanged, InvokeContext, SecretLookup
 from toolwire.upstream.health import Health
 from toolwire.upstream.http import HttpUpstream, UpstreamSpec
@@ -128,6 +134,7 @@ class McpUpstream:
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
         self._updated: Updated | None = None
+        self._lists_changed: ListChanged | None = None
         self._subscribers: dict[str, set[str]] = {}
         """The upstream's own resource URIs subscribed on the platform session, and who holds
         each (client sessions); renewed on every reconnect."""
@@ -195,7 +202,11 @@ class McpUpstream:
         key = _digest(creds)
         frozen = dict(creds)
         hooks = (
-            Hooks(tools_changed=self._tools_changed, resource_updated=self._resource_updated)
+            Hooks(
+                tools_changed=self._tools_changed,
+                resource_updated=self._resource_updated,
+                content_changed=self._content_changed,
+            )
             if platform
             else Hooks()
         )
@@ -259,9 +270,9 @@ class McpUpstream:
     async def _connected(self, conn: Connection) -> None:
         """A fresh platform session: discover its tools, renew the resource subscriptions."""
         await self._discover(conn)
-        for uri in list(self._subscribers):
+        if self._subscribers:
             try:
-                await conn.subscribe(uri)
+                await conn.subscribe(*self._subscribers)
             except Exception as exc:
                 log.warning("MCP upstream %s: subscribing again failed: %s", self.name, exc)
 
@@ -420,8 +431,14 @@ class McpUpstream:
         conn = pool.primary if pool is not None else None
         return conn is not None and conn.subscribable
 
-    def watch(self, updated: Updated) -> None:
+    def watch(self, updated: Updated, lists: ListChanged) -> None:
         self._updated = updated
+        self._lists_changed = lists
+
+    def _content_changed(self, kind: ContentKind) -> None:
+        """The upstream's resource or prompt list changed (either era): tell the federation."""
+        if self._lists_changed is not None and not self._closed:
+            self._lists_changed(kind)
 
     async def subscribe(self, uri: str, subscriber: str) -> None:
         holders = self._subscribers.get(uri)

@@ -31,6 +31,14 @@ from typing import Any
 
 import mcp_types as types
 from mcp.client import Client, IncomingMessage
+from mcp.client.subscriptions import (
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    Subscription,
+    ToolsListChanged,
+)
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import context as otel_context
@@ -47,6 +55,11 @@ ClientFactory = Callable[["Connection"], Awaitable[Client]]
 
 CLOSE_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 10.0
+LISTEN_ACK_TIMEOUT_S = 10.0
+"""How long a 2026-07-28 subscription waits for the upstream to acknowledge its listen stream."""
+RELISTEN_BACKOFF_S = 1.0
+"""After a listen stream that had been open ends, wait this long (or for a subscription change)
+before opening it again."""
 
 TRACE_KEYS = ("traceparent", "tracestate")
 """The W3C trace-context keys a call carries upstream (https://www.w3.org/TR/trace-context/):
@@ -101,13 +114,18 @@ class CallSink:
             await self._log(level, data, logger)
 
 
+def _no_change(_kind: ContentKind) -> None:
+    return None
+
+
 @dataclass
 class Hooks:
-    """What a connection tells its upstream: its tool list changed; a resource it subscribed
-    to was updated (the upstream's own URI)."""
+    """What a connection tells its upstream: its tool list changed; its resource or prompt list
+    changed; a resource it subscribed to was updated (the upstream's own URI)."""
 
     tools_changed: Callable[[], None] = lambda: None
     resource_updated: Callable[[str], Awaitable[None]] | None = None
+    content_changed: Callable[[ContentKind], None] = _no_change
 
 
 @dataclass
@@ -138,6 +156,15 @@ class Connection:
         self._task: asyncio.Task[None] | None = None
         self.session_lost = False
         """An HTTP upstream answered 404 to this session's id: it must be initialised again."""
+        self._listen_uris: set[str] = set()
+        """2026-07-28: the upstream's own URIs its listen stream subscribes to."""
+        self._relisten = asyncio.Event()
+        self._listened = asyncio.Condition()
+        self._listened_for: tuple[tuple[str, ...], frozenset[str], BaseException | None] = (
+            (),
+            frozenset(),
+            None,
+        )
 
     # -- life -------------------------------------------------------------------------------
 
@@ -216,14 +243,73 @@ class Connection:
                 return
 
     async def _listen(self, client: Client) -> None:
-        """2026-07-28 has no unsolicited notifications: tool list changes come on a
-        `subscriptions/listen` stream, opened for the session's life where the upstream has one."""
+        """2026-07-28 has no unsolicited notifications: list changes (tools, resources, prompts)
+        and updates of the subscribed resources come on a `subscriptions/listen` stream, kept
+        open for the session's life where the upstream has one, and opened again with the new
+        `resourceSubscriptions` whenever they change (`subscribe`, `unsubscribe`)."""
+        opened = False
+        while not self._stop.is_set():
+            self._relisten.clear()
+            uris = tuple(sorted(self._listen_uris))
+            try:
+                async with client.listen(
+                    tools_list_changed=True,
+                    resources_list_changed=True,
+                    prompts_list_changed=True,
+                    resource_subscriptions=uris,
+                ) as subscription:
+                    opened = True
+                    honoured = subscription.honored.resource_subscriptions or ()
+                    await self._heard(uris, frozenset(honoured))
+                    await self._events(subscription)
+            except Exception as exc:
+                await self._heard(uris, frozenset(), exc)
+                if not opened:
+                    log.info(
+                        "MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc)
+                    )
+                    return
+                log.info("MCP upstream %s: listen stream ended: %s", self.upstream, describe(exc))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RELISTEN_BACKOFF_S):
+                        await self._relisten.wait()
+
+    async def _events(self, subscription: Subscription) -> None:
+        """Pass each event on until the stream ends or the subscribed URIs change."""
+        relisten = asyncio.create_task(self._relisten.wait())
         try:
-            async with client.listen(tools_list_changed=True) as subscription:
-                async for _ in subscription:
-                    self._hooks.tools_changed()
-        except Exception as exc:
-            log.info("MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc))
+            while True:
+                event = asyncio.create_task(anext(subscription, None))
+                done, _ = await asyncio.wait({event, relisten}, return_when=asyncio.FIRST_COMPLETED)
+                if event not in done:
+                    event.cancel()
+                    with contextlib.suppress(BaseException):
+                        await event
+                    return
+                got = event.result()
+                if got is None:
+                    raise ConnectionError("the upstream closed its listen stream")
+                await self._event(got)
+        finally:
+            relisten.cancel()
+
+    async def _event(self, event: ServerEvent) -> None:
+        if isinstance(event, ToolsListChanged):
+            self._hooks.tools_changed()
+        elif isinstance(event, ResourcesListChanged):
+            self._hooks.content_changed("resources")
+        elif isinstance(event, PromptsListChanged):
+            self._hooks.content_changed("prompts")
+        elif isinstance(event, ResourceUpdated) and self._hooks.resource_updated is not None:
+            await self._hooks.resource_updated(event.uri)
+
+    async def _heard(
+        self, uris: tuple[str, ...], honoured: frozenset[str], error: BaseException | None = None
+    ) -> None:
+        """A listen stream for `uris` was acknowledged (or failed): wake the subscribers."""
+        async with self._listened:
+            self._listened_for = (uris, honoured, error)
+            self._listened.notify_all()
 
     def lose_session(self) -> None:
         self.session_lost = True
@@ -249,10 +335,14 @@ class Connection:
     # -- notifications ----------------------------------------------------------------------
 
     async def on_message(self, message: IncomingMessage) -> None:
-        """The SDK's `message_handler`: tool list changes (handshake era) reach the upstream; a
-        transport exception is logged (the call it broke fails on its own)."""
+        """The SDK's `message_handler`: list changes and resource updates (handshake era) reach
+        the upstream; a transport exception is logged (the call it broke fails on its own)."""
         if isinstance(message, types.ToolListChangedNotification):
             self._hooks.tools_changed()
+        elif isinstance(message, types.ResourceListChangedNotification):
+            self._hooks.content_changed("resources")
+        elif isinstance(message, types.PromptListChangedNotification):
+            self._hooks.content_changed("prompts")
         elif isinstance(message, types.ResourceUpdatedNotification):
             if self._hooks.resource_updated is not None:
                 await self._hooks.resource_updated(str(message.params.uri))
@@ -434,24 +524,68 @@ class Connection:
 
     @property
     def subscribable(self) -> bool:
-        """The upstream declared `resources.subscribe` in this (handshake-era) session."""
+        """The upstream declared `resources.subscribe` in this session (2026-07-28: it serves
+        `subscriptions/listen`, which carries the subscriptions)."""
         client = self.client
-        if client is None or client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        if client is None:
             return False
         resources = client.server_capabilities.resources
         return bool(resources is not None and resources.subscribe)
 
-    async def subscribe(self, uri: str) -> None:
-        """`resources/subscribe` on this session. Raises what the SDK raises."""
-        with warnings.catch_warnings():  # the handshake era's way; `subscribable` checked it
-            warnings.simplefilter("ignore", MCPDeprecationWarning)
-            await self._live().subscribe_resource(uri)
+    @property
+    def modern(self) -> bool:
+        client = self.client
+        return client is not None and client.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+    async def subscribe(self, *uris: str) -> None:
+        """Subscribe to `uris` on this session: `resources/subscribe` each in the handshake
+        era; in 2026-07-28 the listen stream is opened again with them added, and this returns
+        once the upstream acknowledged it. Raises what the SDK raises; `UpstreamError` (reason
+        `mcp_error`) when a 2026-07-28 upstream did not honour one of them."""
+        client = self._live()
+        if not self.modern:
+            with warnings.catch_warnings():  # the handshake era's way
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                for uri in uris:
+                    await client.subscribe_resource(uri)
+            return
+        self._listen_uris.update(uris)
+        try:
+            async with self._listened:
+                self._relisten.set()
+                await asyncio.wait_for(
+                    self._listened.wait_for(lambda: set(uris) <= set(self._listened_for[0])),
+                    LISTEN_ACK_TIMEOUT_S,
+                )
+                _, honoured, error = self._listened_for
+        except TimeoutError:
+            self._listen_uris.difference_update(uris)
+            raise UpstreamError(
+                f"{self.upstream} did not acknowledge the subscription in time",
+                details={"upstream": self.upstream, "reason": "unavailable"},
+            ) from None
+        refused = [uri for uri in uris if uri not in honoured]
+        if refused:
+            self._listen_uris.difference_update(refused)
+            self._relisten.set()
+            if error is not None:
+                raise error
+            raise UpstreamError(
+                f"{self.upstream} did not honour the subscription",
+                details={"upstream": self.upstream, "reason": "mcp_error"},
+            )
 
     async def unsubscribe(self, uri: str) -> None:
-        """`resources/unsubscribe` on this session. Raises what the SDK raises."""
+        """`resources/unsubscribe` on this session (2026-07-28: the listen stream is opened
+        again without it). Raises what the SDK raises."""
+        client = self._live()
+        if self.modern:
+            self._listen_uris.discard(uri)
+            self._relisten.set()
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)
-            await self._live().unsubscribe_resource(uri)
+            await client.unsubscribe_resource(uri)
 
     async def complete(
         self, ref: dict[str, Any], argument: dict[str, Any], context: dict[str, Any] | None

@@ -1,7 +1,9 @@
 """A real MCP server (the official SDK's MCPServer, over stdio) with the tools the federation
 tests need that no published server has: one that crashes its process mid-call, one that hangs,
 an enormous result, a notification flood, progress and logs, a tool list that changes, and
-(with FIXTURE_DESCRIPTION_FILE) a tool whose description is read from a file at start.
+(with FIXTURE_DESCRIPTION_FILE) a tool whose description is read from a file at start, and (with
+FIXTURE_CONTENT=1) a resource, a prompt and a tool that says their lists changed and the
+resource was updated, in whichever era the caller speaks.
 
     python fixture.py            # the MCPServer tools below
     python fixture.py bad        # a low-level server listing tools with invalid names/schemas
@@ -19,6 +21,7 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 server = MCPServer("fixture")
 MARK = os.environ.get("FIXTURE_MARK", "")
@@ -114,6 +117,36 @@ async def grow(ctx: Context) -> str:
     server.add_tool(added, name="added")
     await ctx.notify_tools_changed()
     return "grown"
+
+
+NOTE = "fixture://note"
+
+if os.environ.get("FIXTURE_CONTENT"):
+
+    @server.resource(NOTE)
+    def note() -> str:
+        """A note that `churn` says was updated."""
+        return "a note"
+
+    @server.prompt()
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"Hello {name}"
+
+    @server.tool()
+    async def churn(ctx: Context) -> str:
+        """Say the resource and prompt lists changed and fixture://note was updated: on the
+        listen streams (2026-07-28), or as notifications on the session (handshake era)."""
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            await ctx.notify_resources_changed()
+            await ctx.notify_prompts_changed()
+            await ctx.notify_resource_updated(NOTE)
+        else:
+            session = ctx.request_context.session
+            await session.send_resource_list_changed()
+            await session.send_prompt_list_changed()
+            await session.send_resource_updated(NOTE)
+        return "churned"
 
 
 def bad_server() -> Any:
