@@ -173,6 +173,43 @@ def test_last_event_id_replays_what_the_stream_missed_then_continues_live(
     assert all(event["data"] == LIST_CHANGED for event in seen[1:])
 
 
+def test_a_resumed_stream_replays_missed_list_changes_and_its_sessions_resource_updates(
+    gateway: Gateway,
+) -> None:
+    """Resources and prompts list changes, and updates of the resources this session holds,
+    are logged like tool list changes: a stream resumed after them replays them, in order; an
+    update of a resource the session did not subscribe to is not replayed (nor sent live)."""
+    session = gateway.initialize("2025-11-25")
+    runtime = runtime_of(gateway.http.app)
+    mine, other = "toolwire://up/x://mine", "toolwire://up/x://other"
+    seen: list[dict[str, bytes]] = []
+
+    async def scenario() -> None:
+        await runtime.subscriptions.add(runtime.sessions.sealer.open(session).id, mine)
+        async with get_stream(gateway, session) as stream:
+            last = (await stream.event())["id"]
+        await changes.announce(runtime.state, "resources")  # missed: nobody is connected
+        await changes.announce(runtime.state, "updated", other)
+        await changes.announce(runtime.state, "updated", mine)
+        await changes.announce(runtime.state, "prompts")
+        async with get_stream(gateway, session, last_event_id=last.decode()) as stream:
+            seen.extend([await stream.event() for _ in range(3)])
+            await changes.announce(runtime.state, "updated", other)
+            await changes.announce(runtime.state, "updated", mine)
+            seen.append(await stream.event())
+
+    in_app(gateway, scenario)
+    assert [event["data"] for event in seen] == [
+        b'{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}',
+        b'{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"%s"}}'
+        % mine.encode(),
+        b'{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}',
+        b'{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"%s"}}'
+        % mine.encode(),
+    ]
+    assert all(EVENT_ID.match(event["id"].decode()) for event in seen)
+
+
 def test_a_last_event_id_of_another_session_replays_nothing_of_it(gateway: Gateway) -> None:
     mine = gateway.initialize("2025-11-25")
     theirs = gateway.initialize("2025-11-25", key=gateway.other_key)
