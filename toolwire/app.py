@@ -312,7 +312,10 @@ class PinResync:
             return
         self.synced = catalog
         if await self.pins.sync(catalog):
-            await self.gateway.swap_catalog(catalog)
+            # The current catalog, not `catalog`: another source's change may have swapped in
+            # a newer one while the pins were written, and swapping `catalog` back would drop
+            # that source's tools until its next change.
+            await self.gateway.swap_catalog(self.gateway.catalog)
 
 
 async def watch_pins(gateway: Gateway, pins: PinGuard) -> None:
