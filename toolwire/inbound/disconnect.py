@@ -13,9 +13,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Receive, Send
 
 T = TypeVar("T")
 
@@ -37,10 +36,11 @@ async def _watch(receive: Receive, request_task: asyncio.Task[object], gone: lis
             return
 
 
-async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """`await work`, unless the client disconnects first: then cancel it and raise `ClientGone`.
 
-    Call only after the request body was read (the next ASGI message is then the disconnect).
+    `receive`: the request's ASGI receive (a Starlette request's `request.receive`). Call only
+    after the request body was read (the next ASGI message is then the disconnect).
     The work runs in the request's own task; one watcher task waits for the disconnect and
     cancels the request's task when it comes (one task per request, not two plus a wait: the
     hot path, docs/benchmarks.md). A cancellation from elsewhere propagates unchanged.
@@ -49,7 +49,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     if current is None:  # not in a task (never under an ASGI server): nothing to race
         return await work
     gone: list[bool] = []
-    watcher = asyncio.get_running_loop().create_task(_watch(request.receive, current, gone))
+    watcher = asyncio.get_running_loop().create_task(_watch(receive, current, gone))
     try:
         result = await work
     except asyncio.CancelledError:
@@ -66,3 +66,9 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
 def gone_response() -> Response:
     """What a handler returns for a client that left: nothing is sent to a closed connection."""
     return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+async def send_gone(send: Send) -> None:
+    """`gone_response()` for a raw ASGI door: the status is logged, nobody receives it."""
+    await send({"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST, "headers": []})
+    await send({"type": "http.response.body", "body": b""})

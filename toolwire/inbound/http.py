@@ -12,8 +12,9 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import InvalidRequest, PayloadTooLarge, ToolwireError
 
@@ -100,13 +101,43 @@ def parse_json(body: bytes) -> Any:
 
 def api_key_from(request: Request) -> str | None:
     """`Authorization: Bearer <key>` or `X-API-Key: <key>`."""
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
+    return api_key_of(request.headers.get("authorization"), request.headers.get("x-api-key"))
+
+
+def api_key_of(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key from the two headers' values: `Authorization: Bearer <key>` when that header is
+    there (RFC 6750 §2.1; any other scheme: no key), else `X-API-Key`; None when neither."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
-    return request.headers.get("x-api-key") or None
+    return x_api_key or None
+
+
+def scope_headers(scope: Scope, names: frozenset[bytes]) -> dict[bytes, str]:
+    """The first value of each header of `names` (lower-case bytes, as ASGI gives them) that
+    the request carries, decoded as latin-1: one pass over the raw headers, no `Headers`
+    object (the raw ASGI doors' hot path, docs/benchmarks.md)."""
+    found: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in names and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+async def receive_body(receive: Receive) -> bytes:
+    """The whole request body from ASGI `receive` (the size limit is `Edge`'s, raised from
+    `receive` as `PayloadTooLarge`); `ClientDisconnect` when the client leaves first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def etag_of(body: bytes) -> str:
@@ -131,6 +162,19 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         media_type=JSON,
         headers=headers,
     )
+
+
+async def send_json(
+    send: Send, body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> None:
+    """`json_response(body, status, headers)` written straight to ASGI `send`: the same bytes
+    and headers without a `Response` object (the raw ASGI doors' hot path)."""
+    content = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    raw.append((b"content-length", str(len(content)).encode()))
+    raw.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
 
 
 def retry_after_s(error: ToolwireError) -> int | None:

@@ -7,7 +7,6 @@ envelope `{"ok", "data" | "error", "meta"}`. Statuses and headers come from one 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -15,21 +14,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from toolwire.core import errors
 from toolwire.core.catalog import Catalog
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_credits
 from toolwire.inbound import formats, tracecontext
-from toolwire.inbound.disconnect import ClientGone, gone_response, unless_disconnected
+from toolwire.inbound.disconnect import ClientGone, send_gone, unless_disconnected
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import (
     ErrorRow,
     api_key_from,
+    api_key_of,
     json_response,
     parse_json,
-    read_body,
+    receive_body,
     row_for,
+    scope_headers,
+    send_json,
 )
 from toolwire.inbound.middleware import request_id_of
 from toolwire.inbound.results import result_json
@@ -112,7 +115,12 @@ async def authenticate(request: Request) -> Principal:
 
 
 def parse_call(
-    body: Any, rid: str, idempotency_key: str | None, catalog: Catalog | None = None
+    body: Any,
+    rid: str,
+    idempotency_key: str | None,
+    catalog: Catalog | None = None,
+    *,
+    trace_context: Mapping[str, str] | None = None,
 ) -> ToolCall:
     """`{"tool", "operation"?, "input"?, "format"?}` -> ToolCall; shape errors are
     INVALID_REQUEST. With `format` (one of `formats.FORMATS`), `tool` and `input` are as a model
@@ -150,24 +158,54 @@ def parse_call(
         request_id=rid,
         door="rest",
         idempotency_key=idempotency_key,
+        trace_context=dict(trace_context or {}),
     )
 
 
-async def execute(request: Request) -> Response:
-    rid = request_id(request)
-    svc = services(request)
+_TRACE = frozenset({b"traceparent", b"tracestate"})
+_EXECUTE_HEADERS = frozenset({b"authorization", b"x-api-key", b"idempotency-key", *_TRACE})
+
+
+async def execute(scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /api/v1/execute` as a raw ASGI app: one pass over the headers, the body straight
+    from `receive`, the envelope straight to `send` (no Starlette `Request` or `Response`: the
+    hot path, docs/benchmarks.md). Same answers as every other REST route."""
+    rid = request_id_of(scope)
+    svc: Face = scope["app"].state.face
+    headers = scope_headers(scope, _EXECUTE_HEADERS)
     try:
-        principal = await authenticate(request)
-        body = parse_json(await read_body(request))
-        call = parse_call(body, rid, request.headers.get("idempotency-key"), svc.gateway.catalog)
-        call = dataclasses.replace(call, trace_context=tracecontext.received(request.headers))
+        key = api_key_of(headers.get(b"authorization"), headers.get(b"x-api-key"))
+        principal = await svc.auth.authenticate(key)
+        body = parse_json(await receive_body(receive))
+        call = parse_call(
+            body,
+            rid,
+            headers.get(b"idempotency-key"),
+            svc.gateway.catalog,
+            trace_context=tracecontext.received(
+                {name.decode(): value for name, value in headers.items() if name in _TRACE}
+            ),
+        )
     except ToolwireError as exc:
-        return error_response(exc, rid)
+        await send_error(send, exc, Meta(request_id=rid))
+        return
     try:
-        outcome = await unless_disconnected(request, svc.gateway.execute(principal, call))
+        outcome = await unless_disconnected(receive, svc.gateway.execute(principal, call))
     except ClientGone:
-        return gone_response()
-    return render_outcome(outcome)
+        await send_gone(send)
+        return
+    if outcome.error is not None:
+        await send_error(send, outcome.error, outcome.meta)
+        return
+    body = {"ok": True, "data": result_json(outcome), "meta": outcome.meta.to_dict()}
+    await send_json(send, body, 200, {"x-request-id": outcome.meta.request_id})
+
+
+async def send_error(send: Send, error: ToolwireError, meta: Meta) -> None:
+    """`render_error` written straight to ASGI `send`."""
+    row = row_for(ERRORS, type(error))
+    headers = {"x-request-id": meta.request_id, **row.headers(error, CHALLENGE)}
+    await send_json(send, error_body(error, meta), int(row.status), headers)
 
 
 async def list_tools(request: Request) -> Response:
@@ -234,8 +272,19 @@ async def me(request: Request) -> Response:
     )
 
 
+class _RawRoute:
+    """A raw ASGI endpoint: Starlette's `Route` calls an object (not a function) as an ASGI
+    app, with no `Request`/`Response` wrapping."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 routes = [
-    Route("/api/v1/execute", execute, methods=["POST"]),
+    Route("/api/v1/execute", _RawRoute(execute), methods=["POST"]),
     Route("/api/v1/tools", list_tools, methods=["GET"]),
     Route("/api/v1/tools/{name}", get_tool, methods=["GET"]),
     Route("/api/v1/me", me, methods=["GET"]),
