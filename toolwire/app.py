@@ -319,9 +319,13 @@ class PinResync:
 
 
 async def watch_pins(gateway: Gateway, pins: PinGuard) -> None:
-    """Every `pins.refresh_s`, pick up approvals made on other instances (or the CLI)."""
+    """Every `pins.refresh_s`, pick up approvals made on other instances (or the CLI). Nothing
+    is read while the catalog serves no pinned operation (no pinned upstream configured: the
+    feature costs no database read; a catalog that gains one is synced by `PinResync`)."""
     while True:
         await asyncio.sleep(pins.refresh_s)
+        if not any(pins.pinned(op) for op in gateway.catalog):
+            continue
         try:
             await refresh_pins(gateway, pins)
         except Exception:

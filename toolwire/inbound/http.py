@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -49,6 +50,43 @@ class ErrorRow:
         if self.retry_after and seconds is not None:
             headers["retry-after"] = str(seconds)
         return headers
+
+
+class IndexedHeaders(Headers):
+    """Starlette's `Headers`, with the first value of each name indexed once: `get`, `[]` and
+    `in` are one dict look-up instead of a scan of the raw list per call (a request of the MCP
+    door reads a dozen headers). Same answers: names are case-insensitive, the first value
+    wins, `getlist` still sees every value."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope=scope)
+        first: dict[bytes, bytes] = {}
+        for key, value in self._list:
+            first.setdefault(key, value)
+        self._first = first
+
+    def __getitem__(self, key: str) -> str:
+        value = self._first.get(key.lower().encode("latin-1"))
+        if value is None:
+            raise KeyError(key)
+        return value.decode("latin-1")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._first.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __contains__(self, key: Any) -> bool:
+        return isinstance(key, str) and key.lower().encode("latin-1") in self._first
+
+
+class IndexedRequest(Request):
+    """A Starlette `Request` whose `headers` are `IndexedHeaders` (built on first use)."""
+
+    @property
+    def headers(self) -> Headers:
+        if not hasattr(self, "_headers"):
+            self._headers = IndexedHeaders(self.scope)
+        return self._headers
 
 
 def row_for(table: Mapping[type[ToolwireError], Row], error: type[ToolwireError]) -> Row:

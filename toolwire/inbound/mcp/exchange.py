@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import ToolwireError
 from toolwire.inbound.face import Face
+from toolwire.inbound.http import IndexedRequest
 from toolwire.inbound.mcp import media, refusals
 from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.runtime import Runtime, runtime_of
@@ -29,7 +30,7 @@ class Exchange:
 
     @classmethod
     def start(cls, scope: Scope, receive: Receive, send: Send) -> Exchange:
-        request = Request(scope, receive)
+        request = IndexedRequest(scope, receive)  # a dozen header reads: one index
         return cls(
             request=request,
             send=send,
