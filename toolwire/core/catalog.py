@@ -127,10 +127,12 @@ class Operation:
     pin_policy: PinPolicy = field(default_factory=PinPolicy)
     upstream: str | None = None
     audit_arguments: bool = False
+    qualified: str = field(init=False, repr=False, compare=False)
+    """``tool.operation`` (or ``tool`` for a single-operation tool: `names.qualified`), made
+    once here: the call path reads it several times per call."""
 
-    @property
-    def qualified(self) -> str:
-        return names.qualified(self.tool, self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "qualified", names.qualified(self.tool, self.name))
 
     def external(self, fmt: names.Format) -> str:
         return names.external(self.tool, self.name, fmt)

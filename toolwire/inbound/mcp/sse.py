@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.types import Receive, Send
 
+from toolwire.inbound.disconnect import ClientGone, unless_disconnected
 from toolwire.inbound.mcp import jsonrpc
 from toolwire.inbound.mcp.media import ANY, Accepts
 
@@ -161,6 +162,11 @@ async def answer(
     When the call is cancelled (`on_started` gave its task to whoever may cancel it), no
     JSON-RPC message is sent and the exchange ends cleanly.
     """
+    if on_started is None and priming is None:  # nobody cancels it by id: run it inline
+        await _answer_inline(
+            send, receive, run, accepts=accepts, status_of=status_of, headers=headers
+        )
+        return
     sse_allowed = accepts.sse
     loop = asyncio.get_running_loop()
     # (final, message) in order; `signal` is resolved when one is added. A plain deque and a
@@ -234,6 +240,53 @@ async def answer(
             await task
         with contextlib.suppress(asyncio.CancelledError):
             await gone
+
+
+async def _answer_inline(
+    send: Send,
+    receive: Receive,
+    run: Callable[[Emit], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    accepts: Accepts,
+    status_of: Callable[[dict[str, Any]], int],
+    headers: list[tuple[bytes, bytes]] | None,
+) -> None:
+    """`answer()` for a request nobody cancels by id: the handler runs in the request's own
+    task, raced against the client's disconnect (`unless_disconnected`: one watcher task), and
+    a notification opens the stream and is written from `emit` itself. No body task, queue or
+    `asyncio.wait` per request (the hot path, docs/benchmarks.md); same answers."""
+    stream = SseStream(send)
+    lock = asyncio.Lock()  # emitters in other tasks must not interleave with each other
+    keepalive: list[asyncio.Task[None]] = []
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            async with lock:
+                await stream.comment()
+
+    async def emit(message: dict[str, Any]) -> None:
+        if not accepts.sse:
+            return
+        async with lock:
+            if not stream.started:
+                await stream.start(headers)
+                keepalive.append(asyncio.get_running_loop().create_task(beat()))
+            await stream.event(jsonrpc.dumps(message))
+
+    try:
+        final = await unless_disconnected(receive, run(emit))
+    except ClientGone:
+        return
+    finally:
+        for task in keepalive:
+            task.cancel()
+    async with lock:
+        if not stream.started:
+            await send_reply(send, final, status_of(final), headers, accepts=accepts)
+            return
+        await stream.event(jsonrpc.dumps(final))
+        await stream.end()
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:
