@@ -258,6 +258,7 @@ async def _answer_inline(
     stream = SseStream(send)
     lock = asyncio.Lock()  # emitters in other tasks must not interleave with each other
     keepalive: list[asyncio.Task[None]] = []
+    ended = False  # a notification emitted after the answer (a call kept running) is dropped
 
     async def beat() -> None:
         while True:
@@ -266,9 +267,11 @@ async def _answer_inline(
                 await stream.comment()
 
     async def emit(message: dict[str, Any]) -> None:
-        if not accepts.sse:
+        if not accepts.sse or ended:
             return
         async with lock:
+            if ended:
+                return
             if not stream.started:
                 await stream.start(headers)
                 keepalive.append(asyncio.get_running_loop().create_task(beat()))
@@ -279,6 +282,7 @@ async def _answer_inline(
     except ClientGone:
         return
     finally:
+        ended = True  # from here on, only the final message is written
         for task in keepalive:
             task.cancel()
     async with lock:
