@@ -88,3 +88,55 @@ async def test_a_call_cancelled_mid_stream_ends_the_stream_after_its_notificatio
     status, bodies, more = kinds(sent)
     assert (status, more) == (200, False)
     assert len(bodies) == 1 and b'"notifications/progress"' in bodies[0]
+
+
+async def inline(accepts: Accepts, notify: bool) -> tuple[list[Any], sse.Emit]:
+    """What `answer` sends for a call nobody cancels by id (the inline path), and its `emit`."""
+    sent: list[Any] = []
+    kept: list[sse.Emit] = []
+    never = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        await never.wait()  # the client stays
+
+    async def run(emit: sse.Emit) -> dict[str, Any]:
+        kept.append(emit)
+        if notify:
+            await emit(PROGRESS)
+        return {"jsonrpc": "2.0", "id": 1, "result": {}}
+
+    with anyio.fail_after(5):
+        await sse.answer(send, receive, run, accepts=accepts, status_of=lambda _m: 200)
+    return sent, kept[0]
+
+
+async def test_an_inline_answer_without_notifications_is_one_json_response() -> None:
+    sent, _ = await inline(BOTH, notify=False)
+    assert sent[0]["status"] == 200
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+    assert b'"result"' in sent[1]["body"] and not sent[-1].get("more_body", False)
+
+
+async def test_an_inline_answer_streams_its_notifications_then_the_result_and_ends() -> None:
+    sent, _ = await inline(BOTH, notify=True)
+    status, bodies, more = kinds(sent)
+    assert status == 200 and (b"content-type", b"text/event-stream") in sent[0]["headers"]
+    assert b"notifications/progress" in bodies[0] and b'"result"' in bodies[1]
+    assert not more
+
+
+async def test_a_notification_emitted_after_an_inline_answer_is_dropped() -> None:
+    for notify in (False, True):
+        sent, emit = await inline(BOTH, notify=notify)
+        before = list(sent)
+        await emit(PROGRESS)  # the call kept running (parked for input rounds): nobody listens
+        assert sent == before
+
+
+async def test_a_json_only_client_gets_no_notifications_inline() -> None:
+    sent, _ = await inline(JSON_ONLY, notify=True)
+    assert (b"content-type", b"application/json") in sent[0]["headers"]
+    assert len(sent) == 2
