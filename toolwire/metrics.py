@@ -250,6 +250,12 @@ class ObservedAudit:
         finally:
             self.sink.record(event)
 
+    def recorded(self, event: AuditEvent) -> None:
+        try:
+            self._metrics.observe(event)
+        finally:
+            self.sink.recorded(event)
+
 
 class CountedLedger:
     """A `Ledger` that keeps `toolwire_reservations_in_flight` up to date."""
@@ -267,15 +273,17 @@ class CountedLedger:
         self._gauge.inc()
         return reservation
 
-    async def settle(self, reservation: Reservation, charge: int) -> int:
+    async def settle(
+        self, reservation: Reservation, charge: int, audit: AuditEvent | None = None
+    ) -> int:
         try:
-            return await self.inner.settle(reservation, charge)
+            return await self.inner.settle(reservation, charge, audit)
         finally:
             self._gauge.dec()
 
-    async def release(self, reservation: Reservation) -> int:
+    async def release(self, reservation: Reservation, audit: AuditEvent | None = None) -> int:
         try:
-            return await self.inner.release(reservation)
+            return await self.inner.release(reservation, audit)
         finally:
             self._gauge.dec()
 

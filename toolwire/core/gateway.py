@@ -157,6 +157,8 @@ class _Run:
     capped: dict[str, Any] | None = None
     """What the policy's result cap cut, for the receipt (None: nothing)."""
     span: CallSpan | None = None
+    settled_audit: AuditEvent | None = None
+    """The call's audit event when the ledger committed it with the settle (step 10)."""
 
     @property
     def op_(self) -> Operation:
@@ -547,28 +549,47 @@ class Gateway:
         return charge
 
     async def settle(self, run: _Run, charge: int) -> None:
-        """Step 10: charge `charge` or release the reservation (called on every path)."""
+        """Step 10: charge `charge` or release the reservation (called on every path), with the
+        call's audit event committed in the same transaction (`Ledger.settle(..., audit)`), so
+        a crash cannot leave a charge without its record."""
         if run.reservation is None:
             return
         run.balance = self._balance_after(run, charge)
-        run.charged, run.balance = await self._settle(run.reservation, charge)
+        outcome, message = self._verdict(run)
+        event = self._event(run, outcome, charge, message)
+        run.charged, run.balance, written = await self._settle(run.reservation, charge, event)
+        if written:
+            run.settled_audit = event
 
     def audit_call(self, run: _Run) -> None:
-        """Step 11: one audit event for the call."""
+        """Step 11: one audit event for the call: the one step 10 committed (the sink is told,
+        for metrics, and does not write it again), else handed to the sink."""
+        if run.settled_audit is not None:
+            self._hand(run, run.settled_audit, written=True)
+            return
+        outcome, message = self._verdict(run)
+        self._audit(run, outcome, run.charged, message)
+
+    @staticmethod
+    def _verdict(run: _Run) -> tuple[str, str | None]:
+        """The audit record's outcome and message for the call as it stands."""
         error = run.error
         message = None if error is None else error.message
         if isinstance(error, DeniedAsUnknown):  # the audit may say what the caller may not see
             message = f"denied by the key's scopes ({message})"
-        outcome = "OK" if error is None else error.code
-        self._audit(run, outcome, run.charged, message)
+        return ("OK" if error is None else error.code), message
 
     async def _abandon(self, run: _Run, reason: str = CANCELLED_BY_CLIENT) -> None:
         """A cancelled call: give the key up, release the reservation, audit it (with the
-        reason its canceller gave, `task.cancel(msg)`)."""
+        reason its canceller gave, `task.cancel(msg)`; the record committed with the release
+        when there was a reservation)."""
         if run.claimed:
             await self._forget(run.principal, run.call)
         if run.reservation is not None:
-            await self._settle(run.reservation, 0)
+            event = self._event(run, "CANCELLED", 0, reason)
+            if (await self._settle(run.reservation, 0, event))[2]:
+                self._hand(run, event, written=True)
+                return
         self._audit(run, "CANCELLED", 0, reason)
 
     @staticmethod
@@ -607,9 +628,39 @@ class Gateway:
         latency_ms: float | None = None,
         credential_source: str | None = None,
     ) -> None:
-        """Hand the call's one audit event to the sink (and end its span). The arguments are
-        digested once they were validated (step 3); kept (the sink redacts them) only when the
-        operation asks for it."""
+        """Hand the call's one audit event to the sink to write (and end its span)."""
+        event = self._event(
+            run,
+            outcome,
+            charged,
+            message,
+            latency_ms=latency_ms,
+            credential_source=credential_source,
+        )
+        self._hand(run, event, written=False)
+
+    def _hand(self, run: _Run, event: AuditEvent, *, written: bool) -> None:
+        """Give the sink the call's one event: to write, or (`written`) already committed with
+        the settle, only to count; then end the call's span with it."""
+        if written:
+            self.audit.recorded(event)
+        else:
+            self.audit.record(event)
+        if run.span is not None:
+            run.span.finish(event)
+
+    def _event(
+        self,
+        run: _Run,
+        outcome: str,
+        charged: int,
+        message: str | None,
+        *,
+        latency_ms: float | None = None,
+        credential_source: str | None = None,
+    ) -> AuditEvent:
+        """The call's audit event. The arguments are digested once they were validated (step
+        3); kept (the sink redacts them) only when the operation asks for it."""
         call, op, principal = run.call, run.op, run.principal
         validated = run.validated and op is not None
         event = AuditEvent(
@@ -635,9 +686,7 @@ class Gateway:
             if validated and op is not None and op.audit_arguments
             else None,
         )
-        self.audit.record(event)
-        if run.span is not None:
-            run.span.finish(event)
+        return event
 
     @staticmethod
     def _meta(
@@ -730,18 +779,22 @@ class Gateway:
             return run.reservation.amount
         return 0
 
-    async def _settle(self, reservation: Reservation, charge: int) -> tuple[int, int]:
-        """Charge `charge` or release; returns (charged, balance). Runs shielded: a cancelled
-        call still resolves its reservation, and is never charged (no result was given)."""
+    async def _settle(
+        self, reservation: Reservation, charge: int, event: AuditEvent
+    ) -> tuple[int, int, bool]:
+        """Charge `charge` or release, committing `event` with it; returns (charged, balance,
+        whether `event` was written). Runs shielded: a cancelled call still resolves its
+        reservation, and is never charged (no result was given)."""
         try:
             if charge:
-                return charge, await self.ledger.settle(reservation, charge)
-            return 0, await self.ledger.release(reservation)
+                return charge, await self.ledger.settle(reservation, charge, event), True
+            return 0, await self.ledger.release(reservation, event), True
         except Exception:
-            # The reservation stays open; the ledger's reconciler releases it later. The call's
-            # own outcome stands: a bookkeeping failure must not turn a result into an error.
+            # The reservation stays open; the ledger's reconciler releases it later (and writes
+            # its own record). The call's own outcome stands: a bookkeeping failure must not
+            # turn a result into an error; its audit record goes to the sink, charged nothing.
             log.exception("could not settle reservation %s", reservation.id)
-            return 0, reservation.balance_after
+            return 0, reservation.balance_after, False
 
 
 def _cancel_reason(exc: BaseException) -> str:

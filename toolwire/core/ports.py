@@ -231,9 +231,17 @@ class Ledger(Protocol):
         self, principal: Principal, amount: int, *, request_id: str, tool: str, operation: str
     ) -> Reservation: ...
 
-    async def settle(self, reservation: Reservation, charge: int) -> int: ...
+    async def settle(
+        self, reservation: Reservation, charge: int, audit: AuditEvent | None = None
+    ) -> int:
+        """Charge `charge` (0..reserved) and give back the rest. `audit`, the call's audit
+        record, is committed in the same transaction: a crash never leaves the charge without
+        it. Raises when the settle could not be made durable (`audit` then was not written)."""
+        ...
 
-    async def release(self, reservation: Reservation) -> int: ...
+    async def release(self, reservation: Reservation, audit: AuditEvent | None = None) -> int:
+        """Give the whole reservation back, committing `audit` with it as `settle` does."""
+        ...
 
     async def balance(self, account_id: str) -> int: ...
 
@@ -268,7 +276,14 @@ class IdempotencyStore(Protocol):
 class AuditSink(Protocol):
     """Takes audit events without blocking the call; implementations batch the writes."""
 
-    def record(self, event: AuditEvent) -> None: ...
+    def record(self, event: AuditEvent) -> None:
+        """Write `event` (later, batched)."""
+        ...
+
+    def recorded(self, event: AuditEvent) -> None:
+        """`event` is already committed (with its call's settle, `Ledger.settle`): do not write
+        it again; only what follows a record (metrics) happens."""
+        ...
 
 
 class CallSpan(Protocol):

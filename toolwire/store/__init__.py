@@ -82,8 +82,9 @@ class Store:
             accounts = AccountStore(
                 engine, on_key_revoked=keys.invalidate, on_account_changed=keys.clear
             )
-            ledger = SqlLedger(engine, stale_after=stale_after)
             audit = SqlAuditSink(engine)
+            # a settle commits its call's audit row, made (and redacted) as the sink makes it
+            ledger = SqlLedger(engine, stale_after=stale_after, audit_row=audit.row)
             store = cls(engine, keys, accounts, ledger, audit)
             await ledger.start()
             await audit.start()

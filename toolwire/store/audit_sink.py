@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,14 @@ from toolwire.store._common import sqlite_timestamp
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.tables import audit_events
 
-__all__ = ["AuditRecord", "SqlAuditSink", "record_of"]
+__all__ = [
+    "AUDIT_COLUMNS",
+    "AuditRecord",
+    "SqlAuditSink",
+    "audit_row",
+    "record_of",
+    "sqlite_audit_values",
+]
 
 log = logging.getLogger("toolwire.store.audit")
 Redact = Callable[[Any], Any]
@@ -80,6 +87,8 @@ class SqlAuditSink:
         """Events dropped because the buffer was full (or could not be written at close)."""
         self._dropped_reported = 0
         self.written = 0
+        self.settled = 0
+        """Events the ledger committed with their settle (`recorded`), not written here."""
 
     def record(self, event: AuditEvent) -> None:
         if self._closed:
@@ -95,6 +104,11 @@ class SqlAuditSink:
             self._full.set()
         if self._task is None or self._task.done():
             self._start()
+
+    def recorded(self, event: AuditEvent) -> None:
+        """`event` was committed with its call's settle or release (`SqlLedger.settle(...,
+        audit=event)`): it is not written again here, only counted (`settled`)."""
+        self.settled += 1
 
     async def start(self) -> None:
         self._start()
@@ -171,7 +185,7 @@ class SqlAuditSink:
     async def _insert(self, batch: list[AuditEvent]) -> None:
         if self._sqlite is None:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(audit_events), [self._row(e) for e in batch])
+                await conn.execute(insert(audit_events), [self.row(e) for e in batch])
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
@@ -180,7 +194,7 @@ class SqlAuditSink:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             raw: Any = conn.connection.dbapi_connection
-            raw.executemany(_SQLITE_INSERT, [self._sqlite_values(e) for e in batch])
+            raw.executemany(SQLITE_AUDIT_INSERT, [self._sqlite_values(e) for e in batch])
 
     async def _write_all(self) -> int:
         written = 0
@@ -210,41 +224,48 @@ class SqlAuditSink:
         return written
 
     def _sqlite_values(self, event: AuditEvent) -> tuple[Any, ...]:
-        row = self._row(event)
-        row["at"] = sqlite_timestamp(row["at"])
-        return tuple(row[name] for name in _COLUMNS)
+        return sqlite_audit_values(self.row(event))
 
-    def _row(self, event: AuditEvent) -> dict[str, Any]:
-        return {
-            "request_id": event.request_id,
-            "at": datetime.fromtimestamp(event.at, UTC),
-            "account_id": event.account_id,
-            "key_id": event.key_id,
-            "tool": event.tool,
-            "operation": event.operation,
-            "door": event.door,
-            "outcome": event.outcome,
-            "credits_charged": int(event.credits_charged),
-            "latency_ms": float(event.latency_ms),
-            "credential_source": event.credential_source,
-            "message": event.message,
-            "upstream": event.upstream,
-            "arguments_digest": event.arguments_digest,
-            "arguments": self._arguments(event),
-        }
-
-    def _arguments(self, event: AuditEvent) -> str | None:
-        """The kept arguments, redacted, as JSON; None when not kept or nothing redacts."""
-        if event.arguments is None or self.redact is None:
-            return None
-        try:
-            return orjson.dumps(self.redact(dict(event.arguments))).decode()
-        except Exception:  # never lose the record over its arguments
-            log.warning("audit event %s: arguments not kept", event.request_id, exc_info=True)
-            return None
+    def row(self, event: AuditEvent) -> dict[str, Any]:
+        """`event` as an `audit_events` row, its kept arguments redacted (`audit_row`)."""
+        return audit_row(event, self.redact)
 
 
-_COLUMNS = (
+def audit_row(event: AuditEvent, redact: Redact | None = None) -> dict[str, Any]:
+    """`event` as an `audit_events` row (column -> value; `at` an aware UTC datetime): what the
+    sink writes, and what the ledger writes with a settle. Kept arguments are passed through
+    `redact` and stored as JSON; without `redact` none are stored."""
+    return {
+        "request_id": event.request_id,
+        "at": datetime.fromtimestamp(event.at, UTC),
+        "account_id": event.account_id,
+        "key_id": event.key_id,
+        "tool": event.tool,
+        "operation": event.operation,
+        "door": event.door,
+        "outcome": event.outcome,
+        "credits_charged": int(event.credits_charged),
+        "latency_ms": float(event.latency_ms),
+        "credential_source": event.credential_source,
+        "message": event.message,
+        "upstream": event.upstream,
+        "arguments_digest": event.arguments_digest,
+        "arguments": _arguments(event, redact),
+    }
+
+
+def _arguments(event: AuditEvent, redact: Redact | None) -> str | None:
+    """The kept arguments, redacted, as JSON; None when not kept or nothing redacts."""
+    if event.arguments is None or redact is None:
+        return None
+    try:
+        return orjson.dumps(redact(dict(event.arguments))).decode()
+    except Exception:  # never lose the record over its arguments
+        log.warning("audit event %s: arguments not kept", event.request_id, exc_info=True)
+        return None
+
+
+AUDIT_COLUMNS = (
     "request_id",
     "at",
     "account_id",
@@ -261,9 +282,18 @@ _COLUMNS = (
     "arguments_digest",
     "arguments",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+"""Every column an audit row has, in one fixed order."""
+SQLITE_AUDIT_INSERT = (
+    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
 )
+
+
+def sqlite_audit_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An audit row (`SqlAuditSink.row`) as the parameters of `SQLITE_AUDIT_INSERT`."""
+    return tuple(
+        sqlite_timestamp(row[name]) if name == "at" else row[name] for name in AUDIT_COLUMNS
+    )
 
 
 def record_of(row: Row[Any]) -> AuditRecord:

@@ -53,15 +53,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
-from toolwire.core.model import Principal, Reservation, micro_to_credits
+from toolwire.core.model import AuditEvent, Principal, Reservation, micro_to_credits
 from toolwire.store import budgets, ledger_pg
 from toolwire.store._common import is_positive_int, utcnow
+from toolwire.store.audit_sink import audit_row
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
 from toolwire.store.ledger_sql import (
@@ -72,7 +73,7 @@ from toolwire.store.ledger_sql import (
     SqliteStatements,
     resolution_insert,
 )
-from toolwire.store.tables import RESOLVING_KINDS, ledger_entries
+from toolwire.store.tables import RESOLVING_KINDS, audit_events, ledger_entries
 
 log = logging.getLogger("toolwire.store.ledger")
 
@@ -85,6 +86,9 @@ GATHER_TURNS = 2
 BALANCE_CACHE_SIZE = 10_000
 """How long settles nobody waits for may linger for a reservation to share their commit."""
 RECONCILE_PAGE = 500
+RECOVERY_DOOR = "recovery"
+"""The `door` of the audit record a recovery writes with the charge or release it makes."""
+AuditRow = Callable[[AuditEvent], dict[str, Any]]
 
 
 @dataclass(slots=True, eq=False)
@@ -109,6 +113,8 @@ class _Resolve:
     attempts: int = 0
     buckets: tuple[str, ...] = ()
     """(key_id, bucket, ...): the budget counters the reservation counted in, if any."""
+    audit: AuditEvent | None = None
+    """The call's audit record, committed in the same transaction as this resolution."""
 
     @property
     def credit(self) -> int:
@@ -160,8 +166,11 @@ class SqlLedger:
         max_batch: int = MAX_BATCH,
         settle_delay: float = SETTLE_DELAY,
         instance_id: str | None = None,
+        audit_row: AuditRow = audit_row,
     ) -> None:
         self._engine = engine
+        self.audit_row = audit_row
+        """An audit event as its `audit_events` row (the audit sink's `row`, which redacts)."""
         self.instance_id = instance_id
         """Written on every reserve entry: which process holds the reservation."""
         self._budget_rows: dict[str, tuple[str, ...]] = {}
@@ -246,26 +255,31 @@ class SqlLedger:
         )
         return await future
 
-    async def settle(self, reservation: Reservation, charge: int) -> int:
+    async def settle(
+        self, reservation: Reservation, charge: int, audit: AuditEvent | None = None
+    ) -> int:
         """Charge `charge` (at most the reserved amount) and give back the rest; returns once the
-        charge is committed (with the next batch). Returns the balance as known from the
-        reservation plus what this settle gives back. Raises `Internal` when the batch failed
-        `SETTLE_ATTEMPTS` times (the reservation stays open for `reconcile()`), `ValueError` for
-        a charge outside 0..reserved.
+        charge is committed (with the next batch). `audit`, the call's audit record, is committed
+        in the same transaction (its `credits_charged` is written as 0 when the reservation was
+        already resolved). Returns the balance as known from the reservation plus what this
+        settle gives back. Raises `Internal` when the batch failed `SETTLE_ATTEMPTS` times (the
+        reservation stays open for `reconcile()`; `audit` was not written), `ValueError` for a
+        charge outside 0..reserved.
         """
         if isinstance(charge, bool) or not isinstance(charge, int):
             raise ValueError("a charge is an integer of micro-credits")
         if not 0 <= charge <= reservation.amount:
             raise ValueError(f"charge {charge} outside 0..{reservation.amount}")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._submit(self._resolution("charge", reservation, charge, future))
+        self._submit(self._resolution("charge", reservation, charge, future, audit))
         await future
         return reservation.balance_after + reservation.amount - charge
 
-    async def release(self, reservation: Reservation) -> int:
-        """Give the whole reservation back; returns the balance after it (waits for the commit)."""
+    async def release(self, reservation: Reservation, audit: AuditEvent | None = None) -> int:
+        """Give the whole reservation back; returns the balance after it (waits for the commit).
+        `audit` is committed with it, as with `settle`."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._submit(self._resolution("release", reservation, 0, future))
+        self._submit(self._resolution("release", reservation, 0, future, audit))
         return await future
 
     def _resolution(
@@ -274,9 +288,22 @@ class SqlLedger:
         reservation: Reservation,
         charge: int,
         future: asyncio.Future[int] | None,
+        audit: AuditEvent | None = None,
     ) -> _Resolve:
         buckets = self._budget_rows.pop(reservation.id, ())
-        return _Resolve(kind, reservation, charge, future, buckets=buckets)
+        return _Resolve(kind, reservation, charge, future, buckets=buckets, audit=audit)
+
+    def _audit_rows(self, resolves: list[_Resolve], applied: set[str]) -> list[dict[str, Any]]:
+        """The audit rows of the resolutions that carry one; a call whose reservation was
+        already resolved (by a recovery) is recorded as charged nothing here."""
+        rows = []
+        for op in resolves:
+            if op.audit is not None:
+                row = self.audit_row(op.audit)
+                if op.reservation.id not in applied:
+                    row["credits_charged"] = 0
+                rows.append(row)
+        return rows
 
     async def balance(self, account_id: str) -> int:
         """The account's balance as this process last saw it commit, or read when that is older
@@ -399,8 +426,11 @@ class SqlLedger:
         return charged, released
 
     async def _resolve_stale(self, row: Any, charge: int, note: str) -> bool:
-        """Write one resolution for a reservation its process left open; False when it had one."""
+        """Write one resolution for a reservation its process left open, and its audit record
+        (door `recovery`, outcome `CHARGED` or `RELEASED`, `note` as the message) in the same
+        transaction; False when it had one (nothing written)."""
         amount = -int(row.amount) - charge
+        now = utcnow()
         async with self._engine.begin() as conn:
             inserted = (
                 await conn.execute(
@@ -417,7 +447,7 @@ class SqlLedger:
                             "tool": row.tool,
                             "operation": row.operation,
                             "note": note,
-                            "created_at": utcnow(),
+                            "created_at": now,
                         }
                     ],
                 )
@@ -425,6 +455,7 @@ class SqlLedger:
             if inserted is None:
                 return False
             await conn.execute(APPLY_UNCONDITIONAL, {"b_acc": row.account_id, "b_net": -amount})
+            await conn.execute(insert(audit_events), [_recovery_audit(row, charge, note, now)])
         return True
 
     # the writer
@@ -665,6 +696,11 @@ class SqlLedger:
             ],
             now=utcnow(),
             instance_id=self.instance_id,
+            audits=[
+                ledger_pg.Audit(self.audit_row(op.audit), op.reservation.id)
+                for op in resolves
+                if op.audit is not None
+            ],
         )
         if written is None:
             return None
@@ -718,6 +754,9 @@ class SqlLedger:
             given_back: list[tuple[tuple[str, ...], int]] = []
             if resolves:
                 applied = self._insert_resolutions(sql, resolves, now)
+                audit_rows = self._audit_rows(resolves, applied)
+                if audit_rows:
+                    sql.insert_audit(audit_rows)
                 seen: set[str] = set()
                 for op in resolves:
                     rid = op.reservation.id
@@ -874,6 +913,27 @@ class SqlLedger:
     @staticmethod
     def _reservation(op: _Reserve, balance_after: int) -> Reservation:
         return Reservation(op.reservation_id, op.account_id, op.key_id, op.amount, balance_after)
+
+
+def _recovery_audit(row: Any, charge: int, note: str, now: datetime) -> dict[str, Any]:
+    """The audit record of a charge or release a recovery made for a dead call."""
+    return {
+        "request_id": row.request_id or row.reservation_id,
+        "at": now,
+        "account_id": row.account_id,
+        "key_id": row.key_id,
+        "tool": row.tool,
+        "operation": row.operation,
+        "door": RECOVERY_DOOR,
+        "outcome": "CHARGED" if charge else "RELEASED",
+        "credits_charged": charge,
+        "latency_ms": 0.0,
+        "credential_source": None,
+        "message": f"{note} (reservation {row.reservation_id})",
+        "upstream": None,
+        "arguments_digest": None,
+        "arguments": None,
+    }
 
 
 def _insufficient(required: int, balance: int) -> InsufficientCredits:

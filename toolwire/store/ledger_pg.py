@@ -11,7 +11,10 @@ own (autocommit: no BEGIN, no COMMIT round trips):
 3. ``upd``: per account, ``balance - (reserves - credits actually inserted)``, only where the
    balance covers it;
 4. ``ent``: the reserve entries;
-5. a check that every touched account was updated. If one was not (not enough credit for all of
+5. ``aud``: the audit records of the calls settled or released here (`Audit`), each with its
+   charge only where ``res`` really inserted its resolution (else 0: a recovery resolved it
+   first and wrote its own record), so the record commits with its settle;
+6. a check that every touched account was updated. If one was not (not enough credit for all of
    its reservations, or no such account) the check divides by zero: PostgreSQL aborts the whole
    statement, nothing of it is kept, and `write_batch` returns None so the caller runs the batch
    on the general path (`toolwire.store.ledger`), which picks the reservations that fit.
@@ -25,7 +28,7 @@ What it is not: the batch algorithm's general case, nor the SQLite path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +71,22 @@ ent AS (
     FROM unnest($11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[],
                 $17::text[])
         AS r(account_id, key_id, amount, reservation_id, request_id, tool, operation)
+),
+aud AS (
+    INSERT INTO audit_events
+        (request_id, at, account_id, key_id, tool, operation, door, outcome, credits_charged,
+         latency_ms, credential_source, message, upstream, arguments_digest, arguments)
+    SELECT a.request_id, a.at, a.account_id, a.key_id, a.tool, a.operation, a.door, a.outcome,
+           CASE WHEN a.reservation_id IN (SELECT reservation_id FROM res)
+                THEN a.charged ELSE 0 END,
+           a.latency_ms, a.credential_source, a.message, a.upstream, a.arguments_digest,
+           a.arguments
+    FROM unnest($19::text[], $20::timestamptz[], $21::text[], $22::text[], $23::text[],
+                $24::text[], $25::text[], $26::text[], $27::bigint[], $28::float8[], $29::text[],
+                $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])
+        AS a(request_id, at, account_id, key_id, tool, operation, door, outcome, charged,
+             latency_ms, credential_source, message, upstream, arguments_digest, arguments,
+             reservation_id)
 )
 SELECT 'r' AS k, reservation_id AS id, NULL::bigint AS balance FROM res
 UNION ALL SELECT 'a', id, balance FROM upd
@@ -101,6 +120,35 @@ class Reserve:
     operation: str
 
 
+AUDIT_FIELDS = (
+    "request_id",
+    "at",
+    "account_id",
+    "key_id",
+    "tool",
+    "operation",
+    "door",
+    "outcome",
+    "credits_charged",
+    "latency_ms",
+    "credential_source",
+    "message",
+    "upstream",
+    "arguments_digest",
+    "arguments",
+)
+"""The audit row's columns, in the order of parameters $19..$33 (`$34`: its reservation id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """A call's audit row (`toolwire.store.audit_sink.audit_row`) and the reservation it settles:
+    `row["credits_charged"]` is kept only if that reservation's resolution is inserted."""
+
+    row: Mapping[str, Any]
+    reservation_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What the batch committed: the reservation ids whose resolution was inserted (not already
@@ -118,6 +166,7 @@ async def write_batch(
     *,
     now: datetime,
     instance_id: str | None,
+    audits: Sequence[Audit] = (),
 ) -> Written | None:
     """Commit the batch on `conn` (an `asyncpg.Connection` outside any transaction) in one round
     trip. `totals`: every touched account -> the sum of its reservations in this batch (0 for an
@@ -150,6 +199,8 @@ async def write_batch(
             [r.tool for r in reserves],
             [r.operation for r in reserves],
             len(accounts),
+            *[[a.row[name] for a in audits] for name in AUDIT_FIELDS],
+            [a.reservation_id for a in audits],
         )
     except asyncpg.DivisionByZeroError:
         return None  # some account fell short: the statement was rolled back whole

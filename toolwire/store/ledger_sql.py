@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.store._common import sqlite_timestamp, upsert_insert
-from toolwire.store.tables import RESOLVING_PREDICATE, accounts, ledger_entries
+from toolwire.store.audit_sink import SQLITE_AUDIT_INSERT, sqlite_audit_values
+from toolwire.store.tables import RESOLVING_PREDICATE, accounts, audit_events, ledger_entries
 
 ENTRY_COLUMNS = (
     "account_id",
@@ -95,6 +96,9 @@ class BatchStatements(Protocol):
         """Insert charge/release rows, skipping reservations already resolved; the reservation
         ids actually inserted."""
 
+    def insert_audit(self, rows: Sequence[Row]) -> None:
+        """Insert the audit records of the calls this batch settles (`SqlAuditSink.row`)."""
+
 
 class AlchemyStatements:
     """The statements through SQLAlchemy Core: correct on every backend."""
@@ -123,6 +127,9 @@ class AlchemyStatements:
         result = self.conn.execute(self.resolution_stmt, [dict(row) for row in rows])
         inserted: list[Any] = list(result.scalars())
         return {str(rid) for rid in inserted}
+
+    def insert_audit(self, rows: Sequence[Row]) -> None:
+        self.conn.execute(insert(audit_events), [dict(row) for row in rows])
 
 
 class SqliteStatements:
@@ -175,6 +182,9 @@ class SqliteStatements:
             params = [value for row in chunk for value in _values(row)]
             inserted.update(str(r[0]) for r in self.raw.execute(sql, params).fetchall())
         return inserted
+
+    def insert_audit(self, rows: Sequence[Row]) -> None:
+        self.raw.executemany(SQLITE_AUDIT_INSERT, [sqlite_audit_values(dict(row)) for row in rows])
 
 
 _COLUMNS = ", ".join(ENTRY_COLUMNS)

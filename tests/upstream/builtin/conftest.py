@@ -48,12 +48,14 @@ class RecordingLedger:
             balance_after=balance - amount,
         )
 
-    async def settle(self, reservation: Reservation, charge: int) -> int:
+    async def settle(
+        self, reservation: Reservation, charge: int, audit: AuditEvent | None = None
+    ) -> int:
         self.calls.append(("settle", charge))
         self.balances[reservation.account_id] += reservation.amount - charge
         return self.balances[reservation.account_id]
 
-    async def release(self, reservation: Reservation) -> int:
+    async def release(self, reservation: Reservation, audit: AuditEvent | None = None) -> int:
         self.calls.append(("release", reservation.amount))
         self.balances[reservation.account_id] += reservation.amount
         return self.balances[reservation.account_id]
@@ -69,6 +71,9 @@ class RecordingAudit:
         self.events: list[AuditEvent] = []
 
     def record(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def recorded(self, event: AuditEvent) -> None:
         self.events.append(event)
 
 

@@ -1,0 +1,178 @@
+"""The audit record of a charged or released call commits in the same transaction as its settle
+or release (on SQLite, on PostgreSQL's general path and its one-statement batch), and a recovery
+writes its own record with the resolution it makes (docs/design/durable-audit.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.store.test_ledger import new_principal
+from toolwire.core.errors import Internal
+from toolwire.core.model import AuditEvent, Reservation
+from toolwire.store import Store
+from toolwire.store.audit_sink import audit_row
+from toolwire.store.tables import audit_events, ledger_entries
+
+PRICE = 25_000
+
+
+def event(request_id: str, charged: int, outcome: str = "OK") -> AuditEvent:
+    return AuditEvent(
+        request_id=request_id,
+        at=time.time(),
+        account_id="acct",
+        key_id="key",
+        tool="search",
+        operation="web",
+        door="rest",
+        outcome=outcome,
+        credits_charged=charged,
+        latency_ms=1.5,
+    )
+
+
+async def rows(store: Store, **where: Any) -> list[Any]:
+    """The audit rows as committed (read on a fresh connection; nothing flushes the sink)."""
+    query = select(audit_events).order_by(audit_events.c.id)
+    for name, value in where.items():
+        query = query.where(audit_events.c[name] == value)
+    async with store.engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def charged_in_ledger(store: Store, reservation_id: str) -> int | None:
+    query = select(ledger_entries.c.charged).where(
+        ledger_entries.c.reservation_id == reservation_id,
+        ledger_entries.c.kind.in_(["charge", "release"]),
+    )
+    async with store.engine.connect() as conn:
+        value = (await conn.execute(query)).scalar()
+    return None if value is None else int(value)
+
+
+async def reserve(store: Store, principal: Any, request_id: str) -> Reservation:
+    return await store.ledger.reserve(
+        principal, PRICE, request_id=request_id, tool="search", operation="web"
+    )
+
+
+async def test_a_settle_commits_its_audit_record_with_the_charge(store: Store) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-settle")
+    await store.ledger.settle(reservation, PRICE, event("req-settle", PRICE))
+    [row] = await rows(store, request_id="req-settle")
+    assert (row.door, row.outcome, row.credits_charged) == ("rest", "OK", PRICE)
+    assert await charged_in_ledger(store, reservation.id) == PRICE
+    assert store.audit.written == 0  # the sink wrote nothing: the ledger did
+
+
+async def test_a_release_commits_its_audit_record(store: Store) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-release")
+    await store.ledger.release(reservation, event("req-release", 0, "UPSTREAM_ERROR"))
+    [row] = await rows(store, request_id="req-release")
+    assert (row.outcome, row.credits_charged) == ("UPSTREAM_ERROR", 0)
+    assert await charged_in_ledger(store, reservation.id) == 0
+
+
+async def test_an_audit_record_that_cannot_be_written_keeps_the_charge_from_committing(
+    store: Store,
+) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-bad")
+
+    def broken(audit: AuditEvent) -> dict[str, Any]:
+        return {**audit_row(audit), "door": None}  # NOT NULL: the database refuses the row
+
+    store.ledger.audit_row = broken
+    with pytest.raises(Internal):
+        await store.ledger.settle(reservation, PRICE, event("req-bad", PRICE))
+    assert await rows(store, request_id="req-bad") == []
+    assert await charged_in_ledger(store, reservation.id) is None  # open: reconcile releases it
+    assert await store.accounts.ledger_sum(principal.account_id) == 9 * PRICE
+
+
+async def test_concurrent_settles_leave_one_record_per_call_that_adds_up_to_the_ledger(
+    store: Store,
+) -> None:
+    calls = 120
+    principal = await new_principal(store, calls * PRICE)
+    reservations = await asyncio.gather(
+        *(reserve(store, principal, f"req-{i}") for i in range(calls))
+    )
+
+    async def finish(i: int, reservation: Reservation) -> None:
+        if i % 3:
+            await store.ledger.settle(reservation, PRICE, event(f"req-{i}", PRICE))
+        else:
+            await store.ledger.release(reservation, event(f"req-{i}", 0, "UPSTREAM_ERROR"))
+
+    await asyncio.gather(*(finish(i, r) for i, r in enumerate(reservations)))
+    async with store.engine.connect() as conn:
+        count, total = (
+            await conn.execute(
+                select(func.count(), func.coalesce(func.sum(audit_events.c.credits_charged), 0))
+            )
+        ).one()
+    charged = sum(PRICE for i in range(calls) if i % 3)
+    assert (count, int(total)) == (calls, charged)
+    assert await store.accounts.ledger_sum(principal.account_id) == calls * PRICE - charged
+
+
+async def test_postgresql_writes_the_record_in_its_one_statement_batch(store: Store) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's")
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-pg")
+    before = store.ledger.stats.single_statement
+    await store.ledger.settle(reservation, PRICE, event("req-pg", PRICE))
+    assert store.ledger.stats.single_statement == before + 1
+    [row] = await rows(store, request_id="req-pg")
+    assert row.credits_charged == PRICE
+
+
+async def test_a_stale_reservation_released_by_reconcile_has_a_recovery_record(
+    store: Store,
+) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-stale")
+    assert await store.ledger.reconcile(stale_after=0) == 1
+    [row] = await rows(store, request_id="req-stale")
+    assert (row.door, row.outcome, row.credits_charged) == ("recovery", "RELEASED", 0)
+    assert reservation.id in row.message
+    # The call's own settle arrives late: its record says it was charged nothing.
+    late = dataclasses.replace(event("req-stale", PRICE), door="rest")
+    await store.ledger.settle(reservation, PRICE, late)
+    [_, own] = await rows(store, request_id="req-stale")
+    assert (own.door, own.credits_charged) == ("rest", 0)
+    assert await store.accounts.ledger_sum(principal.account_id) == 10 * PRICE
+
+
+async def test_a_dead_instances_completed_call_is_charged_with_a_recovery_record(
+    store: Store,
+) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    store.ledger.instance_id = "dead-instance"
+    done = await reserve(store, principal, "req-done")
+    await reserve(store, principal, "req-lost")
+
+    async def completed(ids: list[str]) -> dict[str, int]:
+        return {done.id: PRICE}
+
+    store.ledger.instance_id = "alive"
+    assert await store.ledger.resolve_orphans("dead-instance", completed) == (1, 1)
+    [charged] = await rows(store, request_id="req-done")
+    [released] = await rows(store, request_id="req-lost")
+    assert (charged.door, charged.outcome, charged.credits_charged) == (
+        "recovery",
+        "CHARGED",
+        PRICE,
+    )
+    assert (released.outcome, released.credits_charged) == ("RELEASED", 0)
+    assert await store.accounts.ledger_sum(principal.account_id) == 9 * PRICE
