@@ -70,6 +70,7 @@ from toolwire.settings import Settings
 from toolwire.state import state_from_url
 from toolwire.store import Store
 from toolwire.store.audit_log import AuditLog
+from toolwire.store.boundary import guard
 from toolwire.store.db import unreachable
 from toolwire.store.pins import PinStore
 from toolwire.store.secrets import SecretStore
@@ -115,7 +116,13 @@ async def build_services(
     secret = load_secret(settings)
     if prepared is None:
         prepared = prepare(settings)
-    store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
+    store = await Store.open(
+        settings.sqlalchemy_url,
+        key_cache_seconds=settings.key_cache_seconds,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
     try:
         admin_account = await admin_account_id(store)
         created = await first_start(settings, store, admin_account)
@@ -126,7 +133,7 @@ async def build_services(
         catalog = prepared.catalog
         plan = prepared.plan or CatalogPlan(())
         version = prepared.version
-        pin_store = PinStore(store.engine)
+        pin_store = guard(PinStore(store.engine), "pins")
         pins = PinGuard(pin_store, store.audit, refresh_s=settings.pin_refresh_s)
         await pins.sync(catalog)  # before serving: a changed upstream tool is held from the start
         billing = Billing(
@@ -192,7 +199,7 @@ async def build_services(
         limits=billing,
         byok=billing.byok,
         usage=billing.usage,
-        audit=AuditLog(store.engine, flush=store.audit.flush),
+        audit=guard(AuditLog(store.engine, flush=store.audit.flush), "audit_log"),
         operations=lambda: gateway.catalog,
         servers=lambda: gateway.servers,
         pins=pin_store,

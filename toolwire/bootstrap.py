@@ -110,7 +110,13 @@ async def bootstrap_once(settings: Settings) -> FirstStart | None:
     starting together on one database still bootstrap once)."""
     prepare_data_dir(settings)
     load_secret(settings)
-    store = await Store.open(settings.sqlalchemy_url, key_cache_seconds=settings.key_cache_seconds)
+    store = await Store.open(
+        settings.sqlalchemy_url,
+        key_cache_seconds=settings.key_cache_seconds,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
     try:
         return await first_start(settings, store, await admin_account_id(store))
     finally:

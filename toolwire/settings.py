@@ -91,6 +91,12 @@ class Settings:
     """How long an Idempotency-Key is remembered; a retry after that runs (and is charged) anew."""
     instance_dead_after_s: float = 30.0
     """A gateway process whose heartbeat is older than this is dead: its reservations resolve."""
+    db_connect_timeout_s: float = 5.0
+    """PostgreSQL: opening a connection fails after this (the call is answered UNAVAILABLE)."""
+    db_pool_timeout_s: float = 10.0
+    """PostgreSQL: waiting for a free pooled connection fails after this (UNAVAILABLE)."""
+    db_statement_timeout_s: float = 60.0
+    """PostgreSQL: a statement fails after this instead of holding a request (UNAVAILABLE)."""
     explicit_forbidden: bool = False
     """Off by default: a tool the key may not call is answered exactly as an unknown one
     (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
@@ -142,6 +148,9 @@ class Settings:
         merged = tuple(dict.fromkeys((*self.cors_origins, *self.allowed_origins)))
         object.__setattr__(self, "cors_origins", merged)
         object.__setattr__(self, "allowed_origins", ())
+        for name in ("db_connect_timeout_s", "db_pool_timeout_s", "db_statement_timeout_s"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ValueError(f"TOOLWIRE_{name.upper()} must be from 0 (excluded) to 3600 s")
         if not 0 <= self.audit_retention_days <= 36_500:
             raise ValueError("TOOLWIRE_AUDIT_RETENTION_DAYS must be from 0 (keep) to 36500 days")
         if not 1 <= self.audit_prune_batch <= 100_000:

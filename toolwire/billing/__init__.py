@@ -26,6 +26,7 @@ from toolwire.core.errors import InvalidRequest, NotFound
 from toolwire.core.model import micro_to_credits
 from toolwire.store import Store
 from toolwire.store._common import utcnow
+from toolwire.store.boundary import guard
 from toolwire.store.budgets import spent_now
 from toolwire.store.byok import ByokStore
 from toolwire.store.idempotency import DEFAULT_WINDOW_S, SqlIdempotency
@@ -62,11 +63,14 @@ class Billing:
         self.store = store
         self.instances = Instances(store.engine, heartbeat_s=heartbeat_s, dead_after_s=dead_after_s)
         store.ledger.instance_id = self.instances.id
-        self.idempotency = SqlIdempotency(
-            store.engine, window_s=idempotency_window_s, instance_id=self.instances.id
+        self.idempotency = guard(
+            SqlIdempotency(
+                store.engine, window_s=idempotency_window_s, instance_id=self.instances.id
+            ),
+            "idempotency",
         )
-        self.byok = ByokStore(store.engine, secret_key, on_value=on_secret)
-        self.usage = UsageReport(store.engine)
+        self.byok = guard(ByokStore(store.engine, secret_key, on_value=on_secret), "byok")
+        self.usage = guard(UsageReport(store.engine), "usage")
 
     async def start(self) -> Recovery:
         """Register this process, then recover what dead ones left (before serving)."""

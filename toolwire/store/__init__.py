@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from toolwire.core.records import AccountInfo, KeyInfo, LedgerEntryInfo
 from toolwire.store.accounts import AccountStore
 from toolwire.store.audit_sink import AuditRecord, SqlAuditSink
-from toolwire.store.db import create_engine
+from toolwire.store.boundary import guard
+from toolwire.store.db import (
+    PG_COMMAND_TIMEOUT_S,
+    PG_CONNECT_TIMEOUT_S,
+    PG_POOL_TIMEOUT_S,
+    create_engine,
+)
 from toolwire.store.keys import SqlKeyStore
 from toolwire.store.ledger import DEFAULT_STALE_AFTER, SqlLedger
 from toolwire.store.migrations import migrate
@@ -71,12 +77,23 @@ class Store:
         key_cache_seconds: float = 5.0,
         stale_after: float = DEFAULT_STALE_AFTER,
         run_migrations: bool = True,
+        connect_timeout_s: float = PG_CONNECT_TIMEOUT_S,
+        pool_timeout_s: float = PG_POOL_TIMEOUT_S,
+        statement_timeout_s: float = PG_COMMAND_TIMEOUT_S,
     ) -> Store:
         """Connect to `url` (``sqlite+aiosqlite:///abs/path.db`` or ``postgresql+asyncpg://...``),
-        migrate to head, and start the writers."""
+        migrate to head, and start the writers. The timeouts (seconds, PostgreSQL) are
+        `toolwire.store.db.create_engine`'s. The key store, accounts and ledger sit behind the
+        store's boundary (`toolwire.store.boundary.guard`): an unreachable database reaches
+        their callers as `Unavailable`."""
         if run_migrations:
             await migrate(url)
-        engine = create_engine(url)
+        engine = create_engine(
+            url,
+            connect_timeout_s=connect_timeout_s,
+            pool_timeout_s=pool_timeout_s,
+            statement_timeout_s=statement_timeout_s,
+        )
         try:
             keys = SqlKeyStore(engine, key_cache_seconds)
             accounts = AccountStore(
@@ -85,7 +102,13 @@ class Store:
             audit = SqlAuditSink(engine)
             # a settle commits its call's audit row, made (and redacted) as the sink makes it
             ledger = SqlLedger(engine, stale_after=stale_after, audit_row=audit.row)
-            store = cls(engine, keys, accounts, ledger, audit)
+            store = cls(
+                engine,
+                guard(keys, "keys"),
+                guard(accounts, "accounts"),
+                guard(ledger, "ledger"),
+                audit,
+            )
             await ledger.start()
             await audit.start()
         except BaseException:

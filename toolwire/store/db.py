@@ -3,15 +3,18 @@
 What it is: `create_engine(url)` with the connection settings every store module relies on:
 SQLite in WAL mode with `synchronous=NORMAL`, a busy timeout and foreign keys on (set on each new
 connection by a connect event listener); PostgreSQL with a pool of about ten connections, no
-pre-ping and asyncpg's prepared-statement cache on. What it is not: URL discovery or conversion
-(`toolwire.settings` hands over URLs already in async form) nor schema management
-(`toolwire.store.migrations`).
+pre-ping, asyncpg's prepared-statement cache on, and timeouts on connect, pool acquire and
+statements; and `unreachable`, the allow-list that tells an outage from any other error. What
+it is not: URL discovery or conversion (`toolwire.settings` hands over URLs already in async
+form) nor schema management (`toolwire.store.migrations`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event, exc, make_url
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL
@@ -23,23 +26,65 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 10
 PG_STATEMENT_CACHE_SIZE = 256
+PG_CONNECT_TIMEOUT_S = 5.0
+"""Opening a connection (TCP, TLS, authentication) fails after this long."""
+PG_POOL_TIMEOUT_S = 10.0
+"""Waiting for a free pooled connection fails after this long."""
 PG_COMMAND_TIMEOUT_S = 60.0
 """A statement that runs longer than this fails instead of holding a caller forever."""
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
-UNREACHABLE: tuple[type[BaseException], ...] = (exc.DBAPIError, OSError, TimeoutError)
-"""What a database that is down, refuses connections or does not answer raises through
-SQLAlchemy (the driver's errors arrive wrapped in `DBAPIError`), or through a socket."""
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, no route, unreachable host (also asyncio streams)
+    TimeoutError,  # connect timeout, statement timeout (asyncpg's command_timeout)
+    exc.TimeoutError,  # SQLAlchemy's pool: no connection free within the acquire timeout
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # closed in the middle of an operation
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300: the server has no slot for us
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # 55000: database not accepting
+    # connections (ALLOW_CONNECTIONS false); no statement of ours raises it otherwise
+    asyncpg.exceptions.InterfaceError,  # "connection is closed" (its DataError is excluded)
+)
+"""The allow-list: what says "the database could not be reached", wherever in the cause chain
+(SQLAlchemy wraps a driver's error, the driver may wrap a socket's)."""
+
+NEVER_UNREACHABLE: tuple[type[BaseException], ...] = (
+    exc.IntegrityError,
+    exc.DataError,
+    exc.ProgrammingError,
+    exc.NotSupportedError,
+    asyncpg.exceptions.DataError,  # bad query input: a subclass of InterfaceError
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.ProgrammingError,
+)
+"""Checked first, at every link: the request's fault or a bug, never an outage."""
+
+SQLITE_UNREACHABLE_CODES = frozenset({5, 10, 14})
+"""SQLite primary result codes of an outage: SQLITE_BUSY (5: the busy timeout ran out),
+SQLITE_IOERR (10: disk I/O error), SQLITE_CANTOPEN (14: unable to open database file)."""
 
 
 def unreachable(error: BaseException) -> bool:
-    """Whether `error`, or an error it was raised from, says the database could not be reached."""
+    """Whether `error`, or an error it was raised from, says the database could not be reached
+    (`CONNECTION_ERRORS`, a SQLAlchemy error its dialect judged a disconnect, or a SQLite error
+    with one of `SQLITE_UNREACHABLE_CODES`); False at once for `NEVER_UNREACHABLE`."""
     seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, UNREACHABLE):
+    depth = 0
+    while seen is not None and depth < 16:
+        if isinstance(seen, NEVER_UNREACHABLE):
+            return False
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
             return True
+        if isinstance(seen, CONNECTION_ERRORS):
+            return True
+        if isinstance(seen, sqlite3.Error):
+            code = getattr(seen, "sqlite_errorcode", None)
+            return code is not None and code & 0xFF in SQLITE_UNREACHABLE_CODES
         seen = seen.__cause__ or seen.__context__
+        depth += 1
     return False
 
 
@@ -61,9 +106,19 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str | URL,
+    *,
+    connect_timeout_s: float = PG_CONNECT_TIMEOUT_S,
+    pool_timeout_s: float = PG_POOL_TIMEOUT_S,
+    statement_timeout_s: float = PG_COMMAND_TIMEOUT_S,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An `AsyncEngine` for a `sqlite+aiosqlite:///abs/path.db` or `postgresql+asyncpg://` URL.
 
+    PostgreSQL only: a connection attempt fails after `connect_timeout_s`, waiting for a pooled
+    connection after `pool_timeout_s`, a statement after `statement_timeout_s` (seconds; the
+    `TOOLWIRE_DB_*_TIMEOUT_S` settings), each as an error `unreachable` classifies as an outage.
     Extra keyword arguments go to `create_async_engine` (e.g. `poolclass` for a one-off engine).
     """
     parsed = parse_url(url)
@@ -73,12 +128,15 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         return engine
     options: dict[str, Any] = {"pool_pre_ping": False}
     if "poolclass" not in kwargs:
-        options.update(pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+        options.update(
+            pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=pool_timeout_s
+        )
     query = dict(parsed.query)
     query.setdefault("prepared_statement_cache_size", str(PG_STATEMENT_CACHE_SIZE))
     parsed = parsed.set(query=query)
     connect_args = dict(kwargs.pop("connect_args", {}))
-    connect_args.setdefault("command_timeout", PG_COMMAND_TIMEOUT_S)
+    connect_args.setdefault("command_timeout", statement_timeout_s)
+    connect_args.setdefault("timeout", connect_timeout_s)
     options.update(kwargs)
     return create_async_engine(parsed, connect_args=connect_args, **options)
 
