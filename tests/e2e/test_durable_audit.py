@@ -1,5 +1,5 @@
 """The receipt, the ledger and the audit record agree after `kill -9`: a real `toolwire serve`
-takes priced calls from 32 clients, is killed mid-load (some calls mid-settle, some still
+takes priced calls from 16 clients, is killed mid-load (some calls mid-settle, some still
 running), and restarts (recovery resolves what it left open). Then every charge or release in
 the ledger has exactly one audit record with the same charge, every charged receipt a client got
 is one of them, and the sums agree (docs/design/durable-audit.md). SQLite and PostgreSQL."""
@@ -21,10 +21,10 @@ from toolwire.core.model import MICRO
 from toolwire.store.db import create_engine
 from toolwire.testing import RunningGateway, start_gateway
 
-CLIENTS = 32
+CLIENTS = 16
 RUNNING = 4
 """Slow calls still running at the kill: recovery releases them, with a record each."""
-ANSWERED_BEFORE_KILL = 300
+ANSWERED_BEFORE_KILL = 150
 
 RESOLUTIONS = (
     "SELECT r.request_id, c.kind, c.charged FROM ledger_entries r JOIN ledger_entries c "
