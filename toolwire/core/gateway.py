@@ -20,9 +20,11 @@ Each step is a method of `Gateway` named as below; `execute` calls them in this 
                                                                    -> UpstreamError, UpstreamTimeout
      9 keep         an idempotent call's outcome, before its charge (a crash then charges it once);
                     when it cannot be kept the call fails uncharged -> Internal, the key given up
-    10 settle       charge on success (or always), else release    (in a finally: every path)
-    11 audit        one event per call, handed to a batching sink (and the call's trace span,
-                    when tracing is on, ends with it)
+    10 settle       charge on success (or always), else release    (in a finally: every path),
+                    the call's audit event committed in the same transaction
+    11 audit        one event per call: the one step 10 committed, or (nothing reserved, or the
+                    settle failed) handed to a batching sink (the call's trace span, when
+                    tracing is on, ends with it)
        Outcome      data or content or error, plus meta
 
 Steps 1-7 fail before any upstream is touched and before any credit moves; a claimed key whose

@@ -11,6 +11,10 @@ through `redact` (the vault's redactor, `Redactor.scrub_obj`) in the writer, off
 and stored as JSON; a sink built without `redact` stores none. Reading, exporting and pruning
 are `toolwire.store.audit_log.AuditLog`'s.
 
+The record of a call that settles or releases credits is not written here: the ledger commits
+it with the settle (`SqlLedger.settle(..., audit)`, docs/design/durable-audit.md), and the
+gateway tells the sink with `recorded(event)`, which only counts it.
+
 What it is not: a log shipper or an analytics store; `AuditEvent.extra` is not persisted.
 """
 

@@ -28,11 +28,16 @@ everything queued and is restarted on the next call, so nobody waits forever. A 
 while its batch commits gets its reservation released by the writer. The invariant
 ``accounts.balance == SUM(ledger_entries.amount)`` holds at every commit.
 
+A settle or release may carry its call's audit event (`settle(..., audit)`): its row is
+inserted in the same transaction as the resolution (on the one-statement PostgreSQL path too),
+so a crash can never leave a charge without its record (docs/design/durable-audit.md).
+
 `reconcile()` releases reservations left unresolved by a process that died (older than
 `stale_after`, default ten minutes: longer than any call may run). Each reserve entry names the
 process that wrote it (`instance_id`), so `resolve_orphans(instance_id)` can resolve a process's
 reservations as soon as that process is known dead (see `toolwire.billing.instances`), charging
-those whose call is known to have completed and releasing the rest.
+those whose call is known to have completed and releasing the rest. Each such resolution
+commits with its own audit record (door `recovery`, outcome `CHARGED` or `RELEASED`).
 
 Keys with spend caps (`Principal.budget_hour`/`budget_day`) are checked in the same transaction,
 before the balance step (see `toolwire.store.budgets`): a key over its cap gets `BudgetExceeded`.

@@ -62,9 +62,7 @@ def answers(tmp_path_factory: pytest.TempPathFactory, portal: BlockingPortal) ->
                 up = dict(zip(DOORS, pool.map(call, DOORS), strict=True))  # caches every key
                 with unreachable(portal, dsn, url):
                     down = dict(zip(DOORS, pool.map(call, DOORS), strict=True))
-            yield {
-                name: (doors[name], up[name][0], down[name][0], down[name][1]) for name in DOORS
-            }
+            yield {name: (doors[name], up[name][0], down[name][0], down[name][1]) for name in DOORS}
         finally:
             for door in doors.values():
                 door.close()
