@@ -77,6 +77,10 @@ class _Guarded:
         self._methods.pop(attr, None)
         setattr(self._inner, attr, value)
 
+    def __delattr__(self, attr: str) -> None:
+        self._methods.pop(attr, None)
+        delattr(self._inner, attr)
+
     def __repr__(self) -> str:
         return f"guard({self._inner!r})"
 
