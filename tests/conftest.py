@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from tests.support import workers
 from toolwire.store import Store
 
 PG_HOST = "127.0.0.1"
@@ -27,6 +28,19 @@ PG_MAINTENANCE_DB = "test"
 PG_USERS = ("postgres", "root")
 
 _pg_admin: dict[str, str] = {}  # "dsn" -> a maintenance DSN that worked, or "error" -> why not
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers.configure_worker()  # a parallel run's worker: its own ports (tests/support/workers.py)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> workers.LongestFirst | None:
+    """Parallel runs (`scripts/test`, `--dist load` or `loadgroup`): modules and `xdist_group`s
+    as units, longest first. Another `--dist` mode keeps xdist's own scheduler."""
+    if config.getoption("dist") not in ("load", "loadgroup"):
+        return None
+    return workers.make_scheduler(config, log)
 
 
 def database_urls() -> list[Any]:

@@ -28,13 +28,43 @@ import httpx
 import yaml
 
 TOOLWIRE = str(Path(sys.executable).with_name("toolwire"))
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 90.0
+"""How long `start_gateway` waits for `/healthz` by default, seconds: an interpreter importing
+toolwire takes a few seconds alone, and far longer on a loaded machine running tests in parallel
+(a bound, not a delay: a gateway that answers sooner is used at once)."""
+
+
+PORTS_ENV = "TOOLWIRE_TEST_PORTS"
+"""`<low>-<high>`: the ports `free_port` hands out (a parallel test run gives each worker its own
+slice, below the kernel's ephemeral range, so one worker's port is never another's)."""
+
+_next_in_slice: dict[str, int] = {}
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A 127.0.0.1 TCP port nothing listens on now: the kernel's pick, or, when the
+    `TOOLWIRE_TEST_PORTS` slice is set, the next bindable one of the slice (round-robin, from a
+    random start so that child processes do not replay the parent's sequence). Raises
+    `RuntimeError` when no port of the slice can be bound."""
+    given = os.environ.get(PORTS_ENV, "")
+    if not given:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    low, _, high = given.partition("-")
+    first, last = int(low), int(high)
+    size = last - first + 1
+    start = _next_in_slice.get(given, secrets.randbelow(size))
+    for step in range(size):
+        port = first + (start + step) % size
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _next_in_slice[given] = (start + step + 1) % size
+        return port
+    raise RuntimeError(f"no free port in {PORTS_ENV}={given}")
 
 
 @dataclass

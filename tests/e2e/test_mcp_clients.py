@@ -26,6 +26,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests.support import workers
 from toolwire.inbound.mcp.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 from toolwire.testing import TOOLWIRE, RunningGateway, start_gateway
 
@@ -342,7 +343,7 @@ def redis_url() -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    return f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}"
+    return f"redis://{REDIS[0]}:{REDIS[1]}/{workers.redis_db(REDIS_DB)}"
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:

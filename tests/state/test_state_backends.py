@@ -123,3 +123,22 @@ async def test_a_redis_that_accepts_and_never_answers_times_out_instead_of_hangi
         assert isinstance(raised.value, redis.exceptions.TimeoutError)  # its own deadline
         assert time.monotonic() - started < COMMAND_TIMEOUT_S * 5
         await state.close()
+
+
+async def test_redis_channels_are_per_database(redis_url: str) -> None:
+    """Pub/sub ignores Redis database numbers: the backend names channels per database, so two
+    deployments sharing a server through databases 1 and 2 never hear each other, while two
+    instances of one deployment (same database) do."""
+    base = redis_url.rsplit("/", 1)[0]
+    one, one_again, two = (state_from_url(f"{base}/{db}") for db in (1, 1, 2))
+    try:
+        async with two.subscribe("catalog:reload") as other, one.subscribe("catalog:reload") as own:
+            await one_again.publish("catalog:reload", b"from db 1")
+            with anyio.fail_after(5):
+                assert await anext(own) == b"from db 1"
+            await two.publish("catalog:reload", b"from db 2")
+            with anyio.fail_after(5):
+                assert await anext(other) == b"from db 2"  # db 1's message never reached it
+    finally:
+        for backend in (one, one_again, two):
+            await backend.close()

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import workers
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -44,13 +46,14 @@ def chromium_path() -> str:
     if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-        try:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600, **quiet)
-            subprocess.run(
-                ["apt-get", "install", "-y", "-qq", "chromium"], check=True, timeout=900, **quiet
-            )
-        except (subprocess.SubprocessError, OSError) as exc:
-            _unavailable(f"could not install Debian's chromium: {exc}")
+        with workers.install_lock("apt"):  # dpkg's own lock fails a second worker
+            try:
+                if not CHROMIUM.exists():
+                    subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600, **quiet)
+                    install = ["apt-get", "install", "-y", "-qq", "chromium"]
+                    subprocess.run(install, check=True, timeout=900, **quiet)
+            except (subprocess.SubprocessError, OSError) as exc:
+                _unavailable(f"could not install Debian's chromium: {exc}")
     if not CHROMIUM.exists():
         _unavailable(f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium)")
     try:

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from tests.conftest import _async_url, _maintenance_dsn
-from tests.support import nginx
+from tests.support import nginx, workers
 from toolwire.core.model import credits_to_micro
 from toolwire.testing import RunningGateway, free_port, start_gateway
 
@@ -57,7 +57,7 @@ def redis_url() -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    return f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}"
+    return f"redis://{REDIS[0]}:{REDIS[1]}/{workers.redis_db(REDIS_DB)}"
 
 
 @contextlib.contextmanager

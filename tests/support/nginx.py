@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import workers
+
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "examples" / "deploy" / "nginx.conf"
 APT_TIMEOUT_S = 600
@@ -50,10 +52,14 @@ def nginx_binary() -> str:
         _skip_or_fail("nginx is not installed and cannot be (needs apt-get and root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = [apt, "install", "-y", "--no-install-recommends", "nginx"]
-    outcome = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
-    if outcome.returncode != 0:  # an image without package lists: fetch them once
-        subprocess.run([apt, "update"], env=env, capture_output=True, timeout=APT_TIMEOUT_S)
+    with workers.install_lock("apt"):  # dpkg's own lock fails a second worker instead of waiting
+        found = _find()
+        if found is not None:
+            return found
         outcome = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
+        if outcome.returncode != 0:  # an image without package lists: fetch them once
+            subprocess.run([apt, "update"], env=env, capture_output=True, timeout=APT_TIMEOUT_S)
+            outcome = subprocess.run(install, env=env, capture_output=True, timeout=APT_TIMEOUT_S)
     found = _find()
     if found is None:
         tail = outcome.stderr.decode(errors="replace")[-400:]

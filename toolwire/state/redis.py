@@ -5,7 +5,13 @@ sequence counter, appended, trimmed and re-armed in one Lua script so that concu
 two instances never reuse a number. A set (`set_add`) is a Redis set whose bound is checked and
 member added in one Lua script, so concurrent adds are neither lost nor over the bound. Channels
 use Redis pub/sub over one connection per process, fanned out locally to every subscriber, so a
-thousand open streams cost one connection."""
+thousand open streams cost one connection.
+
+Redis pub/sub ignores the database number: two deployments sharing a Redis server through
+different databases (`redis://h/1`, `redis://h/2`) would hear each other's reloads and
+`tools/list_changed`. A channel's name therefore carries the database (`channel_prefix`), except
+database 0's, which keeps the `toolwire:` prefix earlier releases used.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +53,11 @@ return 1
 """Check the bound and add in one script, so concurrent adds neither overshoot nor get lost."""
 
 
+def channel_prefix(db: int) -> str:
+    """The pub/sub prefix of database `db`: `toolwire:` for 0, `toolwire:db<N>:` otherwise."""
+    return PREFIX if db == 0 else f"{PREFIX}db{db}:"
+
+
 COMMAND_TIMEOUT_S = 2.0
 """Deadline of one command (connect, send, read), seconds."""
 
@@ -62,6 +73,8 @@ class RedisState:
         )
         self._append = self._redis.register_script(_APPEND)
         self._set_add = self._redis.register_script(_SET_ADD)
+        db = int(self._redis.connection_pool.connection_kwargs.get("db") or 0)
+        self._channel_prefix = channel_prefix(db)
         self._channels: dict[str, set[asyncio.Queue[bytes | None]]] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -104,7 +117,7 @@ class RedisState:
         return bool(await self._redis.sismember(PREFIX + key, member))
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis.publish(PREFIX + channel, message)
+        await self._redis.publish(self._channel_prefix + channel, message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -113,7 +126,7 @@ class RedisState:
             await self._ensure_reader()
             subscribers = self._channels.setdefault(channel, set())
             if not subscribers:
-                await self._pubsub.subscribe(PREFIX + channel)
+                await self._pubsub.subscribe(self._channel_prefix + channel)
             subscribers.add(queue)
             self._listening.set()
         try:
@@ -127,7 +140,7 @@ class RedisState:
                     if not self._channels:
                         self._listening.clear()
                     with contextlib.suppress(Exception):
-                        await self._pubsub.unsubscribe(PREFIX + channel)
+                        await self._pubsub.unsubscribe(self._channel_prefix + channel)
 
     async def close(self) -> None:
         for subscribers in self._channels.values():
@@ -162,7 +175,7 @@ class RedisState:
                 continue
             if message is None or message.get("type") != "message":
                 continue
-            channel = bytes(message["channel"]).decode()[len(PREFIX) :]
+            channel = bytes(message["channel"]).decode()[len(self._channel_prefix) :]
             data = bytes(message["data"])
             for queue in self._channels.get(channel, ()):
                 if queue.full():

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import workers
 from toolwire.testing import RunningGateway, free_port, start_gateway
 
 HERE = Path(__file__).resolve().parent
@@ -48,14 +49,17 @@ def npm_servers() -> Path:
     if not EVERYTHING.exists() or not FILESYSTEM.exists():
         if shutil.which("npm") is None or shutil.which("node") is None:
             unavailable("node and npm are needed for the npm MCP servers")
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=540,
-            check=False,
-        )
+        with workers.install_lock("npm-mcp-servers"):  # another worker may be installing them
+            if EVERYTHING.exists() and FILESYSTEM.exists():
+                return BIN
+            done = subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=NODE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=540,
+                check=False,
+            )
         if done.returncode != 0:
             unavailable(f"npm ci failed (registry unreachable?): {done.stderr[-500:]}")
     return BIN

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import workers
 from tests.upstream.mcp.support import everything_over_http, npm_servers, unavailable, wait_ready
 from toolwire.testing import RunningGateway, start_gateway
 
@@ -103,14 +104,17 @@ def suite() -> None:
         return
     if shutil.which("npm") is None:
         unavailable("npm is needed to install the MCP conformance suite")
-    done = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
+    with workers.install_lock("npm-conformance"):  # another worker may be installing it
+        if SUITE.exists() and NODE.exists():
+            return
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=540,
+            check=False,
+        )
     if done.returncode != 0:
         unavailable(f"npm ci of the conformance suite failed: {done.stderr[-500:]}")
 
