@@ -228,9 +228,11 @@ class Reloader:
         read = self._watched = _snapshot(self.settings.config, self._watched.files)
         if self.vault is not None:
             await self.vault.load()  # secrets set since the start are known before any call
-        previous = self.gateway.live.catalog
         try:
             config, plan = await asyncio.to_thread(build, self.settings, self.redactor, self.health)
+            # read with the composition below, no await between: the catalog it was composed
+            # against (a source's tools may change, and be swapped in, during any await)
+            previous = self.gateway.live.catalog
             # composed once with the running federated sources: the version reads the file's own
             # tools only, and when no MCP upstream changes this is the catalog to serve
             running = self.plan.sources if self.plan is not None else ()
@@ -272,7 +274,10 @@ class Reloader:
         served.sources = change.sources
         served.content = change.content(plan.content)
         self.plan = served
-        if change.started or change.retired:  # else `catalog` already has the running sources
+        if change.started or change.retired or self.gateway.live.catalog is not previous:
+            # sources started or retired, or a federated server's tools changed (and were swapped
+            # in) during an await above: `catalog` is stale, compose it again from the sources
+            # as they are now (no await from here to the swap)
             catalog = served.compose()
         self.gateway.compose = served.compose if served.sources else None
         await self.gateway.swap_catalog(catalog, version)
