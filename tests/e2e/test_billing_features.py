@@ -4,6 +4,7 @@ idempotent retries, key budgets, low-balance receipts and usage reports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import secrets
@@ -13,8 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import database_urls
 from tests.support.billing_tools import PROVIDER, digest
 from tests.support.books import database_url, eventually, scalar
+from tests.support.cluster import scratch_postgres
 from toolwire.core.admin import MAX_BYOK_VALUE
 from toolwire.testing import RunningGateway, running_gateway
 
@@ -25,8 +28,23 @@ CONFIG = {
 }
 
 
+@pytest.fixture(scope="module", params=database_urls())
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    """One gateway per backend for the module: each test makes its own account (and keys), so
+    they share nothing but the process, and the module starts 2 gateways instead of 16."""
+    env = {"PYTHONPATH": str(REPO)}
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgres":
+            env["TOOLWIRE_DATABASE_URL"] = stack.enter_context(scratch_postgres())
+        data = tmp_path_factory.mktemp(f"billing-{request.param}")
+        yield stack.enter_context(running_gateway(data, config=CONFIG, env=env))
+
+
 @pytest.fixture
-def gateway(db_url: str, tmp_path: Path) -> Iterator[RunningGateway]:
+def own_gateway(db_url: str, tmp_path: Path) -> Iterator[RunningGateway]:
+    """A gateway of the test's own (on `db_url`), for a test that stops it to read its logs."""
     env = {"PYTHONPATH": str(REPO)}
     if db_url.startswith("postgresql"):
         env["TOOLWIRE_DATABASE_URL"] = db_url
@@ -49,8 +67,9 @@ def balance(http: httpx.Client) -> float:
 
 
 async def test_byok_runs_on_the_callers_credential_free_and_never_shows_it(
-    gateway: RunningGateway, db_url: str, tmp_path: Path
+    own_gateway: RunningGateway, db_url: str, tmp_path: Path
 ) -> None:
+    gateway = own_gateway
     own = f"sk-acme-caller-{secrets.token_hex(12)}"
     account_id, key = gateway.create_account(credits=10)
     with gateway.admin() as admin, gateway.client(key) as http:
