@@ -148,8 +148,12 @@ class Settings:
         merged = tuple(dict.fromkeys((*self.cors_origins, *self.allowed_origins)))
         object.__setattr__(self, "cors_origins", merged)
         object.__setattr__(self, "allowed_origins", ())
-        for name in ("db_connect_timeout_s", "db_pool_timeout_s", "db_statement_timeout_s"):
-            if not 0 < getattr(self, name) <= 3600:
+        for name, seconds in (
+            ("db_connect_timeout_s", self.db_connect_timeout_s),
+            ("db_pool_timeout_s", self.db_pool_timeout_s),
+            ("db_statement_timeout_s", self.db_statement_timeout_s),
+        ):
+            if not 0 < seconds <= 3600:
                 raise ValueError(f"TOOLWIRE_{name.upper()} must be from 0 (excluded) to 3600 s")
         if not 0 <= self.audit_retention_days <= 36_500:
             raise ValueError("TOOLWIRE_AUDIT_RETENTION_DAYS must be from 0 (keep) to 36500 days")

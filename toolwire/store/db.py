@@ -12,9 +12,9 @@ form) nor schema management (`toolwire.store.migrations`).
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Engine, event, exc, make_url
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL
@@ -39,28 +39,51 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, no route, unreachable host (also asyncio streams)
     TimeoutError,  # connect timeout, statement timeout (asyncpg's command_timeout)
     exc.TimeoutError,  # SQLAlchemy's pool: no connection free within the acquire timeout
-    asyncpg.exceptions.ConnectionDoesNotExistError,  # closed in the middle of an operation
-    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
-    asyncpg.exceptions.TooManyConnectionsError,  # 53300: the server has no slot for us
-    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # 55000: database not accepting
-    # connections (ALLOW_CONNECTIONS false); no statement of ours raises it otherwise
-    asyncpg.exceptions.InterfaceError,  # "connection is closed" (its DataError is excluded)
 )
 """The allow-list: what says "the database could not be reached", wherever in the cause chain
-(SQLAlchemy wraps a driver's error, the driver may wrap a socket's)."""
+(SQLAlchemy wraps a driver's error, the driver may wrap a socket's); asyncpg's connection-class
+errors are added by `_asyncpg_errors`."""
 
 NEVER_UNREACHABLE: tuple[type[BaseException], ...] = (
     exc.IntegrityError,
     exc.DataError,
     exc.ProgrammingError,
     exc.NotSupportedError,
-    asyncpg.exceptions.DataError,  # bad query input: a subclass of InterfaceError
     sqlite3.IntegrityError,
     sqlite3.DataError,
     sqlite3.ProgrammingError,
 )
 """Checked first, at every link: the request's fault or a bug, never an outage."""
+
+_ASYNCPG: list[tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]] = []
+
+
+def _asyncpg_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """asyncpg's (outage, never-an-outage) error classes. Empty until asyncpg has been imported
+    (it is imported only with a PostgreSQL database, and no asyncpg error exists before), so a
+    SQLite gateway never loads it (tests/test_app.py checks the idle imports)."""
+    if _ASYNCPG:
+        return _ASYNCPG[0]
+    if "asyncpg" not in sys.modules:
+        return (), ()
+    import asyncpg  # type: ignore[import-untyped]
+
+    errors = asyncpg.exceptions
+    kinds: tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]] = (
+        (
+            errors.ConnectionDoesNotExistError,  # closed in the middle of an operation
+            errors.PostgresConnectionError,  # SQLSTATE class 08
+            errors.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+            errors.TooManyConnectionsError,  # 53300: the server has no slot for us
+            errors.ObjectNotInPrerequisiteStateError,  # 55000: database not accepting
+            # connections (ALLOW_CONNECTIONS false); no statement of ours raises it otherwise
+            errors.InterfaceError,  # "connection is closed" (its DataError is excluded)
+        ),
+        (errors.DataError,),  # bad query input: a subclass of InterfaceError
+    )
+    _ASYNCPG.append(kinds)
+    return kinds
+
 
 SQLITE_UNREACHABLE_CODES = frozenset({5, 10, 14})
 """SQLite primary result codes of an outage: SQLITE_BUSY (5: the busy timeout ran out),
@@ -71,17 +94,18 @@ def unreachable(error: BaseException) -> bool:
     """Whether `error`, or an error it was raised from, says the database could not be reached
     (`CONNECTION_ERRORS`, a SQLAlchemy error its dialect judged a disconnect, or a SQLite error
     with one of `SQLITE_UNREACHABLE_CODES`); False at once for `NEVER_UNREACHABLE`."""
+    outage, never = _asyncpg_errors()
     seen: BaseException | None = error
     depth = 0
     while seen is not None and depth < 16:
-        if isinstance(seen, NEVER_UNREACHABLE):
+        if isinstance(seen, NEVER_UNREACHABLE + never):
             return False
         if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
             return True
-        if isinstance(seen, CONNECTION_ERRORS):
+        if isinstance(seen, CONNECTION_ERRORS + outage):
             return True
         if isinstance(seen, sqlite3.Error):
-            code = getattr(seen, "sqlite_errorcode", None)
+            code = seen.sqlite_errorcode  # Python >= 3.11
             return code is not None and code & 0xFF in SQLITE_UNREACHABLE_CODES
         seen = seen.__cause__ or seen.__context__
         depth += 1
