@@ -77,7 +77,7 @@ def test_reload_adds_replaces_and_removes_mcp_upstreams(tmp_path: Path) -> None:
                 base_url=gw.url, headers={"Authorization": f"Bearer {key}"}, timeout=60
             ) as http:
                 slow = asyncio.create_task(
-                    http.post("/api/v1/execute", json={"tool": "fx.slow", "input": {"seconds": 3}})
+                    http.post("/api/v1/execute", json={"tool": "fx.slow", "input": {"seconds": 8}})
                 )
                 async with asyncio.timeout(30):
                     while upstreams(gw)["fx"]["in_flight"] < 1:  # noqa: ASYNC110
