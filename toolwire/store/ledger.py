@@ -49,23 +49,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import exists, func, insert, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import AuditEvent, Principal, Reservation, micro_to_credits
-from toolwire.store import budgets, ledger_pg
+from toolwire.store import budgets, ledger_pg, ledger_sqlite
 from toolwire.store._common import is_positive_int, utcnow
 from toolwire.store.audit_sink import audit_row
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
@@ -190,14 +190,16 @@ class SqlLedger:
         self._closing = False
         self._closed = False
         self._failures = 0
+        self._gather = True
         self._reconcile_watermark = 0
         self._resolution_stmt: Any = None
         self._conn: AsyncConnection | None = None
         self.stats = LedgerStats()
         self._balances: dict[str, tuple[int, float]] = {}
-        self._sync_engine: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
-        self._thread_conn: Connection | None = None
+        self._sqlite = (
+            ledger_sqlite.SqliteWriter(sync_sqlite_engine(engine)) if is_sqlite(engine) else None
+        )
+        """SQLite: where each batch commits, on the loop or in the writer thread."""
 
     # lifecycle
 
@@ -222,12 +224,8 @@ class SqlLedger:
         self._pending = []
         self._waiting = 0
         await self._drop_connection()
-        if self._thread_conn is not None:
-            self._executor.submit(self._thread_conn.close).result()
-            self._thread_conn = None
-        self._executor.shutdown(wait=True)
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     async def flush(self) -> None:
         """Wait until everything queued before this call has been processed."""
@@ -508,13 +506,16 @@ class SqlLedger:
             if not self._waiting and not self._closing:
                 await self._linger()
             # Let the calls already runnable on the loop queue their reservations first, so
-            # they share this commit (group commit); costs a loop turn when nothing else runs.
-            for _ in range(GATHER_TURNS):
-                await asyncio.sleep(0)
+            # they share this commit (group commit); costs a loop turn when nothing else runs,
+            # so only when the last batch had company (a lone caller does not wait for any).
+            if self._gather:
+                for _ in range(GATHER_TURNS):
+                    await asyncio.sleep(0)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._waiting -= sum(1 for op in batch if op.future is not None)
             self._inflight = batch
+            self._gather = len(batch) > 1 or len(self._pending) > 0
             await self._process(batch)
             self._inflight = []
             if self._failures and self._pending:
@@ -641,15 +642,15 @@ class SqlLedger:
                 log.debug("closing the ledger writer's connection failed", exc_info=True)
 
     async def _write(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
-        """Run one batch as one transaction. On SQLite the whole batch runs in the writer's own
-        thread on a plain sqlite3 connection: one thread hop per batch instead of one per
-        statement. On PostgreSQL a batch without budgets runs as one statement, one round trip, on
-        the writer's asyncpg connection (`toolwire.store.ledger_pg`); the rest run through
-        SQLAlchemy on that connection."""
-        if self._sync_engine is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, self._write_in_thread, reserves, resolves
+        """Run one batch as one transaction. On SQLite the whole batch runs on a plain sqlite3
+        connection, in the writer's own thread (one hop per batch), or on the loop itself when
+        it is a lone operation (`toolwire.store.ledger_sqlite`). On PostgreSQL a batch without
+        budgets runs as one statement, one round trip, on the writer's asyncpg connection
+        (`toolwire.store.ledger_pg`); the rest run through SQLAlchemy on that connection."""
+        if self._sqlite is not None:
+            return await self._sqlite.run(
+                functools.partial(self._write_batch, reserves=reserves, resolves=resolves),
+                alone=len(reserves) + len(resolves) == 1,
             )
         try:
             conn = await self._connection()
@@ -725,20 +726,8 @@ class SqlLedger:
             outcome.resolved.append((resolve, first, after_credit[resolve.reservation.account_id]))
         return outcome
 
-    def _write_in_thread(self, reserves: list[_Reserve], resolves: list[_Resolve]) -> _Outcome:
-        # The writer thread keeps one connection: no pool checkout and reset per batch.
-        assert self._sync_engine is not None
-        if self._thread_conn is None or self._thread_conn.closed:
-            self._thread_conn = self._sync_engine.connect()
-        try:
-            return self._write_batch(self._thread_conn, reserves, resolves)
-        except Exception:
-            self._thread_conn.close()  # start the next batch on a fresh connection
-            self._thread_conn = None
-            raise
-
     def _statements(self, conn: Connection) -> BatchStatements:
-        if self._sync_engine is not None:
+        if self._sqlite is not None:
             return SqliteStatements(conn)
         return AlchemyStatements(conn, self._resolution_insert())
 
