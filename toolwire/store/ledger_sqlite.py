@@ -31,8 +31,9 @@ from toolwire.store.db import SQLITE_BUSY_TIMEOUT_MS
 log = logging.getLogger("toolwire.store.ledger")
 T = TypeVar("T")
 
-CHECKPOINT_EVERY = 64
-"""Batches between two PASSIVE checkpoints (a batch appends a few pages: the WAL stays small)."""
+CHECKPOINT_EVERY = 256
+"""Batches between two PASSIVE checkpoints: a priced call's batch appends ~5 pages, so about
+as often as SQLite's own autocheckpoint (1,000 pages) would; each checkpoint fsyncs."""
 SQLITE_BUSY = 5
 """SQLite's primary result code for a lock held by another connection."""
 
