@@ -62,16 +62,15 @@ class WriterState:
 
 
 def is_busy(error: BaseException) -> bool:
-    """Whether `error` (or its cause, as SQLAlchemy wraps it) is SQLITE_BUSY (any extended
-    code: BUSY_SNAPSHOT, BUSY_RECOVERY)."""
+    """Whether `error` or an error in its cause chain (SQLAlchemy wraps the driver's) is
+    SQLITE_BUSY, with any extended code (BUSY_SNAPSHOT, BUSY_RECOVERY)."""
     seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return False
+    depth = 0
+    while seen is not None and depth < 8:
         if isinstance(seen, sqlite3.OperationalError):
-            code = getattr(seen, "sqlite_errorcode", None)
-            return isinstance(code, int) and code & 0xFF == SQLITE_BUSY
-        seen = getattr(seen, "orig", None) or seen.__cause__
+            return seen.sqlite_errorcode & 0xFF == SQLITE_BUSY  # Python >= 3.11
+        seen = seen.__cause__ or seen.__context__
+        depth += 1
     return False
 
 
