@@ -1,6 +1,6 @@
 """The HTTP connection pool under the MCP SDK's `httpx2` client: httpx2's own transport
-(httpcore2), sized for the calls a pooled session runs at once, with the SSRF check at connect
-time.
+(httpcore2), sized for the calls a pooled session runs at once, on toolwire's asyncio sockets
+(`upstream.sockets.AsyncioBackend`, coalescing), with the SSRF check at connect time.
 
     transport = pooled_transport(allow_private_networks=False)
     client = httpx2.AsyncClient(transport=OriginGuard(transport, ...))   # transport.py
@@ -11,6 +11,14 @@ than 20 calls in flight every burst closed connections and opened new ones (docs
 federation). Here a session has as many connections as its upstream admits calls at once
 (`connections_for`: the guard's `max_concurrency`, 64 by default, plus its standing requests), and
 all of them may stay alive for `KEEPALIVE_EXPIRY_S`.
+
+Why toolwire's sockets (docs/benchmarks.md, federation): httpcore2's own backend goes through
+anyio and writes a request's head and body in two `socket.send` calls, and its pool asks every
+idle connection on every request whether the server closed it, a `poll()` system call each through
+anyio (about 21 per request at c=32). `AsyncioBackend(errors=httpcore2, coalesce=True)` writes a
+request in one system call and answers that question from its protocol's state (three attribute
+reads); it raises httpcore2's exception classes, which httpcore2's pool catches by class. It is
+the backend the HTTP adapter's pool already runs on (`upstream.net.make_transport`).
 
 The SSRF check (unless `allow_private_networks`): `upstream.net.GuardedBackend`, the one guard of
 both HTTP stacks, in httpcore2's `network_backend` hook: it resolves the host once per new
@@ -29,6 +37,7 @@ import httpcore2
 import httpx2
 
 from toolwire.upstream.net import GuardedBackend
+from toolwire.upstream.sockets import AsyncioBackend
 
 MAX_CONNECTIONS = 100
 """Requests one session's client has in flight to its upstream, and connections kept alive, when
@@ -60,21 +69,21 @@ def pooled_transport(
     *, allow_private_networks: bool, max_connections: int = MAX_CONNECTIONS
 ) -> httpx2.AsyncHTTPTransport:
     """httpx2's transport with a pool of `max_connections` (all kept alive up to
-    `KEEPALIVE_EXPIRY_S`), HTTP/1.1, httpx2's default TLS context (certificates checked), and
-    unless `allow_private_networks` the connect-time SSRF check."""
+    `KEEPALIVE_EXPIRY_S`), HTTP/1.1, httpx2's default TLS context (certificates checked), on
+    `AsyncioBackend` (one write per request), and unless `allow_private_networks` the
+    connect-time SSRF check."""
     limits = httpx2.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=KEEPALIVE_EXPIRY_S,
     )
     transport = httpx2.AsyncHTTPTransport(limits=limits)
+    # httpx2 has no public hook for the network backend; its pool (httpcore2) has one. As in
+    # `upstream.net.make_client`; tests/upstream/mcp/test_http_pool.py fails if it moves.
+    pool = transport._pool
+    assert isinstance(pool, httpcore2.AsyncConnectionPool)
+    backend: Any = AsyncioBackend(errors=httpcore2, coalesce=True)  # duck-typed by httpcore2
     if not allow_private_networks:
-        # httpx2 has no public hook for the network backend; its pool (httpcore2) has one. As in
-        # `upstream.net.make_client`; tests/upstream/mcp/test_http_pool.py fails if it moves.
-        pool = transport._pool
-        assert isinstance(pool, httpcore2.AsyncConnectionPool)
-        guarded: Any = GuardedBackend(  # httpcore2's pool duck-types its backend
-            pool._network_backend, errors=httpcore2, refused=PrivateAddress
-        )
-        pool._network_backend = guarded
+        backend = GuardedBackend(backend, errors=httpcore2, refused=PrivateAddress)
+    pool._network_backend = backend
     return transport
