@@ -37,6 +37,7 @@ import asyncio
 import re
 import ssl
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httptools
@@ -53,6 +54,8 @@ BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
 Key = tuple[bytes, bytes, int]
+"""(scheme, host, port) of an origin: the pool keeps its idle connections by it."""
+_UNLIMITED = 1 << 62
 
 
 class _Answer:
@@ -191,15 +194,10 @@ class Http1Pool:
         key: Key = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
         data = request_head(request) + request.content
         timeout = self.timeout
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_connections)
         try:
-            async with asyncio.timeout(timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout(
-                "no upstream connection free in time", request=request
-            ) from None
+            await self._acquire()
+        except httpx.PoolTimeout as exc:
+            raise httpx.PoolTimeout(str(exc), request=request) from None
         stream: Any = None
         try:
             stream = self._take(key) or await self._connect(key, timeout)
@@ -207,15 +205,83 @@ class Http1Pool:
         except BaseException:
             if stream is not None:
                 await stream.aclose()
-            self._slots.release()
+            self._release()
             raise
-        if answer.keep_alive and not self._closed:
+        await self._finish(key, stream, answer.keep_alive)
+        body = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
+        return answer.status, httpx.Headers(answer.headers), body
+
+    async def open(
+        self,
+        key: Key,
+        data: bytes,
+        *,
+        head_only: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109 (per read/write, as the backend takes it)
+    ) -> Streamed:
+        """Write `data` (a whole request, `request_head` + body) to `key`'s origin and read its
+        answer up to the end of the head: a `Streamed` whose body is read as it arrives
+        (`Streamed.chunks()`), for an answer that streams (server-sent events). `timeout`:
+        seconds for each read and write (a long stream's), else the pool's; the pool wait and the
+        connect take the pool's. Raises the backend's transport errors (not mapped to httpx's),
+        httpx's `PoolTimeout`, `UnsupportedProtocol` and `RemoteProtocolError`."""
+        if self._closed:
+            raise httpx.ConnectError("the upstream client is closed")
+        if key[0] not in DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"scheme {key[0]!r} is not http(s)")
+        await self._acquire()
+        stream: Any = None
+        answer = _Answer(limit=_UNLIMITED)
+        each = self.timeout if timeout is None else timeout
+        try:
+            stream = self._take(key) or await self._connect(key, self.timeout)
+            await stream.write(data, each)
+            while not answer.head_done:
+                await self._read(stream, answer, head_only, each)
+        except BaseException:
+            if stream is not None:
+                await stream.aclose()
+            self._release()
+            raise
+        if head_only:
+            answer.done, answer.keep_alive = True, False
+        return Streamed(self, key, stream, answer, head_only, each)
+
+    async def _read(
+        self,
+        stream: Any,
+        answer: _Answer,
+        head_only: bool,
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> None:
+        chunk = await stream.read(READ_SIZE, timeout)
+        if not chunk:
+            if answer.head_done and not head_only and answer.until_close():
+                answer.done, answer.keep_alive = True, False  # the close ended the body
+                return
+            raise httpx.RemoteProtocolError("the upstream closed the connection mid-answer")
+        answer.feed(chunk)
+
+    async def _acquire(self) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_connections)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no upstream connection free in time") from None
+
+    def _release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _finish(self, key: Key, stream: Any, keep_alive: bool) -> None:
+        """The answer on `stream` was read whole: kept for the next request, or closed."""
+        if keep_alive and not self._closed:
             self._idle.setdefault(key, []).append((stream, time.monotonic()))
         else:
             await stream.aclose()
-        self._slots.release()
-        body = answer.body[0] if len(answer.body) == 1 else b"".join(answer.body)
-        return answer.status, httpx.Headers(answer.headers), body
+        self._release()
 
     async def _exchange(
         self,
@@ -267,6 +333,64 @@ class Http1Pool:
         for conns in idle.values():
             for stream, _ in conns:
                 await stream.aclose()
+
+
+class Streamed:
+    """An answer whose head was read (`status`, `headers` as sent) and whose body is read as it
+    arrives: `chunks()` yields its pieces (de-chunked) and gives the connection back to its pool
+    once the answer was read whole; `aclose()` before that closes the connection (its answer's
+    rest unread). Either way the pool's slot is released exactly once."""
+
+    def __init__(
+        self,
+        pool: Http1Pool,
+        key: Key,
+        stream: Any,
+        answer: _Answer,
+        head_only: bool,
+        timeout: float | None,
+    ) -> None:
+        self.pool = pool
+        self.key = key
+        self.stream = stream
+        self.answer = answer
+        self.head_only = head_only
+        self.timeout = timeout
+        self.status = answer.status
+        self.headers = answer.headers
+        self._open = True
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's pieces as they arrive. Raises the backend's read errors and httpx's
+        `RemoteProtocolError` (the answer ended early or is malformed)."""
+        answer = self.answer
+        while True:
+            if answer.body:
+                pieces, answer.body = answer.body, []
+                for piece in pieces:
+                    yield piece
+            if answer.done:
+                break
+            try:
+                await self.pool._read(self.stream, answer, self.head_only, self.timeout)
+            except BaseException:
+                await self.aclose()
+                raise
+        if self._open:
+            self._open = False
+            await self.pool._finish(self.key, self.stream, answer.keep_alive)
+
+    async def aclose(self) -> None:
+        """Ends the answer: the connection goes back to the pool if it was read whole (it may
+        have arrived with the head), else it is closed."""
+        if not self._open:
+            return
+        self._open = False
+        if self.answer.done and not self.answer.body:
+            await self.pool._finish(self.key, self.stream, self.answer.keep_alive)
+            return
+        await self.stream.aclose()
+        self.pool._release()
 
 
 def _close_now(stream: Any) -> None:

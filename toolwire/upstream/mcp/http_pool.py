@@ -1,6 +1,7 @@
-"""The HTTP connection pool under the MCP SDK's `httpx2` client: httpx2's own transport
-(httpcore2), sized for the calls a pooled session runs at once, on toolwire's asyncio sockets
-(`upstream.sockets.AsyncioBackend`, coalescing), with the SSRF check at connect time.
+"""The HTTP connection pool under the MCP SDK's `httpx2` client: toolwire's lean HTTP/1.1 pool
+(`upstream.http1.Http1Pool`, the HTTP adapter's) as an httpx2 transport
+(`http1_transport.Http1Transport`), sized for the calls a pooled session runs at once, with the
+SSRF check at connect time.
 
     transport = pooled_transport(allow_private_networks=False)
     client = httpx2.AsyncClient(transport=OriginGuard(transport, ...))   # transport.py
@@ -12,21 +13,20 @@ federation). Here a session has as many connections as its upstream admits calls
 (`connections_for`: the guard's `max_concurrency`, 64 by default, plus its standing requests), and
 all of them may stay alive for `KEEPALIVE_EXPIRY_S`.
 
-Why toolwire's sockets (docs/benchmarks.md, federation): httpcore2's own backend goes through
-anyio and writes a request's head and body in two `socket.send` calls, and its pool asks every
-idle connection on every request whether the server closed it, a `poll()` system call each through
-anyio (about 21 per request at c=32). `AsyncioBackend(errors=httpcore2, coalesce=True)` writes a
-request in one system call and answers that question from its protocol's state (three attribute
-reads); it raises httpcore2's exception classes, which httpcore2's pool catches by class. It is
-the backend the HTTP adapter's pool already runs on (`upstream.net.make_transport`).
+Why not httpx2's own pool (httpcore2; docs/benchmarks.md, federation, and
+docs/design/mcp-federation.md): per request it wrote the head and the body in two `socket.send`
+calls, scanned the pool and asked every idle connection whether the server closed it (a `poll()`
+through anyio each, about 21 per request at c=32), and ran h11's event machinery. The lean pool
+writes a request in one system call, takes an idle connection with a list pop (its readability
+is three attribute reads on `upstream.sockets.AsyncioBackend`) and parses in C (httptools).
 
 The SSRF check (unless `allow_private_networks`): `upstream.net.GuardedBackend`, the one guard of
-both HTTP stacks, in httpcore2's `network_backend` hook: it resolves the host once per new
-connection, requires every address to be public (`upstream.net.is_public`, an allow-list) and
-connects the socket to exactly a checked address, so a DNS answer cannot change between the check
-and the connect. TLS still names the host: httpcore2 passes the URL's host as SNI and for
-certificate verification, not the address. A refused host fails the request with
-`httpx2.ConnectError` ("... resolves to a non-public address"), before any byte leaves.
+every HTTP stack, as the pool's network backend: it resolves the host once per new connection,
+requires every address to be public (`upstream.net.is_public`, an allow-list) and connects the
+socket to exactly a checked address, so a DNS answer cannot change between the check and the
+connect. TLS still names the host (SNI and certificate verification), not the address. A refused
+host fails the request with `httpx2.ConnectError` ("... resolves to a non-public address", a
+`PrivateAddress` as its cause), before any byte leaves.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from typing import Any
 import httpcore2
 import httpx2
 
+from toolwire.upstream.http1 import Http1Pool
+from toolwire.upstream.mcp.http1_transport import Http1Transport
 from toolwire.upstream.net import GuardedBackend
 from toolwire.upstream.sockets import AsyncioBackend
 
@@ -56,6 +58,11 @@ class PrivateAddress(httpcore2.ConnectError):
     it as `httpx2.ConnectError` with this as its cause)."""
 
 
+POOL_TIMEOUT_S = 30.0
+"""Seconds a request waits for a free connection, and a connect may take (the SDK client's
+timeout for everything but a read, `transport.HTTP_TIMEOUT_S`)."""
+
+
 def connections_for(max_concurrency: object) -> int:
     """Connections for a session whose upstream admits `max_concurrency` calls at once (the
     health guard's cap, `upstream.health`): that many plus `STANDING_REQUESTS`, so no admitted
@@ -66,24 +73,22 @@ def connections_for(max_concurrency: object) -> int:
 
 
 def pooled_transport(
-    *, allow_private_networks: bool, max_connections: int = MAX_CONNECTIONS
-) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport with a pool of `max_connections` (all kept alive up to
-    `KEEPALIVE_EXPIRY_S`), HTTP/1.1, httpx2's default TLS context (certificates checked), on
-    `AsyncioBackend` (one write per request), and unless `allow_private_networks` the
-    connect-time SSRF check."""
-    limits = httpx2.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=KEEPALIVE_EXPIRY_S,
-    )
-    transport = httpx2.AsyncHTTPTransport(limits=limits)
-    # httpx2 has no public hook for the network backend; its pool (httpcore2) has one. As in
-    # `upstream.net.make_client`; tests/upstream/mcp/test_http_pool.py fails if it moves.
-    pool = transport._pool
-    assert isinstance(pool, httpcore2.AsyncConnectionPool)
-    backend: Any = AsyncioBackend(errors=httpcore2, coalesce=True)  # duck-typed by httpcore2
+    *,
+    allow_private_networks: bool,
+    max_connections: int = MAX_CONNECTIONS,
+    timeout: float = POOL_TIMEOUT_S,
+) -> httpx2.AsyncBaseTransport:
+    """An httpx2 transport on a lean pool of `max_connections` (all kept alive up to
+    `KEEPALIVE_EXPIRY_S`; at most that many requests in flight, the next waits up to `timeout`
+    seconds, then `httpx2.PoolTimeout`), HTTP/1.1, httpx's default TLS context (certificates
+    checked), and unless `allow_private_networks` the connect-time SSRF check."""
+    backend: Any = AsyncioBackend(errors=httpcore2)
     if not allow_private_networks:
         backend = GuardedBackend(backend, errors=httpcore2, refused=PrivateAddress)
-    pool._network_backend = backend
-    return transport
+    pool = Http1Pool(
+        backend,
+        max_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        timeout=timeout,
+    )
+    return Http1Transport(pool)
