@@ -1,8 +1,9 @@
-"""`http_pool.pooled_transport` (httpx2's own pool, sized, SSRF check at connect time) against
-a real HTTP/1.1 server on 127.0.0.1: keep-alive reuse, more than httpx2's default 20 connections
-kept alive across bursts, a chunked (SSE-like) body streamed piece by piece, a connection the
-server closed while idle, and the SSRF check (nothing connects to a private address, nor to a
-name resolving to one, unless allowed)."""
+"""`http_pool.pooled_transport` (the lean pool under httpx2, sized, SSRF check at connect time)
+against a real HTTP/1.1 server on 127.0.0.1: keep-alive reuse, more than httpx2's default 20
+connections kept alive across bursts, a chunked (SSE-like) body streamed piece by piece, a
+connection the server closed while idle, a stream left early, a close-ended body, httpx2's error
+classes, and the SSRF check (nothing connects to a private address, nor to a name resolving to
+one, unless allowed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import anyio
 import httpx2
 import pytest
 
@@ -170,3 +172,42 @@ def test_a_session_has_a_connection_for_every_call_its_upstream_admits() -> None
     assert connections_for(64) == 64 + STANDING_REQUESTS  # the guard's default cap
     assert connections_for(500) == 500 + STANDING_REQUESTS
     assert connections_for(None) == MAX_CONNECTIONS  # no cap known
+
+
+async def test_a_stream_left_before_its_end_closes_its_connection_and_frees_its_slot(
+    server: Server,
+) -> None:
+    async with client(max_connections=1) as http:
+        async with http.stream("POST", f"{server.url}/chunked", content=b"{}") as response:
+            first = await anext(response.aiter_bytes())
+        with anyio.fail_after(5):  # the one slot is free again
+            again = await http.post(f"{server.url}/length", content=b"{}")
+    assert first == b"one "
+    assert again.text == "hello"
+    assert server.connections == 2  # the left stream's connection was not reused
+
+
+async def test_a_body_ended_by_the_close_is_read_whole_on_a_connection_not_kept(
+    server: Server,
+) -> None:
+    async with client() as http:
+        assert (await http.get(f"{server.url}/until-close")).text == "all of it"
+        assert (await http.get(f"{server.url}/length")).text == "hello"
+    assert server.connections == 2
+
+
+async def test_transport_errors_are_httpx2s_and_injection_is_refused_before_connecting(
+    server: Server,
+) -> None:
+    transport = pooled_transport(allow_private_networks=True)
+    timeout = httpx2.Timeout(5.0, read=0.3)
+    async with httpx2.AsyncClient(transport=transport, timeout=timeout) as http:
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await http.get(f"{server.url}/garbage")
+        with pytest.raises(httpx2.ReadTimeout):
+            await http.get(f"{server.url}/silent")
+        connections = server.connections
+        with pytest.raises(httpx2.LocalProtocolError):
+            await http.get(f"{server.url}/length", headers={"x-a": "b\r\nx-injected: 1"})
+        assert server.connections == connections
+        assert (await http.get(f"{server.url}/length")).text == "hello"
