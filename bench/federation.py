@@ -5,8 +5,9 @@ against the same upstream called directly, in one run, at concurrency 1 and 32.
     python -m bench.federation --client-cpu [--calls 2000]
 
 `--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
-official SDK's client over httpx2's default transport and over toolwire's pool
-(`upstream.mcp.http_pool.pooled_transport`: httpx2's own, sized), sequentially and 32 at a
+official SDK's client over httpx2's default transport, httpx2's own pool sized as toolwire's,
+and toolwire's pool (`upstream.mcp.http_pool.pooled_transport`: the lean HTTP/1.1 pool under
+httpx2), sequentially and 32 at a
 time: CPU seconds of this process only (the upstream runs in its own), the least of 3
 interleaved rounds, so less sensitive to a shared machine than throughput.
 
@@ -146,11 +147,21 @@ def client_cpu(
     """`extra`: more transport makers to compare in the same rounds (a one-off experiment)."""
     import httpx2
 
-    from toolwire.upstream.mcp.http_pool import pooled_transport
+    from toolwire.upstream.mcp.http_pool import (
+        KEEPALIVE_EXPIRY_S,
+        MAX_CONNECTIONS,
+        pooled_transport,
+    )
 
+    sized = httpx2.Limits(
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_CONNECTIONS,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     makers: dict[str, Callable[[], Any]] = {
         "httpx2-default": lambda: httpx2.AsyncHTTPTransport(),
-        "httpx2-pooled": lambda: pooled_transport(allow_private_networks=True),
+        "httpx2-pooled": lambda: httpx2.AsyncHTTPTransport(limits=sized),
+        "lean": lambda: pooled_transport(allow_private_networks=True),
         **(extra or {}),
     }
     figures: dict[str, float] = {}

@@ -8,16 +8,18 @@ calls on top), and the 0.5 ms target was out of reach. Here a request is one soc
 the answer is parsed in C: a few dozen Python calls.
 
 What it is: `Http1Pool.fetch(request, limit)`: the whole request (an `httpx.Request` whose body is
-in memory) written in one write, the whole answer read into `(status, headers, body)`. Framing
-(RFC 9112 §6.3): Content-Length, chunked, or until the server closes; 1xx interim answers are
-skipped; a HEAD answer has no body; 204/304 have none (llhttp). A connection goes back to the pool
-only when its answer was read whole and both sides keep it alive (llhttp's `should_keep_alive`),
-and is dropped when it has been idle `keepalive_expiry` seconds or the server closed it or sent
-anything unasked (`is_readable`, three attribute reads on our backend). At most
+in memory) written in one write, the whole answer read into `(status, headers, body)`; and
+`Http1Pool.open(origin, request bytes)`: the same exchange with the answer read up to its head,
+its body then streamed (`Streamed`), under the MCP SDK's client (`upstream.mcp.http1_transport`).
+Framing (RFC 9112 §6.3): Content-Length, chunked, or until the server closes; 1xx interim answers
+are skipped; a HEAD answer has no body; 204/304 have none (llhttp). A connection goes back to the
+pool only when its answer was read whole and both sides keep it alive (llhttp's
+`should_keep_alive`), and is dropped when it has been idle `keepalive_expiry` seconds or the server
+closed it or sent anything unasked (`is_readable`, three attribute reads on our backend). At most
 `max_connections` requests at once per pool; a caller past that waits up to the timeout
-(`httpx.PoolTimeout`). Connections come from the network backend: `AsyncioBackend`, behind the
-SSRF guard `GuardedBackend` unless the upstream allows private networks, so every address is
-checked and pinned as before.
+(`httpx.PoolTimeout`). Connections come from the network backend: `AsyncioBackend`, behind the SSRF
+guard `GuardedBackend` unless the upstream allows private networks, so every address is checked and
+pinned as before.
 
 Refused before a byte leaves (`httpx.LocalProtocolError`): a method or header name that is not
 an RFC 9110 token, a header value with a control character other than tab (CR/LF/NUL: header
