@@ -3,13 +3,15 @@ against the same upstream called directly, in one run, at concurrency 1 and 32.
 
     python -m bench.federation [--seconds 5] [--json]
     python -m bench.federation --client-cpu [--calls 2000]
+    python -m bench.federation --gateway-cpu [--calls 400]
 
 `--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
 official SDK's client over httpx2's default transport, httpx2's own pool sized as toolwire's,
 and toolwire's pool (`upstream.mcp.http_pool.pooled_transport`: the lean HTTP/1.1 pool under
 httpx2), sequentially and 32 at a
 time: CPU seconds of this process only (the upstream runs in its own), the least of 3
-interleaved rounds, so less sensitive to a shared machine than throughput.
+interleaved rounds, so less sensitive to a shared machine than throughput. `--gateway-cpu`
+reads the gateway process's own CPU (/proc) per sequential federated call, least of 3 rounds.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -119,6 +121,36 @@ def run(seconds: float) -> dict[str, Any]:
             return measure(targets, seconds)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of process `pid` (/proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway_cpu(calls: int, rounds: int = 3) -> float:
+    """Milliseconds of the gateway's own CPU (/proc) per federated `tools/call` (free `fx.echo`),
+    `calls` sequential calls per round after 50 to warm up, the least of `rounds` rounds."""
+    with tempfile.TemporaryDirectory() as tmp, upstream() as url:
+        mcp = {"fx": {"url": url, "allow_private_networks": True, "include": ["echo"]}}
+        env = {"TOOLWIRE_UPSTREAM_START_WAIT_S": "60"}
+        with running_gateway(Path(tmp), config={"mcp": mcp}, env=env, startup_timeout=120) as gw:
+            _, key = gw.create_account(credits=10_000_000)
+            target, body, headers = modern_call(
+                f"{gw.url}/mcp", "fx.echo", {"Authorization": f"Bearer {key}"}
+            )
+            least = float("inf")
+            with httpx.Client(timeout=30) as http:
+                for count in [50] + [calls] * rounds:
+                    started = _cpu_seconds(gw.process.pid)
+                    for _ in range(count):
+                        answer = http.post(target, content=body, headers=headers)
+                        assert answer.status_code == 200 and '"isError":true' not in answer.text
+                    if count == calls:
+                        spent = _cpu_seconds(gw.process.pid) - started
+                        least = min(least, spent / calls * 1000)
+            return round(least, 3)
+
+
 async def _client_cpu(url: str, transport: Any, calls: int, concurrency: int) -> float:
     """Milliseconds of this process's CPU per `tools/call` on one SDK client session."""
     import httpx2
@@ -180,8 +212,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--client-cpu", action="store_true")
+    parser.add_argument("--gateway-cpu", action="store_true")
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
+    if args.gateway_cpu:
+        ms = gateway_cpu(args.calls)
+        print(json.dumps({"gateway_cpu_ms_per_call": ms, "load": os.getloadavg()}, indent=2))
+        return
     if args.client_cpu:
         figures = client_cpu(args.calls)
         print(json.dumps({"client_cpu_ms_per_call": figures, "load": os.getloadavg()}, indent=2))
