@@ -34,24 +34,21 @@ import httpx2
 
 from toolwire.upstream.http1 import DEFAULT_PORTS, Http1Pool, Key, Streamed, request_head
 
-_NAMES = (
-    # most specific first: the timeouts share a base, as do the network errors
-    "ConnectTimeout",
-    "ReadTimeout",
-    "WriteTimeout",
-    "PoolTimeout",
-    "TimeoutException",
-    "ConnectError",
-    "ReadError",
-    "WriteError",
-    "NetworkError",
-    "RemoteProtocolError",
-    "LocalProtocolError",
-    "ProtocolError",
-    "UnsupportedProtocol",
-)
-ERRORS: tuple[tuple[tuple[type[Exception], ...], type[httpx2.TransportError]], ...] = tuple(
-    ((getattr(httpcore2, name), getattr(httpx, name)), getattr(httpx2, name)) for name in _NAMES
+# most specific first: the timeouts share a base, as do the network errors
+ERRORS: tuple[tuple[tuple[type[Exception], ...], type[httpx2.TransportError]], ...] = (
+    ((httpcore2.ConnectTimeout, httpx.ConnectTimeout), httpx2.ConnectTimeout),
+    ((httpcore2.ReadTimeout, httpx.ReadTimeout), httpx2.ReadTimeout),
+    ((httpcore2.WriteTimeout, httpx.WriteTimeout), httpx2.WriteTimeout),
+    ((httpcore2.PoolTimeout, httpx.PoolTimeout), httpx2.PoolTimeout),
+    ((httpcore2.TimeoutException, httpx.TimeoutException), httpx2.TimeoutException),
+    ((httpcore2.ConnectError, httpx.ConnectError), httpx2.ConnectError),
+    ((httpcore2.ReadError, httpx.ReadError), httpx2.ReadError),
+    ((httpcore2.WriteError, httpx.WriteError), httpx2.WriteError),
+    ((httpcore2.NetworkError, httpx.NetworkError), httpx2.NetworkError),
+    ((httpcore2.RemoteProtocolError, httpx.RemoteProtocolError), httpx2.RemoteProtocolError),
+    ((httpcore2.LocalProtocolError, httpx.LocalProtocolError), httpx2.LocalProtocolError),
+    ((httpcore2.ProtocolError, httpx.ProtocolError), httpx2.ProtocolError),
+    ((httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol), httpx2.UnsupportedProtocol),
 )
 """(httpcore2's class, httpx's class of the same name) -> httpx2's class raised for them."""
 
