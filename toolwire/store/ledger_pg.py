@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from toolwire.store.audit_sink import AUDIT_COLUMNS
 from toolwire.store.tables import RESOLVING_PREDICATE
 
 BATCH_SQL = f"""
@@ -120,26 +121,6 @@ class Reserve:
     operation: str
 
 
-AUDIT_FIELDS = (
-    "request_id",
-    "at",
-    "account_id",
-    "key_id",
-    "tool",
-    "operation",
-    "door",
-    "outcome",
-    "credits_charged",
-    "latency_ms",
-    "credential_source",
-    "message",
-    "upstream",
-    "arguments_digest",
-    "arguments",
-)
-"""The audit row's columns, in the order of parameters $19..$33 (`$34`: its reservation id)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Audit:
     """A call's audit row (`toolwire.store.audit_sink.audit_row`) and the reservation it settles:
@@ -199,7 +180,8 @@ async def write_batch(
             [r.tool for r in reserves],
             [r.operation for r in reserves],
             len(accounts),
-            *[[a.row[name] for a in audits] for name in AUDIT_FIELDS],
+            # $19..$33: the audit rows' columns; $34: their reservation ids
+            *[[a.row[name] for a in audits] for name in AUDIT_COLUMNS],
             [a.reservation_id for a in audits],
         )
     except asyncpg.DivisionByZeroError:

@@ -296,13 +296,7 @@ class Http1Pool:
         await stream.write(data, timeout)
         answer = _Answer(limit)
         while not answer.done:
-            chunk = await stream.read(READ_SIZE, timeout)
-            if not chunk:
-                if answer.head_done and not head_only and answer.until_close():
-                    answer.done, answer.keep_alive = True, False  # the close ended the body
-                    break
-                raise httpx.RemoteProtocolError("the upstream closed the connection mid-answer")
-            answer.feed(chunk)
+            await self._read(stream, answer, head_only, timeout)
             if answer.too_large:
                 raise TooLarge(answer.status)
             if head_only and answer.head_done:
