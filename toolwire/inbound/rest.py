@@ -97,17 +97,27 @@ def error_response(error: ToolwireError, rid: str) -> Response:
     return render_error(error, Meta(request_id=rid))
 
 
-def render_error(error: ToolwireError, meta: Meta) -> Response:
+Answer = tuple[dict[str, Any], int, dict[str, str]]
+"""(envelope, HTTP status, headers): one answer, for a Starlette `Response` or ASGI `send`."""
+
+
+def error_answer(error: ToolwireError, meta: Meta) -> Answer:
+    """A failure's envelope, with the status and headers of its row in `ERRORS`."""
     row = row_for(ERRORS, type(error))
     headers = {"x-request-id": meta.request_id, **row.headers(error, CHALLENGE)}
-    return json_response(error_body(error, meta), int(row.status), headers)
+    return error_body(error, meta), int(row.status), headers
 
 
-def render_outcome(outcome: Outcome) -> Response:
+def outcome_answer(outcome: Outcome) -> Answer:
+    """A call's outcome: its failure's answer, or `{"ok": true, "data", "meta"}` with 200."""
     if outcome.error is not None:
-        return render_error(outcome.error, outcome.meta)
+        return error_answer(outcome.error, outcome.meta)
     body = {"ok": True, "data": result_json(outcome), "meta": outcome.meta.to_dict()}
-    return json_response(body, 200, {"x-request-id": outcome.meta.request_id})
+    return body, 200, {"x-request-id": outcome.meta.request_id}
+
+
+def render_error(error: ToolwireError, meta: Meta) -> Response:
+    return json_response(*error_answer(error, meta))
 
 
 async def authenticate(request: Request) -> Principal:
@@ -194,18 +204,12 @@ async def execute(scope: Scope, receive: Receive, send: Send) -> None:
     except ClientGone:
         await send_gone(send)
         return
-    if outcome.error is not None:
-        await send_error(send, outcome.error, outcome.meta)
-        return
-    body = {"ok": True, "data": result_json(outcome), "meta": outcome.meta.to_dict()}
-    await send_json(send, body, 200, {"x-request-id": outcome.meta.request_id})
+    await send_json(send, *outcome_answer(outcome))
 
 
 async def send_error(send: Send, error: ToolwireError, meta: Meta) -> None:
     """`render_error` written straight to ASGI `send`."""
-    row = row_for(ERRORS, type(error))
-    headers = {"x-request-id": meta.request_id, **row.headers(error, CHALLENGE)}
-    await send_json(send, error_body(error, meta), int(row.status), headers)
+    await send_json(send, *error_answer(error, meta))
 
 
 async def list_tools(request: Request) -> Response:
