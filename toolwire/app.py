@@ -268,10 +268,13 @@ def _tracer(settings: Settings) -> Any:
 
 @contextlib.asynccontextmanager
 async def background(services: Services) -> AsyncIterator[None]:
-    """The process's background work: the billing reconciler, audit retention, and the
-    separate metrics listener (`metrics_port`); all stopped on the way out."""
+    """The process's background work: the billing reconciler, audit retention, the metrics'
+    flusher (several workers) and the separate metrics listener (`metrics_port`); all stopped
+    on the way out."""
     settings = services.settings
     tasks = [asyncio.create_task(services.billing.run_forever())]
+    if services.metrics is not None:  # several workers: flush the counts to the shared files
+        tasks.append(asyncio.create_task(services.metrics.run()))
     if settings.audit_retention_days > 0:
         log_ = AuditLog(services.store.engine)
         retention = settings.audit_retention_days * 86400.0
@@ -478,6 +481,8 @@ def create_app(
             await services.billing.stop()
             await services.store.close()
             await services.state.close()
+            if services.metrics is not None:
+                services.metrics.flush()  # the calls drained above count too (several workers)
 
     middleware = [Middleware(Edge, settings=settings)]  # request id, body limit, CORS
     routes = [

@@ -2,8 +2,9 @@
 multiprocess mode), on the main port (whichever worker answers) and on the separate metrics
 port the supervisor serves. N calls spread over both workers are N in every scrape; a worker
 killed with `kill -9` is replaced and its counts stay; scrapes are parsed with prometheus_client's
-own parser. Needs PostgreSQL and Redis (several workers share them), like the other workers
-tests."""
+own parser; a graceful stop leaves every call counted in the files (each worker flushes its
+counts about once a second and at shutdown). Needs PostgreSQL and Redis (several workers share
+them), like the other workers tests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cluster import redis_url, scratch_postgres
@@ -38,6 +41,19 @@ def _scrape(url: str, headers: dict[str, str]) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "pid")
             found[f"{sample.name}{{{labels}}}"] = found.get(f"{sample.name}{{{labels}}}", 0.0)
             found[f"{sample.name}{{{labels}}}"] += sample.value
+    return found
+
+
+def _files(directory: Path) -> dict[str, float]:
+    """What the workers left in the multiprocess directory, keyed as `_scrape` keys it."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "pid")
+            key = f"{sample.name}{{{labels}}}"
+            found[key] = found.get(key, 0.0) + sample.value
     return found
 
 
@@ -130,5 +146,22 @@ def test_two_workers_report_the_whole_host(tmp_path: Path, where: str) -> None:
                 )
                 assert reply.status_code == 200, reply.text
             assert _scrape(url, headers)[calls] == made + 4
+
+            # A graceful stop loses nothing: calls answered just before it (counted in the
+            # workers' tables, not yet flushed by their timers) are in the files once it ends.
+            for i in range(6):
+                reply = httpx.post(
+                    gw.url + "/api/v1/execute",
+                    json={"tool": "echo", "input": {"message": f"last {i}"}},
+                    headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                    timeout=30,
+                )
+                assert reply.status_code == 200, reply.text
+            gw.stop()
+            assert gw.process.returncode == 0, gw.logs()[-2000:]
+            left = _files(prom)
+            assert left[calls] == made + 10
+            assert left[latency] == made + 10
+            assert left[credits] == pytest.approx((made + 10) * 0.25)
         finally:
             gw.stop()

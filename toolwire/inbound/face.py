@@ -26,8 +26,8 @@ from toolwire.state import StateBackend
 class MetricsText(Protocol):
     """The process's metrics as the door serves them (`toolwire.metrics.Metrics`)."""
 
-    def render(self) -> bytes:
-        """The Prometheus text exposition format."""
+    async def scrape(self) -> bytes:
+        """The Prometheus text exposition format (of the whole host, with several workers)."""
         ...
 
 

@@ -35,7 +35,8 @@ async def metrics(request: Request) -> Response:
                 raise Forbidden("/metrics needs an admin key or the metrics token")
     except ToolwireError as exc:
         return error_response(exc, rid)
-    return Response(svc.metrics.render(), 200, {"x-request-id": rid}, media_type=CONTENT_TYPE)
+    text = await svc.metrics.scrape()
+    return Response(text, 200, {"x-request-id": rid}, media_type=CONTENT_TYPE)
 
 
 def _token_ok(request: Request, token: str | None) -> bool:
