@@ -44,7 +44,7 @@ UNKNOWN_TOOL = "(unknown)"
 REACHED_UPSTREAM = frozenset({"OK", "UPSTREAM_ERROR", "UPSTREAM_TIMEOUT"})
 
 Labels = tuple[str, ...]
-Histogram = list[float]
+Buckets = list[float]
 """One histogram series: the count of each bucket (not cumulative, `len(BOUNDS)` of them), then
 the sum of the observed values."""
 
@@ -89,9 +89,9 @@ class Counts:
     def __init__(self) -> None:
         self.calls: dict[Labels, int] = {}
         """(door, tool, outcome) -> calls."""
-        self.latency: dict[str, Histogram] = {}
+        self.latency: dict[str, Buckets] = {}
         """tool -> whole-call latency, seconds."""
-        self.upstream: dict[str, Histogram] = {}
+        self.upstream: dict[str, Buckets] = {}
         """upstream (`builtin` for built-in tools) -> latency of calls that reached it, seconds."""
         self.credits: dict[str, int] = {}
         """tool -> credits charged, micro-credits (exact; credits at scrape time)."""
@@ -145,7 +145,7 @@ class Counts:
             self._first(REFUSALS, (limit,))
             self.refusals[limit] = 1
 
-    def _histogram(self, family: Family, label: str) -> Histogram:
+    def _histogram(self, family: Family, label: str) -> Buckets:
         self._first(family, (label,))
         return [0.0] * (len(BOUNDS) + 1)
 
@@ -198,7 +198,7 @@ class CountsCollector(Collector):
 
     @staticmethod
     def _histograms(
-        family: Family, series: dict[str, Histogram], created: dict[tuple[str, Labels], float]
+        family: Family, series: dict[str, Buckets], created: dict[tuple[str, Labels], float]
     ) -> HistogramMetricFamily:
         metric = HistogramMetricFamily(family.name, family.help, labels=family.labels)
         for label, counts in series.items():

@@ -50,10 +50,10 @@ from toolwire.metrics.counts import (
     LATENCY_BUCKETS,
     REFUSALS,
     UPSTREAM_LATENCY,
+    Buckets,
     Counts,
     Labels,
 )
-from toolwire.metrics.counts import Histogram as Series
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's switch to multiprocess mode, read when it is first imported: set it
@@ -172,10 +172,10 @@ class _Observed:
 
     def __init__(self, metric: Histogram) -> None:
         self.metric = metric
-        self.sent: dict[str, Series] = {}
+        self.sent: dict[str, Buckets] = {}
         self.values: dict[str, tuple[list[Any], Any]] = {}
 
-    def push(self, table: dict[str, Series]) -> None:
+    def push(self, table: dict[str, Buckets]) -> None:
         for key, series in table.copy().items():
             sent = self.sent.get(key)
             if sent is None:
