@@ -252,6 +252,43 @@ async def test_every_call_leaves_one_audit_record(gateway: Gateway, store: Store
     assert charged == {"OK": PRICE, "TOOL_NOT_FOUND": 0, "UPSTREAM_ERROR": 0}
 
 
+class AnswerLost:
+    """The store's ledger, except that every settle and release commits and then raises, as
+    when the connection drops after COMMIT and before its answer reaches the gateway."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+
+    async def reserve(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.ledger.reserve(*args, **kwargs)
+
+    async def settle(self, *args: Any) -> int:
+        await self.ledger.settle(*args)
+        raise ConnectionResetError("connection reset after COMMIT")
+
+    async def release(self, *args: Any) -> int:
+        await self.ledger.release(*args)
+        raise ConnectionResetError("connection reset after COMMIT")
+
+    async def balance(self, account_id: str) -> int:
+        return int(await self.ledger.balance(account_id))
+
+
+@pytest.mark.parametrize(("mode", "charged"), [("ok", PRICE), ("upstream", 0)])
+async def test_a_settle_committed_but_not_confirmed_leaves_one_audit_record(
+    store: Store, upstream: Upstream, mode: str, charged: int
+) -> None:
+    """The gateway falls back to the sink for a settle (or release) it believes failed; the
+    settle had committed the record: the call still has exactly one, with the ledger's charge."""
+    gateway = Gateway(catalog(upstream), AnswerLost(store.ledger), store.audit, default_timeout=5)
+    who = await account(store, 10)
+    await gateway.execute(who, call("paid.run", mode))
+    await store.audit.flush()
+    [record] = await store.audit.recent(10, account_id=who.account_id)
+    assert record.credits_charged == charged
+    await assert_balanced(store, who, 10 - charged / MICRO)
+
+
 async def test_visible_lists_only_what_the_key_may_call(gateway: Gateway, store: Store) -> None:
     who = await account(store, 1, scopes=("paid.*",))
     assert [op.qualified for op in gateway.visible(who)] == [

@@ -146,11 +146,10 @@ async def test_a_stale_reservation_released_by_reconcile_has_a_recovery_record(
     [row] = await rows(store, request_id="req-stale")
     assert (row.door, row.outcome, row.credits_charged) == ("recovery", "RELEASED", 0)
     assert reservation.id in row.message
-    # The call's own settle arrives late: its record says it was charged nothing.
+    # The call's own settle arrives late: the recovery's record stays the call's one record.
     late = dataclasses.replace(event("req-stale", PRICE), door="rest")
     await store.ledger.settle(reservation, PRICE, late)
-    [_, own] = await rows(store, request_id="req-stale")
-    assert (own.door, own.credits_charged) == ("rest", 0)
+    assert await rows(store, request_id="req-stale") == [row]
     assert await store.accounts.ledger_sum(principal.account_id) == 10 * PRICE
 
 
@@ -176,3 +175,155 @@ async def test_a_dead_instances_completed_call_is_charged_with_a_recovery_record
     )
     assert (released.outcome, released.credits_charged) == ("RELEASED", 0)
     assert await store.accounts.ledger_sum(principal.account_id) == 9 * PRICE
+
+
+async def test_a_batch_whose_commit_was_not_confirmed_writes_its_record_once(
+    store: Store,
+) -> None:
+    """The first attempt commits but raises (the connection dropped before the answer): the
+    ledger retries the resolution, finds it done, and the call still has one record, charged."""
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-lost-ack")
+    ledger: Any = store.ledger
+    write = ledger._write
+    lost: list[int] = []
+
+    async def commit_then_lose_the_answer(*args: Any) -> Any:
+        outcome = await write(*args)
+        if not lost:
+            lost.append(1)
+            raise ConnectionResetError("connection reset after COMMIT")
+        return outcome
+
+    ledger._write = commit_then_lose_the_answer
+    await store.ledger.settle(reservation, PRICE, event("req-lost-ack", PRICE))
+    assert lost == [1]
+    [row] = await rows(store, request_id="req-lost-ack")
+    assert (row.credits_charged, row.call_id) == (PRICE, reservation.id)
+    assert await charged_in_ledger(store, reservation.id) == PRICE
+    assert await store.accounts.ledger_sum(principal.account_id) == 9 * PRICE
+
+
+async def test_a_sink_write_whose_commit_was_not_confirmed_is_stored_once(store: Store) -> None:
+    """The sink retries a batch whose commit raised after it was applied: stored once."""
+    sink: Any = store.audit
+    insert = sink._insert
+    lost: list[int] = []
+
+    async def commit_then_lose_the_answer(batch: Any) -> None:
+        await insert(batch)
+        if not lost:
+            lost.append(1)
+            raise ConnectionResetError("connection reset after COMMIT")
+
+    sink._insert = commit_then_lose_the_answer
+    sink.record(event("req-free", 0))
+    with pytest.raises(ConnectionResetError):
+        await sink.flush()
+    await sink.flush()  # the retry
+    assert len(await rows(store, request_id="req-free")) == 1
+
+
+def fallback(request_id: str, reservation: Reservation) -> AuditEvent:
+    """The record a gateway hands its sink when its settle failed: charged 0, under the
+    reservation's id."""
+    return dataclasses.replace(event(request_id, 0), call_id=reservation.id)
+
+
+async def test_a_settle_committed_then_its_fallback_record_leaves_one_record(
+    store: Store,
+) -> None:
+    """The gateway did not learn that its settle committed and wrote the record through the
+    sink as well: the settle's record (with the charge) is the one kept."""
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-both")
+    await store.ledger.settle(
+        reservation, PRICE, dataclasses.replace(event("req-both", PRICE), call_id=reservation.id)
+    )
+    store.audit.record(fallback("req-both", reservation))
+    await store.audit.flush()
+    [row] = await rows(store, request_id="req-both")
+    assert row.credits_charged == PRICE
+
+
+async def test_a_recovery_after_a_fallback_record_makes_that_record_agree_with_the_ledger(
+    store: Store,
+) -> None:
+    """The settle failed (nothing committed), the sink wrote the call's record charged 0; the
+    dead instance's completed call is then charged by the recovery: still one record, now with
+    the charge, and the recovery's note in its message. A stale release keeps it at 0."""
+    principal = await new_principal(store, 10 * PRICE)
+    store.ledger.instance_id = "dead-instance"
+    done = await reserve(store, principal, "req-done")
+    lost = await reserve(store, principal, "req-lost")
+    for rid, reservation in (("req-done", done), ("req-lost", lost)):
+        store.audit.record(fallback(rid, reservation))
+    await store.audit.flush()
+
+    async def completed(ids: list[str]) -> dict[str, int]:
+        return {done.id: PRICE}
+
+    store.ledger.instance_id = "alive"
+    assert await store.ledger.resolve_orphans("dead-instance", completed) == (1, 1)
+    [charged] = await rows(store, request_id="req-done")
+    [released] = await rows(store, request_id="req-lost")
+    assert (charged.door, charged.outcome, charged.credits_charged) == ("rest", "OK", PRICE)
+    assert "process died after the call" in charged.message
+    assert (released.credits_charged, released.call_id) == (0, lost.id)
+    assert "process died" in released.message
+    async with store.engine.connect() as conn:
+        total = (await conn.execute(select(func.sum(audit_events.c.credits_charged)))).scalar()
+    assert int(total) == PRICE
+    assert await store.accounts.ledger_sum(principal.account_id) == 9 * PRICE
+
+
+async def test_two_calls_of_one_account_in_one_batch_each_carry_their_own_charge(
+    store: Store,
+) -> None:
+    """One batch resolves three calls of one account (two keys): a full charge, a partial
+    charge, a release, and a second settle of the first call (a duplicate, not applied). Each
+    record carries its own call's key and the charge its resolution made; the duplicate adds
+    none. On PostgreSQL the batch is the one-statement path (its `aud` CTE)."""
+    principal = await new_principal(store, 10 * PRICE)
+    _, raw = await store.accounts.create_key(principal.account_id, "second", ["*"])
+    other = await store.keys.authenticate(raw)
+    assert other is not None
+    a, b, c = [
+        await reserve(store, p, f"req-{n}")
+        for n, p in (("a", principal), ("b", other), ("c", principal))
+    ]
+
+    def ev(rid: str, reservation: Reservation, key: str, charged: int) -> AuditEvent:
+        return dataclasses.replace(
+            event(rid, charged), key_id=key, call_id=reservation.id, account_id="acct"
+        )
+
+    ledger = store.ledger
+    batches, single = ledger.stats.batches, ledger.stats.single_statement
+    await asyncio.gather(
+        ledger.settle(a, PRICE, ev("req-a", a, principal.key_id, PRICE)),
+        ledger.settle(b, PRICE // 5, ev("req-b", b, other.key_id, PRICE // 5)),
+        ledger.release(c, ev("req-c", c, principal.key_id, 0)),
+        ledger.settle(a, PRICE // 2, ev("req-a-again", a, principal.key_id, PRICE // 2)),
+    )
+    assert ledger.stats.batches == batches + 1  # the four resolutions shared one batch
+    if store.engine.dialect.name == "postgresql":
+        assert ledger.stats.single_statement == single + 1
+    found = {r.call_id: r for r in await rows(store)}
+    assert set(found) == {a.id, b.id, c.id}
+    assert (found[a.id].request_id, found[a.id].key_id, found[a.id].credits_charged) == (
+        "req-a",
+        principal.key_id,
+        PRICE,
+    )
+    assert (found[b.id].request_id, found[b.id].key_id, found[b.id].credits_charged) == (
+        "req-b",
+        other.key_id,
+        PRICE // 5,
+    )
+    assert (found[c.id].request_id, found[c.id].credits_charged) == ("req-c", 0)
+    for reservation in (a, b, c):
+        assert (
+            await charged_in_ledger(store, reservation.id) == found[reservation.id].credits_charged
+        )
+    assert await store.accounts.ledger_sum(principal.account_id) == 10 * PRICE - PRICE - PRICE // 5

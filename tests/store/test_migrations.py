@@ -17,7 +17,7 @@ from toolwire.store.migrations import SCHEMA_HEAD, SCRIPT_LOCATION, alembic_conf
 from toolwire.store.tables import metadata
 
 TABLES = {"accounts", "api_keys", "ledger_entries", "audit_events", "system_meta", "secrets"}
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 
 def test_the_schema_head_constant_is_alembics_head() -> None:

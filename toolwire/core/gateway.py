@@ -87,6 +87,7 @@ from toolwire.core.model import (
     Principal,
     Reservation,
     ToolCall,
+    new_call_id,
 )
 from toolwire.core.pause import PausingChannel
 from toolwire.core.ports import (
@@ -161,6 +162,20 @@ class _Run:
     span: CallSpan | None = None
     settled_audit: AuditEvent | None = None
     """The call's audit event when the ledger committed it with the settle (step 10)."""
+    own_id: str | None = None
+    """The call's identity when it reserved nothing (made on first use, `call_id`)."""
+
+    @property
+    def call_id(self) -> str:
+        """The call's identity in its audit record (`AuditEvent.call_id`): the reservation's id
+        once credits were reserved (the ledger, and a recovery, write the record under it), else
+        one made for this call. Every event the call builds carries the same one, so a record
+        written twice (a settle whose commit was not confirmed, then the sink) is stored once."""
+        if self.reservation is not None:
+            return self.reservation.id
+        if self.own_id is None:
+            self.own_id = new_call_id()
+        return self.own_id
 
     @property
     def op_(self) -> Operation:
@@ -687,6 +702,7 @@ class Gateway:
             arguments=run.arguments
             if validated and op is not None and op.audit_arguments
             else None,
+            call_id=run.call_id,
         )
         return event
 
@@ -792,9 +808,12 @@ class Gateway:
                 return charge, await self.ledger.settle(reservation, charge, event), True
             return 0, await self.ledger.release(reservation, event), True
         except Exception:
-            # The reservation stays open; the ledger's reconciler releases it later (and writes
-            # its own record). The call's own outcome stands: a bookkeeping failure must not
-            # turn a result into an error; its audit record goes to the sink, charged nothing.
+            # The reservation stays open; the ledger's reconciler releases it later (and makes
+            # the record's charge its own). The call's own outcome stands: a bookkeeping failure
+            # must not turn a result into an error; its audit record goes to the sink, charged
+            # nothing. The settle may have committed all the same (a connection lost after the
+            # commit, before its answer): the record is keyed by the call's id (the
+            # reservation's), so the sink's write of it then stores nothing.
             log.exception("could not settle reservation %s", reservation.id)
             return 0, reservation.balance_after, False
 

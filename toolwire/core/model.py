@@ -7,6 +7,7 @@ a door's rendering turns them into decimal credits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -181,7 +182,12 @@ class AuditEvent:
     arguments (`toolwire.core.audit.arguments_digest`); `arguments` holds the arguments
     themselves only when the operation asks for it (`audit: {tool: {arguments: true}}`), and the
     sink redacts them before they are stored. `upstream` is the upstream's config name (None for
-    a built-in tool)."""
+    a built-in tool).
+
+    `call_id` is the call's identity, unique per call: the reservation's id when the call
+    reserved credits (the ledger and a recovery write the same call's record under it), else a
+    fresh random ``call_<24 hex>``. At most one record per `call_id` is ever stored: every
+    write of a record is idempotent on it (docs/design/durable-audit.md)."""
 
     request_id: str
     at: float
@@ -199,3 +205,9 @@ class AuditEvent:
     upstream: str | None = None
     arguments_digest: str | None = None
     arguments: Mapping[str, Any] | None = None
+    call_id: str = field(default_factory=lambda: new_call_id())
+
+
+def new_call_id() -> str:
+    """A fresh call identity for an audit record (96 random bits)."""
+    return "call_" + os.urandom(12).hex()

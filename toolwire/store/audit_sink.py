@@ -4,7 +4,9 @@ What it is: `record(event)` appends to an in-memory buffer and returns at once; 
 writes the buffer in batches (one executemany) about every 200 ms, or as soon as 500 events are
 waiting; `close()` writes what is left. The buffer is bounded: beyond `max_buffer` events the
 oldest are dropped and counted (`dropped`), with a warning. A failed write is retried with back-off
-while the buffer allows. `recent()` reads events back, newest first.
+while the buffer allows; every write is ``ON CONFLICT DO NOTHING`` on the call's id
+(`AuditEvent.call_id`), so a batch whose commit applied but raised is not stored twice, nor a
+record the ledger already committed with its settle. `recent()` reads events back, newest first.
 
 Arguments: an event's `arguments` (present only for tools whose config keeps them) are passed
 through `redact` (the vault's redactor, `Redactor.scrub_obj`) in the writer, off the call path,
@@ -30,7 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,12 +41,13 @@ from toolwire.core.model import AuditEvent
 from toolwire.core.records import AuditRecord
 from toolwire.store._common import sqlite_timestamp
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
-from toolwire.store.tables import audit_events
+from toolwire.store.tables import AUDIT_CALL_PREDICATE, audit_events
 
 __all__ = [
     "AUDIT_COLUMNS",
     "AuditRecord",
     "SqlAuditSink",
+    "audit_insert",
     "audit_row",
     "record_of",
     "sqlite_audit_values",
@@ -76,6 +80,7 @@ class SqlAuditSink:
         # SQLite: batches go through the raw sqlite3 connection in a worker thread, off the
         # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
         self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
+        self._insert_stmt = audit_insert(engine)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._interval = flush_interval
         self._batch_size = batch_size
@@ -189,7 +194,7 @@ class SqlAuditSink:
     async def _insert(self, batch: list[AuditEvent]) -> None:
         if self._sqlite is None:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(audit_events), [self.row(e) for e in batch])
+                await conn.execute(self._insert_stmt, [self.row(e) for e in batch])
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
@@ -255,6 +260,7 @@ def audit_row(event: AuditEvent, redact: Redact | None = None) -> dict[str, Any]
         "upstream": event.upstream,
         "arguments_digest": event.arguments_digest,
         "arguments": _arguments(event, redact),
+        "call_id": event.call_id,
     }
 
 
@@ -285,12 +291,25 @@ AUDIT_COLUMNS = (
     "upstream",
     "arguments_digest",
     "arguments",
+    "call_id",
 )
 """Every column an audit row has, in one fixed order."""
 SQLITE_AUDIT_INSERT = (
     f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})"
+    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)}) "
+    f"ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
 )
+"""One audit row on the raw sqlite3 connection; a call's record already stored is kept."""
+
+
+def audit_insert(engine: AsyncEngine | Engine) -> Any:
+    """The SQLAlchemy INSERT of audit rows, ``ON CONFLICT DO NOTHING`` on the call's id: a
+    call's record already stored (by the settle that committed it, or a write retried after a
+    commit whose answer was lost) is kept and the new one dropped."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(audit_events).on_conflict_do_nothing(
+        index_elements=[audit_events.c.call_id], index_where=text(AUDIT_CALL_PREDICATE)
+    )
 
 
 def sqlite_audit_values(row: Mapping[str, Any]) -> tuple[Any, ...]:

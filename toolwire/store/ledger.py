@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import exists, func, insert, select
+from sqlalchemy import case, exists, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -66,8 +66,8 @@ from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
 from toolwire.core.model import AuditEvent, Principal, Reservation, micro_to_credits
 from toolwire.store import budgets, ledger_pg, ledger_sqlite
-from toolwire.store._common import is_positive_int, utcnow
-from toolwire.store.audit_sink import audit_row
+from toolwire.store._common import is_positive_int, upsert_insert, utcnow
+from toolwire.store.audit_sink import audit_insert, audit_row
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
 from toolwire.store.ledger_sql import (
@@ -78,7 +78,12 @@ from toolwire.store.ledger_sql import (
     SqliteStatements,
     resolution_insert,
 )
-from toolwire.store.tables import RESOLVING_KINDS, audit_events, ledger_entries
+from toolwire.store.tables import (
+    AUDIT_CALL_PREDICATE,
+    RESOLVING_KINDS,
+    audit_events,
+    ledger_entries,
+)
 
 log = logging.getLogger("toolwire.store.ledger")
 
@@ -174,6 +179,7 @@ class SqlLedger:
         audit_row: AuditRow = audit_row,
     ) -> None:
         self._engine = engine
+        self._audit_insert = audit_insert(engine)
         self.audit_row = audit_row
         """An audit event as its `audit_events` row (the audit sink's `row`, which redacts)."""
         self.instance_id = instance_id
@@ -296,17 +302,24 @@ class SqlLedger:
         buckets = self._budget_rows.pop(reservation.id, ())
         return _Resolve(kind, reservation, charge, future, buckets=buckets, audit=audit)
 
-    def _audit_rows(self, resolves: list[_Resolve], applied: set[str]) -> list[dict[str, Any]]:
-        """The audit rows of the resolutions that carry one; a call whose reservation was
-        already resolved (by a recovery) is recorded as charged nothing here."""
-        rows = []
+    def _audit_rows(self, resolves: list[_Resolve]) -> list[dict[str, Any]]:
+        """The audit rows this batch writes with its resolutions: one per reservation (a call),
+        the first one carrying an event, under the reservation's id (`call_id`) and with the
+        charge of the resolution the batch writes for it (the first one: see
+        `_insert_resolutions`), never the event's own figure nor another call's. The caller
+        zeroes the charge where that resolution was not inserted (a recovery, or an earlier
+        attempt of this batch whose commit was not confirmed, resolved it first)."""
+        charges: dict[str, int] = {}
+        rows: dict[str, dict[str, Any]] = {}
         for op in resolves:
-            if op.audit is not None:
+            rid = op.reservation.id
+            charges.setdefault(rid, op.charge)
+            if op.audit is not None and rid not in rows:
                 row = self.audit_row(op.audit)
-                if op.reservation.id not in applied:
-                    row["credits_charged"] = 0
-                rows.append(row)
-        return rows
+                row["call_id"] = rid
+                row["credits_charged"] = charges[rid]
+                rows[rid] = row
+        return list(rows.values())
 
     async def balance(self, account_id: str) -> int:
         """The account's balance as this process last saw it commit, or read when that is older
@@ -458,8 +471,26 @@ class SqlLedger:
             if inserted is None:
                 return False
             await conn.execute(APPLY_UNCONDITIONAL, {"b_acc": row.account_id, "b_net": -amount})
-            await conn.execute(insert(audit_events), [_recovery_audit(row, charge, note, now)])
+            await conn.execute(self._recovery_insert(), [_recovery_audit(row, charge, note, now)])
         return True
+
+    def _recovery_insert(self) -> Any:
+        """The recovery's audit INSERT. The call may have a record already: one its gateway
+        handed to the sink when its settle failed (nothing committed, so it says charged 0);
+        a record the ledger committed with a resolution cannot exist here, since this
+        recovery just inserted the reservation's only one. That record is kept as the call's
+        one record, with the charge made here and the recovery's note added to its message."""
+        stmt = upsert_insert(self._engine, audit_events)
+        old = audit_events.c.message
+        new = stmt.excluded.message
+        return stmt.on_conflict_do_update(
+            index_elements=[audit_events.c.call_id],
+            index_where=text(AUDIT_CALL_PREDICATE),
+            set_={
+                "credits_charged": stmt.excluded.credits_charged,
+                "message": case((old.is_(None), new), else_=old + "; " + new),
+            },
+        )
 
     # the writer
 
@@ -702,11 +733,7 @@ class SqlLedger:
             ],
             now=utcnow(),
             instance_id=self.instance_id,
-            audits=[
-                ledger_pg.Audit(self.audit_row(op.audit), op.reservation.id)
-                for op in resolves
-                if op.audit is not None
-            ],
+            audits=self._audit_rows(resolves),
         )
         if written is None:
             return None
@@ -729,7 +756,7 @@ class SqlLedger:
     def _statements(self, conn: Connection) -> BatchStatements:
         if self._sqlite is not None:
             return SqliteStatements(conn)
-        return AlchemyStatements(conn, self._resolution_insert())
+        return AlchemyStatements(conn, self._resolution_insert(), self._audit_insert)
 
     def _write_batch(
         self, conn: Connection, reserves: list[_Reserve], resolves: list[_Resolve]
@@ -748,7 +775,10 @@ class SqlLedger:
             given_back: list[tuple[tuple[str, ...], int]] = []
             if resolves:
                 applied = self._insert_resolutions(sql, resolves, now)
-                audit_rows = self._audit_rows(resolves, applied)
+                audit_rows = self._audit_rows(resolves)
+                for row in audit_rows:
+                    if row["call_id"] not in applied:
+                        row["credits_charged"] = 0
                 if audit_rows:
                     sql.insert_audit(audit_rows)
                 seen: set[str] = set()
@@ -927,6 +957,7 @@ def _recovery_audit(row: Any, charge: int, note: str, now: datetime) -> dict[str
         "upstream": None,
         "arguments_digest": None,
         "arguments": None,
+        "call_id": row.reservation_id,
     }
 
 

@@ -11,9 +11,11 @@ own (autocommit: no BEGIN, no COMMIT round trips):
 3. ``upd``: per account, ``balance - (reserves - credits actually inserted)``, only where the
    balance covers it;
 4. ``ent``: the reserve entries;
-5. ``aud``: the audit records of the calls settled or released here (`Audit`), each with its
-   charge only where ``res`` really inserted its resolution (else 0: a recovery resolved it
-   first and wrote its own record), so the record commits with its settle;
+5. ``aud``: the audit records of the calls settled or released here (one per reservation,
+   `call_id` = the reservation's id, built by the ledger), each with its own resolution's charge
+   only where ``res`` really inserted it (else 0), ``ON CONFLICT DO NOTHING`` on the call's id:
+   a call whose record is already stored (a recovery's, or an earlier attempt of this batch
+   whose commit was not confirmed) keeps it, so the record commits with its settle, once;
 6. a check that every touched account was updated. If one was not (not enough credit for all of
    its reservations, or no such account) the check divides by zero: PostgreSQL aborts the whole
    statement, nothing of it is kept, and `write_batch` returns None so the caller runs the batch
@@ -34,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from toolwire.store.audit_sink import AUDIT_COLUMNS
-from toolwire.store.tables import RESOLVING_PREDICATE
+from toolwire.store.tables import AUDIT_CALL_PREDICATE, RESOLVING_PREDICATE
 
 BATCH_SQL = f"""
 WITH locked AS (
@@ -76,18 +78,18 @@ ent AS (
 aud AS (
     INSERT INTO audit_events
         (request_id, at, account_id, key_id, tool, operation, door, outcome, credits_charged,
-         latency_ms, credential_source, message, upstream, arguments_digest, arguments)
+         latency_ms, credential_source, message, upstream, arguments_digest, arguments, call_id)
     SELECT a.request_id, a.at, a.account_id, a.key_id, a.tool, a.operation, a.door, a.outcome,
-           CASE WHEN a.reservation_id IN (SELECT reservation_id FROM res)
-                THEN a.charged ELSE 0 END,
+           CASE WHEN a.call_id IN (SELECT reservation_id FROM res) THEN a.charged ELSE 0 END,
            a.latency_ms, a.credential_source, a.message, a.upstream, a.arguments_digest,
-           a.arguments
+           a.arguments, a.call_id
     FROM unnest($19::text[], $20::timestamptz[], $21::text[], $22::text[], $23::text[],
                 $24::text[], $25::text[], $26::text[], $27::bigint[], $28::float8[], $29::text[],
                 $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])
         AS a(request_id, at, account_id, key_id, tool, operation, door, outcome, charged,
              latency_ms, credential_source, message, upstream, arguments_digest, arguments,
-             reservation_id)
+             call_id)
+    ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING
 )
 SELECT 'r' AS k, reservation_id AS id, NULL::bigint AS balance FROM res
 UNION ALL SELECT 'a', id, balance FROM upd
@@ -122,15 +124,6 @@ class Reserve:
 
 
 @dataclass(frozen=True, slots=True)
-class Audit:
-    """A call's audit row (`toolwire.store.audit_sink.audit_row`) and the reservation it settles:
-    `row["credits_charged"]` is kept only if that reservation's resolution is inserted."""
-
-    row: Mapping[str, Any]
-    reservation_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class Written:
     """What the batch committed: the reservation ids whose resolution was inserted (not already
     resolved), and every touched account's balance after the batch."""
@@ -147,13 +140,15 @@ async def write_batch(
     *,
     now: datetime,
     instance_id: str | None,
-    audits: Sequence[Audit] = (),
+    audits: Sequence[Mapping[str, Any]] = (),
 ) -> Written | None:
     """Commit the batch on `conn` (an `asyncpg.Connection` outside any transaction) in one round
     trip. `totals`: every touched account -> the sum of its reservations in this batch (0 for an
     account only resolutions touch). None when some account cannot cover all of its
     reservations or does not exist: nothing was written, run the general path. Other database
     errors propagate (the batch's outcome is then unknown to the caller, as on the general path).
+    `audits`: the audit rows to commit with the resolutions (`AUDIT_COLUMNS`; `call_id` is the
+    reservation's id, `credits_charged` its resolution's charge, kept only if it is inserted).
     """
     # imported here, on PostgreSQL only: ~6 MB an idle SQLite gateway does not load
     import asyncpg  # type: ignore[import-untyped]
@@ -180,9 +175,8 @@ async def write_batch(
             [r.tool for r in reserves],
             [r.operation for r in reserves],
             len(accounts),
-            # $19..$33: the audit rows' columns; $34: their reservation ids
-            *[[a.row[name] for a in audits] for name in AUDIT_COLUMNS],
-            [a.reservation_id for a in audits],
+            # $19..$34: the audit rows' columns (`call_id` last: the reservation's id)
+            *[[a[name] for a in audits] for name in AUDIT_COLUMNS],
         )
     except asyncpg.DivisionByZeroError:
         return None  # some account fell short: the statement was rolled back whole

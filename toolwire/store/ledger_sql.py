@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.store._common import sqlite_timestamp, upsert_insert
 from toolwire.store.audit_sink import SQLITE_AUDIT_INSERT, sqlite_audit_values
-from toolwire.store.tables import RESOLVING_PREDICATE, accounts, audit_events, ledger_entries
+from toolwire.store.tables import RESOLVING_PREDICATE, accounts, ledger_entries
 
 ENTRY_COLUMNS = (
     "account_id",
@@ -97,15 +97,18 @@ class BatchStatements(Protocol):
         ids actually inserted."""
 
     def insert_audit(self, rows: Sequence[Row]) -> None:
-        """Insert the audit records of the calls this batch settles (`SqlAuditSink.row`)."""
+        """Insert the audit records of the calls this batch settles (`SqlAuditSink.row`); a
+        call whose record is already stored (same `call_id`) keeps it."""
 
 
 class AlchemyStatements:
     """The statements through SQLAlchemy Core: correct on every backend."""
 
-    def __init__(self, conn: Connection, resolution_stmt: Any) -> None:
+    def __init__(self, conn: Connection, resolution_stmt: Any, audit_stmt: Any) -> None:
         self.conn = conn
         self.resolution_stmt = resolution_stmt
+        self.audit_stmt = audit_stmt
+        """`audit_sink.audit_insert`: ON CONFLICT DO NOTHING on the call's id."""
 
     def read(self, account_id: str) -> int | None:
         return _int(self.conn.execute(READ, {"b_acc": account_id}).scalar())
@@ -129,7 +132,7 @@ class AlchemyStatements:
         return {str(rid) for rid in inserted}
 
     def insert_audit(self, rows: Sequence[Row]) -> None:
-        self.conn.execute(insert(audit_events), [dict(row) for row in rows])
+        self.conn.execute(self.audit_stmt, [dict(row) for row in rows])
 
 
 class SqliteStatements:

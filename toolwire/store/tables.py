@@ -110,6 +110,8 @@ _kind_list = ", ".join(f"'{kind}'" for kind in LEDGER_KINDS)
 _resolving_list = ", ".join(f"'{kind}'" for kind in RESOLVING_KINDS)
 RESOLVING_PREDICATE = f"kind IN ({_resolving_list})"
 """The partial-index predicate, as SQL text (also used as ON CONFLICT's index_where)."""
+AUDIT_CALL_PREDICATE = "call_id IS NOT NULL"
+"""The predicate of the audit records' unique call index (and its ON CONFLICT's index_where)."""
 
 ledger_entries = Table(
     "ledger_entries",
@@ -159,11 +161,22 @@ audit_events = Table(
     Column("upstream", Text, nullable=True),
     Column("arguments_digest", Text, nullable=True),
     Column("arguments", Text, nullable=True),
+    Column("call_id", Text, nullable=True),
     Index("ix_audit_events_account_id_at", "account_id", "at"),
     Index("ix_audit_events_at", "at"),
+    Index(
+        "uq_audit_events_call_id",
+        "call_id",
+        unique=True,
+        sqlite_where=text(AUDIT_CALL_PREDICATE),
+        postgresql_where=text(AUDIT_CALL_PREDICATE),
+    ),
 )
 """One row per call (migration 0004 added `upstream`, `arguments_digest` and `arguments`, the
-redacted JSON kept only for tools whose config asks; docs/audit.md)."""
+redacted JSON kept only for tools whose config asks; docs/audit.md). Migration 0007 added
+`call_id`, the call's identity (`AuditEvent.call_id`; NULL in rows written before it), unique:
+every write of a record is ``ON CONFLICT DO NOTHING`` on it, so a record written twice (a
+settle whose commit was not confirmed, a retried batch) is stored once."""
 
 system_meta = Table(
     "system_meta",

@@ -33,7 +33,7 @@ LOCK_KEY = int.from_bytes(b"toolwire", "big")
 """The PostgreSQL advisory lock id held while migrating (fits a signed 64-bit integer)."""
 
 HEAD = "head"
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 """The newest script in versions/: a restart whose database records it skips Alembic (and its
 import). A new migration moves it (tests/store/test_migrations.py checks it is Alembic's head)."""
 
