@@ -122,6 +122,7 @@ async def build_services(
         connect_timeout_s=settings.db_connect_timeout_s,
         pool_timeout_s=settings.db_pool_timeout_s,
         statement_timeout_s=settings.db_statement_timeout_s,
+        busy_timeout_s=settings.db_busy_timeout_s,
     )
     try:
         admin_account = await admin_account_id(store)

@@ -116,6 +116,7 @@ async def bootstrap_once(settings: Settings) -> FirstStart | None:
         connect_timeout_s=settings.db_connect_timeout_s,
         pool_timeout_s=settings.db_pool_timeout_s,
         statement_timeout_s=settings.db_statement_timeout_s,
+        busy_timeout_s=settings.db_busy_timeout_s,
     )
     try:
         return await first_start(settings, store, await admin_account_id(store))

@@ -97,6 +97,8 @@ class Settings:
     """PostgreSQL: waiting for a free pooled connection fails after this (UNAVAILABLE)."""
     db_statement_timeout_s: float = 60.0
     """PostgreSQL: a statement fails after this instead of holding a request (UNAVAILABLE)."""
+    db_busy_timeout_s: float = 15.0
+    """SQLite: a write waiting for another process's lock fails after this (UNAVAILABLE)."""
     explicit_forbidden: bool = False
     """Off by default: a tool the key may not call is answered exactly as an unknown one
     (TOOL_NOT_FOUND), in every door. On, it is answered FORBIDDEN, for debugging scopes."""
@@ -152,6 +154,7 @@ class Settings:
             ("db_connect_timeout_s", self.db_connect_timeout_s),
             ("db_pool_timeout_s", self.db_pool_timeout_s),
             ("db_statement_timeout_s", self.db_statement_timeout_s),
+            ("db_busy_timeout_s", self.db_busy_timeout_s),
         ):
             if not 0 < seconds <= 3600:
                 raise ValueError(f"TOOLWIRE_{name.upper()} must be from 0 (excluded) to 3600 s")

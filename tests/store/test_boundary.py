@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,6 +110,29 @@ async def test_sqlite_unable_to_open_its_file_is_unavailable(tmp_path: Path) -> 
     finally:
         await inner.close()
         await engine.dispose()
+
+
+async def test_sqlite_locked_by_another_process_past_the_busy_timeout_is_unavailable(
+    tmp_path: Path,
+) -> None:
+    # Another connection holds the write lock; the store's busy timeout is 0.2 s (the
+    # `TOOLWIRE_DB_BUSY_TIMEOUT_S` setting), so the reservation fails with SQLITE_BUSY then.
+    path = tmp_path / "toolwire.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{path}", busy_timeout_s=0.2)
+    try:
+        principal = await new_principal(store, 100)
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            with pytest.raises(Unavailable):
+                await store.ledger.reserve(principal, 10, request_id="r", tool="t", operation="o")
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        # the lock gone, the same store serves again
+        await store.ledger.reserve(principal, 10, request_id="r", tool="t", operation="o")
+    finally:
+        await store.close()
 
 
 async def test_a_connect_that_hangs_times_out_as_unavailable(silent_server: int) -> None:

@@ -26,6 +26,7 @@ from toolwire.store.db import (
     PG_COMMAND_TIMEOUT_S,
     PG_CONNECT_TIMEOUT_S,
     PG_POOL_TIMEOUT_S,
+    SQLITE_BUSY_TIMEOUT_MS,
     create_engine,
 )
 from toolwire.store.keys import SqlKeyStore
@@ -80,12 +81,13 @@ class Store:
         connect_timeout_s: float = PG_CONNECT_TIMEOUT_S,
         pool_timeout_s: float = PG_POOL_TIMEOUT_S,
         statement_timeout_s: float = PG_COMMAND_TIMEOUT_S,
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
     ) -> Store:
         """Connect to `url` (``sqlite+aiosqlite:///abs/path.db`` or ``postgresql+asyncpg://...``),
-        migrate to head, and start the writers. The timeouts (seconds, PostgreSQL) are
-        `toolwire.store.db.create_engine`'s. The key store, accounts and ledger sit behind the
-        store's boundary (`toolwire.store.boundary.guard`): an unreachable database reaches
-        their callers as `Unavailable`."""
+        migrate to head, and start the writers. The timeouts (seconds; PostgreSQL's three,
+        SQLite's `busy_timeout_s`) are `toolwire.store.db.create_engine`'s. The key store,
+        accounts and ledger sit behind the store's boundary (`toolwire.store.boundary.guard`):
+        an unreachable database reaches their callers as `Unavailable`."""
         if run_migrations:
             await migrate(url)
         engine = create_engine(
@@ -93,6 +95,7 @@ class Store:
             connect_timeout_s=connect_timeout_s,
             pool_timeout_s=pool_timeout_s,
             statement_timeout_s=statement_timeout_s,
+            busy_timeout_s=busy_timeout_s,
         )
         try:
             keys = SqlKeyStore(engine, key_cache_seconds)

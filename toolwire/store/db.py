@@ -11,8 +11,10 @@ form) nor schema management (`toolwire.store.migrations`).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import sys
+import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event, exc, make_url
@@ -136,6 +138,7 @@ def create_engine(
     connect_timeout_s: float = PG_CONNECT_TIMEOUT_S,
     pool_timeout_s: float = PG_POOL_TIMEOUT_S,
     statement_timeout_s: float = PG_COMMAND_TIMEOUT_S,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An `AsyncEngine` for a `sqlite+aiosqlite:///abs/path.db` or `postgresql+asyncpg://` URL.
@@ -143,12 +146,16 @@ def create_engine(
     PostgreSQL only: a connection attempt fails after `connect_timeout_s`, waiting for a pooled
     connection after `pool_timeout_s`, a statement after `statement_timeout_s` (seconds; the
     `TOOLWIRE_DB_*_TIMEOUT_S` settings), each as an error `unreachable` classifies as an outage.
+    SQLite only: a statement waiting for another connection's lock fails after `busy_timeout_s`
+    (`TOOLWIRE_DB_BUSY_TIMEOUT_S`; SQLITE_BUSY, an outage too); `sync_sqlite_engine` keeps it.
     Extra keyword arguments go to `create_async_engine` (e.g. `poolclass` for a one-off engine).
     """
     parsed = parse_url(url)
     if parsed.drivername.startswith("sqlite"):
         engine = create_async_engine(parsed, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        busy_ms = max(1, round(busy_timeout_s * 1000))
+        _SQLITE_BUSY_MS[engine.sync_engine] = busy_ms
+        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_on_connect, busy_ms))
         return engine
     options: dict[str, Any] = {"pool_pre_ping": False}
     if "poolclass" not in kwargs:
@@ -172,15 +179,20 @@ def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
     sync = sa_create_engine(
         url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
     )
-    event.listen(sync, "connect", _sqlite_on_connect)
+    busy_ms = _SQLITE_BUSY_MS.get(engine.sync_engine, SQLITE_BUSY_TIMEOUT_MS)
+    event.listen(sync, "connect", functools.partial(_sqlite_on_connect, busy_ms))
     return sync
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+_SQLITE_BUSY_MS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+"""Each SQLite engine's busy timeout (ms), for the plain engines made beside it."""
+
+
+def _sqlite_on_connect(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # busy_timeout first: switching to WAL needs a lock another process may briefly hold.
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")

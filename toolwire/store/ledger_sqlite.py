@@ -85,6 +85,9 @@ class SqliteWriter:
         self.state = WriterState()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._conn: Connection | None = None
+        self._busy_ms = SQLITE_BUSY_TIMEOUT_MS
+        """The connection's own busy timeout (`TOOLWIRE_DB_BUSY_TIMEOUT_S`), put back after
+        each commit on the loop (which runs with 0)."""
 
     async def run(self, write: Callable[[Connection], T], *, alone: bool) -> T:
         """`write(conn)` runs the batch in one transaction on the writer connection and returns
@@ -123,7 +126,7 @@ class SqliteWriter:
             raise
         finally:
             if not conn.closed:
-                raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         self.state.on_loop += 1
         return True, outcome
 
@@ -149,6 +152,7 @@ class SqliteWriter:
             raw = self._conn.connection.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA wal_autocheckpoint = 0")
+            self._busy_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
         return self._conn
 
     def _drop(self) -> None:
