@@ -273,20 +273,47 @@ class AnswerLost:
     async def balance(self, account_id: str) -> int:
         return int(await self.ledger.balance(account_id))
 
+    async def resolution(self, reservation: Any) -> int | None:
+        value: int | None = await self.ledger.resolution(reservation)
+        return value
+
 
 @pytest.mark.parametrize(("mode", "charged"), [("ok", PRICE), ("upstream", 0)])
 async def test_a_settle_committed_but_not_confirmed_leaves_one_audit_record(
     store: Store, upstream: Upstream, mode: str, charged: int
 ) -> None:
-    """The gateway falls back to the sink for a settle (or release) it believes failed; the
-    settle had committed the record: the call still has exactly one, with the ledger's charge."""
+    """The settle (or release) committed but raised in the gateway: the receipt, the ledger and
+    the call's one audit record all say what the ledger charged."""
     gateway = Gateway(catalog(upstream), AnswerLost(store.ledger), store.audit, default_timeout=5)
     who = await account(store, 10)
-    await gateway.execute(who, call("paid.run", mode))
+    outcome = await gateway.execute(who, call("paid.run", mode))
+    assert (outcome.meta.credits_charged, outcome.meta.balance) == (charged, 10 * MICRO - charged)
     await store.audit.flush()
     [record] = await store.audit.recent(10, account_id=who.account_id)
     assert record.credits_charged == charged
     await assert_balanced(store, who, 10 - charged / MICRO)
+
+
+async def test_a_settle_that_did_not_commit_is_answered_and_audited_uncharged(
+    store: Store, upstream: Upstream
+) -> None:
+    """Every settle attempt failed and nothing committed: charged 0 on the receipt and the
+    record; the reservation stays open for the reconciler, whose release keeps that record."""
+
+    class Down(AnswerLost):
+        async def settle(self, *args: Any) -> int:
+            raise ConnectionRefusedError("database down")
+
+    gateway = Gateway(catalog(upstream), Down(store.ledger), store.audit, default_timeout=5)
+    who = await account(store, 10)
+    outcome = await gateway.execute(who, call("paid.run"))
+    assert outcome.ok and outcome.meta.credits_charged == 0
+    await store.audit.flush()  # the sink writes within ~200 ms; the reconciler comes much later
+    assert await store.ledger.reconcile(stale_after=0) == 1
+    [record] = await store.audit.recent(10, account_id=who.account_id)
+    assert (record.outcome, record.credits_charged) == ("OK", 0)
+    assert "reconcile: stale reservation" in (record.message or "")
+    await assert_balanced(store, who, 10)
 
 
 async def test_visible_lists_only_what_the_key_may_call(gateway: Gateway, store: Store) -> None:

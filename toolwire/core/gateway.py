@@ -576,6 +576,8 @@ class Gateway:
         event = self._event(run, outcome, charge, message)
         run.charged, run.balance, written = await self._settle(run.reservation, charge, event)
         if written:
+            if run.charged != charge:  # what the ledger holds, for the metrics and the span
+                event = dataclasses.replace(event, credits_charged=run.charged)
             run.settled_audit = event
 
     def audit_call(self, run: _Run) -> None:
@@ -801,21 +803,37 @@ class Gateway:
         self, reservation: Reservation, charge: int, event: AuditEvent
     ) -> tuple[int, int, bool]:
         """Charge `charge` or release, committing `event` with it; returns (charged, balance,
-        whether `event` was written). Runs shielded: a cancelled call still resolves its
+        whether the call's record was written with a resolution). When the settle raises, what
+        the ledger holds decides: a resolution committed after all, or none (charged 0, the
+        record left to the sink). Runs shielded: a cancelled call still resolves its
         reservation, and is never charged (no result was given)."""
         try:
             if charge:
                 return charge, await self.ledger.settle(reservation, charge, event), True
             return 0, await self.ledger.release(reservation, event), True
         except Exception:
-            # The reservation stays open; the ledger's reconciler releases it later (and makes
-            # the record's charge its own). The call's own outcome stands: a bookkeeping failure
-            # must not turn a result into an error; its audit record goes to the sink, charged
-            # nothing. The settle may have committed all the same (a connection lost after the
-            # commit, before its answer): the record is keyed by the call's id (the
-            # reservation's), so the sink's write of it then stores nothing.
             log.exception("could not settle reservation %s", reservation.id)
-            return 0, reservation.balance_after, False
+        # The settle may have committed all the same (the connection lost after the commit,
+        # before its answer): then the receipt says what the ledger charged, and the record
+        # committed with that resolution (or a recovery's, if one came first) is the call's.
+        charged = await self._resolution(reservation)
+        if charged is not None:
+            return charged, reservation.balance_after + reservation.amount - charged, True
+        # Open (or unknown: the ledger cannot be read either). It stays open; the ledger's
+        # reconciler releases it later and makes the record's charge its own. The call's own
+        # outcome stands: a bookkeeping failure must not turn a result into an error; its
+        # audit record goes to the sink, charged nothing. Keyed by the call's id (the
+        # reservation's), it is stored once even if the settle did commit.
+        return 0, reservation.balance_after, False
+
+    async def _resolution(self, reservation: Reservation) -> int | None:
+        """What the ledger holds for `reservation` after a failed settle; None when it is open
+        or cannot be read."""
+        try:
+            return await self.ledger.resolution(reservation)
+        except Exception:
+            log.warning("could not read reservation %s after its settle failed", reservation.id)
+            return None
 
 
 def _cancel_reason(exc: BaseException) -> str:

@@ -245,6 +245,12 @@ class Ledger(Protocol):
 
     async def balance(self, account_id: str) -> int: ...
 
+    async def resolution(self, reservation: Reservation) -> int | None:
+        """What the reservation's settle or release charged (micro-credits; 0 for a release),
+        or None while it is open. What a caller reads when its settle raised: the settle may
+        have committed all the same (the connection lost after the commit)."""
+        ...
+
 
 class IdempotencyStore(Protocol):
     """Remembers calls made with an `Idempotency-Key`, per API key, for a configurable window.

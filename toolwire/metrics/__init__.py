@@ -216,6 +216,7 @@ class CountedLedger:
         self.inner = ledger
         self._counts = counts
         self.balance = ledger.balance
+        self.resolution = ledger.resolution
 
     async def reserve(
         self, principal: Principal, amount: int, *, request_id: str, tool: str, operation: str

@@ -335,6 +335,17 @@ class SqlLedger:
         self._remember(account_id, int(value))
         return int(value)
 
+    async def resolution(self, reservation: Reservation) -> int | None:
+        """The charge of `reservation`'s charge or release entry (0 for a release), None while
+        it has none (read from the database, whoever wrote it)."""
+        query = select(ledger_entries.c.charged).where(
+            ledger_entries.c.reservation_id == reservation.id,
+            ledger_entries.c.kind.in_(RESOLVING_KINDS),
+        )
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(query)).scalar()
+        return None if value is None else int(value)
+
     def _remember(self, account_id: str, balance: int) -> None:
         if len(self._balances) >= BALANCE_CACHE_SIZE and account_id not in self._balances:
             self._balances.pop(next(iter(self._balances)))
