@@ -206,6 +206,7 @@ class McpUpstream:
                 tools_changed=self._tools_changed,
                 resource_updated=self._resource_updated,
                 content_changed=self._content_changed,
+                missed=self._missed,
             )
             if platform
             else Hooks()
@@ -461,6 +462,24 @@ class McpUpstream:
         URI subscribed here, so an upstream cannot push updates nobody asked for."""
         if self._updated is not None and uri in self._subscribers:
             await self._updated(resource_uri(self.name, uri))
+
+    async def _missed(self) -> None:
+        """The platform session's change stream was opened again after it dropped, with no
+        replay: a list change or resource update sent meanwhile is lost. In doubt, say
+        everything may have changed: the tools are listed again (clients hear `list_changed`
+        only if they differ), the resource and prompt lists are announced as changed, and
+        every resource subscribed here as updated (clients read it again)."""
+        if self._closed:
+            return
+        log.info("MCP upstream %s: change stream reopened; re-reading it all", self.name)
+        self._tools_changed()
+        self._content_changed("resources")
+        self._content_changed("prompts")
+        for uri in list(self._subscribers):
+            try:
+                await self._resource_updated(uri)
+            except Exception as exc:
+                log.warning("MCP upstream %s: announcing an update failed: %r", self.name, exc)
 
     async def complete(
         self, ref: dict[str, Any], argument: dict[str, Any], context: dict[str, Any] | None

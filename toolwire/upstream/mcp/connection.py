@@ -24,7 +24,7 @@ import contextvars
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -118,14 +118,21 @@ def _no_change(_kind: ContentKind) -> None:
     return None
 
 
+async def _nothing_missed() -> None:
+    return None
+
+
 @dataclass
 class Hooks:
     """What a connection tells its upstream: its tool list changed; its resource or prompt list
-    changed; a resource it subscribed to was updated (the upstream's own URI)."""
+    changed; a resource it subscribed to was updated (the upstream's own URI); its change stream
+    was opened again after it dropped, with no replay (`missed`: whatever the upstream said in
+    between is lost, so the upstream re-reads conservatively)."""
 
     tools_changed: Callable[[], None] = lambda: None
     resource_updated: Callable[[str], Awaitable[None]] | None = None
     content_changed: Callable[[ContentKind], None] = _no_change
+    missed: Callable[[], Coroutine[Any, Any, None]] = _nothing_missed
 
 
 @dataclass
@@ -165,6 +172,7 @@ class Connection:
             frozenset(),
             None,
         )
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     # -- life -------------------------------------------------------------------------------
 
@@ -246,8 +254,12 @@ class Connection:
         """2026-07-28 has no unsolicited notifications: list changes (tools, resources, prompts)
         and updates of the subscribed resources come on a `subscriptions/listen` stream, kept
         open for the session's life where the upstream has one, and opened again with the new
-        `resourceSubscriptions` whenever they change (`subscribe`, `unsubscribe`)."""
-        opened = False
+        `resourceSubscriptions` whenever they change (`subscribe`, `unsubscribe`).
+
+        A stream that dropped (or that the upstream ended) is opened again after
+        `RELISTEN_BACKOFF_S`; the spec has no replay, so once the new one is acknowledged the
+        upstream is told it may have missed something (`Hooks.missed`: re-list, re-announce)."""
+        opened = dropped = False
         while not self._stop.is_set():
             self._relisten.clear()
             uris = tuple(sorted(self._listen_uris))
@@ -261,6 +273,9 @@ class Connection:
                     opened = True
                     honoured = subscription.honored.resource_subscriptions or ()
                     await self._heard(uris, frozenset(honoured))
+                    if dropped:
+                        dropped = False
+                        self.reopened()
                     await self._events(subscription)
             except Exception as exc:
                 await self._heard(uris, frozenset(), exc)
@@ -269,10 +284,22 @@ class Connection:
                         "MCP upstream %s: no list-changed stream: %s", self.upstream, describe(exc)
                     )
                     return
+                dropped = True
                 log.info("MCP upstream %s: listen stream ended: %s", self.upstream, describe(exc))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(RELISTEN_BACKOFF_S):
                         await self._relisten.wait()
+
+    def reopened(self) -> None:
+        """A change stream of this session was opened again after it dropped, with no replay
+        (this module's listen stream; the handshake era's GET stream, reopened by the SDK
+        without `Last-Event-ID`, `transport.OriginGuard`): run `Hooks.missed` in a task of its
+        own (kept until done), so the stream is read meanwhile."""
+        if self._stop.is_set():
+            return
+        task = asyncio.create_task(self._hooks.missed(), name=f"mcp-missed-{self.upstream}")
+        self._catching_up.add(task)
+        task.add_done_callback(self._catching_up.discard)
 
     async def _events(self, subscription: Subscription) -> None:
         """Pass each event on until the stream ends or the subscribed URIs change."""

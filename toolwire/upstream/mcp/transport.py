@@ -59,6 +59,9 @@ class OriginGuard(httpx2.AsyncBaseTransport):
     """Below the SDK's HTTP client: credentials stay on their origin; a 404 to a request carrying
     a session id is reported (the SDK hands the caller the server's error body, not the status).
     Private addresses are refused by the pool below, at connect time (`http_pool`).
+    An event stream opened by a GET without `Last-Event-ID` after the session's first one is
+    the handshake era's GET stream reopened with no replay (the SDK reconnects it by itself):
+    reported (`Connection.reopened`), since what the upstream sent meanwhile is lost.
     The W3C trace context of the request (the SDK's client span, else the call's own,
     `connection.TRACE_HEADERS`) is added as `traceparent`/`tracestate` headers."""
 
@@ -68,11 +71,15 @@ class OriginGuard(httpx2.AsyncBaseTransport):
         confinement: Confinement,
         redactor: Redactor,
         on_session_lost: Callable[[], None] = lambda: None,
+        on_reopened: Callable[[], None] = lambda: None,
     ) -> None:
         self.inner = inner
         self.confinement = confinement
         self.redactor = redactor
         self.on_session_lost = on_session_lost
+        self.on_reopened = on_reopened
+        self.streams_opened = 0
+        """Event streams opened by a GET without `Last-Event-ID` on this session."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
@@ -92,6 +99,15 @@ class OriginGuard(httpx2.AsyncBaseTransport):
         response = await self.inner.handle_async_request(request)
         if response.status_code == 404 and "mcp-session-id" in request.headers:
             self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
+        elif (
+            request.method == "GET"
+            and response.status_code == 200
+            and "last-event-id" not in request.headers
+            and response.headers.get("content-type", "").startswith("text/event-stream")
+        ):
+            self.streams_opened += 1
+            if self.streams_opened > 1:
+                self.on_reopened()
         return response
 
     async def aclose(self) -> None:
@@ -204,5 +220,6 @@ async def build_client(
         Confinement.of((transport.url, token_url or "")),
         redactor,
         conn.lose_session,
+        conn.reopened,
     )
     return Client(_Streams(transport, guard, headers), **common)

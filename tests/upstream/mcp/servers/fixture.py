@@ -3,7 +3,8 @@ tests need that no published server has: one that crashes its process mid-call, 
 an enormous result, a notification flood, progress and logs, a tool list that changes, and
 (with FIXTURE_DESCRIPTION_FILE) a tool whose description is read from a file at start, and (with
 FIXTURE_CONTENT=1) a resource, a prompt and a tool that says their lists changed and the
-resource was updated, in whichever era the caller speaks.
+resource was updated, in whichever era the caller speaks, and one that ends every
+2026-07-28 listen stream and changes a tool and the resource while none is open.
 
     python fixture.py            # the MCPServer tools below
     python fixture.py bad        # a low-level server listing tools with invalid names/schemas
@@ -21,9 +22,11 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-server = MCPServer("fixture")
+BUS = InMemorySubscriptionBus()
+server = MCPServer("fixture", subscriptions=BUS)
 MARK = os.environ.get("FIXTURE_MARK", "")
 
 
@@ -120,13 +123,45 @@ async def grow(ctx: Context) -> str:
 
 
 NOTE = "fixture://note"
+NOTE_TEXT = ["a note"]
 
 if os.environ.get("FIXTURE_CONTENT"):
+    LISTEN = ListenHandler(BUS)
+    LISTENING = asyncio.Event()
+    """Set while `subscriptions/listen` is served; `vanish` holds new streams back meanwhile."""
+    LISTENING.set()
+
+    async def listen(ctx: Any, params: types.SubscriptionsListenRequestParams) -> Any:
+        await LISTENING.wait()
+        return await LISTEN(ctx, params)
+
+    server._lowlevel_server.add_request_handler(  # the SDK's handler, behind a gate
+        "subscriptions/listen", types.SubscriptionsListenRequestParams, listen
+    )
 
     @server.resource(NOTE)
     def note() -> str:
-        """A note that `churn` says was updated."""
-        return "a note"
+        """A note that `churn` says was updated (and `vanish` changes)."""
+        return NOTE_TEXT[0]
+
+    @server.tool()
+    async def vanish(ctx: Context) -> str:
+        """End every listen stream (2026-07-28: the spec's graceful close) and, before any can
+        be opened again, add the tool `late` and change fixture://note, saying so on the bus,
+        where nobody listens: a client that does not re-read after listening again misses it."""
+        LISTENING.clear()
+        LISTEN.close()
+
+        def late() -> str:
+            """A tool added while no listen stream was open."""
+            return "late here"
+
+        server.add_tool(late, name="late")
+        NOTE_TEXT[0] = "a changed note"
+        await ctx.notify_tools_changed()
+        await ctx.notify_resource_updated(NOTE)
+        LISTENING.set()
+        return "vanished"
 
     @server.prompt()
     def greet(name: str) -> str:
