@@ -18,7 +18,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,18 +41,33 @@ PORTS_ENV = "TOOLWIRE_TEST_PORTS"
 slice, below the kernel's ephemeral range, so one worker's port is never another's)."""
 
 _next_in_slice: dict[str, int] = {}
+_handing_out = threading.Lock()
+"""Held while a port is chosen: gateways started side by side (threads) call `free_port` at
+once, and without it two of them could read the same `_next_in_slice` and get the same port."""
+_handed_out: deque[int] = deque(maxlen=64)
+"""The ports this process handed out last: the kernel may pick a closed one again at once."""
 
 
 def free_port() -> int:
-    """A 127.0.0.1 TCP port nothing listens on now: the kernel's pick, or, when the
+    """A 127.0.0.1 TCP port nothing listens on now, and not one handed out lately in this
+    process (thread-safe: callers at once never get the same port): the kernel's pick, or, when the
     `TOOLWIRE_TEST_PORTS` slice is set, the next bindable one of the slice (round-robin, from a
     random start so that child processes do not replay the parent's sequence). Raises
     `RuntimeError` when no port of the slice can be bound."""
-    given = os.environ.get(PORTS_ENV, "")
+    with _handing_out:
+        port = _pick(os.environ.get(PORTS_ENV, ""))
+        _handed_out.append(port)
+        return port
+
+
+def _pick(given: str) -> int:
     if not given:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                return port
     low, _, high = given.partition("-")
     first, last = int(low), int(high)
     size = last - first + 1

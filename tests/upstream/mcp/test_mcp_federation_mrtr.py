@@ -366,6 +366,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGate
     try:
         if len(started) < len(futures):
             raise next(e for f in futures if (e := f.exception()) is not None)
+        # three instances, not one answering on another's port (`free_port`, thread-safe)
+        assert len({g.url for g in started}) == len(started), [g.url for g in started]
         yield tuple(started)
     finally:
         for running in started:
