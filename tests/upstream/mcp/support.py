@@ -155,12 +155,14 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def fixture_over(transport: str) -> Iterator[str]:
+def fixture_over(transport: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """tests/upstream/mcp/servers/fixture.py serving `http` (Streamable HTTP, yields its /mcp
-    URL) or `sse` (legacy HTTP+SSE, yields its /sse URL) on 127.0.0.1."""
+    URL) or `sse` (legacy HTTP+SSE, yields its /sse URL) on 127.0.0.1, with `env` added to its
+    environment."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(FIXTURE), transport, str(port)],
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -125,6 +125,65 @@ async def grow(ctx: Context) -> str:
 NOTE = "fixture://note"
 NOTE_TEXT = ["a note"]
 
+
+class GetStreams:
+    """ASGI wrapper (handshake era over HTTP): `drop()` ends the open GET stream as a dropped
+    connection would (the server hears a disconnect, the client sees the response end; no event
+    ids, so no replay) and holds new GET streams back until `reopen()`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.admitting = asyncio.Event()
+        self.admitting.set()
+        self.cut = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.ended.set()
+
+    async def drop(self) -> None:
+        self.admitting.clear()
+        self.cut.set()
+        await self.ended.wait()
+
+    def reopen(self) -> None:
+        self.admitting.set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        await self.admitting.wait()
+        self.cut.clear()
+        self.ended.clear()
+        finished = False
+
+        async def gated_receive() -> Any:
+            heard = asyncio.ensure_future(receive())
+            cut = asyncio.ensure_future(self.cut.wait())
+            await asyncio.wait({heard, cut}, return_when=asyncio.FIRST_COMPLETED)
+            if heard.done():
+                cut.cancel()
+                return heard.result()
+            heard.cancel()
+            return {"type": "http.disconnect"}
+
+        async def gated_send(message: Any) -> None:
+            nonlocal finished
+            if self.cut.is_set():
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, gated_receive, gated_send)
+        finally:
+            if not finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self.ended.set()
+
+
+GET_STREAMS: GetStreams | None = None
+
 if os.environ.get("FIXTURE_CONTENT"):
     LISTEN = ListenHandler(BUS)
     LISTENING = asyncio.Event()
@@ -146,21 +205,33 @@ if os.environ.get("FIXTURE_CONTENT"):
 
     @server.tool()
     async def vanish(ctx: Context) -> str:
-        """End every listen stream (2026-07-28: the spec's graceful close) and, before any can
-        be opened again, add the tool `late` and change fixture://note, saying so on the bus,
-        where nobody listens: a client that does not re-read after listening again misses it."""
+        """End the client's change streams (2026-07-28: every listen stream, by the spec's
+        graceful close; handshake era over HTTP: the GET stream, as a dropped connection) and,
+        before any can be opened again, add the tool `late` and change fixture://note, saying
+        so where nobody listens: a client that does not re-read after listening again misses
+        it."""
+        modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         LISTENING.clear()
-        LISTEN.close()
+        if modern:
+            LISTEN.close()
+        elif GET_STREAMS is not None:
+            await GET_STREAMS.drop()
 
         def late() -> str:
-            """A tool added while no listen stream was open."""
+            """A tool added while no change stream was open."""
             return "late here"
 
         server.add_tool(late, name="late")
         NOTE_TEXT[0] = "a changed note"
-        await ctx.notify_tools_changed()
-        await ctx.notify_resource_updated(NOTE)
+        if modern:
+            await ctx.notify_tools_changed()
+            await ctx.notify_resource_updated(NOTE)
+        else:
+            await ctx.request_context.session.send_tool_list_changed()
+            await ctx.request_context.session.send_resource_updated(NOTE)
         LISTENING.set()
+        if GET_STREAMS is not None:
+            GET_STREAMS.reopen()
         return "vanished"
 
     @server.prompt()
@@ -220,6 +291,12 @@ def bad_server() -> Any:
 if __name__ == "__main__":
     if sys.argv[1:] == ["bad"]:
         bad_server()
+    elif sys.argv[1:2] == ["http"] and os.environ.get("FIXTURE_CONTENT"):
+        import uvicorn
+
+        app = server.streamable_http_app(json_response=True, host="127.0.0.1")
+        GET_STREAMS = GetStreams(app)
+        uvicorn.run(GET_STREAMS, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
     elif sys.argv[1:2] == ["http"]:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
     elif sys.argv[1:2] == ["sse"]:
