@@ -29,28 +29,33 @@ from typing import Any
 
 import httpcore2
 import httpx
+import httpx2
 
 KEEPALIVE_EXPIRY_S = 5.0
 """Seconds an idle connection stays in the pool (httpx's default)."""
 
-ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    # most specific first: httpcore2's classes share bases (ConnectTimeout is a TimeoutException)
-    (httpcore2.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore2.ReadTimeout, httpx.ReadTimeout),
-    (httpcore2.WriteTimeout, httpx.WriteTimeout),
-    (httpcore2.PoolTimeout, httpx.PoolTimeout),
-    (httpcore2.TimeoutException, httpx.TimeoutException),
-    (httpcore2.ConnectError, httpx.ConnectError),
-    (httpcore2.ReadError, httpx.ReadError),
-    (httpcore2.WriteError, httpx.WriteError),
-    (httpcore2.NetworkError, httpx.NetworkError),
-    (httpcore2.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore2.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore2.ProtocolError, httpx.ProtocolError),
-    (httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol),
+ErrorRow = tuple[type[Exception], type[httpx.TransportError], type[httpx2.TransportError]]
+"""(httpcore2's class, httpx's, httpx2's) of one transport error."""
+ERRORS: tuple[ErrorRow, ...] = (
+    # most specific first: each library's classes share bases (ConnectTimeout is a TimeoutException)
+    (httpcore2.ConnectTimeout, httpx.ConnectTimeout, httpx2.ConnectTimeout),
+    (httpcore2.ReadTimeout, httpx.ReadTimeout, httpx2.ReadTimeout),
+    (httpcore2.WriteTimeout, httpx.WriteTimeout, httpx2.WriteTimeout),
+    (httpcore2.PoolTimeout, httpx.PoolTimeout, httpx2.PoolTimeout),
+    (httpcore2.TimeoutException, httpx.TimeoutException, httpx2.TimeoutException),
+    (httpcore2.ConnectError, httpx.ConnectError, httpx2.ConnectError),
+    (httpcore2.ReadError, httpx.ReadError, httpx2.ReadError),
+    (httpcore2.WriteError, httpx.WriteError, httpx2.WriteError),
+    (httpcore2.NetworkError, httpx.NetworkError, httpx2.NetworkError),
+    (httpcore2.RemoteProtocolError, httpx.RemoteProtocolError, httpx2.RemoteProtocolError),
+    (httpcore2.LocalProtocolError, httpx.LocalProtocolError, httpx2.LocalProtocolError),
+    (httpcore2.ProtocolError, httpx.ProtocolError, httpx2.ProtocolError),
+    (httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol, httpx2.UnsupportedProtocol),
 )
-"""httpcore2 exception class -> the httpx class raised for it (as httpx's own transport maps
-httpcore's)."""
+"""One row per transport error, the class of that name in each library: httpcore2's (what the
+sockets and httpcore2's pool raise), httpx's (what the HTTP adapter's path raises, as httpx's own
+transport maps httpcore's; `as_httpx`) and httpx2's (what the MCP SDK's client is given,
+`upstream.mcp.http1_transport`)."""
 
 
 class TooLarge(Exception):
@@ -63,7 +68,7 @@ class TooLarge(Exception):
 
 def as_httpx(exc: Exception, request: httpx.Request) -> Exception:
     """The httpx exception for an httpcore2 one (the same message); other exceptions unchanged."""
-    for core, mapped in ERRORS:
+    for core, mapped, _ in ERRORS:
         if isinstance(exc, core):
             return mapped(str(exc), request=request)
     return exc

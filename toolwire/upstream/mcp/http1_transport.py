@@ -28,33 +28,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn, cast
 
-import httpcore2
 import httpx
 import httpx2
 
 from toolwire.upstream.http1 import DEFAULT_PORTS, Http1Pool, Key, Streamed, request_head
+from toolwire.upstream.transport import ERRORS
 
-# most specific first: the timeouts share a base, as do the network errors
-ERRORS: tuple[tuple[tuple[type[Exception], ...], type[httpx2.TransportError]], ...] = (
-    ((httpcore2.ConnectTimeout, httpx.ConnectTimeout), httpx2.ConnectTimeout),
-    ((httpcore2.ReadTimeout, httpx.ReadTimeout), httpx2.ReadTimeout),
-    ((httpcore2.WriteTimeout, httpx.WriteTimeout), httpx2.WriteTimeout),
-    ((httpcore2.PoolTimeout, httpx.PoolTimeout), httpx2.PoolTimeout),
-    ((httpcore2.TimeoutException, httpx.TimeoutException), httpx2.TimeoutException),
-    ((httpcore2.ConnectError, httpx.ConnectError), httpx2.ConnectError),
-    ((httpcore2.ReadError, httpx.ReadError), httpx2.ReadError),
-    ((httpcore2.WriteError, httpx.WriteError), httpx2.WriteError),
-    ((httpcore2.NetworkError, httpx.NetworkError), httpx2.NetworkError),
-    ((httpcore2.RemoteProtocolError, httpx.RemoteProtocolError), httpx2.RemoteProtocolError),
-    ((httpcore2.LocalProtocolError, httpx.LocalProtocolError), httpx2.LocalProtocolError),
-    ((httpcore2.ProtocolError, httpx.ProtocolError), httpx2.ProtocolError),
-    ((httpcore2.UnsupportedProtocol, httpx.UnsupportedProtocol), httpx2.UnsupportedProtocol),
-)
-"""(httpcore2's class, httpx's class of the same name) -> httpx2's class raised for them."""
+TO_HTTPX2 = tuple(((core, ours), theirs) for core, ours, theirs in ERRORS)
+"""(httpcore2's class, httpx's class of the same name) -> httpx2's class raised for them: the rows
+of `upstream.transport.ERRORS`, most specific first."""
 
 
 def _raise_as_httpx2(exc: Exception, request: httpx2.Request) -> NoReturn:
-    for sources, mapped in ERRORS:
+    for sources, mapped in TO_HTTPX2:
         if isinstance(exc, sources):
             raise mapped(str(exc), request=request) from exc
     raise exc
