@@ -27,15 +27,21 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(app: ASGIApp, port: int = 0) -> Iterator[Served]:
-    """Serve `app` on 127.0.0.1:`port` (0: a free one)."""
+def serving(app: ASGIApp, port: int = 0, *, timeout_keep_alive: int = 5) -> Iterator[Served]:
+    """Serve `app` on 127.0.0.1:`port` (0: a free one); an idle keep-alive connection is closed
+    by the server after `timeout_keep_alive` seconds (uvicorn's default: 5)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=timeout_keep_alive,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)

@@ -5,7 +5,10 @@ pool, refused header injection, slow, broken and oversize answers, TLS; on async
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ssl
+import tracemalloc
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from tests.upstream.test_transport import Server
 from toolwire.upstream.http1 import Http1Pool
 from toolwire.upstream.net import BlockedAddress, GuardedBackend
 from toolwire.upstream.sockets import AsyncioBackend
-from toolwire.upstream.transport import TooLarge
+from toolwire.upstream.transport import TooLarge, Undecodable
 
 __all__ = ["certificate", "run"]  # fixtures used here
 
@@ -159,6 +162,64 @@ async def _slow_broken_and_oversize_answers() -> None:
         await pool.aclose()
 
 
+def gzipped(body: bytes, coding: bytes = b"gzip") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        coding,
+        len(body),
+        body,
+    )
+
+
+def bomb(size: int) -> bytes:
+    """A gzip stream of `size` zero bytes (about 1/1000 of that on the wire), made in pieces."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    piece = bytes(1 << 20)
+    out = [packer.compress(piece) for _ in range(size >> 20)]
+    return b"".join([*out, packer.flush()])
+
+
+async def _gzip_is_decoded_under_the_cap_and_other_codings_refused() -> None:
+    data = b'{"big": "' + b"x" * 5000 + b'"}'
+    packed = gzip.compress(data)
+    huge = bomb(64 << 20)  # 64 MiB of zeros in ~64 KB
+    replies = iter(
+        [
+            gzipped(packed),
+            gzipped(packed, b"X-GZIP"),
+            gzipped(b"{}", b"identity"),
+            b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n",
+            gzipped(huge),
+            gzipped(packed, b"br"),
+            gzipped(packed, b"gzip, gzip"),
+            gzipped(b"\x1f\x8b not gzip at all"),
+            gzipped(packed[:-20]),  # cut short
+        ]
+    )
+    server = Server(lambda head: next(replies))
+    async with await serve(server.handler) as listening:
+        url = f"http://127.0.0.1:{port_of(listening)}/"
+        pool = lean()
+        try:
+            assert (await pool.fetch(get(url), len(data)))[2] == data  # the cap: decoded size
+            assert (await pool.fetch(get(url), len(data)))[2] == data
+            assert (await pool.fetch(get(url), 10))[2] == b"{}"
+            assert (await pool.fetch(get(url), 10))[::2] == (204, b"")
+            tracemalloc.start()
+            try:
+                with pytest.raises(TooLarge):
+                    await pool.fetch(get(url), 1 << 20)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert peak < 8 << 20  # inflated up to the cap, not to 64 MiB
+            for _ in range(4):
+                with pytest.raises(Undecodable):
+                    await pool.fetch(get(url), 1 << 20)
+        finally:
+            await pool.aclose()
+    assert len(huge) < 1 << 20  # under the cap on the wire: refused for its decoded size
+
+
 async def _the_ssrf_guard_refuses_before_connecting() -> None:
     guarded = GuardedBackend(AsyncioBackend(errors=httpcore2), errors=httpcore2)
     pool = Http1Pool(guarded, max_connections=2, timeout=2)
@@ -206,6 +267,10 @@ def test_injection_is_refused_before_sending(run: Run) -> None:
 
 def test_slow_broken_and_oversize_answers(run: Run) -> None:
     run(_slow_broken_and_oversize_answers())
+
+
+def test_gzip_is_decoded_under_the_cap_and_other_codings_refused(run: Run) -> None:
+    run(_gzip_is_decoded_under_the_cap_and_other_codings_refused())
 
 
 def test_the_ssrf_guard_refuses_before_connecting(run: Run) -> None:

@@ -10,6 +10,7 @@
     an HTTP 429                        -> RateLimited       reason "upstream_rate_limited"
     an HTTP status >= 400              -> UpstreamError     reason "http_status", with the status
     a body that is not JSON / too big  -> UpstreamError     reason "not_json" / "too_large"
+    (decoded) / in a coding not decoded, or corrupt gzip:               / "undecodable"
 
 A `Retry-After` (RFC 9110 §10.2.3: seconds or an HTTP-date) on a 429 or 503 becomes
 `details.retry_after_s`, whole seconds, which each door shows in its own form (REST: the
@@ -129,7 +130,11 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> int |
 
 
 def bad_body(upstream: str, reason: str, status: int) -> UpstreamError:
-    what = {"not_json": "a body that is not JSON", "too_large": "a body over the size limit"}
+    what = {
+        "not_json": "a body that is not JSON",
+        "too_large": "a body over the size limit",
+        "undecodable": "a body it sent compressed in a way that cannot be decoded",
+    }
     return UpstreamError(
         f"{upstream} answered with {what.get(reason, 'an unusable body')}",
         details=_details(upstream, reason, status=status),

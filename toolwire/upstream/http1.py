@@ -15,11 +15,28 @@ Framing (RFC 9112 §6.3): Content-Length, chunked, or until the server closes; 1
 are skipped; a HEAD answer has no body; 204/304 have none (llhttp). A connection goes back to the
 pool only when its answer was read whole and both sides keep it alive (llhttp's
 `should_keep_alive`), and is dropped when it has been idle `keepalive_expiry` seconds or the server
-closed it or sent anything unasked (`is_readable`, three attribute reads on our backend). At most
-`max_connections` requests at once per pool; a caller past that waits up to the timeout
-(`httpx.PoolTimeout`). Connections come from the network backend: `AsyncioBackend`, behind the SSRF
-guard `GuardedBackend` unless the upstream allows private networks, so every address is checked and
-pinned as before.
+closed it or sent anything unasked (`is_readable`, three attribute reads on our backend: the event
+loop has already read the server's FIN, if it came). At most `max_connections` requests at once per
+pool; a caller past that waits up to the timeout (`httpx.PoolTimeout`). Connections come from the
+network backend: `AsyncioBackend`, behind the SSRF guard `GuardedBackend` unless the upstream
+allows private networks, so every address is checked and pinned as before.
+
+Retried once, on a new connection, and only then (RFC 9110 §9.2.2, RFC 9112 §9.3.1): a request
+on a *reused* connection that the server closed or reset (`UNANSWERED`) before a byte of its
+answer arrived, when the request is idempotent: its method is in `IDEMPOTENT_METHODS`, or the
+caller says so (`idempotent=`, an operation the catalog declares idempotent). A server closing an
+idle connection as a request leaves (its keep-alive timer: uvicorn's and Node's 5 s) looks exactly
+like a server that read the request, acted on it and died before answering, so a POST is never
+sent again once a byte of it was written: it fails (`RemoteProtocolError`/`ReadError`). It
+cannot have been written to a connection already seen closed: that one is dropped before the
+write, whatever the method. Never retried: a failure on a new connection, an answer begun, a
+timeout. docs/design/upstream-http-transport.md ("Keep-alive and retries") has the reasons.
+
+Content codings: `fetch` decodes gzip (and x-gzip) as the body arrives, with `limit` counting
+decoded bytes (the inflater never makes more than one byte past it, so a decompression bomb costs
+at most `limit`), and refuses any other coding, corrupt or cut-short gzip (`Undecodable`). The
+HTTP adapter offers `Accept-Encoding: gzip`. `open` decodes nothing and refuses an answer with a
+coding (`RemoteProtocolError`): its caller asks for identity, as a stream has no size cap.
 
 Refused before a byte leaves (`httpx.LocalProtocolError`): a method or header name that is not
 an RFC 9110 token, a header value with a control character other than tab (CR/LF/NUL: header
@@ -29,8 +46,8 @@ injection), a request target with a space or control character. Errors are httpx
 cause chain; an answer over `limit` bytes is `TooLarge` (a declared Content-Length over it is
 refused before its body is read).
 
-What it is not: HTTP/2, proxies, redirects (never followed), response decompression (no
-Accept-Encoding is sent), request streaming, or a retry (the adapter decides retries).
+What it is not: HTTP/2, proxies, redirects (never followed), request streaming, or a retry policy
+(backoff, 5xx, 429: the adapter decides those; the one retry above is the connection's).
 """
 
 from __future__ import annotations
@@ -39,13 +56,15 @@ import asyncio
 import re
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpcore2
 import httptools
 import httpx
 
-from toolwire.upstream.transport import TooLarge, as_httpx
+from toolwire.upstream.transport import KEEPALIVE_EXPIRY_S, TooLarge, Undecodable, as_httpx
 
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
 READ_SIZE = 64 * 1024
@@ -55,13 +74,29 @@ BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 """RFC 9110 §5.5: a field value may not hold a control character other than HTAB."""
 BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""RFC 9110 §9.2.2: a request with one of these methods may be sent again after a connection
+failed under it (its effect on the server is the same whether it ran once or twice)."""
+UNANSWERED = (httpcore2.ReadError, httpcore2.WriteError, httpx.RemoteProtocolError)
+"""What a connection the server closed or reset under a request raises (the backend's read and
+write errors, the pool's own "closed mid-answer"): with no byte of an answer read, the request
+may be sent again on a new connection (`Http1Pool` docstring, "Retried once")."""
+GZIP_WBITS = 16 + zlib.MAX_WBITS
+"""zlib's window bits for a gzip stream (header and trailer checked)."""
+DECODED = frozenset({b"gzip", b"x-gzip"})
+"""Content codings `fetch` decodes (RFC 9110 §8.4.1.3: x-gzip is gzip); any other but identity
+is refused (`Undecodable`)."""
+
 Key = tuple[bytes, bytes, int]
 """(scheme, host, port) of an origin: the pool keeps its idle connections by it."""
 _UNLIMITED = 1 << 62
 
 
 class _Answer:
-    """httptools callbacks for one answer (interim 1xx answers are skipped)."""
+    """httptools callbacks for one answer (interim 1xx answers are skipped). `limit`: bytes of
+    body, decoded (a gzip body is inflated at most to it); `refused`: the error class (`TooLarge`,
+    `Undecodable`) to raise with the status, once the answer is found unusable; `coding`: the
+    answer's Content-Encoding, lowercased (b"" for none or identity)."""
 
     def __init__(self, limit: int) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -72,7 +107,10 @@ class _Answer:
         self.keep_alive = False
         self.body: list[bytes] = []
         self.size = 0
-        self.too_large = False
+        self.refused: type[TooLarge | Undecodable] | None = None
+        self.coding = b""
+        self.inflater: Any = None
+        self.received = False
         self.done = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -86,28 +124,52 @@ class _Answer:
             return
         self.head_done = True
         for name, value in self.headers:
-            declared = value.strip()
-            if (
-                name.lower() == b"content-length"
-                and declared.isdigit()
-                and int(declared) > self.limit
-            ):
-                self.too_large = True
+            lower = name.lower()
+            if lower == b"content-length":
+                declared = value.strip()
+                if declared.isdigit() and int(declared) > self.limit:
+                    self.refused = TooLarge
+            elif lower == b"content-encoding":
+                coding = value.strip().lower()
+                self.coding = b"" if coding == b"identity" else coding
 
     def on_body(self, body: bytes) -> None:
+        if self.refused is not None:
+            return
+        if self.coding:
+            body = self._inflate(body)
+            if self.refused is not None:
+                return
         self.size += len(body)
         if self.size > self.limit:
-            self.too_large = True
-        elif not self.too_large:
+            self.refused = TooLarge
+        else:
             self.body.append(body)
+
+    def _inflate(self, body: bytes) -> bytes:
+        """The decoded bytes of a gzip body's next piece, at most one byte over the limit (a
+        decompression bomb stops there); any other coding is refused (`Undecodable`)."""
+        if self.coding not in DECODED:
+            self.refused = Undecodable
+            return b""
+        if self.inflater is None:
+            self.inflater = zlib.decompressobj(GZIP_WBITS)
+        try:
+            return bytes(self.inflater.decompress(body, self.limit - self.size + 1))
+        except zlib.error:
+            self.refused = Undecodable
+            return b""
 
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200 and not self.head_done:
             self.headers = []  # an interim answer: the final one follows
             return
+        if self.inflater is not None and not self.inflater.eof and self.refused is None:
+            self.refused = Undecodable  # the gzip stream ended early
         self.done = True
 
     def feed(self, data: bytes) -> None:
+        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -156,7 +218,7 @@ class Http1Pool:
         backend: Any,
         *,
         max_connections: int,
-        keepalive_expiry: float = 5.0,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY_S,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -173,12 +235,17 @@ class Http1Pool:
     def idle_connections(self) -> int:
         return sum(len(conns) for conns in self._idle.values())
 
-    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
-        """Send `request` and read its whole answer: (status, headers, body). Raises `TooLarge`
-        and httpx's transport errors (module docstring)."""
+    async def fetch(
+        self, request: httpx.Request, limit: int, *, idempotent: bool | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Send `request` and read its whole answer: (status, headers, body), a gzip body
+        decoded. `limit`: bytes of body, decoded. `idempotent`: the request may be sent again
+        after a reused connection failed under it (default: its method is in
+        `IDEMPOTENT_METHODS`). Raises `TooLarge`, `Undecodable` and httpx's transport errors
+        (module docstring)."""
         try:
-            return await self._fetch(request, limit)
-        except (TooLarge, httpx.HTTPError):
+            return await self._fetch(request, limit, idempotent)
+        except (TooLarge, Undecodable, httpx.HTTPError):
             raise
         except Exception as exc:
             mapped = as_httpx(exc, request)
@@ -186,7 +253,9 @@ class Http1Pool:
                 raise
             raise mapped from None
 
-    async def _fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+    async def _fetch(
+        self, request: httpx.Request, limit: int, idempotent: bool | None
+    ) -> tuple[int, httpx.Headers, bytes]:
         if self._closed:
             raise httpx.ConnectError("the upstream client is closed", request=request)
         url = request.url
@@ -195,18 +264,18 @@ class Http1Pool:
             raise httpx.UnsupportedProtocol(f"scheme {scheme!r} is not http(s)", request=request)
         key: Key = (scheme, url.raw_host, url.port or DEFAULT_PORTS[scheme])
         data = request_head(request) + request.content
-        timeout = self.timeout
+        method = request.method
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
         try:
             await self._acquire()
         except httpx.PoolTimeout as exc:
             raise httpx.PoolTimeout(str(exc), request=request) from None
-        stream: Any = None
         try:
-            stream = self._take(key) or await self._connect(key, timeout)
-            answer = await self._exchange(stream, data, limit, request.method == "HEAD", timeout)
+            stream, answer = await self._send(
+                key, data, limit, method == "HEAD", True, self.timeout, idempotent
+            )
         except BaseException:
-            if stream is not None:
-                await stream.aclose()
             self._release()
             raise
         await self._finish(key, stream, answer.keep_alive)
@@ -219,35 +288,80 @@ class Http1Pool:
         data: bytes,
         *,
         head_only: bool = False,
+        idempotent: bool = False,
         timeout: float | None = None,  # noqa: ASYNC109 (per read/write, as the backend takes it)
     ) -> Streamed:
         """Write `data` (a whole request, `request_head` + body) to `key`'s origin and read its
         answer up to the end of the head: a `Streamed` whose body is read as it arrives
-        (`Streamed.chunks()`), for an answer that streams (server-sent events). `timeout`:
-        seconds for each read and write (a long stream's), else the pool's; the pool wait and the
-        connect take the pool's. Raises the backend's transport errors (not mapped to httpx's),
-        httpx's `PoolTimeout`, `UnsupportedProtocol` and `RemoteProtocolError`."""
+        (`Streamed.chunks()`), for an answer that streams (server-sent events). `idempotent`:
+        as `fetch`'s (the caller knows the method). `timeout`: seconds for each read and write
+        (a long stream's), else the pool's; the pool wait and the connect take the pool's.
+        Raises the backend's transport errors (not mapped to httpx's), httpx's `PoolTimeout`,
+        `UnsupportedProtocol` and `RemoteProtocolError` (also for an answer with a content
+        coding: none is offered on this path, and none is decoded)."""
         if self._closed:
             raise httpx.ConnectError("the upstream client is closed")
         if key[0] not in DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"scheme {key[0]!r} is not http(s)")
         await self._acquire()
-        stream: Any = None
-        answer = _Answer(limit=_UNLIMITED)
         each = self.timeout if timeout is None else timeout
         try:
-            stream = self._take(key) or await self._connect(key, self.timeout)
-            await stream.write(data, each)
-            while not answer.head_done:
-                await self._read(stream, answer, head_only, each)
+            stream, answer = await self._send(
+                key, data, _UNLIMITED, head_only, False, each, idempotent
+            )
         except BaseException:
-            if stream is not None:
-                await stream.aclose()
             self._release()
             raise
+        if answer.coding:
+            await stream.aclose()
+            self._release()
+            raise httpx.RemoteProtocolError("the upstream sent a content coding it was not offered")
         if head_only:
             answer.done, answer.keep_alive = True, False
         return Streamed(self, key, stream, answer, head_only, each)
+
+    async def _send(
+        self,
+        key: Key,
+        data: bytes,
+        limit: int,
+        head_only: bool,
+        whole: bool,
+        timeout: float | None,  # noqa: ASYNC109 (per read/write, as the backend takes it)
+        idempotent: bool,
+    ) -> tuple[Any, _Answer]:
+        """On a slot the caller holds: an idle connection to `key` (or a new one), `data`
+        written, the answer read (`whole`, else up to the end of its head). When a *reused*
+        connection was closed under an idempotent request before a byte of its answer arrived,
+        once more on a new connection (module docstring, "Retried once"). On an error the
+        connection is closed (the slot stays the caller's to release)."""
+        stream = self._take(key)
+        reused = stream is not None
+        if not reused:
+            stream = await self._connect(key, self.timeout)
+        while True:
+            answer = _Answer(limit)
+            try:
+                await stream.write(data, timeout)
+                if whole:
+                    while not answer.done:
+                        await self._read(stream, answer, head_only, timeout)
+                        if answer.refused is not None:
+                            raise answer.refused(answer.status)
+                        if head_only and answer.head_done:
+                            answer.done, answer.keep_alive = True, False  # llhttp waits for a body
+                else:
+                    while not answer.head_done:
+                        await self._read(stream, answer, head_only, timeout)
+                return stream, answer
+            except BaseException as exc:
+                await stream.aclose()
+                if not (reused and idempotent and not answer.received):
+                    raise
+                if not isinstance(exc, UNANSWERED):
+                    raise
+            reused = False
+            stream = await self._connect(key, self.timeout)
 
     async def _read(
         self,
@@ -284,24 +398,6 @@ class Http1Pool:
         else:
             await stream.aclose()
         self._release()
-
-    async def _exchange(
-        self,
-        stream: Any,
-        data: bytes,
-        limit: int,
-        head_only: bool,
-        timeout: float | None,  # noqa: ASYNC109 (per read/write, as the backend takes it)
-    ) -> _Answer:
-        await stream.write(data, timeout)
-        answer = _Answer(limit)
-        while not answer.done:
-            await self._read(stream, answer, head_only, timeout)
-            if answer.too_large:
-                raise TooLarge(answer.status)
-            if head_only and answer.head_done:
-                answer.done, answer.keep_alive = True, False  # llhttp would wait for a body
-        return answer
 
     def _take(self, key: Key) -> Any:
         conns = self._idle.get(key)

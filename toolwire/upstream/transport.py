@@ -31,8 +31,10 @@ import httpcore2
 import httpx
 import httpx2
 
-KEEPALIVE_EXPIRY_S = 5.0
-"""Seconds an idle connection stays in the pool (httpx's default)."""
+KEEPALIVE_EXPIRY_S = 4.0
+"""Seconds an idle connection stays in the pool: below the 5 s idle timeout of uvicorn's, Node's
+and Apache's servers, so the pool retires a connection before such a server closes it under a
+request (a POST caught that way fails: it is never sent twice; `http1` module docstring)."""
 
 ErrorRow = tuple[type[Exception], type[httpx.TransportError], type[httpx2.TransportError]]
 """(httpcore2's class, httpx's, httpx2's) of one transport error."""
@@ -63,6 +65,15 @@ class TooLarge(Exception):
 
     def __init__(self, status: int) -> None:
         super().__init__(f"the answer (status {status}) is over the size limit")
+        self.status = status
+
+
+class Undecodable(Exception):
+    """The answer's body has a content coding that is not decoded here (only gzip is), or its
+    gzip data is corrupt or cut short."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the answer (status {status}) has a body that cannot be decoded")
         self.status = status
 
 
@@ -129,13 +140,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
             network_backend=backend,
         )
 
-    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
+    async def fetch(
+        self, request: httpx.Request, limit: int, *, idempotent: bool | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
         """Send `request` (its body already in memory: `request.content`) and read the whole
         answer, on the lean HTTP/1.1 pool (`toolwire.upstream.http1.Http1Pool`, same backend).
-        Returns (status, headers, body). Raises `TooLarge` when the body is over `limit` bytes (a
-        declared Content-Length over it is refused before reading), httpx's transport errors
-        otherwise."""
-        return await self.lean.fetch(request, limit)
+        Returns (status, headers, body), a gzip body decoded. Raises `TooLarge` when the body,
+        decoded, is over `limit` bytes (a declared Content-Length over it is refused before
+        reading), `Undecodable` for another content coding or a corrupt gzip body, httpx's
+        transport errors otherwise. `idempotent`: `Http1Pool.fetch`'s (may it be sent again
+        after a reused connection failed under it)."""
+        return await self.lean.fetch(request, limit, idempotent=idempotent)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)

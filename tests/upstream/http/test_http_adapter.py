@@ -4,6 +4,7 @@ and no charge."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import struct
 import threading
@@ -15,6 +16,10 @@ import pytest
 from tests.upstream.harness import gateway_over
 from tests.upstream.http_app import CLIENT_ID, CLIENT_SECRET, KEY, USER, Api
 from tests.upstream.servers import Served, serving
+from tests.upstream.test_http1 import bomb, gzipped
+from tests.upstream.test_http1_retry import DropsTheSecond
+from tests.upstream.test_sockets import port_of, serve
+from tests.upstream.test_transport import Server
 
 OBJ = {"type": "object"}
 PRICE = 1
@@ -331,3 +336,41 @@ async def test_allow_private_networks_lets_a_configured_upstream_reach_loopback(
         got = await h.call("api.fetch", url=f"{served.url}/items/1")
     assert got.ok, got.error
     assert got.data["id"] == "1"
+
+
+async def test_a_post_the_upstream_read_then_dropped_is_an_upstream_error_sent_once(
+    sqlite_url: str,
+) -> None:
+    server = DropsTheSecond()  # answers a connection's first request, drops the second unanswered
+    async with await serve(server.handler) as listening:
+        url = f"http://127.0.0.1:{port_of(listening)}"
+        async with gateway_over(sqlite_url, config(url)) as h:
+            first = await h.call("api.echo", a=1)
+            dropped = await h.call("api.echo", a=2)
+    assert first.ok, first.error
+    assert dropped.error is not None
+    assert (dropped.error.code, dropped.error.details["reason"]) == (
+        "UPSTREAM_ERROR",
+        "connection_reset",
+    )
+    assert server.methods() == [b"POST", b"POST"]  # the second POST seen once: not sent again
+    assert server.accepted == 1
+
+
+async def test_gzip_is_asked_for_and_decoded_and_a_bomb_is_refused(sqlite_url: str) -> None:
+    data = b'{"id": "1", "query": {}}'
+    replies = iter([gzipped(gzip.compress(data)), gzipped(bomb(16 << 20)), gzipped(data, b"br")])
+    server = Server(lambda head: next(replies))
+    async with await serve(server.handler) as listening:
+        url = f"http://127.0.0.1:{port_of(listening)}"
+        cfg = config(url, max_response_bytes=1 << 20)
+        async with gateway_over(sqlite_url, cfg) as h:
+            got = await h.call("api.item", item_id="1")
+            big = await h.call("api.item", item_id="1")
+            coded = await h.call("api.item", item_id="1")
+    assert got.ok, got.error
+    assert got.data == {"id": "1", "q": {}}
+    assert b"\r\naccept-encoding: gzip\r\n" in server.heads[0].lower()
+    for failed, reason in ((big, "too_large"), (coded, "undecodable")):
+        assert failed.error is not None
+        assert (failed.error.code, failed.error.details["reason"]) == ("UPSTREAM_ERROR", reason)

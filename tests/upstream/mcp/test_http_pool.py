@@ -2,8 +2,9 @@
 against a real HTTP/1.1 server on 127.0.0.1: keep-alive reuse, more than httpx2's default 20
 connections kept alive across bursts, a chunked (SSE-like) body streamed piece by piece, a
 connection the server closed while idle, a stream left early, a close-ended body, httpx2's error
-classes, and the SSRF check (nothing connects to a private address, nor to a name resolving to
-one, unless allowed)."""
+classes, the SSRF check (nothing connects to a private address, nor to a name resolving to
+one, unless allowed), a request a kept connection dropped (a GET sent again, a POST not), and
+content codings (identity asked for, a coded answer refused)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from toolwire.upstream.mcp.http_pool import (
     connections_for,
     pooled_transport,
 )
+from toolwire.upstream.mcp.spec import Http
+from toolwire.upstream.mcp.transport import _http_client
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,6 +35,9 @@ class Server:
     connections: int = 0
     bodies: list[bytes] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
+    drops: int = 0
+    """`/drop` requests still to close unanswered (as a server whose keep-alive timer fired)."""
 
 
 async def _answer(
@@ -52,8 +58,12 @@ async def _answer(
                 ),
                 0,
             )
+            server.heads.append(head)
             server.bodies.append(await reader.readexactly(length))
-            if path == "/length":
+            if path == "/drop" and server.drops:
+                server.drops -= 1
+                return
+            if path in ("/length", "/drop"):
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
             elif path == "/chunked":
                 writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -70,6 +80,10 @@ async def _answer(
             elif path == "/silent":
                 await asyncio.sleep(5)
                 return
+            elif path == "/gzip":
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nzz"
+                )
             elif path == "/garbage":
                 writer.write(b"NOT HTTP AT ALL\r\n\r\n")
             await writer.drain()
@@ -211,3 +225,29 @@ async def test_transport_errors_are_httpx2s_and_injection_is_refused_before_conn
             await http.get(f"{server.url}/length", headers={"x-a": "b\r\nx-injected: 1"})
         assert server.connections == connections
         assert (await http.get(f"{server.url}/length")).text == "hello"
+
+
+async def test_a_get_a_kept_connection_dropped_is_sent_again_and_a_post_is_not(
+    server: Server,
+) -> None:
+    async with client() as http:
+        await http.get(f"{server.url}/length")  # a kept connection
+        server.drops = 1
+        assert (await http.get(f"{server.url}/drop")).text == "hello"
+        server.drops = 1
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await http.post(f"{server.url}/drop", content=b'{"jsonrpc": "2.0"}')
+    methods = [head.split(b" ", 1)[0] for head in server.heads]
+    assert methods == [b"GET", b"GET", b"GET", b"POST"]  # the POST (a tools/call) seen once
+    assert server.connections == 2
+
+
+async def test_the_sessions_client_asks_for_identity_and_a_coded_answer_is_refused(
+    server: Server,
+) -> None:
+    spec = Http(url=f"{server.url}/mcp")
+    async with _http_client(spec, pooled_transport(allow_private_networks=True), {}) as http:
+        assert (await http.get(f"{server.url}/length")).text == "hello"
+        with pytest.raises(httpx2.RemoteProtocolError, match="content coding"):
+            await http.get(f"{server.url}/gzip")
+    assert b"\r\naccept-encoding: identity\r\n" in server.heads[0].lower()

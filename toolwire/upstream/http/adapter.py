@@ -33,12 +33,12 @@ from toolwire.upstream.health import HealthPolicy, UpstreamHealth
 from toolwire.upstream.http.injection import Auth, AuthSpec, make_auth
 from toolwire.upstream.http.origin import Confinement, CredentialGuard, origin_of
 from toolwire.upstream.http.request import Built, RequestBuilder
+from toolwire.upstream.http1 import IDEMPOTENT_METHODS
 from toolwire.upstream.net import make_client, make_transport
 from toolwire.upstream.text import load_json
-from toolwire.upstream.transport import PooledTransport, TooLarge
+from toolwire.upstream.transport import PooledTransport, TooLarge, Undecodable
 from toolwire.vault.redact import Redactor
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 MAX_BACKOFF_S = 5.0
 
@@ -83,7 +83,10 @@ class HttpUpstream:
         self.confinement = Confinement.of(
             (spec.base_url, token_url or ""), spec.allow_foreign_origins
         )
-        self.base_headers = httpx.Headers({"User-Agent": "toolwire", **spec.headers})
+        # gzip offered: `Http1Pool.fetch` decodes it under the size cap (of the decoded body)
+        self.base_headers = httpx.Headers(
+            {"User-Agent": "toolwire", "Accept-Encoding": "gzip", **spec.headers}
+        )
         self._transport: PooledTransport | None = None
         self._guard: CredentialGuard | None = None
         self._client: httpx.AsyncClient | None = None
@@ -167,7 +170,7 @@ class HttpUpstream:
         while True:
             attempt += 1
             try:
-                status, headers, body = await self._once(method, built, creds, trace)
+                status, headers, body = await self._once(method, built, creds, idempotent, trace)
             except httpx.HTTPError as exc:
                 error = errors.from_httpx(self.spec.name, exc)
                 if attempt >= attempts or not isinstance(error, UpstreamError):
@@ -189,6 +192,7 @@ class HttpUpstream:
         method: str,
         built: Built,
         creds: Mapping[str, str],
+        idempotent: bool,
         trace: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         guard = self.guard
@@ -210,14 +214,15 @@ class HttpUpstream:
         )
         # The request goes straight to the guarded pool (`PooledTransport.fetch`), not through
         # an httpx client: no auth flow, cookie jar, redirect loop or Response object per call.
-        # No Accept-Encoding: the answer is read as sent (identity), never decompressed here.
         request = httpx.Request(method, url, params=params, headers=headers, content=content)
         if self.auth is not None and self._credentials_go_to(request.url):
             await self.auth.apply(self.client, request, creds)
         try:
-            return await guard.fetch(request, self.spec.max_response_bytes)
+            return await guard.fetch(request, self.spec.max_response_bytes, idempotent=idempotent)
         except TooLarge as exc:
             raise errors.bad_body(self.spec.name, "too_large", exc.status) from None
+        except Undecodable as exc:
+            raise errors.bad_body(self.spec.name, "undecodable", exc.status) from None
 
     def _credentials_go_to(self, url: httpx.URL) -> bool:
         """True for the upstream's own origin; False for a foreign origin the operator allowed

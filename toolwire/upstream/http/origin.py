@@ -103,11 +103,13 @@ class CredentialGuard(httpx.AsyncBaseTransport):
         self.check(request)
         return await self.inner.handle_async_request(request)
 
-    async def fetch(self, request: httpx.Request, limit: int) -> tuple[int, httpx.Headers, bytes]:
-        """`PooledTransport.fetch` after the check above (same returns and errors, plus
-        `ForeignOrigin`)."""
+    async def fetch(
+        self, request: httpx.Request, limit: int, *, idempotent: bool | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """`PooledTransport.fetch` after the check above (same arguments, returns and errors,
+        plus `ForeignOrigin`)."""
         self.check(request)
-        return await self.inner.fetch(request, limit)
+        return await self.inner.fetch(request, limit, idempotent=idempotent)
 
     def carries_credential(self, request: httpx.Request) -> bool:
         """True when a known secret, in any form, is in the URL, a header or the body."""

@@ -31,7 +31,14 @@ from typing import Any, NoReturn, cast
 import httpx
 import httpx2
 
-from toolwire.upstream.http1 import DEFAULT_PORTS, Http1Pool, Key, Streamed, request_head
+from toolwire.upstream.http1 import (
+    DEFAULT_PORTS,
+    IDEMPOTENT_METHODS,
+    Http1Pool,
+    Key,
+    Streamed,
+    request_head,
+)
 from toolwire.upstream.transport import ERRORS
 
 TO_HTTPX2 = tuple(((core, ours), theirs) for core, ours, theirs in ERRORS)
@@ -76,8 +83,13 @@ class Http1Transport(httpx2.AsyncBaseTransport):
             head = request_head(cast(httpx.Request, request))
             key: Key = (scheme, url.raw_host, url.port or DEFAULT_PORTS.get(scheme, 0))
             data = head + await request.aread()
+            method = request.method
             streamed = await self.pool.open(
-                key, data, head_only=request.method == "HEAD", timeout=_read_timeout(request)
+                key,
+                data,
+                head_only=method == "HEAD",
+                idempotent=method in IDEMPOTENT_METHODS,
+                timeout=_read_timeout(request),
             )
         except Exception as exc:
             _raise_as_httpx2(exc, request)

@@ -158,8 +158,10 @@ class _Streams:
 def _http_client(
     spec: Http, transport: httpx2.AsyncBaseTransport, headers: Mapping[str, str]
 ) -> httpx2.AsyncClient:
+    # identity, not httpx2's "gzip, deflate": answers here are streamed with no size cap, so a
+    # decoded size could not be capped (docs/design/upstream-http-transport.md, "Content codings")
     return httpx2.AsyncClient(
-        headers={"User-Agent": "toolwire", **headers},
+        headers={"User-Agent": "toolwire", "Accept-Encoding": "identity", **headers},
         timeout=httpx2.Timeout(HTTP_TIMEOUT_S, read=STREAM_READ_TIMEOUT_S),
         transport=transport,
     )
