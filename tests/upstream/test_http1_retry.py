@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpcore2
@@ -17,12 +19,11 @@ import httpx
 import pytest
 
 from tests.upstream.servers import serving
-from tests.upstream.test_sockets import answer, port_of, read_request, serve
+from tests.upstream.test_sockets import answer, certificate, port_of, read_request, run, serve
 from toolwire.upstream.http1 import Http1Pool
 from toolwire.upstream.sockets import AsyncioBackend
 
-__all__ = ["run"]  # the fixture used here
-from tests.upstream.test_sockets import run
+__all__ = ["certificate", "run"]  # fixtures used here
 
 Run = Callable[[Awaitable[None]], None]
 
@@ -200,3 +201,32 @@ async def _an_answer_begun_then_cut_is_not_retried() -> None:
 
 def test_an_answer_begun_then_cut_is_not_retried(run: Run) -> None:
     run(_an_answer_begun_then_cut_is_not_retried())
+
+
+async def _over_tls_a_get_is_sent_again_and_a_post_is_not(cert: Path, key: Path) -> None:
+    server = DropsTheSecond()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    async with await serve(server.handler, server_tls) as listening:
+        url = f"https://localhost:{port_of(listening)}/"
+        pool = Http1Pool(
+            AsyncioBackend(errors=httpcore2),
+            max_connections=4,
+            timeout=5,
+            ssl_context=ssl.create_default_context(cafile=str(cert)),
+        )
+        try:
+            await pool.fetch(httpx.Request("GET", url), 100)
+            assert (await pool.fetch(httpx.Request("GET", url), 100))[0] == 200
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                await pool.fetch(httpx.Request("POST", url, json={"a": 1}), 100)
+        finally:
+            await pool.aclose()
+    assert server.methods() == [b"GET", b"GET", b"GET", b"POST"]
+    assert server.accepted == 2
+
+
+def test_over_tls_a_get_is_sent_again_and_a_post_is_not(
+    run: Run, certificate: tuple[Path, Path]
+) -> None:
+    run(_over_tls_a_get_is_sent_again_and_a_post_is_not(*certificate))

@@ -19,6 +19,12 @@ for each read and write, the pool's for the wait and the connect. Errors: httpx2
 same names as the pool's (httpcore2's from the sockets, httpx's from the parser), the original
 as `__cause__` (the SSRF guard's `PrivateAddress` stays visible there).
 
+A request a kept connection was closed under, before any byte of its answer, is sent once more
+on a new connection only when its method is idempotent (`http1.IDEMPOTENT_METHODS`: the GET
+stream and the session's DELETE, never a POST such as a `tools/call`; `Http1Pool`, "Retried
+once"). An answer with a content coding is refused (`RemoteProtocolError`): the session's client
+asks for identity (`transport._http_client`), as nothing here caps a decoded size.
+
 What it is not: the SSRF guard (the pool's backend, `http_pool.pooled_transport`), the
 credential and trace rules (`transport.OriginGuard` above it), HTTP/2 or a proxy.
 """
