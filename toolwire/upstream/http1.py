@@ -57,7 +57,7 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpcore2
@@ -190,21 +190,29 @@ class _Answer:
 
 def request_head(request: httpx.Request) -> bytes:
     """The request line and headers as sent, after the checks in the module docstring."""
-    method = request.method.encode("ascii")
-    target = request.url.raw_path or b"/"
-    if not TOKEN.fullmatch(method):
-        raise httpx.LocalProtocolError("the method is not a token", request=request)
+    try:
+        return encode_head(request.method, request.url.raw_path or b"/", request.headers.raw)
+    except httpx.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc), request=request) from None
+
+
+def encode_head(
+    method: str, target: bytes, headers: Iterable[tuple[bytes | str, bytes | str]]
+) -> bytes:
+    """The request line and `headers` (names and values as bytes, or str in Latin-1) as sent,
+    after the checks in the module docstring (`httpx.LocalProtocolError`)."""
+    verb = method.encode("ascii")
+    if not TOKEN.fullmatch(verb):
+        raise httpx.LocalProtocolError("the method is not a token")
     if BAD_TARGET.search(target):
-        raise httpx.LocalProtocolError(
-            "the request target holds a space or a control character", request=request
-        )
-    lines = [method + b" " + target + b" HTTP/1.1"]
-    for name, value in request.headers.raw:
-        if not TOKEN.fullmatch(name) or BAD_VALUE.search(value):
-            raise httpx.LocalProtocolError(
-                "a header holds a line break or a control character", request=request
-            )
-        lines.append(name + b": " + value)
+        raise httpx.LocalProtocolError("the request target holds a space or a control character")
+    lines = [verb + b" " + target + b" HTTP/1.1"]
+    for name, value in headers:
+        key = name if isinstance(name, bytes) else name.encode("latin-1")
+        data = value if isinstance(value, bytes) else value.encode("latin-1")
+        if not TOKEN.fullmatch(key) or BAD_VALUE.search(data):
+            raise httpx.LocalProtocolError("a header holds a line break or a control character")
+        lines.append(key + b": " + data)
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 

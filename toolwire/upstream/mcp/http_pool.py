@@ -72,23 +72,38 @@ def connections_for(max_concurrency: object) -> int:
     return MAX_CONNECTIONS
 
 
+def lean_pool(
+    *,
+    allow_private_networks: bool,
+    max_connections: int = MAX_CONNECTIONS,
+    timeout: float = POOL_TIMEOUT_S,
+) -> Http1Pool:
+    """A lean pool of `max_connections` (all kept alive up to `KEEPALIVE_EXPIRY_S`; at most that
+    many requests in flight, the next waits up to `timeout` seconds, then `PoolTimeout`),
+    HTTP/1.1, httpx's default TLS context (certificates checked), and unless
+    `allow_private_networks` the connect-time SSRF check. Transport errors are httpcore2's."""
+    backend: Any = AsyncioBackend(errors=httpcore2)
+    if not allow_private_networks:
+        backend = GuardedBackend(backend, errors=httpcore2, refused=PrivateAddress)
+    return Http1Pool(
+        backend,
+        max_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        timeout=timeout,
+    )
+
+
 def pooled_transport(
     *,
     allow_private_networks: bool,
     max_connections: int = MAX_CONNECTIONS,
     timeout: float = POOL_TIMEOUT_S,
 ) -> httpx2.AsyncBaseTransport:
-    """An httpx2 transport on a lean pool of `max_connections` (all kept alive up to
-    `KEEPALIVE_EXPIRY_S`; at most that many requests in flight, the next waits up to `timeout`
-    seconds, then `httpx2.PoolTimeout`), HTTP/1.1, httpx's default TLS context (certificates
-    checked), and unless `allow_private_networks` the connect-time SSRF check."""
-    backend: Any = AsyncioBackend(errors=httpcore2)
-    if not allow_private_networks:
-        backend = GuardedBackend(backend, errors=httpcore2, refused=PrivateAddress)
-    pool = Http1Pool(
-        backend,
+    """`lean_pool` as an httpx2 transport (httpx2's error classes: `httpx2.PoolTimeout`, ...),
+    for the SDK's legacy HTTP+SSE client."""
+    pool = lean_pool(
+        allow_private_networks=allow_private_networks,
         max_connections=max_connections,
-        keepalive_expiry=KEEPALIVE_EXPIRY_S,
         timeout=timeout,
     )
     return Http1Transport(pool)

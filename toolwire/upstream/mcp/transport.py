@@ -29,14 +29,14 @@ import httpx2
 from mcp.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
 
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
-from toolwire.upstream.mcp.http_pool import MAX_CONNECTIONS, pooled_transport
+from toolwire.upstream.mcp.http_pool import MAX_CONNECTIONS, lean_pool, pooled_transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
+from toolwire.upstream.mcp.streamable import StreamableHttp
 from toolwire.vault.redact import Redactor
 
 HTTP_TIMEOUT_S = 30.0
@@ -115,7 +115,8 @@ class OriginGuard(httpx2.AsyncBaseTransport):
 
 
 class _Streams:
-    """An SDK `Transport` over an HTTP client this session owns (closed with the session)."""
+    """The SDK's legacy HTTP+SSE `Transport` over an HTTP client this session owns (closed with
+    the session)."""
 
     def __init__(
         self, spec: Http, guard: httpx2.AsyncBaseTransport, headers: dict[str, str]
@@ -131,13 +132,8 @@ class _Streams:
     async def __aenter__(self) -> Any:
         await self._stack.__aenter__()
         try:
-            if self.spec.transport == "sse":
-                return await self._stack.enter_async_context(
-                    sse_client(self.spec.url, httpx_client_factory=self._client)
-                )
-            client = await self._stack.enter_async_context(self._client())
             return await self._stack.enter_async_context(
-                streamable_http_client(self.spec.url, http_client=client)
+                sse_client(self.spec.url, httpx_client_factory=self._client)
             )
         except BaseException:
             await self._stack.__aexit__(None, None, None)
@@ -213,6 +209,13 @@ async def build_client(
     headers = dict(transport.headers)
     if http is not None:
         headers.update(await auth_headers(http, transport.url, creds))
+    if transport.transport == "streamable_http":
+        pool = lean_pool(
+            allow_private_networks=transport.allow_private_networks,
+            max_connections=max_connections,
+        )
+        own = {"User-Agent": "toolwire", **headers}
+        return Client(StreamableHttp(transport.url, pool, own, conn.lose_session), **common)
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
         pooled_transport(
