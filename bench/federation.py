@@ -6,12 +6,14 @@ against the same upstream called directly, in one run, at concurrency 1 and 32.
     python -m bench.federation --gateway-cpu [--calls 400]
 
 `--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
-official SDK's client over httpx2's default transport, httpx2's own pool sized as toolwire's,
-and toolwire's pool (`upstream.mcp.http_pool.pooled_transport`: the lean HTTP/1.1 pool under
-httpx2), sequentially and 32 at a
-time: CPU seconds of this process only (the upstream runs in its own), the least of 3
-interleaved rounds, so less sensitive to a shared machine than throughput. `--gateway-cpu`
-reads the gateway process's own CPU (/proc) per sequential federated call, least of 3 rounds.
+official SDK's client over its Streamable HTTP transport on httpx2's default transport, on
+httpx2's own pool sized as toolwire's, and on toolwire's pool
+(`upstream.mcp.http_pool.pooled_transport`: the lean HTTP/1.1 pool under httpx2), and over
+toolwire's own transport (`upstream.mcp.streamable.StreamableHttp`, what the gateway uses),
+sequentially and 32 at a time: CPU seconds of this process only (the upstream runs in its
+own), the least of 3 interleaved rounds, so less sensitive to a shared machine than
+throughput. `--gateway-cpu` reads the gateway process's own CPU (/proc) per sequential
+federated call, least of 3 rounds.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -152,15 +155,23 @@ def gateway_cpu(calls: int, rounds: int = 3) -> float:
 
 
 async def _client_cpu(url: str, transport: Any, calls: int, concurrency: int) -> float:
-    """Milliseconds of this process's CPU per `tools/call` on one SDK client session."""
+    """Milliseconds of this process's CPU per `tools/call` on one SDK client session: over the
+    SDK's Streamable HTTP transport on `transport` (an httpx2 transport), or over toolwire's own
+    (`streamable.StreamableHttp`) when `transport` is one."""
     import httpx2
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    async with (
-        httpx2.AsyncClient(transport=transport) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
+    from toolwire.upstream.mcp.streamable import StreamableHttp
+
+    async with contextlib.AsyncExitStack() as stack:
+        if isinstance(transport, StreamableHttp):
+            client = await stack.enter_async_context(Client(transport))
+        else:
+            http = await stack.enter_async_context(httpx2.AsyncClient(transport=transport))
+            client = await stack.enter_async_context(
+                Client(streamable_http_client(url, http_client=http))
+            )
         for _ in range(20):
             await client.call_tool("echo", {"text": "warm"})
 
@@ -182,8 +193,10 @@ def client_cpu(
     from toolwire.upstream.mcp.http_pool import (
         KEEPALIVE_EXPIRY_S,
         MAX_CONNECTIONS,
+        lean_pool,
         pooled_transport,
     )
+    from toolwire.upstream.mcp.streamable import StreamableHttp
 
     sized = httpx2.Limits(
         max_connections=MAX_CONNECTIONS,
@@ -194,6 +207,7 @@ def client_cpu(
         "httpx2-default": lambda: httpx2.AsyncHTTPTransport(),
         "httpx2-pooled": lambda: httpx2.AsyncHTTPTransport(limits=sized),
         "lean": lambda: pooled_transport(allow_private_networks=True),
+        "toolwire": lambda: StreamableHttp(url, lean_pool(allow_private_networks=True), {}),
         **(extra or {}),
     }
     figures: dict[str, float] = {}

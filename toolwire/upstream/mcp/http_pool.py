@@ -1,8 +1,10 @@
-"""The HTTP connection pool under the MCP SDK's `httpx2` client: toolwire's lean HTTP/1.1 pool
-(`upstream.http1.Http1Pool`, the HTTP adapter's) as an httpx2 transport
-(`http1_transport.Http1Transport`), sized for the calls a pooled session runs at once, with the
-SSRF check at connect time.
+"""The HTTP connection pool of an upstream MCP session: toolwire's lean HTTP/1.1 pool
+(`upstream.http1.Http1Pool`, the HTTP adapter's), sized for the calls a pooled session runs at
+once, with the SSRF check at connect time; under toolwire's Streamable HTTP transport as it is
+(`lean_pool`, `streamable.StreamableHttp`), under the SDK's `httpx2` client (legacy HTTP+SSE) as
+an httpx2 transport (`pooled_transport`, `http1_transport.Http1Transport`).
 
+    pool = lean_pool(allow_private_networks=False, max_connections=68)
     transport = pooled_transport(allow_private_networks=False)
     client = httpx2.AsyncClient(transport=OriginGuard(transport, ...))   # transport.py
 
@@ -25,8 +27,8 @@ every HTTP stack, as the pool's network backend: it resolves the host once per n
 requires every address to be public (`upstream.net.is_public`, an allow-list) and connects the
 socket to exactly a checked address, so a DNS answer cannot change between the check and the
 connect. TLS still names the host (SNI and certificate verification), not the address. A refused
-host fails the request with `httpx2.ConnectError` ("... resolves to a non-public address", a
-`PrivateAddress` as its cause), before any byte leaves.
+host fails the request with a `PrivateAddress` (an `httpcore2.ConnectError`; under httpx2 an
+`httpx2.ConnectError` with it as its cause), before any byte leaves.
 """
 
 from __future__ import annotations

@@ -4,16 +4,18 @@
 
 stdio: the command with the default safe environment of the SDK (PATH, HOME, ...), the catalog's
 `env`, and `env_secrets` from the call's credentials; nothing of the gateway's own environment.
-HTTP: an `httpx2` client (the SDK's HTTP library) whose transport is `OriginGuard` over
-toolwire's lean HTTP/1.1 pool sized for concurrent calls (`http_pool.pooled_transport`,
-`http1_transport.Http1Transport`; answers streamed, so SSE answers reach the SDK as they come):
-a request that carries a credential goes only to the upstream's own origin (the rule and the
-`Confinement` of `upstream.http.origin`), and unless `allow_private_networks`, a host that
-resolves to a non-public address is refused when a connection is made
-(`upstream.net.GuardedBackend`, `upstream.net.is_public`). The auth headers (static, bearer or
-basic from the vault, an OAuth client-credentials token) are computed with the HTTP adapter's
-`Auth` classes and set on the session's client. The call's W3C trace context
-(`InvokeContext.trace_headers`) rides on each request it makes (`OriginGuard`, below).
+Streamable HTTP: toolwire's client transport (`streamable.StreamableHttp`) on toolwire's lean
+HTTP/1.1 pool sized for concurrent calls (`http_pool.lean_pool`); it only ever sends to the
+configured endpoint's origin. Legacy HTTP+SSE: the SDK's `sse_client` on an `httpx2` client whose
+transport is `OriginGuard` over the same pool (`http_pool.pooled_transport`): a request that
+carries a credential goes only to the upstream's own origin (the rule and the `Confinement` of
+`upstream.http.origin`; the SSE endpoint names the POST URL). Either way, unless
+`allow_private_networks`, a host that resolves to a non-public address is refused when a
+connection is made (`upstream.net.GuardedBackend`, `upstream.net.is_public`). The auth headers
+(static, bearer or basic from the vault, an OAuth client-credentials token) are computed with the
+HTTP adapter's `Auth` classes and sent on every request of the session. The call's W3C trace
+context (`InvokeContext.trace_headers`) rides on each request it makes (`OriginGuard` below, and
+`StreamableHttp.send` by the same rule).
 """
 
 from __future__ import annotations
