@@ -4,6 +4,7 @@ against the same upstream called directly, in one run, at concurrency 1 and 32.
     python -m bench.federation [--seconds 5] [--json]
     python -m bench.federation --client-cpu [--calls 2000]
     python -m bench.federation --gateway-cpu [--calls 400]
+    python -m bench.federation --in-process [--calls 3200] [--concurrency 32] [--profile FILE]
 
 `--client-cpu` measures in process, with no gateway, the CPU time one `tools/call` costs the
 official SDK's client over its Streamable HTTP transport on httpx2's default transport, on
@@ -13,7 +14,8 @@ toolwire's own transport (`upstream.mcp.streamable.StreamableHttp`, what the gat
 sequentially and 32 at a time: CPU seconds of this process only (the upstream runs in its
 own), the least of 3 interleaved rounds, so less sensitive to a shared machine than
 throughput. `--gateway-cpu` reads the gateway process's own CPU (/proc) per sequential
-federated call, least of 3 rounds.
+federated call, least of 3 rounds. `--in-process` runs the gateway's ASGI app in this process
+(no HTTP parsing) and reads its CPU per federated call, optionally under cProfile.
 
 The upstream is tests/upstream/mcp/servers/fixture.py (the official SDK's MCPServer) serving
 Streamable HTTP on 127.0.0.1, spoken to in the stateless 2026-07-28 era by both the bench and the
@@ -221,14 +223,86 @@ def client_cpu(
     return figures
 
 
+async def _in_process(calls: int, concurrency: int, profile: str | None) -> dict[str, Any]:
+    """The gateway's ASGI app in this process (driven as `bench/inprocess.py` does: no HTTP
+    parsing, no socket), the fixture upstream in its own; `calls` federated `fx.echo` calls,
+    `concurrency` at a time, after 200 to warm up: CPU and wall milliseconds per call, and with
+    `profile` a cProfile dump (its clock `time.process_time`)."""
+    import cProfile
+    import logging
+    import secrets
+
+    from bench.inprocess import Lifespan, call
+    from toolwire import logs
+    from toolwire.app import create_app
+    from toolwire.settings import Settings
+
+    logs.configure("info", "json")
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    with tempfile.TemporaryDirectory() as tmp, upstream() as url:
+        admin_key = f"tw_admin_{secrets.token_hex(16)}"
+        config = Path(tmp) / "toolwire.yaml"
+        entry = {"url": url, "allow_private_networks": True, "include": ["echo"]}
+        config.write_text(json.dumps({"mcp": {"fx": entry}}), encoding="utf-8")
+        os.environ.update(
+            TOOLWIRE_DATA_DIR=tmp,
+            TOOLWIRE_CONFIG=str(config),
+            TOOLWIRE_ADMIN_KEY=admin_key,
+            TOOLWIRE_UPSTREAM_START_WAIT_S="60",
+        )
+        app = create_app(Settings.from_env())
+        async with Lifespan(app):
+            admin = {"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"}
+            _, out = await call(
+                app, "POST", "/admin/v1/accounts", b'{"name":"b","credits":10000000}', admin
+            )
+            account = json.loads(out)["account"]["id"]
+            _, out = await call(
+                app, "POST", f"/admin/v1/accounts/{account}/keys", b'{"name":"b"}', admin
+            )
+            target, body, headers = modern_call(
+                "/mcp", "fx.echo", {"Authorization": f"Bearer {json.loads(out)['secret']}"}
+            )
+
+            async def worker(count: int) -> None:
+                for _ in range(count):
+                    status, answer = await call(app, "POST", target, body.encode(), headers)
+                    assert status == 200 and b'"isError":false' in answer, answer[:300]
+
+            await worker(200)
+            profiler = cProfile.Profile(time.process_time) if profile else None
+            if profiler is not None:
+                profiler.enable()
+            wall, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(worker(calls // concurrency) for _ in range(concurrency)))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if profiler is not None and profile:
+                profiler.disable()
+                profiler.dump_stats(profile)
+    return {
+        "calls": calls,
+        "concurrency": concurrency,
+        "cpu_ms_per_call": round(cpu / calls * 1000, 3),
+        "wall_ms_per_call": round(wall / calls * 1000, 3),
+        "load": os.getloadavg(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--client-cpu", action="store_true")
     parser.add_argument("--gateway-cpu", action="store_true")
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", default=None)
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
+    if args.in_process:
+        figures = asyncio.run(_in_process(args.calls, args.concurrency, args.profile))
+        print(json.dumps(figures, indent=2))
+        return
     if args.gateway_cpu:
         ms = gateway_cpu(args.calls)
         print(json.dumps({"gateway_cpu_ms_per_call": ms, "load": os.getloadavg()}, indent=2))
