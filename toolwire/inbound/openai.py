@@ -112,7 +112,7 @@ async def run_tool_calls(request: Request) -> Response:
         *(_run_one(request, principal, c, f"{rid}.{i}") for i, c in enumerate(calls))
     )
     try:
-        outcomes = await unless_disconnected(request.receive, runs)
+        outcomes = await unless_disconnected(request.scope, request.receive, runs)
     except ClientGone:
         return gone_response()
     return json_response(

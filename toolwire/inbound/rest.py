@@ -200,7 +200,7 @@ async def execute(scope: Scope, receive: Receive, send: Send) -> None:
         await send_error(send, exc, Meta(request_id=rid))
         return
     try:
-        outcome = await unless_disconnected(receive, svc.gateway.execute(principal, call))
+        outcome = await unless_disconnected(scope, receive, svc.gateway.execute(principal, call))
     except ClientGone:
         await send_gone(send)
         return

@@ -33,6 +33,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from toolwire.inbound.disconnect import EXTENSION, DisconnectSignal, signal_of
+
 log = logging.getLogger("toolwire.http")
 
 DRAIN_LINGER_S = 1.0
@@ -77,6 +79,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # The request's disconnect signal (`toolwire.inbound.disconnect`), fired below.
+        self.scope["extensions"] = {EXTENSION: {"signal": DisconnectSignal()}}
         if self._deadline is None:  # a kept-alive connection's next request
             self._arm(self.header_timeout, "headers")
 
@@ -92,6 +96,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            signal = signal_of(cycle.scope)  # type: ignore[arg-type]
+            if signal is not None:
+                signal.fire()
         if self._linger is not None:
             self._linger.cancel()
         super().connection_lost(exc)

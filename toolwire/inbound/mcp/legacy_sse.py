@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from toolwire.core.errors import InvalidRequest, ToolwireError
 from toolwire.inbound import tracecontext
+from toolwire.inbound.disconnect import wait_disconnect
 from toolwire.inbound.face import Face
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import changes, jsonrpc, security, sse, versions
@@ -84,7 +85,7 @@ async def _relay(
 ) -> None:
     """The session's own frames (answers), every list change, and the updates of the resources
     this session subscribed to, until the client goes away."""
-    gone = asyncio.create_task(sse.wait_disconnect(receive))
+    gone = asyncio.create_task(wait_disconnect(receive))
     frame_iter, change_iter = frames.__aiter__(), feed.__aiter__()
     next_frame = asyncio.create_task(frame_iter.__anext__())
     next_change = asyncio.create_task(change_iter.__anext__())

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
-from toolwire.inbound.disconnect import ClientGone, unless_disconnected
+from toolwire.inbound.disconnect import ClientGone, disconnected, unless_disconnected
 from toolwire.inbound.mcp import jsonrpc
 from toolwire.inbound.mcp.media import ANY, Accepts
 
@@ -133,18 +133,11 @@ async def send_empty(
     await send({"type": "http.response.body", "body": b""})
 
 
-async def wait_disconnect(receive: Receive) -> None:
-    """Return when the client has gone away (call only after the body was read)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def answer(
+    scope: Scope,
     send: Send,
     receive: Receive,
     run: Callable[[Emit], Coroutine[Any, Any, dict[str, Any]]],
@@ -164,7 +157,7 @@ async def answer(
     """
     if on_started is None and priming is None:  # nobody cancels it by id: run it inline
         await _answer_inline(
-            send, receive, run, accepts=accepts, status_of=status_of, headers=headers
+            scope, send, receive, run, accepts=accepts, status_of=status_of, headers=headers
         )
         return
     sse_allowed = accepts.sse
@@ -190,7 +183,7 @@ async def answer(
     task = loop.create_task(body())
     if on_started is not None:
         on_started(task)
-    gone = loop.create_task(wait_disconnect(receive))
+    gone = disconnected(scope, receive)
     stream = SseStream(send)
     try:
         while True:
@@ -243,6 +236,7 @@ async def answer(
 
 
 async def _answer_inline(
+    scope: Scope,
     send: Send,
     receive: Receive,
     run: Callable[[Emit], Coroutine[Any, Any, dict[str, Any]]],
@@ -252,7 +246,7 @@ async def _answer_inline(
     headers: list[tuple[bytes, bytes]] | None,
 ) -> None:
     """`answer()` for a request nobody cancels by id: the handler runs in the request's own
-    task, raced against the client's disconnect (`unless_disconnected`: one watcher task), and
+    task, raced against the client's disconnect (`unless_disconnected`), and
     a notification opens the stream and is written from `emit` itself. No body task, queue or
     `asyncio.wait` per request (the hot path, docs/benchmarks.md); same answers."""
     stream = SseStream(send)
@@ -278,7 +272,7 @@ async def _answer_inline(
             await stream.event(jsonrpc.dumps(message))
 
     try:
-        final = await unless_disconnected(receive, run(emit))
+        final = await unless_disconnected(scope, receive, run(emit))
     except ClientGone:
         return
     finally:

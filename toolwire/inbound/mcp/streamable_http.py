@@ -34,6 +34,7 @@ from toolwire.core.errors import ToolwireError
 from toolwire.core.federated import NotSubscribable
 from toolwire.core.model import Principal
 from toolwire.inbound import tracecontext
+from toolwire.inbound.disconnect import wait_disconnect
 from toolwire.inbound.http import read_body
 from toolwire.inbound.mcp import (
     changes,
@@ -319,6 +320,7 @@ class Post:
             self.runtime.track(conn.id, request.id, task)
 
         await sse.answer(
+            self.request.scope,
             self.send,
             self.request.receive,
             run,
@@ -386,7 +388,7 @@ async def _relay(
     """Forward the changes of `feed` (`changes.CHANNEL`) this stream's client wants (`render`)
     until the client goes away; keep-alive comments meanwhile. `event_id` names each frame's
     SSE id; `skip` drops changes already sent (replayed before going live)."""
-    gone = asyncio.create_task(sse.wait_disconnect(receive))
+    gone = asyncio.create_task(wait_disconnect(receive))
     feed_iter = feed.__aiter__()
     waiting: asyncio.Task[bytes] | None = None
     try:
