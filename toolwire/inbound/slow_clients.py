@@ -20,6 +20,12 @@ sent: the client would get a 502). Here an idle connection lingers `DRAIN_LINGER
 request that arrives on it in that time is served and answered with `Connection: close`, so the
 proxy opens its next connection elsewhere. After the linger idle connections close.
 
+The deadlines are checked by one sweep per event loop, every `sweep_interval` seconds (a tenth
+of the shorter timeout, 0.05-1 s), over the connections that have one: arming a deadline is a
+timestamp, not a timer per request (two `call_later` and two cancellations per request were a
+visible share of a call: the hot path, docs/benchmarks.md). A deadline fires up to one interval
+late.
+
 Each closing logs one line, without a traceback, through `toolwire.http` (rate-limited, see
 `toolwire.log_flood`). Responses are not bounded here: SSE streams and slow tools run as long as
 they need. What this is not: a substitute for a reverse proxy's own limits (docs/security.md).
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -57,10 +64,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_connections: int = 1000
+    sweep_interval: float = 1.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
+        self._due: float | None = None  # loop time when the armed phase expires
+        self._phase = "headers"
+        self._limit = 0.0
+        self._sweep = _Sweep.of(self.loop, self.sweep_interval)
         self._draining = False
         self._linger: asyncio.TimerHandle | None = None
 
@@ -81,7 +92,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         # The request's disconnect signal (`toolwire.inbound.disconnect`), fired below.
         self.scope["extensions"] = {EXTENSION: {"signal": DisconnectSignal()}}
-        if self._deadline is None:  # a kept-alive connection's next request
+        if self._due is None:  # a kept-alive connection's next request
             self._arm(self.header_timeout, "headers")
 
     def on_headers_complete(self) -> None:
@@ -96,6 +107,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._sweep.armed.discard(self)
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             signal = signal_of(cycle.scope)  # type: ignore[arg-type]
@@ -121,25 +133,63 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _arm(self, seconds: float, phase: str) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expire, phase, seconds)
+        self._due = self.loop.time() + seconds
+        self._phase = phase
+        self._limit = seconds
+        self._sweep.arm(self)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None  # the sweep forgets the connection when it next passes
 
-    def _expire(self, phase: str, seconds: float) -> None:
-        self._deadline = None
+    def _expire(self) -> None:
+        self._due = None
         if self.transport.is_closing():
             return
         # One message per phase: the flood limit (`log_flood`) counts each message kind apart.
-        if phase == "headers":
-            log.warning("closed a connection whose request headers took over %gs", seconds)
+        if self._phase == "headers":
+            log.warning("closed a connection whose request headers took over %gs", self._limit)
             self.transport.write(_TIMED_OUT)
         else:
-            log.warning("closed a connection whose request body took over %gs", seconds)
+            log.warning("closed a connection whose request body took over %gs", self._limit)
         self.transport.close()
+
+
+class _Sweep:
+    """The deadline sweep of one event loop: every `interval` seconds, while any connection has
+    a deadline armed, expire the ones that are due."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self.loop = loop
+        self.interval = interval
+        self.armed: set[GuardedHttpProtocol] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, interval: float) -> _Sweep:
+        """The loop's sweep (made on first use); the shortest interval asked for wins."""
+        sweep = _SWEEPS.get(loop)
+        if sweep is None:
+            sweep = _SWEEPS[loop] = cls(loop, interval)
+        sweep.interval = min(sweep.interval, interval)
+        return sweep
+
+    def arm(self, protocol: GuardedHttpProtocol) -> None:
+        self.armed.add(protocol)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.interval, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        for protocol in list(self.armed):
+            due = protocol._due
+            if due is None:
+                self.armed.discard(protocol)
+            elif due <= now:
+                self.armed.discard(protocol)
+                protocol._expire()
+        if self.armed:
+            self._timer = self.loop.call_later(self.interval, self._run)
 
 
 def guarded_protocol(
@@ -157,5 +207,10 @@ def guarded_protocol(
             "header_timeout": header_timeout,
             "body_timeout": body_timeout,
             "max_connections": max_connections,
+            "sweep_interval": min(1.0, max(0.05, min(header_timeout, body_timeout) / 10)),
         },
     )
+
+
+_SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = weakref.WeakKeyDictionary()
+"""Each event loop's sweep (a process may run several loops: tests, `--workers` threads)."""
