@@ -216,7 +216,9 @@ class CountedLedger:
         self.inner = ledger
         self._counts = counts
         self.balance = ledger.balance
-        self.resolution = ledger.resolution
+
+    async def resolution(self, reservation: Reservation) -> int | None:
+        return await self.inner.resolution(reservation)
 
     async def reserve(
         self, principal: Principal, amount: int, *, request_id: str, tool: str, operation: str

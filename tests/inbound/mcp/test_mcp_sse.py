@@ -50,6 +50,7 @@ async def exchange(accepts: Accepts, emits: bool, cancel_in_same_tick: bool) -> 
     with anyio.fail_after(5):
         canceller = asyncio.create_task(cancel_once_running())
         await sse.answer(
+            {"type": "http"},
             send,
             receive,
             run,
@@ -109,7 +110,9 @@ async def inline(accepts: Accepts, notify: bool) -> tuple[list[Any], sse.Emit]:
         return {"jsonrpc": "2.0", "id": 1, "result": {}}
 
     with anyio.fail_after(5):
-        await sse.answer(send, receive, run, accepts=accepts, status_of=lambda _m: 200)
+        await sse.answer(
+            {"type": "http"}, send, receive, run, accepts=accepts, status_of=lambda _m: 200
+        )
     return sent, kept[0]
 
 
