@@ -178,8 +178,9 @@ drained instance, a claim a dead instance still holds (409 in_progress until rec
 
 @dataclass
 class Fired:
-    """What a load run saw: final (status, code) per call, which instance gave each final answer,
-    and how many attempts were retried."""
+    """What a load run saw: final (status, code) per call (status 0: the answer was lost to a
+    transport error, code the httpx error's name), which instance gave each final answer, and how
+    many attempts were retried."""
 
     outcomes: Counter[tuple[int, str]] = field(default_factory=Counter)
     upstreams: Counter[str] = field(default_factory=Counter)
@@ -242,7 +243,14 @@ async def fire(
             base_url=url, limits=limits, headers=headers, timeout=60
         ) as http:
             for i in queue:
-                reply = await one(http, i)
+                try:
+                    reply = await one(http, i)
+                except httpx.TransportError as lost:
+                    # no key, no retry: an answer cut off by an instance's death (nginx may
+                    # already have passed its headers on) is a lost answer, counted as such
+                    fired.outcomes[0, type(lost).__name__] += 1
+                    fired.done += 1
+                    continue
                 try:
                     body = reply.json()
                 except ValueError:  # nginx's own HTML error page (a 502)

@@ -124,13 +124,6 @@ async def test_changes_made_while_the_listen_stream_was_down_reach_the_clients(
     await missed_changes_reach_a_client(gw, "modern")
 
 
-@pytest.mark.xfail(
-    reason="known gap: the re-read after a handshake-era GET stream reopens was hooked into the "
-    "SDK transport's OriginGuard; federation now runs on toolwire's own Streamable HTTP "
-    "transport (upstream/mcp/streamable.py), which does not yet call Connection.reopened() "
-    "when its GET stream reconnects (session 7 closing note)",
-    strict=False,
-)
 async def test_changes_made_while_the_get_stream_was_down_reach_the_clients(
     tmp_path: Path,
 ) -> None:

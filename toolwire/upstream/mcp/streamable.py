@@ -168,7 +168,9 @@ class _Outbox:
 
 class StreamableHttp:
     """See the module docstring. `headers`: sent on every request (user agent, the upstream's
-    auth); `on_session_lost`: called when a request with the session id is answered 404."""
+    auth); `on_session_lost`: called when a request with the session id is answered 404;
+    `on_reopened`: called when the GET stream is opened again without `Last-Event-ID` (the
+    server gave no event ids to resume from), since what the server sent meanwhile is lost."""
 
     def __init__(
         self,
@@ -176,10 +178,14 @@ class StreamableHttp:
         pool: Http1Pool,
         headers: Mapping[str, str],
         on_session_lost: Callable[[], None] = lambda: None,
+        on_reopened: Callable[[], None] = lambda: None,
     ) -> None:
         self.url = url
         self.pool = pool
         self.on_session_lost = on_session_lost
+        self.on_reopened = on_reopened
+        self.streams_opened = 0
+        """GET streams opened without `Last-Event-ID` by this transport."""
         self._key, self._target, self._host = _locate(url)
         self._headers = {k.lower(): v for k, v in headers.items()}
         self.session_id: str | None = None
@@ -482,6 +488,10 @@ class StreamableHttp:
                 try:
                     if answer.status != 200:
                         raise ConnectionError(f"GET stream answered {answer.status}")
+                    if not last_id:
+                        self.streams_opened += 1
+                        if self.streams_opened > 1:
+                            self.on_reopened()  # no replay: re-read what may have changed
                     parser = SseParser()
                     async for chunk in answer.chunks():
                         for event in parser.feed(chunk):

@@ -217,7 +217,9 @@ async def build_client(
             max_connections=max_connections,
         )
         own = {"User-Agent": "toolwire", **headers}
-        return Client(StreamableHttp(transport.url, pool, own, conn.lose_session), **common)
+        return Client(
+            StreamableHttp(transport.url, pool, own, conn.lose_session, conn.reopened), **common
+        )
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
         pooled_transport(
