@@ -53,6 +53,7 @@ from toolwire.inbound import a2a, admin, admin_audit, admin_billing, mcp, openai
 from toolwire.inbound import metrics as metrics_door
 from toolwire.inbound.console.routes import routes as console_routes
 from toolwire.inbound.face import Face
+from toolwire.inbound.front import GatewayApp
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp.runtime import (
     Runtime,
@@ -500,7 +501,8 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
-    return Starlette(
+    return GatewayApp(
+        max_body_bytes=settings.max_body_bytes,
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

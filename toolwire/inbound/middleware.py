@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from toolwire.core.context import bound
 from toolwire.core.errors import InvalidRequest, PayloadTooLarge
 from toolwire.inbound.cors import Cors
+from toolwire.inbound.http import scope_headers
 from toolwire.settings import Settings
 
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -52,6 +54,21 @@ def request_id_of(scope: Scope) -> str:
     return rid
 
 
+EDGE_HEADERS = frozenset({b"x-request-id", b"content-length", b"origin"})
+"""The request headers `Edge` reads (each one's first value counts: `http.scope_headers`)."""
+
+
+def enter(scope: Scope, receive: Receive, found: Mapping[bytes, str], limit: int) -> Receive:
+    """`Edge`'s work on one HTTP request whose headers were read (`found`: at least those of
+    `EDGE_HEADERS` the request carries, as `http.scope_headers` gives them): choose its request
+    id once (kept in ``scope["state"]``, `request_id_of`) and return `receive` bounded by the
+    body limit of `limit` bytes (`PayloadTooLarge`, `InvalidRequest` raised from it)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    if not isinstance(state.get("request_id"), str):
+        state["request_id"] = new_request_id(found.get(b"x-request-id"))
+    return _Limited(receive, limit, found.get(b"content-length"))
+
+
 class Edge:
     """The request id, the body limit and the CORS dispatch (module docstring)."""
 
@@ -64,25 +81,10 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given: bytes | None = None
-        declared: bytes | None = None
-        origin = False
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                given = value
-            elif key == b"content-length":
-                declared = value
-            elif key == b"origin":
-                origin = True
-        state: dict[str, Any] = scope.setdefault("state", {})
-        rid = state.get("request_id")
-        if not isinstance(rid, str):
-            rid = state["request_id"] = new_request_id(
-                given.decode("latin-1") if given is not None else None
-            )
-        limited = _Limited(receive, self.limit, declared)
-        with bound(rid):  # every log line of this request carries it
-            if origin:
+        found = scope_headers(scope, EDGE_HEADERS)
+        limited = enter(scope, receive, found, self.limit)
+        with bound(scope["state"]["request_id"]):  # every log line of this request carries it
+            if b"origin" in found:
                 await self.cors(scope, limited, send)
             else:
                 await self.app(scope, limited, send)
@@ -93,7 +95,7 @@ class _Limited:
 
     __slots__ = ("_checked", "_declared", "_limit", "_receive", "_total")
 
-    def __init__(self, receive: Receive, limit: int, declared: bytes | None) -> None:
+    def __init__(self, receive: Receive, limit: int, declared: str | None) -> None:
         self._receive = receive
         self._limit = limit
         self._declared = declared

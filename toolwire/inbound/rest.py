@@ -173,16 +173,26 @@ def parse_call(
 
 
 _TRACE = frozenset({b"traceparent", b"tracestate"})
-_EXECUTE_HEADERS = frozenset({b"authorization", b"x-api-key", b"idempotency-key", *_TRACE})
+EXECUTE_HEADERS = frozenset({b"authorization", b"x-api-key", b"idempotency-key", *_TRACE})
+"""The request headers `execute` reads."""
 
 
 async def execute(scope: Scope, receive: Receive, send: Send) -> None:
     """`POST /api/v1/execute` as a raw ASGI app: one pass over the headers, the body straight
     from `receive`, the envelope straight to `send` (no Starlette `Request` or `Response`: the
     hot path, docs/benchmarks.md). Same answers as every other REST route."""
+    await answer_execute(scope, receive, send, scope_headers(scope, EXECUTE_HEADERS))
+
+
+async def answer_execute(
+    scope: Scope, receive: Receive, send: Send, headers: Mapping[bytes, str]
+) -> None:
+    """`execute` with the request's headers already read: `headers` holds the first value of
+    each of `EXECUTE_HEADERS` the request carries (`http.scope_headers`; other names are
+    ignored), so a front that reads more headers in the same pass passes them here
+    (`toolwire.inbound.front`)."""
     rid = request_id_of(scope)
     svc: Face = scope["app"].state.face
-    headers = scope_headers(scope, _EXECUTE_HEADERS)
     try:
         key = api_key_of(headers.get(b"authorization"), headers.get(b"x-api-key"))
         principal = await svc.auth.authenticate(key)
