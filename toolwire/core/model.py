@@ -7,13 +7,13 @@ a door's rendering turns them into decimal credits.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolwire.core.content import ContentBlock
 from toolwire.core.errors import ToolwireError
+from toolwire.core.ids import random_hex
 from toolwire.core.scopes import ScopeSet
 
 if TYPE_CHECKING:
@@ -210,4 +210,4 @@ class AuditEvent:
 
 def new_call_id() -> str:
     """A fresh call identity for an audit record (96 random bits)."""
-    return "call_" + os.urandom(12).hex()
+    return "call_" + random_hex(12)

@@ -17,7 +17,6 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -29,6 +28,7 @@ from toolwire.core import names
 from toolwire.core.errors import ToolwireError
 from toolwire.core.federated import ContentKind, NotSubscribable
 from toolwire.core.gateway import Gateway
+from toolwire.core.ids import random_hex
 from toolwire.core.model import Principal, ToolCall
 from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
 from toolwire.inbound import tracecontext
@@ -459,7 +459,7 @@ def _upstream_failed(exc: ToolwireError) -> RpcError:
 
 
 def new_request_id() -> str:
-    return "req_" + os.urandom(16).hex()  # 128 random bits, as uuid4 gave, cheaper
+    return "req_" + random_hex(16)  # 128 random bits, as uuid4 gave
 
 
 def _cursor(fingerprint: str, offset: int) -> str:
