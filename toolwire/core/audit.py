@@ -15,7 +15,8 @@ an empty key is allowed for tests and tools without a secret, and then it is a p
 
 from __future__ import annotations
 
-import hmac
+import functools
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,4 +36,23 @@ def arguments_digest(arguments: Mapping[str, Any], key: bytes) -> str:
         data = canonical_json(dict(arguments))
     except TypeError:  # validated arguments are JSON; be total anyway
         data = repr(sorted(arguments.items(), key=lambda kv: str(kv[0]))).encode()
-    return PREFIX + hmac.digest(key, data, "sha256").hex()  # one-shot: no HMAC object per call
+    inner_pad, outer_pad = _pads(key)
+    inner = inner_pad.copy()
+    inner.update(data)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return PREFIX + outer.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after the key's inner and outer pads (RFC 2104 §2): HMAC-SHA256 of any
+    message is then two copies and two updates (the pads are hashed once per key, not per
+    call; the same digest as `hmac.digest(key, data, "sha256")`, at half its cost)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
