@@ -503,6 +503,7 @@ def create_app(
     ]
     return GatewayApp(
         max_body_bytes=settings.max_body_bytes,
+        fronted={"/api/v1/execute": rest.FRONT, "/mcp": mcp.FRONT},
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

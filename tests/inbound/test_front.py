@@ -1,6 +1,7 @@
-"""`POST /api/v1/execute` answered at the front (`toolwire.inbound.front.GatewayApp`) gives the
-very answers Starlette's stack gives: the same status, headers and body for every kind of
-request, and the same handling of what escapes the door (a client gone mid-body, a crash)."""
+"""The hot routes answered at the front (`toolwire.inbound.front.GatewayApp`: `POST
+/api/v1/execute` and `/mcp`) give the very answers Starlette's stack gives: the same status,
+headers and body for every kind of request, and the same handling of what escapes the door (a
+client gone mid-body, a crash)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ def _normal(response: Any) -> tuple[int, dict[str, str], Any]:
     text = re.sub(r'"balance":[0-9.]+', '"balance":0', text)
     if headers.get("x-request-id", "").startswith("req_"):
         headers["x-request-id"] = "req_"
-    body: Any = json.loads(text) if text else None
+    if "mcp-session-id" in headers:
+        headers["mcp-session-id"] = "<sealed>"
+    body: Any = text
+    if text and headers.get("content-type", "").startswith("application/json"):
+        body = json.loads(text)
     return response.status_code, headers, body
 
 
@@ -88,6 +93,65 @@ def test_the_front_answers_as_the_stack_does(
     assert _normal(got) == _normal(want)
     if "x-request-id" in headers and name == "given request id":
         assert got.headers["x-request-id"] == "abc-1"
+
+
+MODERN = "2026-07-28"
+MCP = {**AUTH, "accept": "application/json, text/event-stream", "content-type": "application/json"}
+MODERN_CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "echo",
+        "arguments": {"message": "hi"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    },
+}
+MODERN_HEADERS = {
+    **MCP,
+    "mcp-protocol-version": MODERN,
+    "mcp-method": "tools/call",
+    "mcp-name": "echo",
+}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+MCP_CASES: list[tuple[str, str, dict[str, str], bytes]] = [
+    ("modern call", "POST", MODERN_HEADERS, json.dumps(MODERN_CALL).encode()),
+    ("modern call, no key", "POST", {**MODERN_HEADERS, "authorization": ""}, b"{}"),
+    ("initialize", "POST", MCP, json.dumps(INITIALIZE).encode()),
+    ("malformed", "POST", MCP, b"{nope"),
+    ("wrong accept", "POST", {**MCP, "accept": "text/html"}, json.dumps(INITIALIZE).encode()),
+    ("over the limit", "POST", MCP, b" " * (LIMIT + 1)),
+    ("get without a session", "GET", {**AUTH, "accept": "text/event-stream"}, b""),
+    ("delete without a session", "DELETE", AUTH, b""),
+    ("put", "PUT", MCP, b"{}"),
+]
+
+
+@pytest.mark.parametrize("name, method, headers, body", MCP_CASES, ids=[c[0] for c in MCP_CASES])
+def test_mcp_at_the_front_answers_as_the_stack_does(
+    app: GatewayApp, name: str, method: str, headers: dict[str, str], body: bytes
+) -> None:
+    front = TestClient(app, base_url="http://127.0.0.1:8787", raise_server_exceptions=False)
+    stack = TestClient(
+        stack_of(app), base_url="http://127.0.0.1:8787", raise_server_exceptions=False
+    )
+    got = front.request(method, "/mcp", content=body, headers=headers)
+    want = stack.request(method, "/mcp", content=body, headers=headers)
+    assert _normal(got) == _normal(want)
+    if name == "modern call":
+        assert got.status_code == 200 and "hi" in got.text
 
 
 def test_a_request_with_an_origin_takes_the_stack_and_its_cors(app: GatewayApp) -> None:
@@ -174,3 +238,25 @@ async def test_a_crash_escaping_the_door_is_a_500_envelope_and_is_raised(
         envelope = json.loads(sent[1]["body"])
         assert envelope["ok"] is False and envelope["error"]["code"] == "INTERNAL"
         assert b"boom" not in sent[1]["body"]
+
+
+def test_the_hot_routes_never_enter_the_stack_and_the_rest_do(
+    app: GatewayApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered: list[str] = []
+    stack = app.middleware_stack
+    assert stack is not None
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        entered.append(scope["path"])
+        await stack(scope, receive, send)
+
+    monkeypatch.setattr(app, "middleware_stack", counted)
+    client = TestClient(app, base_url="http://127.0.0.1:8787")
+    assert client.post("/api/v1/execute", json=ECHO, headers=AUTH).status_code == 200
+    assert client.post("/mcp", json=MODERN_CALL, headers=MODERN_HEADERS).status_code == 200
+    assert entered == []
+    client.get("/healthz")
+    client.post("/mcp/nope", json=MODERN_CALL, headers=MODERN_HEADERS)
+    client.post("/api/v1/execute", json=ECHO, headers={**AUTH, "origin": "https://a.example"})
+    assert entered == ["/healthz", "/mcp/nope", "/api/v1/execute"]

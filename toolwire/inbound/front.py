@@ -1,15 +1,15 @@
-"""The gateway's ASGI application: Starlette, with `POST /api/v1/execute` answered at the front.
+"""The gateway's ASGI application: Starlette, with the hot routes answered at the front.
 
 Every request but one goes through Starlette's stack as before: its error middleware (the
 `Exception` handler), `toolwire.inbound.middleware.Edge` (request id, body limit, CORS), its
 exception middleware (the `ClientDisconnect` handler) and the router, which tries each route's
 pattern in turn. That is six ASGI layers and a regular-expression match per request, a fifth of
-a free call's CPU on the event-loop thread (docs/benchmarks.md, issue 10). The one request that
-is the product's hot path, a `POST` to `/api/v1/execute` with no `Origin` header, is recognised
-here by an exact comparison and answered by `rest.answer_execute` directly:
+a free call's CPU on the event-loop thread (docs/benchmarks.md, issue 10). The product's hot
+paths, `POST /api/v1/execute` (`rest.FRONT`) and `/mcp` (`mcp.FRONT`), with no `Origin` header,
+are recognised here by an exact comparison of the path and answered by their door directly:
 
-- one pass over the request headers serves both `Edge`'s work (`middleware.enter`) and the REST
-  door's (`rest.EXECUTE_HEADERS`);
+- one pass over the request headers serves both `Edge`'s work (`middleware.enter`) and the
+  door's (`FrontRoute.headers`);
 - the answer is the same, byte for byte, as through the stack (the door-matrix suite runs both
   ways): the same handlers answer what escapes the door, taken from the application's own
   `exception_handlers` (`ClientDisconnect`: the client left mid-body; `Exception`: anything
@@ -20,6 +20,8 @@ here by an exact comparison and answered by `rest.answer_execute` directly:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,35 +29,47 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from toolwire.core.context import bound
-from toolwire.inbound import rest
 from toolwire.inbound.http import scope_headers
 from toolwire.inbound.middleware import EDGE_HEADERS, enter
 
-EXECUTE_PATH = "/api/v1/execute"
-FRONT_HEADERS = EDGE_HEADERS | rest.EXECUTE_HEADERS
-"""What the front reads in its one pass over the headers."""
+Handler = Callable[[Scope, Receive, Send, Mapping[bytes, str]], Awaitable[None]]
+"""A fronted route's handler: the ASGI call, plus the request headers the front read for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrontRoute:
+    """A hot route answered at the front: for `methods` (None: every method), by `handler`,
+    given the first value of each of `headers` (and of `EDGE_HEADERS`) the request carries."""
+
+    methods: frozenset[str] | None
+    headers: frozenset[bytes]
+    handler: Handler
 
 
 class GatewayApp(Starlette):
-    """`Starlette` whose `__call__` answers `POST /api/v1/execute` itself (module docstring).
+    """`Starlette` whose `__call__` answers its `fronted` routes itself (module docstring).
 
-    `max_body_bytes`: the body limit `Edge` applies (`Settings.max_body_bytes`); the other
-    arguments are Starlette's."""
+    `fronted`: exact path -> `FrontRoute`; `max_body_bytes`: the body limit `Edge` applies
+    (`Settings.max_body_bytes`); the other arguments are Starlette's."""
 
-    def __init__(self, *, max_body_bytes: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_body_bytes: int, fronted: Mapping[str, FrontRoute], **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.max_body_bytes = max_body_bytes
+        self.fronted = dict(fronted)
+        self._reads = {path: EDGE_HEADERS | route.headers for path, route in fronted.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.fronted.get(scope["path"]) if scope["type"] == "http" else None
         if (
-            scope["type"] != "http"
-            or scope["path"] != EXECUTE_PATH
-            or scope["method"] != "POST"
+            route is None
+            or (route.methods is not None and scope["method"] not in route.methods)
             or scope.get("root_path")
         ):
             await super().__call__(scope, receive, send)
             return
-        found = scope_headers(scope, FRONT_HEADERS)
+        found = scope_headers(scope, self._reads[scope["path"]])
         if b"origin" in found:
             await super().__call__(scope, receive, send)
             return
@@ -63,7 +77,7 @@ class GatewayApp(Starlette):
         limited = enter(scope, receive, found, self.max_body_bytes)
         with bound(scope["state"]["request_id"]):
             try:
-                await rest.answer_execute(scope, limited, send, found)
+                await route.handler(scope, limited, send, found)
             except Exception as exc:
                 await self._escaped(scope, receive, send, exc)
 

@@ -23,6 +23,7 @@ from toolwire.core.model import Meta, Outcome, Principal, ToolCall, micro_to_cre
 from toolwire.inbound import formats, tracecontext
 from toolwire.inbound.disconnect import ClientGone, send_gone, unless_disconnected
 from toolwire.inbound.face import Face
+from toolwire.inbound.front import FrontRoute
 from toolwire.inbound.http import (
     ErrorRow,
     api_key_from,
@@ -215,6 +216,10 @@ async def answer_execute(
         await send_gone(send)
         return
     await send_json(send, *outcome_answer(outcome))
+
+
+FRONT = FrontRoute(frozenset({"POST"}), EXECUTE_HEADERS, answer_execute)
+"""`POST /api/v1/execute`, answered at the front of the app (`toolwire.inbound.front`)."""
 
 
 async def send_error(send: Send, error: ToolwireError, meta: Meta) -> None:

@@ -29,11 +29,15 @@ prices and runs each call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from toolwire.inbound.face import Face
+from toolwire.inbound.front import FrontRoute
 from toolwire.inbound.http import json_response
 from toolwire.inbound.mcp import security
 from toolwire.inbound.mcp.legacy_sse import LegacyMessages, LegacySse
@@ -49,6 +53,15 @@ async def protected_resource(request: Request) -> Response:
 
 
 _endpoint = McpEndpoint()
+
+
+async def _fronted(scope: Scope, receive: Receive, send: Send, _: Mapping[bytes, str]) -> None:
+    await _endpoint(scope, receive, send)
+
+
+FRONT = FrontRoute(None, frozenset(), _fronted)
+"""`/mcp`, answered at the front of the app (`toolwire.inbound.front`); `/mcp/<server>` and the
+legacy transport take the routes below."""
 
 routes: list[BaseRoute] = [
     Route("/mcp", _endpoint),
