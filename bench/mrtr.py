@@ -29,15 +29,17 @@ import tracemalloc
 from collections.abc import Mapping
 from typing import Any
 
-from toolwire.core.model import Principal, ToolCall
+from toolwire.core.model import Principal
+from toolwire.core.ports import Channel
 from toolwire.core.scopes import ScopeSet
 from toolwire.inbound.mcp.handlers import CallChannel, Context
-from toolwire.inbound.mcp.round_state import RoundSealer
+from toolwire.inbound.mcp.round_state import RoundSealer, Subject
 from toolwire.inbound.mcp.rounds import Rounds
 
 PRINCIPAL = Principal(key_id="k", account_id="a", scopes=ScopeSet(("*",)))
 ARGS = {"question": "proceed?"}
 PARAMS = {"name": "ask.confirm", "arguments": ARGS}
+SUBJECT = Subject("tools/call", "ask.confirm", ARGS)
 ANSWER = {"action": "accept", "content": {"answer": "yes"}}
 
 
@@ -56,10 +58,9 @@ class Answering:
         return ANSWER
 
 
-async def tool(ctx: Context, call: ToolCall) -> dict[str, Any]:
+async def tool(channel: Channel) -> dict[str, Any]:
     """The handler: ask once, answer with what came back."""
-    assert call.channel is not None
-    answer = await call.channel.request("elicitation/create", {"message": "proceed?"})
+    answer = await channel.request("elicitation/create", {"message": "proceed?"})
     return {"content": [{"type": "text", "text": str(answer["content"])}]}
 
 
@@ -73,15 +74,11 @@ def context() -> Context:
     )
 
 
-def tool_call(channel: Any = None) -> ToolCall:
-    return ToolCall("ask", ARGS, "req", operation="confirm", door="mcp", channel=channel)
-
-
 async def direct(n: int) -> float:
-    ctx, channel = context(), Answering()
+    channel = Answering()
     started = time.process_time()
     for _ in range(n):
-        await tool(ctx, tool_call(channel))
+        await tool(channel)
     return (time.process_time() - started) / n * 1e6
 
 
@@ -89,10 +86,10 @@ async def parked(rounds: Rounds, n: int) -> float:
     ctx = context()
     started = time.process_time()
     for _ in range(n):
-        first = await rounds.call(ctx, tool_call(), PARAMS, tool)
+        first = await rounds.call(ctx, SUBJECT, PARAMS, CallChannel(ctx, None), tool)
         (key,) = first["inputRequests"]
         retry = {**PARAMS, "inputResponses": {key: ANSWER}, "requestState": first["requestState"]}
-        await rounds.call(ctx, tool_call(), retry, tool)
+        await rounds.call(ctx, SUBJECT, retry, CallChannel(ctx, None), tool)
     return (time.process_time() - started) / n * 1e6
 
 
@@ -102,7 +99,7 @@ async def held_bytes(rounds: Rounds, n: int) -> float:
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     for _ in range(n):
-        await rounds.call(ctx, tool_call(), PARAMS, tool)
+        await rounds.call(ctx, SUBJECT, PARAMS, CallChannel(ctx, None), tool)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename"))

@@ -30,6 +30,7 @@ are safe to show a caller: they never carry a secret or a traceback.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 
@@ -180,3 +181,15 @@ ALL_ERRORS: tuple[type[ToolwireError], ...] = (
 """Every concrete error, so a door's mapping table can be checked complete by a test."""
 
 BY_CODE: dict[str, type[ToolwireError]] = {cls.code: cls for cls in ALL_ERRORS}
+
+CANCELLED_BY_CLIENT = "cancelled by client"
+"""The reason audited for a call or read whose client went away."""
+
+
+def cancel_reason(exc: BaseException) -> str:
+    """Why a call (or a federated read or prompt get) was cancelled: the message its canceller
+    gave (`task.cancel(msg)`, e.g. an abandoned MRTR round), else the client went away. A
+    cancellation is not an error of this tree: it is audited with outcome `CANCELLED`."""
+    if isinstance(exc, asyncio.CancelledError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return CANCELLED_BY_CLIENT

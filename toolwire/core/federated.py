@@ -22,6 +22,11 @@ and is audited; a source's `notifications/resources/updated` reaches every `on_u
 a namespaced URI. Which client sessions hear of it is the door's business (it keeps each session's
 subscriptions). Completions (`completion/complete`) of a federated prompt or resource template go
 to its upstream under the same scopes.
+
+Asking the client: a read or a prompt get carries the door's `Channel` to its client, as a tool
+call does (`InvokeContext.channel`): an upstream that asks its client something (sampling,
+elicitation, roots) while serving it reaches the client that way (the door decides how: on the
+request's stream, or as 2026-07-28 `input_required` rounds), and its log lines go there too.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol
 
-from toolwire.core.errors import ToolwireError
+from toolwire.core.errors import ToolwireError, cancel_reason
 from toolwire.core.model import AuditEvent, Principal
-from toolwire.core.ports import AuditSink
+from toolwire.core.ports import AuditSink, Channel
 
 log = logging.getLogger("toolwire.federation")
 
@@ -101,12 +106,16 @@ class ContentSource(Protocol):
         """Every item of `kind` the upstream lists (all its pages, bounded)."""
         ...
 
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        """`resources/read` of the upstream's own `uri`: `{"contents": [...]}`."""
+    async def read_resource(self, uri: str, channel: Channel | None = None) -> dict[str, Any]:
+        """`resources/read` of the upstream's own `uri`: `{"contents": [...]}`. What the
+        upstream asks its client meanwhile goes through `channel` (None: it is refused)."""
         ...
 
-    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
-        """`prompts/get` of the upstream's own prompt `name`: `{"messages": [...], ...}`."""
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str], channel: Channel | None = None
+    ) -> dict[str, Any]:
+        """`prompts/get` of the upstream's own prompt `name`: `{"messages": [...], ...}`;
+        `channel` as for `read_resource`."""
         ...
 
     def subscribable(self) -> bool:
@@ -199,27 +208,34 @@ class Federation:
             raise LookupError(upstream)  # a denied one answers exactly as an unknown one
         return source
 
-    async def read(self, principal: Principal, uri: str, request_id: str) -> dict[str, Any]:
-        """`resources/read` of a namespaced URI. `LookupError`: no such (visible) resource."""
+    async def read(
+        self, principal: Principal, uri: str, request_id: str, channel: Channel | None = None
+    ) -> dict[str, Any]:
+        """`resources/read` of a namespaced URI, with the door's `channel` to the client (what
+        the upstream asks it). `LookupError`: no such (visible) resource."""
         parts = split_resource(uri)
         if parts is None:
             raise LookupError(uri)
         source = self._source(principal, parts[0], "resources")
-        return await self._audited(
-            principal, parts[0], "resources/read", request_id, source.read_resource(parts[1])
-        )
+        work = source.read_resource(parts[1], channel)
+        return await self._audited(principal, parts[0], "resources/read", request_id, work)
 
     async def get_prompt(
-        self, principal: Principal, name: str, arguments: dict[str, str], request_id: str
+        self,
+        principal: Principal,
+        name: str,
+        arguments: dict[str, str],
+        request_id: str,
+        channel: Channel | None = None,
     ) -> dict[str, Any]:
-        """`prompts/get` of a namespaced name. `LookupError`: no such (visible) prompt."""
+        """`prompts/get` of a namespaced name, `channel` as for `read`. `LookupError`: no such
+        (visible) prompt."""
         parts = split_prompt(name)
         if parts is None:
             raise LookupError(name)
         source = self._source(principal, parts[0], "prompts")
-        return await self._audited(
-            principal, parts[0], "prompts/get", request_id, source.get_prompt(parts[1], arguments)
-        )
+        work = source.get_prompt(parts[1], arguments, channel)
+        return await self._audited(principal, parts[0], "prompts/get", request_id, work)
 
     def _subscribable(self, principal: Principal, uri: str) -> tuple[ContentSource, str]:
         parts = split_resource(uri)
@@ -305,7 +321,10 @@ class Federation:
         except ToolwireError as exc:
             outcome, message = exc.code, exc.message
             raise
-        except BaseException as exc:  # cancelled, or a crash the door reports as -32603
+        except asyncio.CancelledError as exc:  # the client went away, or never came back
+            outcome, message = "CANCELLED", cancel_reason(exc)
+            raise
+        except BaseException as exc:  # a crash the door reports as -32603
             outcome, message = "INTERNAL", type(exc).__name__
             raise
         finally:

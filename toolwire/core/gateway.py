@@ -67,6 +67,7 @@ from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.content import TextBlock, ToolResult
 from toolwire.core.context import bound
 from toolwire.core.errors import (
+    CANCELLED_BY_CLIENT,
     Forbidden,
     Internal,
     NotFound,
@@ -75,6 +76,7 @@ from toolwire.core.errors import (
     Unavailable,
     UpstreamError,
     UpstreamTimeout,
+    cancel_reason,
 )
 from toolwire.core.federated import Federation
 from toolwire.core.hooks import InvokeHooks
@@ -105,7 +107,6 @@ from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
-CANCELLED_BY_CLIENT = "cancelled by client"
 
 CatalogListener = Callable[[], Awaitable[None]]
 """Told after the catalog changed (the MCP runtime sends `notifications/tools/list_changed`)."""
@@ -371,7 +372,7 @@ class Gateway:
             log.exception("gateway failure", extra={"request_id": call.request_id})
             run.error = Internal()
         except BaseException as exc:  # cancelled (the client went away): release, propagate
-            await asyncio.shield(self._abandon(run, _cancel_reason(exc)))
+            await asyncio.shield(self._abandon(run, cancel_reason(exc)))
             raise
         if run.claimed or run.reservation is not None:
             return await asyncio.shield(self._finish(run))
@@ -834,14 +835,6 @@ class Gateway:
         except Exception:
             log.warning("could not read reservation %s after its settle failed", reservation.id)
             return None
-
-
-def _cancel_reason(exc: BaseException) -> str:
-    """Why a call was cancelled: the message its canceller gave (`task.cancel(msg)`, e.g. an
-    abandoned MRTR round), else the client went away."""
-    if isinstance(exc, asyncio.CancelledError) and exc.args and isinstance(exc.args[0], str):
-        return exc.args[0]
-    return CANCELLED_BY_CLIENT
 
 
 def draining() -> Unavailable:

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from toolwire.core.model import Principal, ToolCall
-from toolwire.core.ports import ClientRequestError
+from toolwire.core.model import Principal
+from toolwire.core.ports import Channel, ClientRequestError
 from toolwire.core.scopes import ScopeSet
 from toolwire.inbound.mcp.handlers import CallChannel, Context
 from toolwire.inbound.mcp.jsonrpc import RpcError
-from toolwire.inbound.mcp.round_state import RoundSealer
-from toolwire.inbound.mcp.rounds import Rounds
+from toolwire.inbound.mcp.round_state import RoundSealer, Subject
+from toolwire.inbound.mcp.rounds import Rounds, Run
 
 ALICE = Principal(key_id="k", account_id="a", scopes=ScopeSet(("*",)))
 PARAMS = {"name": "ask.confirm", "arguments": {}}
@@ -28,8 +28,12 @@ def context(capabilities: dict[str, Any] | None = None) -> Context:
     return Context(ALICE, "2026-07-28", "modern", "req", client_capabilities=caps)
 
 
-def tool_call() -> ToolCall:
-    return ToolCall("ask", {}, "req", operation="confirm", door="mcp")
+SUBJECT = Subject("tools/call", "ask.confirm", {})
+
+
+async def start(parked: Rounds, ctx: Context, params: dict[str, Any], run: Run) -> dict[str, Any]:
+    """`Rounds.call` of the tool call `SUBJECT`, with the door's own channel for `ctx`."""
+    return await parked.call(ctx, SUBJECT, params, CallChannel(ctx, None), run)
 
 
 def rounds(input_timeout: float = 60) -> Rounds:
@@ -41,21 +45,20 @@ def retry(first: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_requests_made_together_are_one_round() -> None:
-    async def two_at_once(ctx: Context, call: ToolCall) -> dict[str, Any]:
-        assert call.channel is not None
-        ask = call.channel.request
+    async def two_at_once(channel: Channel) -> dict[str, Any]:
+        ask = channel.request
         a, b = await asyncio.gather(ask("elicitation/create", {}), ask("roots/list", {}))
         return {"got": [a, b]}
 
     parked = rounds()
     ctx = context({"elicitation": {}, "roots": {}})
-    first = await parked.call(ctx, tool_call(), PARAMS, two_at_once)
+    first = await start(parked, ctx, PARAMS, two_at_once)
     assert sorted(r["method"] for r in first["inputRequests"].values()) == [
         "elicitation/create",
         "roots/list",
     ]
     answers = {key: {"n": key} for key in first["inputRequests"]}
-    done = await parked.call(ctx, tool_call(), retry(first, answers), two_at_once)
+    done = await start(parked, ctx, retry(first, answers), two_at_once)
     assert done == {"got": [{"n": "r1"}, {"n": "r2"}]}
     assert parked.parked == 0
 
@@ -63,19 +66,18 @@ async def test_requests_made_together_are_one_round() -> None:
 async def test_two_retries_with_one_state_race_and_one_loses() -> None:
     release = asyncio.Event()
 
-    async def ask_then_wait(ctx: Context, call: ToolCall) -> dict[str, Any]:
-        assert call.channel is not None
-        await call.channel.request("elicitation/create", {})
+    async def ask_then_wait(channel: Channel) -> dict[str, Any]:
+        await channel.request("elicitation/create", {})
         await release.wait()
         return {"done": True}
 
     parked = rounds()
-    first = await parked.call(context(), tool_call(), PARAMS, ask_then_wait)
+    first = await start(parked, context(), PARAMS, ask_then_wait)
     again = retry(first, {"r1": ANSWER})
-    winner = asyncio.ensure_future(parked.call(context(), tool_call(), again, ask_then_wait))
+    winner = asyncio.ensure_future(start(parked, context(), again, ask_then_wait))
     await asyncio.sleep(0)
     with pytest.raises(RpcError, match="already answered"):
-        await parked.call(context(), tool_call(), again, ask_then_wait)
+        await start(parked, context(), again, ask_then_wait)
     release.set()
     assert await winner == {"done": True}
 
@@ -83,43 +85,46 @@ async def test_two_retries_with_one_state_race_and_one_loses() -> None:
 async def test_an_abandoned_call_is_cancelled_with_the_reason_and_its_request_fails() -> None:
     seen: list[BaseException] = []
 
-    async def ask(ctx: Context, call: ToolCall) -> dict[str, Any]:
-        assert call.channel is not None
+    async def ask(channel: Channel) -> dict[str, Any]:
         try:
-            await call.channel.request("elicitation/create", {})
+            await channel.request("elicitation/create", {})
         except BaseException as exc:
             seen.append(exc)
             raise
         return {}
 
     parked = rounds(input_timeout=0.05)
-    first = await parked.call(context(), tool_call(), PARAMS, ask)
+    first = await start(parked, context(), PARAMS, ask)
     await asyncio.sleep(0.2)
     assert parked.parked == 0
     assert isinstance(seen[0], asyncio.CancelledError)
     assert seen[0].args == ("the client did not answer input_required within 0.05s",)
     with pytest.raises(RpcError, match="has expired"):  # its state expired with it
-        await parked.call(context(), tool_call(), retry(first, {"r1": ANSWER}), ask)
+        await start(parked, context(), retry(first, {"r1": ANSWER}), ask)
 
 
 async def test_a_client_without_the_capabilities_is_never_parked() -> None:
-    async def ask(ctx: Context, call: ToolCall) -> dict[str, Any]:
-        assert call.channel is None  # the door's own channel, untouched (none here)
+    ctx = context({})
+    own = CallChannel(ctx, None)
+
+    async def ask(channel: Channel) -> dict[str, Any]:
+        assert channel is own  # the door's own channel, untouched
         return {"ran": "directly"}
 
-    assert await rounds().call(context({}), tool_call(), PARAMS, ask) == {"ran": "directly"}
+    parked = rounds()
+    assert await parked.call(ctx, SUBJECT, PARAMS, own, ask) == {"ran": "directly"}
+    assert parked.parked == 0
 
 
 async def test_a_request_for_an_undeclared_capability_fails_at_once() -> None:
-    async def sample(ctx: Context, call: ToolCall) -> dict[str, Any]:
-        assert call.channel is not None
+    async def sample(channel: Channel) -> dict[str, Any]:
         try:
-            await call.channel.request("sampling/createMessage", {})
+            await channel.request("sampling/createMessage", {})
         except ClientRequestError as exc:
             return {"refused": exc.message}
         return {}
 
-    done = await rounds().call(context(), tool_call(), PARAMS, sample)
+    done = await start(rounds(), context(), PARAMS, sample)
     assert done == {
         "refused": "sampling/createMessage: the client did not declare the 'sampling' capability"
     }

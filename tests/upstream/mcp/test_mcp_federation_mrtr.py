@@ -1,6 +1,8 @@
 """A federated server's requests to its client (elicitation, sampling, roots) reach a 2026-07-28
 client as multi round-trip requests: toolwire answers the call `input_required` with a sealed
-`requestState`, the upstream keeps waiting, and the client's retry carries the call on.
+`requestState`, the upstream keeps waiting, and the client's retry carries the call on. The same
+holds for a `prompts/get` or `resources/read` whose upstream asks (and, for them, the handshake
+era's relay on the request's stream is shown here too).
 
 The upstream is tests/upstream/mcp/servers/asking.py (the official SDK's MCPServer, stdio). The
 client is the official `mcp` SDK client on the 2026-07-28 era (it drives the rounds itself),
@@ -26,6 +28,7 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.support.cluster import redis_url
 from tests.upstream.mcp.support import HERE, STARTUP_TIMEOUT_S, gateway, wait_ready
@@ -54,12 +57,44 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
 
 
 @asynccontextmanager
-async def sdk_client(gw: RunningGateway, key: str, **callbacks: Any) -> AsyncIterator[Client]:
+async def sdk_client(
+    gw: RunningGateway, key: str, mode: str = "auto", **callbacks: Any
+) -> AsyncIterator[Client]:
+    """The official SDK client: `auto` speaks 2026-07-28 to toolwire, `legacy` the handshake."""
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
         transport = streamable_http_client(f"{gw.url}/mcp", http_client=http)
-        async with Client(transport, mode="auto", cache=None, **callbacks) as client:
+        async with Client(transport, mode=mode, cache=None, **callbacks) as client:
             yield client
+
+
+def rpc(
+    gw: RunningGateway,
+    key: str,
+    method: str,
+    params: dict[str, Any],
+    capabilities: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One raw 2026-07-28 request over HTTP (`tools/call`, `prompts/get`, `resources/read`);
+    its JSON-RPC response."""
+    params = dict(params)
+    params["_meta"] = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": ELICIT
+        if capabilities is None
+        else capabilities,
+    }
+    headers = {
+        "authorization": f"Bearer {key}",
+        "accept": "application/json",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": method,
+        "mcp-name": params["uri"] if method == "resources/read" else params["name"],
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    response = httpx.post(f"{gw.url}/mcp", json=body, headers=headers, timeout=60)
+    reply: dict[str, Any] = response.json()
+    return reply
 
 
 def call(
@@ -71,24 +106,8 @@ def call(
     **retry: Any,
 ) -> dict[str, Any]:
     """One raw 2026-07-28 `tools/call` over HTTP; its JSON-RPC response."""
-    params: dict[str, Any] = {"name": name, "arguments": arguments, **retry}
-    params["_meta"] = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": ELICIT
-        if capabilities is None
-        else capabilities,
-    }
-    headers = {
-        "authorization": f"Bearer {key}",
-        "accept": "application/json",
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": name,
-    }
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
-    response = httpx.post(f"{gw.url}/mcp", json=body, headers=headers, timeout=60)
-    reply: dict[str, Any] = response.json()
-    return reply
+    params = {"name": name, "arguments": arguments, **retry}
+    return rpc(gw, key, "tools/call", params, capabilities)
 
 
 def accept(answer: str) -> dict[str, Any]:
@@ -162,7 +181,7 @@ async def test_sampling_roots_and_two_rounds_reach_the_2026_client(gw: RunningGa
     async def elicit(_context: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
         return types.ElicitResult(action="accept", content={"answer": next(answers)})
 
-    callbacks = {"sampling_callback": sample, "list_roots_callback": roots}
+    callbacks: dict[str, Any] = {"sampling_callback": sample, "list_roots_callback": roots}
     async with sdk_client(gw, key, elicitation_callback=elicit, **callbacks) as client:
         sampled = await client.call_tool("ask.sample", {"prompt": "hello"})
         listed = await client.call_tool("ask.roots", {})
@@ -329,6 +348,139 @@ def test_the_tool_timeout_does_not_run_while_the_client_is_asked(gw: RunningGate
     assert timed_out["isError"] and "UPSTREAM_TIMEOUT" in str(timed_out), timed_out
 
 
+# -- prompts/get and resources/read whose upstream asks ---------------------------------------
+
+TONE = "ask.tone"
+VAULT = "toolwire://ask/asking://vault/box"
+
+
+async def get_and_read(client: Client) -> tuple[str, str]:
+    """The prompt `ask.tone` about rain and the resource `asking://vault/box`, as text."""
+    prompt = await client.get_prompt(TONE, {"topic": "rain"})
+    read = await client.read_resource(VAULT)
+    return prompt.messages[0].content.text, read.contents[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_prompt_and_a_resource_whose_upstream_asks_reach_the_client_in_both_eras(
+    gw: RunningGateway, mode: str
+) -> None:
+    """`auto`: 2026-07-28, driven through `input_required` rounds by the SDK client; `legacy`:
+    the handshake era, the upstream's request relayed on the request's own stream. Either way
+    the answer reaches the upstream, the result comes back, and each is audited once,
+    uncharged."""
+    account_id, key = gw.create_account(credits=2)
+    asked: list[str] = []
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        answer = "calm" if "tone" in params.message else "sesame"
+        return types.ElicitResult(action="accept", content={"answer": answer})
+
+    async with sdk_client(gw, key, mode, elicitation_callback=elicit) as client:
+        prompt, read = await get_and_read(client)
+    assert prompt == "Write about rain in a calm tone."
+    assert read == "box opened with sesame"
+    assert asked == ["which tone for rain?", "passphrase for box?"]
+    assert balance(gw, key) == 2
+    records = await asyncio.to_thread(audit, gw, account_id, 2)
+    assert sorted((r["tool"], r["operation"], r["outcome"].lower()) for r in records) == [
+        ("ask", "prompts/get", "ok"),
+        ("ask", "resources/read", "ok"),
+    ]
+    assert all(r["credits_charged"] == 0 for r in records)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_without_the_capability_a_prompt_or_read_that_asks_gets_the_upstreams_error(
+    gw: RunningGateway, mode: str
+) -> None:
+    """The upstream hears that the client did not declare the capability (no parking, no
+    relay) and answers an error, which reaches the client as the upstream's failure."""
+    _, key = gw.create_account(credits=2)
+    async with sdk_client(gw, key, mode) as client:  # declares no elicitation
+        with pytest.raises(MCPError) as prompt:
+            await client.get_prompt(TONE, {"topic": "rain"})
+        with pytest.raises(MCPError) as read:
+            await client.read_resource(VAULT)
+    for refused in (prompt.value, read.value):
+        assert refused.error.code == -32603, refused.error
+        assert refused.error.data["reason"] == "mcp_error", refused.error
+        assert "did not declare the 'elicitation' capability" in refused.error.message
+
+
+async def test_a_2026_upstreams_own_input_required_on_a_prompt_reaches_the_2026_client(
+    gw: RunningGateway,
+) -> None:
+    """`modern.native_tone` answers toolwire `input_required` itself; the SDK client toolwire
+    uses turns it into an elicitation, which parks the client's `prompts/get`."""
+    _, key = gw.create_account(credits=2)
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert params.message == "which tone?"
+        return types.ElicitResult(action="accept", content={"answer": "dry"})
+
+    async with sdk_client(gw, key, elicitation_callback=elicit) as client:
+        prompt = await client.get_prompt("modern.native_tone", {})
+    assert prompt.messages[0].content.text == "Write in a dry tone."  # type: ignore[union-attr]
+
+
+def test_prompt_and_resource_rounds_by_hand_with_a_state_bound_to_the_request(
+    gw: RunningGateway,
+) -> None:
+    """The raw rounds: `input_required` with the upstream's request, a retry with the answer
+    and the state completes it, the state opens for nothing else (another method, prompt,
+    resource or arguments) and only once."""
+    account_id, key = gw.create_account(credits=2)
+    get = {"name": TONE, "arguments": {"topic": "snow"}}
+    first = rpc(gw, key, "prompts/get", get)["result"]
+    assert first["resultType"] == "input_required"
+    ((ask_key, request),) = first["inputRequests"].items()
+    assert request["method"] == "elicitation/create"
+    assert request["params"]["message"] == "which tone for snow?"
+    answered = {"inputResponses": {ask_key: accept("wry")}, "requestState": first["requestState"]}
+    elsewhere: list[tuple[str, dict[str, Any]]] = [
+        ("prompts/get", {"name": TONE, "arguments": {"topic": "hail"}}),
+        ("resources/read", {"uri": VAULT}),
+        ("tools/call", {"name": TONE, "arguments": {"topic": "snow"}}),
+    ]
+    for method, params in elsewhere:
+        refused = rpc(gw, key, method, {**params, **answered})
+        assert refused["error"]["code"] == -32602, refused
+        assert "does not belong to this call" in refused["error"]["message"]
+    done = rpc(gw, key, "prompts/get", {**get, **answered})["result"]
+    assert done["resultType"] == "complete"
+    assert done["messages"][0]["content"]["text"] == "Write about snow in a wry tone."
+    replayed = rpc(gw, key, "prompts/get", {**get, **answered})
+    assert replayed["error"]["code"] == -32602
+    assert "already answered" in replayed["error"]["message"]
+
+    read = rpc(gw, key, "resources/read", {"uri": VAULT})["result"]
+    assert read["resultType"] == "input_required"
+    (ask_key,) = read["inputRequests"]
+    retry = {"inputResponses": {ask_key: accept("open")}, "requestState": read["requestState"]}
+    done = rpc(gw, key, "resources/read", {"uri": VAULT, **retry})["result"]
+    assert done["contents"] == [
+        {"uri": VAULT, "mimeType": "text/plain", "text": "box opened with open"}
+    ]
+    records = audit(gw, account_id, 2)
+    assert sorted(r["operation"] for r in records) == ["prompts/get", "resources/read"]
+
+
+def test_an_abandoned_prompt_is_cancelled_upstream_and_audited(gw: RunningGateway) -> None:
+    account_id, key = gw.create_account(credits=2)
+    get = {"name": TONE, "arguments": {"topic": "fog"}}
+    first = rpc(gw, key, "prompts/get", get)["result"]
+    assert first["resultType"] == "input_required"
+    (record,) = audit(gw, account_id)  # written once the round is given up
+    assert record["operation"] == "prompts/get" and record["outcome"].lower() == "cancelled"
+    assert f"did not answer input_required within {INPUT_TIMEOUT_S}s" in record["message"]
+    (ask_key,) = first["inputRequests"]
+    answered = {"inputResponses": {ask_key: accept("late")}, "requestState": first["requestState"]}
+    late = rpc(gw, key, "prompts/get", {**get, **answered})
+    assert late["error"]["code"] == -32602
+
+
 # -- two instances on one Redis -----------------------------------------------------------------
 
 
@@ -422,3 +574,18 @@ def test_a_silent_owner_is_a_retryable_owner_unreachable_error(
     assert refused["error"]["data"]["reason"] == "owner_unreachable"
     assert refused["error"]["data"]["retryable"] is True
     assert 2.5 < time.monotonic() - started < 30
+
+
+def test_a_prompts_retry_on_another_instance_is_relayed_to_the_one_holding_it(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    a, b, _ = pair
+    account_id, key = a.create_account(credits=2)
+    get = {"name": TONE, "arguments": {"topic": "dew"}}
+    first = rpc(a, key, "prompts/get", get)["result"]
+    (ask_key,) = first["inputRequests"]
+    answered = {"inputResponses": {ask_key: accept("soft")}, "requestState": first["requestState"]}
+    done = rpc(b, key, "prompts/get", {**get, **answered})["result"]
+    assert done["messages"][0]["content"]["text"] == "Write about dew in a soft tone."
+    (record,) = audit(a, account_id)
+    assert record["operation"] == "prompts/get" and record["outcome"].lower() == "ok"

@@ -6,6 +6,11 @@ The connection kernel (`kernel.Kernel`) builds each request's `Context` from the
 or raise `RpcError`; they send notifications related to the request (progress, logs) through
 `Context.emit`, which the transport routes to the right stream or drops.
 
+A federated server may ask its client something (sampling, elicitation, roots) while it serves
+a `tools/call`, `prompts/get` or `resources/read`: each of the three runs with a `Channel` to its
+client (`CallChannel`, the request's stream in the handshake era), or, for a 2026-07-28 client,
+parked for `input_required` rounds (`Context.rounds`, `_asking`).
+
 What this is not: transport (framing, headers, sessions, SSE) or policy. `tools/call` hands the
 call to `Gateway.execute` and renders what comes back; scopes, validation, prices and limits are
 the core's.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from toolwire.core.federated import ContentKind, NotSubscribable
 from toolwire.core.gateway import Gateway
 from toolwire.core.ids import random_hex
 from toolwire.core.model import Principal, ToolCall
-from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
+from toolwire.core.ports import NO_CLIENT_REQUESTS, Channel, ClientRequestError
 from toolwire.inbound import tracecontext
 from toolwire.inbound.mcp import content, versions
 from toolwire.inbound.mcp.jsonrpc import (
@@ -42,6 +48,7 @@ from toolwire.inbound.mcp.jsonrpc import (
     RpcRequest,
     notification,
 )
+from toolwire.inbound.mcp.round_state import Subject
 from toolwire.inbound.mcp.subscriptions import TooManySubscriptions
 
 Era = Literal["handshake", "modern"]
@@ -94,9 +101,10 @@ class RoundsPort(Protocol):
     async def call(
         self,
         ctx: Context,
-        call: ToolCall,
+        subject: Subject,
         params: Mapping[str, Any],
-        run: Callable[[Context, ToolCall], Awaitable[dict[str, Any]]],
+        channel: Channel,
+        run: Callable[[Channel], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]: ...
 
 
@@ -125,8 +133,8 @@ class Context:
     """The connection's id: whose resource subscriptions these are."""
     subscriptions: SessionSubscriptions = field(default_factory=NoSubscriptions)
     rounds: RoundsPort | None = None
-    """Where a 2026-07-28 `tools/call` may be parked for `input_required` rounds (`rounds`);
-    None: never (handshake era, stdio)."""
+    """Where a 2026-07-28 `tools/call`, `prompts/get` or `resources/read` may be parked for
+    `input_required` rounds (`rounds`); None: never (handshake era, stdio)."""
 
 
 def capabilities() -> dict[str, Any]:
@@ -143,9 +151,11 @@ def capabilities() -> dict[str, Any]:
 
 
 class CallChannel:
-    """The door's side of one running tool call (`toolwire.core.ports.Channel`): progress and
-    log messages back to the client, and the capabilities it declared. Adapters reach it
-    through `InvokeContext.progress()`, `.log()` and `.client_capabilities`."""
+    """The door's side of one running request (`toolwire.core.ports.Channel`): progress and
+    log messages back to the client, the capabilities it declared, and requests to it. Adapters
+    reach it through `InvokeContext.progress()`, `.log()`, `.client_capabilities` and
+    `.client_request()`; federated prompts and resources through `Federation.get_prompt` and
+    `.read`."""
 
     __slots__ = ("_ctx", "_last", "_token")
 
@@ -291,6 +301,7 @@ class Handlers:
                 INVALID_PARAMS, f"_meta.{versions.META_IDEMPOTENCY_KEY} must be a string"
             )
         tool, operation = names.parse(name, "mcp")
+        channel = CallChannel(ctx, token)
         call = ToolCall(
             tool=tool,
             operation=operation,
@@ -298,12 +309,19 @@ class Handlers:
             request_id=ctx.request_id,
             door="mcp",
             idempotency_key=idempotency_key,
-            channel=CallChannel(ctx, token),
+            channel=channel,
             trace_context=tracecontext.received(meta if isinstance(meta, dict) else None),
         )
-        if ctx.rounds is not None:  # 2026-07-28: the call may need input_required rounds
-            return await ctx.rounds.call(ctx, call, params, self.run_call)
-        return await self.run_call(ctx, call)
+        if ctx.rounds is None:
+            return await self.run_call(ctx, call)
+
+        async def run(given: Channel) -> dict[str, Any]:
+            if given is not channel:  # parked: the round's channel
+                return await self.run_call(ctx, dataclasses.replace(call, channel=given))
+            return await self.run_call(ctx, call)
+
+        subject = Subject("tools/call", name, arguments)
+        return await ctx.rounds.call(ctx, subject, params, channel, run)
 
     async def run_call(self, ctx: Context, call: ToolCall) -> dict[str, Any]:
         """`call` through the gateway, rendered as a `tools/call` result."""
@@ -327,8 +345,12 @@ class Handlers:
         code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
         if not isinstance(uri, str):
             raise RpcError(INVALID_PARAMS, "resources/read needs params.uri, a string")
+
+        async def run(channel: Channel) -> dict[str, Any]:
+            return await self.gateway.federation.read(ctx.principal, uri, ctx.request_id, channel)
+
         try:
-            return await self.gateway.federation.read(ctx.principal, uri, ctx.request_id)
+            return await _asking(ctx, Subject("resources/read", uri, {}), request.params, run)
         except LookupError:
             raise RpcError(code, "resource not found", {"uri": uri}) from None
         except ToolwireError as exc:
@@ -343,10 +365,14 @@ class Handlers:
             isinstance(v, str) for v in arguments.values()
         ):
             raise RpcError(INVALID_PARAMS, "prompts/get params.arguments must map names to strings")
-        try:
+
+        async def run(channel: Channel) -> dict[str, Any]:
             return await self.gateway.federation.get_prompt(
-                ctx.principal, name, arguments, ctx.request_id
+                ctx.principal, name, arguments, ctx.request_id, channel
             )
+
+        try:
+            return await _asking(ctx, Subject("prompts/get", name, arguments), request.params, run)
         except LookupError:
             raise RpcError(INVALID_PARAMS, f"prompt not found: {name}") from None
         except ToolwireError as exc:
@@ -429,6 +455,21 @@ class Handlers:
             result["ttlMs"] = LIST_TTL_MS
             result["cacheScope"] = "private"  # the list depends on the key's scopes
         return result
+
+
+async def _asking(
+    ctx: Context,
+    subject: Subject,
+    params: Mapping[str, Any],
+    run: Callable[[Channel], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """`run` a `prompts/get` or `resources/read` whose upstream may ask the client: with the
+    door's channel (handshake era: asked on the request's stream), or through `ctx.rounds`
+    (2026-07-28: parked for `input_required` rounds), exactly as a `tools/call`."""
+    channel = CallChannel(ctx, None)  # neither method's upstream result carries progress
+    if ctx.rounds is None:
+        return await run(channel)
+    return await ctx.rounds.call(ctx, subject, params, channel, run)
 
 
 def _uri_of(request: RpcRequest, method: str) -> str:

@@ -1,30 +1,34 @@
-"""Multi round-trip tool calls (MRTR, MCP 2026-07-28) over calls that keep running upstream.
+"""Multi round-trip requests (MRTR, MCP 2026-07-28) over requests that keep running upstream.
 
 A federated MCP server asks its client something (sampling, elicitation, roots) in the middle of
-a `tools/call`: it sends a server-to-client request on the upstream session and waits. A
-2026-07-28 client cannot be sent a request; instead the server *answers* the call with
-`resultType: "input_required"`, the requests in `inputRequests`, and a `requestState`; the
-client calls again with the same name and arguments plus `inputResponses` (keyed as the
-requests were) and that `requestState`. `Rounds` bridges the two:
+a `tools/call`, `prompts/get` or `resources/read`: it sends a server-to-client request on the
+upstream session and waits. A 2026-07-28 client cannot be sent a request; instead the server
+*answers* the request with `resultType: "input_required"`, the requests in `inputRequests`, and
+a `requestState`; the client sends the request again (same method, name or URI, and arguments)
+plus `inputResponses` (keyed as the requests were) and that `requestState`. `Rounds` bridges
+the two, the same way for the three methods (the spec's list of those that may answer
+`input_required`):
 
-    first tools/call  -> the call runs in a task of its own (`Gateway.execute`, reservation held);
-                         an upstream request parks it: the client gets `input_required` with a
+    first request     -> it runs in a task of its own (a tool call through `Gateway.execute`,
+                         reservation held; a prompt or resource through the federation); an
+                         upstream request parks it: the client gets `input_required` with a
                          sealed `requestState` (`round_state`), the upstream keeps waiting
-    retry             -> the answers go to the waiting upstream requests, the same call carries
-                         on: its final result (billed once, audited once) or the next round
-    another instance  -> the retry is relayed to the instance holding the call (`round_relay`)
+    retry             -> the answers go to the waiting upstream requests, the same request
+                         carries on: its final result (a call billed once; audited once) or
+                         the next round
+    another instance  -> the retry is relayed to the instance holding the request (`round_relay`)
     no retry within TOOLWIRE_MCP_INPUT_TIMEOUT_S (300 s)
-                      -> the call is cancelled upstream, its credits released, audited
+                      -> the request is cancelled upstream (a call's credits released), audited
                          CANCELLED with that reason
 
-A state is answered once (its round number is the parked call's open round); a state of another
-key, tool or arguments does not open; after the call ended or was abandoned its state is refused.
-The tool's own timeout does not run while the client is being asked (`core.pause`). A client
-that declared none of `sampling`, `elicitation`, `roots` is not parked: the upstream hears that
-it did not declare the capability, as in the handshake era.
+A state is answered once (its round number is the parked request's open round); a state of
+another key, method, target or arguments does not open; after the request ended or was
+abandoned its state is refused. A tool's own timeout does not run while the client is being
+asked (`core.pause`). A client that declared none of `sampling`, `elicitation`, `roots` is not
+parked: the upstream hears that it did not declare the capability, as in the handshake era.
 
 Spec: MCP 2026-07-28 basic/patterns/mrtr. What this is not: the handshake era's asks (`asks`,
-sent on the call's stream), the sealing format (`round_state`) or the relay (`round_relay`).
+sent on the request's stream), the sealing format (`round_state`) or the relay (`round_relay`).
 """
 
 from __future__ import annotations
@@ -37,24 +41,27 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from toolwire.core.model import Principal, ToolCall
-from toolwire.core.ports import CLIENT_REQUEST_CAPABILITY, ClientRequestError
+from toolwire.core.model import Principal
+from toolwire.core.ports import CLIENT_REQUEST_CAPABILITY, Channel, ClientRequestError
 from toolwire.inbound.mcp.asks import check_askable
 from toolwire.inbound.mcp.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, RpcError
-from toolwire.inbound.mcp.round_state import RoundSealer, RoundState
+from toolwire.inbound.mcp.round_state import RoundSealer, RoundState, Subject
 
 if TYPE_CHECKING:
-    from toolwire.inbound.mcp.handlers import CallChannel, Context
+    from toolwire.inbound.mcp.handlers import Context
     from toolwire.inbound.mcp.round_relay import RoundRelay
 
 INPUT_TIMEOUT_S = 300.0
 """Default of TOOLWIRE_MCP_INPUT_TIMEOUT_S: how long a parked call waits for the client."""
-USED = "requestState was already answered, or its call has ended: call the tool again"
+USED = (
+    "requestState was already answered, or its request has ended: send the request again without it"
+)
 NO_STATE = "params.inputResponses answer an input_required result: send its requestState too"
 
-Run = Callable[["Context", ToolCall], Awaitable[dict[str, Any]]]
-"""Runs a tool call to its rendered `tools/call` result (`Handlers.run_call`)."""
-ChannelFor = Callable[["Context", Any], "CallChannel"]
+Run = Callable[[Channel], Awaitable[dict[str, Any]]]
+"""Runs the request to its rendered result (a `tools/call`, `prompts/get` or `resources/read`
+result) with this channel to its client: the door's own, or a parked request's."""
+ChannelFor = Callable[["Context", Any], Channel]
 """The door's channel of one round: progress and logs to that round's client request."""
 
 
@@ -77,18 +84,15 @@ class _Ask:
 
 
 class _Parked:
-    """One tool call that may wait for its client between rounds."""
+    """One request that may wait for its client between rounds."""
 
-    def __init__(
-        self, principal: Principal, name: str, arguments: dict[str, Any], ctx: Context
-    ) -> None:
+    def __init__(self, principal: Principal, subject: Subject, ctx: Context) -> None:
         self.id = os.urandom(16).hex()
         self.principal = principal
-        self.name = name
-        self.arguments = arguments
+        self.subject = subject
         self.ctx = ctx
         """The current round's request (its emit, log level, capabilities)."""
-        self.channel: CallChannel | None = None
+        self.channel: Channel | None = None
         self.asks: dict[str, _Ask] = {}
         self.counter = 0
         self.wake = asyncio.Event()
@@ -103,7 +107,7 @@ class _Parked:
 
 
 class _RoundChannel:
-    """The `Channel` of a parked call: progress and logs go to the current round's request;
+    """The `Channel` of a parked request: progress and logs go to the current round's request;
     a request to the client waits for the next round's answer."""
 
     __slots__ = ("_parked",)
@@ -127,7 +131,7 @@ class _RoundChannel:
         parked = self._parked
         check_askable(method, parked.ctx.client_capabilities)
         if parked.task is None or parked.task.done():
-            raise ClientRequestError(INTERNAL_ERROR, f"{method}: the call has ended")
+            raise ClientRequestError(INTERNAL_ERROR, f"{method}: the request has ended")
         parked.counter += 1
         key = f"r{parked.counter}"
         ask = _Ask(method, dict(params), asyncio.get_running_loop().create_future())
@@ -140,8 +144,9 @@ class _RoundChannel:
 
 
 class Rounds:
-    """The calls parked on this instance, by id; `call()` is `tools/call` of a 2026-07-28
-    client, `serve()` a round relayed from another instance."""
+    """The requests parked on this instance, by id; `call()` is a `tools/call`, `prompts/get`
+    or `resources/read` of a 2026-07-28 client, `serve()` a round relayed from another
+    instance."""
 
     def __init__(
         self,
@@ -161,14 +166,21 @@ class Rounds:
 
     @property
     def parked(self) -> int:
-        """How many calls wait for their client here."""
+        """How many requests wait for their client here."""
         return len(self._parked)
 
     async def call(
-        self, ctx: Context, call: ToolCall, params: Mapping[str, Any], run: Run
+        self,
+        ctx: Context,
+        subject: Subject,
+        params: Mapping[str, Any],
+        channel: Channel,
+        run: Run,
     ) -> dict[str, Any]:
-        """The `tools/call` result: final, or `input_required`; `RpcError(INVALID_PARAMS)` for a
-        requestState that is not this call's, expired, or already answered, `RpcError` with
+        """The request's result: final, or `input_required`. `channel` is the door's own for
+        this request (used as is when the request is not parked, and for the first round's
+        notifications when it is). `RpcError(INVALID_PARAMS)` for a requestState that is not
+        this request's, expired, or already answered, `RpcError` with
         `data.reason == "owner_unreachable"` when the instance holding it does not answer."""
         state = params.get("requestState")
         responses = params.get("inputResponses")
@@ -178,10 +190,9 @@ class Rounds:
             if responses:
                 raise RpcError(INVALID_PARAMS, NO_STATE)
             if not askable(ctx.client_capabilities):
-                return await run(ctx, call)
-            name = str(params.get("name"))
-            return await self._start(ctx, call, name, progress_token(params), run)
-        found = self._sealer.open(state, ctx.principal, str(params.get("name")), call.arguments)
+                return await run(channel)
+            return await self._start(ctx, subject, channel, run)
+        found = self._sealer.open(state, ctx.principal, subject)
         token = progress_token(params)
         if found.owner == self.instance:
             return await self.resume(found, responses or {}, ctx, token)
@@ -207,7 +218,7 @@ class Rounds:
     async def resume(
         self, found: RoundState, responses: Mapping[str, Any], ctx: Context, token: Any
     ) -> dict[str, Any]:
-        """Answer round `found.round` of the parked call and carry on with it."""
+        """Answer round `found.round` of the parked request and carry on with it."""
         parked = self._parked.get(found.call)
         if parked is None or not parked.open or parked.round != found.round:
             raise RpcError(INVALID_PARAMS, USED)
@@ -228,30 +239,29 @@ class Rounds:
         return await self._wait(parked)
 
     async def aclose(self) -> None:
-        """Cancel every parked call (the app stops): released and audited as cancelled."""
+        """Cancel every parked request (the app stops): released and audited as cancelled."""
         for parked in list(self._parked.values()):
-            self._drop(parked, "the gateway stopped while the call waited for its client")
+            self._drop(parked, "the gateway stopped while the request waited for its client")
         if self._relay is not None:
             await self._relay.aclose()
 
-    # -- one parked call ------------------------------------------------------------------------
+    # -- one parked request ---------------------------------------------------------------------
 
     async def _start(
-        self, ctx: Context, call: ToolCall, name: str, token: Any, run: Run
+        self, ctx: Context, subject: Subject, channel: Channel, run: Run
     ) -> dict[str, Any]:
-        parked = _Parked(ctx.principal, name, dict(call.arguments), ctx)
-        parked.channel = self._channel_for(ctx, token)
+        parked = _Parked(ctx.principal, subject, ctx)
+        parked.channel = channel
         self._parked[parked.id] = parked
         if self._relay is not None:
             await self._relay.listen()  # subscribed before the client can come back elsewhere
-        call = dataclasses.replace(call, channel=_RoundChannel(parked))
-        task: asyncio.Task[dict[str, Any]] = asyncio.ensure_future(run(ctx, call))
+        task: asyncio.Task[dict[str, Any]] = asyncio.ensure_future(run(_RoundChannel(parked)))
         task.add_done_callback(_retrieve)
         parked.task = task
         return await self._wait(parked)
 
     async def _wait(self, parked: _Parked) -> dict[str, Any]:
-        """Until the call ends (its result) or asks something (an `input_required` result)."""
+        """Until the request ends (its result) or asks something (an `input_required` result)."""
         task = parked.task
         assert task is not None
         try:
@@ -277,7 +287,7 @@ class Rounds:
         parked.open = True
         expires = time.time() + self.input_timeout
         state = RoundState(parked.id, parked.round, self.instance, expires)
-        sealed = self._sealer.seal(state, parked.principal, parked.name, parked.arguments)
+        sealed = self._sealer.seal(state, parked.principal, parked.subject)
         parked.timer = asyncio.get_running_loop().call_later(
             self.input_timeout, self._abandon, parked
         )
@@ -293,8 +303,9 @@ class Rounds:
             self._drop(parked, reason)
 
     def _drop(self, parked: _Parked, reason: str) -> None:
-        """Cancel the call (released and audited CANCELLED with `reason` by the gateway), then
-        fail what the upstream still waits for."""
+        """Cancel the request (a call released and audited CANCELLED with `reason` by the
+        gateway, a prompt or resource audited so by the federation), then fail what the
+        upstream still waits for."""
         self._forget(parked)
         if parked.task is not None:
             parked.task.cancel(reason)

@@ -44,7 +44,7 @@ from toolwire.core.federated import (
     prompt_name,
     resource_uri,
 )
-from toolwire.core.ports import CatalogChanged, InvokeContext, SecretLookup
+from toolwire.core.ports import CatalogChanged, Channel, InvokeContext, SecretLookup
 from toolwire.upstream.health import Health
 from toolwire.upstream.http import HttpUpstream, UpstreamSpec
 from toolwire.upstream.mcp.connection import CallSink, Connection, Hooks, is_connection_lost
@@ -411,8 +411,11 @@ class McpUpstream:
                 out.append({**item, "uriTemplate": resource_uri(self.name, item["uriTemplate"])})
         return out
 
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        result = self.redactor.scrub_obj(await self._on_platform(lambda c: c.read_resource(uri)))
+    async def read_resource(self, uri: str, channel: Channel | None = None) -> dict[str, Any]:
+        sink = self._sink(channel)
+        result = self.redactor.scrub_obj(
+            await self._on_platform(lambda conn: conn.read_resource(uri, sink))
+        )
         contents = result.get("contents")
         if isinstance(contents, list):
             result["contents"] = [
@@ -423,9 +426,20 @@ class McpUpstream:
             ]
         return dict(result)
 
-    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
-        result = await self._on_platform(lambda conn: conn.get_prompt(name, arguments))
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str], channel: Channel | None = None
+    ) -> dict[str, Any]:
+        sink = self._sink(channel)
+        result = await self._on_platform(lambda conn: conn.get_prompt(name, arguments, sink))
         return dict(self.redactor.scrub_obj(result))
+
+    def _sink(self, channel: Channel | None) -> CallSink | None:
+        """Where a read's or prompt get's log lines and client requests go: the door's channel
+        (the upstream's requests to its client are answered by that client, as in a call)."""
+        if channel is None:
+            return None
+        limit = self.spec.limits.max_notifications
+        return CallSink(channel.progress, channel.log, limit, channel.request)
 
     def subscribable(self) -> bool:
         pool = self._pools.get(self._platform or "")

@@ -13,7 +13,9 @@ What it is not: choosing a session for a call (`pool.py`), or turning results in
 (`results.py`). Notifications: progress goes to the calling `CallSink` (the SDK correlates it by
 progress token); a log message carries no request id, so it goes to the call in flight only when
 there is exactly one on this session, and is dropped (counted) otherwise, so one caller never
-sees another's log lines.
+sees another's log lines. The upstream's requests to its client (sampling, elicitation, roots)
+follow the same rule. A `tools/call`, a `resources/read` and a `prompts/get` each count as a
+call in flight while they run (each with its caller's sink); listings and completions do not.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import contextvars
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -115,6 +117,14 @@ class CallSink:
 
 
 def _no_change(_kind: ContentKind) -> None:
+    return None
+
+
+async def _no_progress(_progress: float, _total: float | None, _message: str | None) -> None:
+    return None
+
+
+async def _no_log(_level: str, _data: Any, _logger: str | None) -> None:
     return None
 
 
@@ -447,30 +457,35 @@ class Connection:
         tools/call") becomes a child of the call's span and is what reaches the upstream, in
         `_meta` (the SDK's SEP-414 injection) and, on HTTP, in headers (`OriginGuard`). Where
         the SDK makes no span (no OpenTelemetry provider), the call's own context goes."""
-        client = self.client
-        if client is None:
-            raise UpstreamError(
-                f"{self.upstream} is not connected",
-                details={"upstream": self.upstream, "reason": "unavailable"},
-            )
-        key = self._next
-        self._next += 1
-        self._sinks[key] = sink
+        client = self._live()
         carried = {k: trace[k] for k in TRACE_KEYS if trace and trace.get(k)}
         token = TRACE_HEADERS.set(carried) if carried else None
         parent = otel_context.attach(W3C.extract(carried)) if carried else None
         try:
-            return await client.call_tool(
-                name,
-                arguments,
-                progress_callback=sink.progress,
-                meta=types.RequestParamsMeta(**carried) if carried else None,  # type: ignore[typeddict-item]
-            )
+            with self._in_flight(sink):
+                return await client.call_tool(
+                    name,
+                    arguments,
+                    progress_callback=sink.progress,
+                    meta=types.RequestParamsMeta(**carried) if carried else None,  # type: ignore[typeddict-item]
+                )
         finally:
             if parent is not None:
                 otel_context.detach(parent)
             if token is not None:
                 TRACE_HEADERS.reset(token)
+
+    @contextlib.contextmanager
+    def _in_flight(self, sink: CallSink | None) -> Iterator[None]:
+        """One request in flight on this session, whose caller hears the upstream's log lines
+        and requests through `sink` (None: a caller with no channel, whose upstream is refused
+        what it asks; it still counts, so nobody else is asked in its place)."""
+        key = self._next
+        self._next += 1
+        self._sinks[key] = sink if sink is not None else CallSink(_no_progress, _no_log, 0)
+        try:
+            yield
+        finally:
             del self._sinks[key]
             self.stats.last_used = time.monotonic()
 
@@ -537,16 +552,24 @@ class Connection:
         self.stats.last_used = time.monotonic()
         return items
 
-    async def read_resource(self, uri: str) -> dict[str, Any]:
-        """`resources/read` on this session: the result as MCP JSON. Raises what the SDK raises."""
-        result = await self._live().read_resource(uri, cache_mode="refresh")
-        self.stats.last_used = time.monotonic()
+    async def read_resource(self, uri: str, sink: CallSink | None = None) -> dict[str, Any]:
+        """`resources/read` on this session: the result as MCP JSON. What the upstream asks
+        its client meanwhile, and its log lines, go to `sink` (`_in_flight`); a 2026-07-28
+        upstream's own `input_required` is driven by the SDK through the same path. Raises
+        what the SDK raises."""
+        client = self._live()
+        with self._in_flight(sink):
+            result = await client.read_resource(uri, cache_mode="refresh")
         return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    async def get_prompt(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
-        """`prompts/get` on this session: the result as MCP JSON. Raises what the SDK raises."""
-        result = await self._live().get_prompt(name, arguments or None)
-        self.stats.last_used = time.monotonic()
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str], sink: CallSink | None = None
+    ) -> dict[str, Any]:
+        """`prompts/get` on this session: the result as MCP JSON; `sink` as for
+        `read_resource`. Raises what the SDK raises."""
+        client = self._live()
+        with self._in_flight(sink):
+            result = await client.get_prompt(name, arguments or None)
         return result.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     @property

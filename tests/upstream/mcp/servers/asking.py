@@ -5,6 +5,10 @@ one that asks then works a while (for the tool timeout that pauses while the cli
 into an `input_required` result of the server's own (the others need a handshake-era session to
 send their requests mid-call).
 
+Prompts and resources ask too: the prompt `tone` and the resource template
+`asking://vault/{name}` elicit mid-request (handshake-era session), the prompt `native_tone`
+answers `input_required` itself and reads the answer from the retry (2026-07-28 session).
+
     python asking.py
 """
 
@@ -15,6 +19,7 @@ from typing import Annotated
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
+from mcp_types import InputRequiredResult
 from pydantic import BaseModel
 
 server = MCPServer("asking")
@@ -78,6 +83,36 @@ def _ask_answer() -> Elicit[Answer]:
 async def resolved_confirm(answer: Annotated[Answer, Resolve(_ask_answer)]) -> str:
     """Elicit through the SDK's resolver (MRTR-native in 2026-07-28 sessions)."""
     return f"resolved: {answer.answer}"
+
+
+@server.prompt()
+async def tone(topic: str, ctx: Context) -> str:
+    """A prompt about `topic` in the tone the user chooses (elicitation, mid-request)."""
+    result = await ctx.elicit(f"which tone for {topic}?", Answer)
+    if result.action == "accept" and result.data is not None:
+        return f"Write about {topic} in a {result.data.answer} tone."
+    return f"no answer: {result.action}"
+
+
+@server.resource("asking://vault/{name}")
+async def vault(name: str, ctx: Context) -> str:
+    """A resource whose read asks the user for a passphrase first (elicitation, mid-request)."""
+    result = await ctx.elicit(f"passphrase for {name}?", Answer)
+    if result.action == "accept" and result.data is not None:
+        return f"{name} opened with {result.data.answer}"
+    return f"{name} stays shut: {result.action}"
+
+
+@server.prompt()
+async def native_tone(ctx: Context) -> str | InputRequiredResult:
+    """2026-07-28 only: answers `input_required` itself, then the retry carries the answer."""
+    answer = (ctx.input_responses or {}).get("tone")
+    if isinstance(answer, types.ElicitResult) and answer.content:
+        return f"Write in a {answer.content.get('answer')} tone."
+    question = types.ElicitRequestFormParams(
+        message="which tone?", requested_schema=Answer.model_json_schema()
+    )
+    return InputRequiredResult(input_requests={"tone": types.ElicitRequest(params=question)})
 
 
 if __name__ == "__main__":
