@@ -589,3 +589,21 @@ def test_a_prompts_retry_on_another_instance_is_relayed_to_the_one_holding_it(
     assert done["messages"][0]["content"]["text"] == "Write about dew in a soft tone."
     (record,) = audit(a, account_id)
     assert record["operation"] == "prompts/get" and record["outcome"].lower() == "ok"
+
+
+def test_an_upstream_failure_after_a_relayed_round_reaches_the_client_as_such(
+    pair: tuple[RunningGateway, ...],
+) -> None:
+    """The vault refuses a wrong passphrase (the SDK server words it its own way): the
+    upstream's error, mapped on the instance
+    holding the read, comes back through the relay as the upstream's failure (not as an
+    internal error)."""
+    a, b, _ = pair
+    _, key = a.create_account(credits=2)
+    first = rpc(a, key, "resources/read", {"uri": VAULT})["result"]
+    (ask_key,) = first["inputRequests"]
+    answered = {"inputResponses": {ask_key: accept("wrong")}, "requestState": first["requestState"]}
+    refused = rpc(b, key, "resources/read", {"uri": VAULT, **answered})["error"]
+    assert refused["code"] == -32603, refused
+    assert refused["data"]["reason"] == "mcp_error", refused
+    assert refused["message"].startswith("ask answered with an error: "), refused

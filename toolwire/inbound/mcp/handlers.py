@@ -347,14 +347,17 @@ class Handlers:
             raise RpcError(INVALID_PARAMS, "resources/read needs params.uri, a string")
 
         async def run(channel: Channel) -> dict[str, Any]:
-            return await self.gateway.federation.read(ctx.principal, uri, ctx.request_id, channel)
+            # refusals mapped here, inside the (possibly parked, possibly relayed) request
+            try:
+                return await self.gateway.federation.read(
+                    ctx.principal, uri, ctx.request_id, channel
+                )
+            except LookupError:
+                raise RpcError(code, "resource not found", {"uri": uri}) from None
+            except ToolwireError as exc:
+                raise _upstream_failed(exc) from None
 
-        try:
-            return await _asking(ctx, Subject("resources/read", uri, {}), request.params, run)
-        except LookupError:
-            raise RpcError(code, "resource not found", {"uri": uri}) from None
-        except ToolwireError as exc:
-            raise _upstream_failed(exc) from None
+        return await _asking(ctx, Subject("resources/read", uri, {}), request.params, run)
 
     async def get_prompt(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         name = request.params.get("name")
@@ -367,16 +370,17 @@ class Handlers:
             raise RpcError(INVALID_PARAMS, "prompts/get params.arguments must map names to strings")
 
         async def run(channel: Channel) -> dict[str, Any]:
-            return await self.gateway.federation.get_prompt(
-                ctx.principal, name, arguments, ctx.request_id, channel
-            )
+            # refusals mapped here, inside the (possibly parked, possibly relayed) request
+            try:
+                return await self.gateway.federation.get_prompt(
+                    ctx.principal, name, arguments, ctx.request_id, channel
+                )
+            except LookupError:
+                raise RpcError(INVALID_PARAMS, f"prompt not found: {name}") from None
+            except ToolwireError as exc:
+                raise _upstream_failed(exc) from None
 
-        try:
-            return await _asking(ctx, Subject("prompts/get", name, arguments), request.params, run)
-        except LookupError:
-            raise RpcError(INVALID_PARAMS, f"prompt not found: {name}") from None
-        except ToolwireError as exc:
-            raise _upstream_failed(exc) from None
+        return await _asking(ctx, Subject("prompts/get", name, arguments), request.params, run)
 
     async def subscribe(self, ctx: Context, request: RpcRequest) -> dict[str, Any]:
         """`resources/subscribe` (handshake era): the upstream is subscribed (once per URI on

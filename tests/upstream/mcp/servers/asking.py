@@ -99,6 +99,8 @@ async def vault(name: str, ctx: Context) -> str:
     """A resource whose read asks the user for a passphrase first (elicitation, mid-request)."""
     result = await ctx.elicit(f"passphrase for {name}?", Answer)
     if result.action == "accept" and result.data is not None:
+        if result.data.answer == "wrong":
+            raise ValueError(f"wrong passphrase for {name}")
         return f"{name} opened with {result.data.answer}"
     return f"{name} stays shut: {result.action}"
 
