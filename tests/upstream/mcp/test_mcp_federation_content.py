@@ -79,7 +79,8 @@ async def test_prompts_are_listed_namespaced_and_got_with_arguments(gw: RunningG
             await client.get_prompt("nowhere.simple-prompt", {})
     assert {"local.simple-prompt", "local.args-prompt"} <= names
     assert got.messages[0].content.text == "What's weather in Lyon, Rhone?"  # type: ignore[union-attr]
-    assert missing.value.error.data["reason"] == "mcp_error"  # the upstream's own answer
+    assert missing.value.error.data["details"]["reason"] == "mcp_error"  # the upstream's own answer
+    assert missing.value.error.data["code"] == "UPSTREAM_ERROR"
     assert "not found" in unknown.value.error.message
 
 

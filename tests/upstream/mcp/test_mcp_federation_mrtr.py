@@ -405,7 +405,7 @@ async def test_without_the_capability_a_prompt_or_read_that_asks_gets_the_upstre
             await client.read_resource(VAULT)
     for refused in (prompt.value, read.value):
         assert refused.error.code == -32603, refused.error
-        assert refused.error.data["reason"] == "mcp_error", refused.error
+        assert refused.error.data["details"]["reason"] == "mcp_error", refused.error
         assert "did not declare the 'elicitation' capability" in refused.error.message
 
 
@@ -605,5 +605,5 @@ def test_an_upstream_failure_after_a_relayed_round_reaches_the_client_as_such(
     answered = {"inputResponses": {ask_key: accept("wrong")}, "requestState": first["requestState"]}
     refused = rpc(b, key, "resources/read", {"uri": VAULT, **answered})["error"]
     assert refused["code"] == -32603, refused
-    assert refused["data"]["reason"] == "mcp_error", refused
+    assert refused["data"]["details"]["reason"] == "mcp_error", refused
     assert refused["message"].startswith("ask answered with an error: "), refused

@@ -498,9 +498,11 @@ def _federated_resource(uri: str) -> Iterator[None]:
 
 
 def _upstream_failed(exc: ToolwireError) -> RpcError:
-    """An upstream's failure on a resource or prompt, as JSON-RPC: -32603 with the core's code
-    and details (already scrubbed by the adapter)."""
-    return RpcError(INTERNAL_ERROR, exc.message, {"code": exc.code, **exc.details})
+    """An upstream's failure on a resource or prompt, as JSON-RPC: -32603 with the core's error
+    in `data` (`ToolwireError.to_dict`: code, message, details already scrubbed by the adapter),
+    as every other core error reaches an MCP client: the upstream's own JSON-RPC code stays in
+    `data.details.code`, never in place of the core's."""
+    return RpcError(INTERNAL_ERROR, exc.message, exc.to_dict())
 
 
 def new_request_id() -> str:
