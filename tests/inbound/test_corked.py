@@ -18,13 +18,14 @@ class _Sink(asyncio.Protocol):
 
 
 @pytest.fixture
-async def pair() -> AsyncIterator[tuple[asyncio.Transport, socket.socket]]:
+async def pair() -> AsyncIterator[tuple[Corked, socket.socket]]:
+    """A `Corked` over the loop's transport of one end of a socket pair, and the other end."""
     ours, peer = socket.socketpair()
     peer.setblocking(False)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_accepted_socket(_Sink, ours)
     try:
-        yield transport, peer
+        yield Corked(transport, loop), peer
     finally:
         transport.close()
         peer.close()
@@ -39,10 +40,9 @@ def _sent(peer: socket.socket) -> bytes:
 
 
 async def test_headers_are_held_until_the_body_and_leave_with_it(
-    pair: tuple[asyncio.Transport, socket.socket],
+    pair: tuple[Corked, socket.socket],
 ) -> None:
-    transport, peer = pair
-    corked = Corked(transport, asyncio.get_running_loop())
+    corked, peer = pair
     corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert _sent(peer) == b""  # held
     corked.write(b"body")
@@ -54,10 +54,9 @@ async def test_headers_are_held_until_the_body_and_leave_with_it(
 
 
 async def test_a_lone_write_leaves_at_the_loops_next_turn(
-    pair: tuple[asyncio.Transport, socket.socket],
+    pair: tuple[Corked, socket.socket],
 ) -> None:
-    transport, peer = pair
-    corked = Corked(transport, asyncio.get_running_loop())
+    corked, peer = pair
     corked.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n")
     assert _sent(peer) == b""
     await asyncio.sleep(0)
@@ -67,10 +66,9 @@ async def test_a_lone_write_leaves_at_the_loops_next_turn(
 
 
 async def test_close_sends_what_is_held_first(
-    pair: tuple[asyncio.Transport, socket.socket],
+    pair: tuple[Corked, socket.socket],
 ) -> None:
-    transport, peer = pair
-    corked = Corked(transport, asyncio.get_running_loop())
+    corked, peer = pair
     corked.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     assert not corked.is_closing()
     corked.close()
