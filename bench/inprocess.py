@@ -35,6 +35,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+try:  # the disconnect signal `toolwire serve` puts in each request's scope, where the tree has one
+    from toolwire.inbound.disconnect import EXTENSION, DisconnectSignal
+
+    SIGNAL: tuple[str, type[Any]] | None = (EXTENSION, DisconnectSignal)
+except ImportError:  # an older checkout (A/B): its doors watch `receive` instead
+    SIGNAL = None
+
 REST_BODY = b'{"tool":"echo","input":{"message":"hello"}}'
 MODERN = "2026-07-28"
 MCP_BODY = json.dumps(
@@ -74,6 +81,8 @@ async def call(
         "server": ("127.0.0.1", 8000),
         "state": {},
     }
+    if SIGNAL is not None:  # as `toolwire serve`'s protocol gives every request
+        scope["extensions"] = {SIGNAL[0]: {"signal": SIGNAL[1]()}}
     sent = False
     status = 0
     chunks: list[bytes] = []
