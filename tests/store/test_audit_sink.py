@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+import sqlite3
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import select
 
 from toolwire.core.model import AuditEvent
 from toolwire.store import Store
-from toolwire.store.audit_sink import SqlAuditSink
+from toolwire.store._common import sqlite_timestamp
+from toolwire.store.audit_sink import (
+    AUDIT_COLUMNS,
+    SqlAuditSink,
+    audit_row,
+    audit_values,
+    insert_sqlite_audit,
+    record_of,
+    sqlite_audit_values,
+    sqlite_unix_timestamp,
+)
+from toolwire.store.tables import audit_events
+from toolwire.vault import Redactor
+
+SECRET = "sk-live-audit-secret-0123456789abcdef"
 
 
 def _event(i: int, account_id: str = "acc_a", outcome: str = "OK") -> AuditEvent:
@@ -61,3 +85,149 @@ async def test_a_full_buffer_drops_the_oldest_events_and_counts_them(store: Stor
     await sink.close()
     recent = await store.audit.recent(account_id="acc_small")
     assert [r.request_id for r in recent] == [f"req-{i}" for i in (7, 6, 5, 4, 3)]
+
+
+# The batch write: a few statements per batch, the same rows as one INSERT per event.
+
+
+def _call(i: int, call_id: str | None, **over: Any) -> AuditEvent:
+    """An event with a chosen call id (None: a row as written before migration 0007)."""
+    return replace(_event(i), call_id=cast(str, call_id), **over)
+
+
+async def _stored(store: Store) -> list[Any]:
+    """Every audit row, oldest first."""
+    async with store.engine.connect() as conn:
+        return list(await conn.execute(select(audit_events).order_by(audit_events.c.id)))
+
+
+async def test_a_batch_stores_each_call_once_whatever_it_repeats(store: Store) -> None:
+    store.audit.record(_call(1, "call_a"))
+    await store.audit.flush()
+    for event in (
+        _call(2, "call_a"),  # stored by an earlier batch
+        _call(3, "call_b"),
+        _call(4, "call_b"),  # twice in this batch
+        _call(5, "call_c"),
+        _call(6, "call_b"),
+    ):
+        store.audit.record(event)
+    await store.audit.flush()
+    rows = await _stored(store)
+    assert [(r.call_id, r.request_id) for r in rows] == [
+        ("call_a", "req-1"),
+        ("call_b", "req-3"),
+        ("call_c", "req-5"),
+    ]
+
+
+async def test_records_without_a_call_id_are_each_stored(store: Store) -> None:
+    for i in range(4):
+        store.audit.record(_call(i, None))
+    store.audit.record(_call(4, "call_x"))
+    store.audit.record(_call(5, None))
+    await store.audit.flush()
+    rows = await _stored(store)
+    assert [(r.request_id, r.call_id) for r in rows] == [
+        *((f"req-{i}", None) for i in range(4)),
+        ("req-4", "call_x"),
+        ("req-5", None),
+    ]
+
+
+MESSAGES = [
+    None,
+    "",
+    "ünïcødé ✓ 中文 𝄞 🎉 e\u0301 \u200b \U0010fffd",
+    "quotes ' \" ; -- ) ? $1 :name %s \\ \\u0000 \t\r\n",
+    "x" * 2_000_000,  # 2 MB
+    '{"json": [1, 2.5, null]}',
+]
+
+
+async def test_a_batch_stores_every_value_as_given(store: Store) -> None:
+    store.audit.redact = Redactor([SECRET]).scrub_obj
+    events = [
+        _call(
+            i,
+            f"call_{i}",
+            message=message,
+            at=at,
+            credits_charged=charge,
+            latency_ms=latency,
+            arguments={"q": f"use {SECRET} ✓", "n": i} if i % 2 else None,
+            upstream="local" if i % 3 else None,
+        )
+        for i, (message, at, charge, latency) in enumerate(
+            zip(
+                MESSAGES,
+                [1_764_590_400.0000005, 0.0, 4_102_444_799.999_999_7, 1.5e9, 1_764_590_400.5, 2.0],
+                [0, 1, 10**15, 25_000, 7, 0],
+                [0.0, 0.1 + 0.2, 1e-7, 12_345.678_9, 2.0, float(2**53)],
+                strict=True,
+            )
+        )
+    ]
+    for event in events:
+        store.audit.record(event)
+    await store.audit.flush()
+    rows = await _stored(store)
+    assert [record_of(row) for row in rows] == [
+        record_of(SimpleNamespace(id=row.id, **audit_row(e, store.audit.redact)))
+        for row, e in zip(rows, events, strict=True)
+    ]
+    assert [row.call_id for row in rows] == [e.call_id for e in events]
+    kept = [r.arguments for r in rows if r.arguments is not None]
+    assert len(kept) == 3 and all(SECRET not in a and "✓" in a for a in kept)
+
+
+def _variable_limit() -> int:
+    """The most parameters one statement of this SQLite build may have."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+async def test_a_batch_larger_than_a_statements_parameter_limit_is_stored_in_order(
+    store: Store,
+) -> None:
+    count = max(_variable_limit(), 65_535) // len(AUDIT_COLUMNS) + 100
+    sink = SqlAuditSink(store.engine, batch_size=count, max_buffer=count)
+    for i in range(count - 1):
+        sink.record(_call(i, f"call_{i:06d}" if i % 7 else None))
+    sink.record(_call(count, "call_000001"))  # a repeat, at the very end
+    assert await sink.flush() == count  # in one batch (`batch_size`)
+    await sink.close()
+    async with store.engine.connect() as conn:
+        rows = list(await conn.execute(select(audit_events.c.request_id).order_by("id")))
+    assert [r.request_id for r in rows] == [f"req-{i}" for i in range(count - 1)]
+
+
+async def test_sqlite_statements_stay_under_the_connections_parameter_limit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    await (await Store.open(f"sqlite+aiosqlite:///{path}")).close()
+    rows = [audit_values(_call(i, f"call_{i % 5}")) for i in range(11)]
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 3 * len(AUDIT_COLUMNS) + 1)
+        with raw:
+            insert_sqlite_audit(raw, rows)  # 64 rows a statement would be refused
+        stored = raw.execute("SELECT request_id FROM audit_events ORDER BY id").fetchall()
+    assert [r[0] for r in stored] == [f"req-{i}" for i in range(5)]
+
+
+def test_sqlite_values_are_the_rows_values() -> None:
+    redact = Redactor([SECRET]).scrub_obj
+    for i, message in enumerate(MESSAGES):
+        event = _call(i, f"call_{i}", message=message, arguments={"k": SECRET, "i": i})
+        assert audit_values(event, redact) == sqlite_audit_values(audit_row(event, redact))
+        assert audit_values(event) == sqlite_audit_values(audit_row(event))
+    picks = random.Random(14)
+    times = [0.0, 0.5, 0.000_000_5, 0.000_001_5, 0.999_999_5, 0.999_999_6, 1e9 + 0.999_999_5]
+    times += [picks.uniform(0, 4.1e9) for _ in range(20_000)]
+    now = int(time.time())
+    times += [
+        now + picks.randrange(10**6) / 1e6 + picks.choice((0, 5e-7, -5e-7)) for _ in range(20_000)
+    ]
+    for at in times:
+        assert sqlite_unix_timestamp(at) == sqlite_timestamp(datetime.fromtimestamp(at, UTC)), at

@@ -1,12 +1,16 @@
 """Audit events written off the call path: `SqlAuditSink`, the `AuditSink` port.
 
 What it is: `record(event)` appends to an in-memory buffer and returns at once; a background task
-writes the buffer in batches (one executemany) about every 200 ms, or as soon as 500 events are
-waiting; `close()` writes what is left. The buffer is bounded: beyond `max_buffer` events the
-oldest are dropped and counted (`dropped`), with a warning. A failed write is retried with back-off
-while the buffer allows; every write is ``ON CONFLICT DO NOTHING`` on the call's id
+writes the buffer in batches about every 200 ms, or as soon as 500 events are waiting; `close()`
+writes what is left. The buffer is bounded: beyond `max_buffer` events the oldest are dropped
+and counted (`dropped`), with a warning. A failed write is retried with back-off while the
+buffer allows; every write is ``ON CONFLICT DO NOTHING`` on the call's id
 (`AuditEvent.call_id`), so a batch whose commit applied but raised is not stored twice, nor a
 record the ledger already committed with its settle. `recent()` reads events back, newest first.
+
+A batch is a few statements, not one per row (docs/design/audit-batch-writes.md): on SQLite,
+multi-row INSERTs of up to 64 rows in the writer thread (`insert_sqlite_audit`), on PostgreSQL one
+INSERT over `unnest` of one array per column (`PG_AUDIT_INSERT`), committed on its own.
 
 Arguments: an event's `arguments` (present only for tools whose config keeps them) are passed
 through `redact` (the vault's redactor, `Redactor.scrub_obj`) in the writer, off the call path,
@@ -24,9 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
+import math
+import sqlite3
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -45,12 +53,16 @@ from toolwire.store.tables import AUDIT_CALL_PREDICATE, audit_events
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "PG_AUDIT_INSERT",
     "AuditRecord",
     "SqlAuditSink",
     "audit_insert",
     "audit_row",
+    "audit_values",
+    "insert_sqlite_audit",
     "record_of",
     "sqlite_audit_values",
+    "sqlite_unix_timestamp",
 ]
 
 log = logging.getLogger("toolwire.store.audit")
@@ -80,7 +92,6 @@ class SqlAuditSink:
         # SQLite: batches go through the raw sqlite3 connection in a worker thread, off the
         # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
         self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
-        self._insert_stmt = audit_insert(engine)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._interval = flush_interval
         self._batch_size = batch_size
@@ -193,17 +204,26 @@ class SqlAuditSink:
 
     async def _insert(self, batch: list[AuditEvent]) -> None:
         if self._sqlite is None:
-            async with self._engine.begin() as conn:
-                await conn.execute(self._insert_stmt, [self.row(e) for e in batch])
+            await self._insert_pg(batch)
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
 
     def _insert_sqlite(self, batch: list[AuditEvent]) -> None:
         assert self._sqlite is not None
+        rows = [audit_values(e, self.redact) for e in batch]  # before taking the write lock
         with self._sqlite.begin() as conn:
             raw: Any = conn.connection.dbapi_connection
-            raw.executemany(SQLITE_AUDIT_INSERT, [self._sqlite_values(e) for e in batch])
+            insert_sqlite_audit(raw, rows)
+
+    async def _insert_pg(self, batch: list[AuditEvent]) -> None:
+        """One `PG_AUDIT_INSERT`, autocommit (one statement is atomic: no BEGIN/COMMIT round
+        trips), through SQLAlchemy so that a lost connection is recognised and dropped from the
+        pool as for any other statement."""
+        rows = [audit_values(e, self.redact, at=_utc_datetime) for e in batch]
+        async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql(PG_AUDIT_INSERT, tuple(zip(*rows, strict=True)))
 
     async def _write_all(self) -> int:
         written = 0
@@ -232,9 +252,6 @@ class SqlAuditSink:
             self.written += count
         return written
 
-    def _sqlite_values(self, event: AuditEvent) -> tuple[Any, ...]:
-        return sqlite_audit_values(self.row(event))
-
     def row(self, event: AuditEvent) -> dict[str, Any]:
         """`event` as an `audit_events` row, its kept arguments redacted (`audit_row`)."""
         return audit_row(event, self.redact)
@@ -262,6 +279,62 @@ def audit_row(event: AuditEvent, redact: Redact | None = None) -> dict[str, Any]
         "arguments": _arguments(event, redact),
         "call_id": event.call_id,
     }
+
+
+def audit_values(
+    event: AuditEvent,
+    redact: Redact | None = None,
+    *,
+    at: Callable[[float], Any] | None = None,
+) -> tuple[Any, ...]:
+    """`event` as one row's values in `AUDIT_COLUMNS` order, its kept arguments redacted as in
+    `audit_row`; `at` turns the event's Unix seconds into the stored time (default: SQLite's
+    text, `sqlite_unix_timestamp`, so the tuple equals ``sqlite_audit_values(audit_row(event,
+    redact))``; `_utc_datetime` for PostgreSQL). The sink's per-row work: no dict, no aware
+    datetime in between."""
+    return (
+        event.request_id,
+        sqlite_unix_timestamp(event.at) if at is None else at(event.at),
+        event.account_id,
+        event.key_id,
+        event.tool,
+        event.operation,
+        event.door,
+        event.outcome,
+        int(event.credits_charged),
+        float(event.latency_ms),
+        event.credential_source,
+        event.message,
+        event.upstream,
+        event.arguments_digest,
+        _arguments(event, redact),
+        event.call_id,
+    )
+
+
+def sqlite_unix_timestamp(at: float) -> str:
+    """Unix seconds as SQLAlchemy's SQLite DATETIME stores them (naive UTC text to the
+    microsecond): exactly ``sqlite_timestamp(datetime.fromtimestamp(at, UTC))``, rounding half
+    to even at the microsecond as `datetime.fromtimestamp` does, for about a third of its cost
+    (the date and time of the second are cached)."""
+    fraction, whole = math.modf(at)
+    micros = round(fraction * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    return f"{_second_text(second)}.{micros:06d}"
+
+
+@functools.lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` of a whole Unix second, UTC."""
+    return datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _utc_datetime(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
 
 
 def _arguments(event: AuditEvent, redact: Redact | None) -> str | None:
@@ -294,12 +367,53 @@ AUDIT_COLUMNS = (
     "call_id",
 )
 """Every column an audit row has, in one fixed order."""
-SQLITE_AUDIT_INSERT = (
-    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)}) "
-    f"ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
+_PG_ARRAY_TYPES = {"at": "timestamptz[]", "credits_charged": "bigint[]", "latency_ms": "float8[]"}
+PG_AUDIT_INSERT = (
+    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"${i}::{_PG_ARRAY_TYPES.get(name, 'text[]')}" for i, name in enumerate(AUDIT_COLUMNS, 1)
+    )
+    + f") ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
 )
-"""One audit row on the raw sqlite3 connection; a call's record already stored is kept."""
+"""Audit rows on asyncpg, one array per column (`AUDIT_COLUMNS` order, `at` aware datetimes):
+one statement for any number of rows; a call's record already stored (or twice in the batch)
+is kept once."""
+
+SQLITE_AUDIT_ROWS = 64
+"""Rows in the largest multi-row INSERT `insert_sqlite_audit` sends (16 parameters each)."""
+
+
+def insert_sqlite_audit(raw: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert audit rows (`audit_values`: `AUDIT_COLUMNS` order, SQLite's values) on the raw
+    sqlite3 connection, in its current transaction, ``ON CONFLICT DO NOTHING`` on the call's
+    id: a record already stored, or met earlier in `rows`, is kept once.
+
+    Sent as multi-row INSERTs of `SQLITE_AUDIT_ROWS` rows, the rest in halving sizes (32, 16,
+    ..., 1): one ``sqlite3_step`` per statement (SQLite loops over the rows in C, the GIL
+    released once, where `executemany` releases and retakes it around every row), at most 7
+    distinct statement texts (sqlite3's statement cache keeps them prepared), and never more
+    parameters than the connection's SQLITE_LIMIT_VARIABLE_NUMBER. Raises what sqlite3 raises;
+    the caller's transaction then holds part of the rows, to be rolled back."""
+    width = len(AUDIT_COLUMNS)
+    fit = min(SQLITE_AUDIT_ROWS, raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    size = 1 << (max(fit, 1).bit_length() - 1)  # a power of two: the ladder halves exactly
+    done = 0
+    while done < len(rows):
+        while len(rows) - done < size:
+            size //= 2
+        chunk = rows[done : done + size]
+        raw.execute(_sqlite_audit_insert(size), tuple(itertools.chain.from_iterable(chunk)))
+        done += size
+
+
+@functools.cache
+def _sqlite_audit_insert(rows: int) -> str:
+    """The INSERT of `rows` audit rows (`AUDIT_COLUMNS` order) on the raw sqlite3 connection."""
+    one = f"({', '.join('?' for _ in AUDIT_COLUMNS)})"
+    return (
+        f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES {', '.join([one] * rows)} "
+        f"ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
+    )
 
 
 def audit_insert(engine: AsyncEngine | Engine) -> Any:
@@ -313,7 +427,7 @@ def audit_insert(engine: AsyncEngine | Engine) -> Any:
 
 
 def sqlite_audit_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """An audit row (`SqlAuditSink.row`) as the parameters of `SQLITE_AUDIT_INSERT`."""
+    """An audit row (`SqlAuditSink.row`, `audit_row`) as its values for `insert_sqlite_audit`."""
     return tuple(
         sqlite_timestamp(row[name]) if name == "at" else row[name] for name in AUDIT_COLUMNS
     )

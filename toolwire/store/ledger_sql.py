@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.store._common import sqlite_timestamp, upsert_insert
-from toolwire.store.audit_sink import SQLITE_AUDIT_INSERT, sqlite_audit_values
+from toolwire.store.audit_sink import insert_sqlite_audit, sqlite_audit_values
 from toolwire.store.tables import RESOLVING_PREDICATE, accounts, ledger_entries
 
 ENTRY_COLUMNS = (
@@ -187,7 +187,7 @@ class SqliteStatements:
         return inserted
 
     def insert_audit(self, rows: Sequence[Row]) -> None:
-        self.raw.executemany(SQLITE_AUDIT_INSERT, [sqlite_audit_values(dict(row)) for row in rows])
+        insert_sqlite_audit(self.raw, [sqlite_audit_values(row) for row in rows])
 
 
 _COLUMNS = ", ".join(ENTRY_COLUMNS)
