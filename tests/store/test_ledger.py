@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -120,6 +121,20 @@ async def test_a_reservation_is_resolved_only_once(store: Store) -> None:
     assert await store.ledger.release(reservation) == 100_000 - PRICE
     await store.ledger.settle(reservation, 0)
     await _assert_invariant(store, principal.account_id, 100_000 - PRICE)
+
+
+async def test_reservation_ids_sort_in_the_order_they_were_made(store: Store) -> None:
+    """Time first, then 80 random bits: the ledger's reservation indexes (and the audit record's
+    call id, the reservation's) grow at their right edge (docs/design/audit-batch-writes.md)."""
+    principal = await new_principal(store, 100 * PRICE)
+    made = []
+    for _ in range(3):
+        made += await asyncio.gather(*(_reserve(store.ledger, principal) for _ in range(5)))
+        await asyncio.sleep(0.002)
+    ids = [r.id for r in made]
+    assert all(re.fullmatch(r"res_[0-9a-f]{12}[a-z2-7]{16}", i) for i in ids)
+    assert len(set(ids)) == 15
+    assert max(ids[:5]) < min(ids[5:10]) and max(ids[5:10]) < min(ids[10:])
 
 
 async def test_two_ledgers_on_one_database_stay_exact(store: Store, db_url: str) -> None:

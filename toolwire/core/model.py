@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolwire.core.content import ContentBlock
 from toolwire.core.errors import ToolwireError
-from toolwire.core.ids import random_hex
+from toolwire.core.ids import random_hex, time_prefix
 from toolwire.core.scopes import ScopeSet
 
 if TYPE_CHECKING:
@@ -186,8 +186,9 @@ class AuditEvent:
 
     `call_id` is the call's identity, unique per call: the reservation's id when the call
     reserved credits (the ledger and a recovery write the same call's record under it), else a
-    fresh random ``call_<24 hex>``. At most one record per `call_id` is ever stored: every
-    write of a record is idempotent on it (docs/design/durable-audit.md)."""
+    fresh ``call_<12 hex of Unix ms><24 random hex>`` (`new_call_id`). At most one record per
+    `call_id` is ever stored: every write of a record is idempotent on it
+    (docs/design/durable-audit.md)."""
 
     request_id: str
     at: float
@@ -209,5 +210,6 @@ class AuditEvent:
 
 
 def new_call_id() -> str:
-    """A fresh call identity for an audit record (96 random bits)."""
-    return "call_" + random_hex(12)
+    """A fresh call identity for an audit record: ``call_``, `time_prefix()`, then 24 hex digits
+    (96 random bits: unique and unguessable as before; the time in front only orders them)."""
+    return "call_" + time_prefix() + random_hex(12)

@@ -64,6 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from toolwire.core import budgets as core_budgets
 from toolwire.core.errors import InsufficientCredits, Internal, NotFound
+from toolwire.core.ids import time_prefix
 from toolwire.core.model import AuditEvent, Principal, Reservation, micro_to_credits
 from toolwire.store import budgets, ledger_pg, ledger_sqlite
 from toolwire.store._common import is_positive_int, upsert_insert, utcnow
@@ -257,7 +258,7 @@ class SqlLedger:
                 request_id,
                 tool,
                 operation,
-                "res_" + random_id(16),
+                "res_" + time_prefix() + random_id(16),
                 future,
                 core_budgets.Caps(principal.budget_hour, principal.budget_day),
             )
