@@ -315,7 +315,7 @@ def audit_values(
 def sqlite_unix_timestamp(at: float) -> str:
     """Unix seconds as SQLAlchemy's SQLite DATETIME stores them (naive UTC text to the
     microsecond): exactly ``sqlite_timestamp(datetime.fromtimestamp(at, UTC))``, rounding half
-    to even at the microsecond as `datetime.fromtimestamp` does, for about a third of its cost
+    to even at the microsecond as `datetime.fromtimestamp` does, for about a quarter of its cost
     (the date and time of the second are cached)."""
     fraction, whole = math.modf(at)
     micros = round(fraction * 1e6)
