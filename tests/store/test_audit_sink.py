@@ -181,6 +181,33 @@ async def test_a_batch_stores_every_value_as_given(store: Store) -> None:
     assert len(kept) == 3 and all(SECRET not in a and "✓" in a for a in kept)
 
 
+UNSTORABLE = ["nul \x00 inside", "lone \ud800 surrogate", "\udfff\x00 both é", "\x00"]
+
+
+async def test_text_no_database_can_hold_is_stored_replaced_and_blocks_nothing(
+    store: Store,
+) -> None:
+    """NUL (PostgreSQL's text refuses it) and lone surrogates (no UTF-8 encoder takes them): a
+    tool name as a client sent it, an upstream's error message. Each becomes U+FFFD; the record
+    is stored, and so is every record behind it in the batch and after it."""
+    events = [
+        _call(i, f"call_u{i}", tool=text, operation=text, message=text, upstream=text)
+        for i, text in enumerate(UNSTORABLE)
+    ]
+    for event in [*events, _call(9, "call_plain")]:
+        store.audit.record(event)
+    await store.audit.flush()
+    store.audit.record(_call(10, "call_after"))
+    await store.audit.flush()
+    rows = await _stored(store)
+    assert [r.call_id for r in rows] == [*(e.call_id for e in events), "call_plain", "call_after"]
+    for row, text in zip(rows, UNSTORABLE, strict=False):
+        want = (
+            text.replace("\x00", "\ufffd").replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")
+        )
+        assert (row.tool, row.operation, row.message, row.upstream) == (want,) * 4
+
+
 def _variable_limit() -> int:
     """The most parameters one statement of this SQLite build may have."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:

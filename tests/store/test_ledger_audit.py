@@ -327,3 +327,25 @@ async def test_two_calls_of_one_account_in_one_batch_each_carry_their_own_charge
             await charged_in_ledger(store, reservation.id) == found[reservation.id].credits_charged
         )
     assert await store.accounts.ledger_sum(principal.account_id) == 10 * PRICE - PRICE - PRICE // 5
+
+
+@pytest.mark.parametrize("kind", ["settle", "release"])
+async def test_a_record_quoting_unstorable_text_still_commits_with_its_resolution(
+    store: Store, kind: str
+) -> None:
+    """An upstream's error message with NUL or a lone surrogate (neither database can store
+    them as text) must not fail the settle: the record is stored with U+FFFD in their place."""
+    principal = await new_principal(store, 10 * PRICE)
+    rid = f"req-unstorable-{kind}"
+    reservation = await reserve(store, principal, rid)
+    quoted = dataclasses.replace(
+        event(rid, PRICE if kind == "settle" else 0, "UPSTREAM_ERROR"),
+        message="upstream said \x00 and \ud800",
+    )
+    if kind == "settle":
+        await store.ledger.settle(reservation, PRICE, quoted)
+    else:
+        await store.ledger.release(reservation, quoted)
+    [row] = await rows(store, request_id=rid)
+    assert row.message == "upstream said \ufffd and \ufffd"
+    assert await charged_in_ledger(store, reservation.id) == (PRICE if kind == "settle" else 0)

@@ -32,6 +32,7 @@ import functools
 import itertools
 import logging
 import math
+import re
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -266,15 +267,15 @@ def audit_row(event: AuditEvent, redact: Redact | None = None) -> dict[str, Any]
         "at": datetime.fromtimestamp(event.at, UTC),
         "account_id": event.account_id,
         "key_id": event.key_id,
-        "tool": event.tool,
-        "operation": event.operation,
+        "tool": storable(event.tool),
+        "operation": storable(event.operation),
         "door": event.door,
         "outcome": event.outcome,
         "credits_charged": int(event.credits_charged),
         "latency_ms": float(event.latency_ms),
         "credential_source": event.credential_source,
-        "message": event.message,
-        "upstream": event.upstream,
+        "message": storable(event.message),
+        "upstream": storable(event.upstream),
         "arguments_digest": event.arguments_digest,
         "arguments": _arguments(event, redact),
         "call_id": event.call_id,
@@ -297,19 +298,33 @@ def audit_values(
         sqlite_unix_timestamp(event.at) if at is None else at(event.at),
         event.account_id,
         event.key_id,
-        event.tool,
-        event.operation,
+        storable(event.tool),
+        storable(event.operation),
         event.door,
         event.outcome,
         int(event.credits_charged),
         float(event.latency_ms),
         event.credential_source,
-        event.message,
-        event.upstream,
+        storable(event.message),
+        storable(event.upstream),
         event.arguments_digest,
         _arguments(event, redact),
         event.call_id,
     )
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str | None) -> str | None:
+    """`text` as both databases can store it: NUL (which PostgreSQL's text refuses) and lone
+    surrogates (which no UTF-8 encoder accepts, so SQLite's driver refuses them too) become
+    U+FFFD. The free-text columns of a record (a tool name as a client sent it, an error
+    message quoting an upstream) pass through here: one such character would otherwise fail
+    its whole batch on every retry, and with it every record behind it (or a settle)."""
+    if text is None or (text.isascii() and "\x00" not in text):
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def sqlite_unix_timestamp(at: float) -> str:
