@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from toolwire.core.admin import MAX_CREDITS, Admin, parse_amount
+from toolwire.core.admin import MAX_CREDITS, MAX_NAME, Admin, parse_amount, parse_name
 from toolwire.core.errors import Forbidden, InvalidRequest
 from toolwire.core.model import MICRO, Principal
 from toolwire.core.scopes import ScopeSet
@@ -51,3 +51,20 @@ def test_only_an_admin_principal_passes_the_admin_check() -> None:
     assert Admin.require_admin(admin) is admin
     with pytest.raises(Forbidden):
         Admin.require_admin(user)
+
+
+@pytest.mark.parametrize("value", ["team a", " ünïcødé ✓ 🎉 ", "x" * MAX_NAME])
+def test_printable_names_are_taken_stripped(value: str) -> None:
+    assert parse_name(value) == value.strip()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "   ", "x" * (MAX_NAME + 1), "nul\x00inside", "tab\tinside", "line\nbreak", "\ud800", 7],
+)
+def test_names_that_are_empty_long_or_not_printable_are_refused(value: object) -> None:
+    """Control characters and lone surrogates are refused, not stored: PostgreSQL's text cannot
+    hold NUL, no UTF-8 encoder takes a lone surrogate, and neither belongs in a name."""
+    with pytest.raises(InvalidRequest) as caught:
+        parse_name(value, "name")
+    assert "'name'" in caught.value.message

@@ -187,10 +187,16 @@ MAX_NAME = 200
 
 def parse_name(value: object, field: str = "name") -> str:
     """A name as given (an account's, a key's), stripped; `InvalidRequest` unless it is a
-    non-empty string of at most `MAX_NAME` characters."""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+    non-empty string of at most `MAX_NAME` printable characters (`str.isprintable`: no control
+    characters, no NUL, which PostgreSQL's text cannot store, no lone surrogates)."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_NAME
+        or not value.isprintable()
+    ):
         raise InvalidRequest(
-            f"'{field}' must be a non-empty string of at most {MAX_NAME} characters",
+            f"'{field}' must be a non-empty string of at most {MAX_NAME} printable characters",
             details={"field": field},
         )
     return value.strip()
