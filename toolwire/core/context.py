@@ -30,8 +30,10 @@ class bound:
         self.token: Token[str | None] | None = None
 
     def __enter__(self) -> None:
-        self.token = _REQUEST_ID.set(self.request_id)
+        if _REQUEST_ID.get() != self.request_id:  # bound already (the door, then the core)
+            self.token = _REQUEST_ID.set(self.request_id)
 
     def __exit__(self, *exc: object) -> None:
-        assert self.token is not None
-        _REQUEST_ID.reset(self.token)
+        if self.token is not None:
+            _REQUEST_ID.reset(self.token)
+            self.token = None

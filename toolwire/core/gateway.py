@@ -59,6 +59,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from toolwire.core import payload
@@ -107,6 +108,8 @@ from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
+NO_CREDENTIALS = ResolvedCredentials(MappingProxyType({}))
+"""What a call whose operation needs no credential gets (one shared, read-only value)."""
 
 CatalogListener = Callable[[], Awaitable[None]]
 """Told after the catalog changed (the MCP runtime sends `notifications/tools/list_changed`)."""
@@ -151,7 +154,7 @@ class _Run:
     arguments: dict[str, Any] = field(default_factory=dict)
     validated: bool = False
     claimed: bool = False
-    creds: ResolvedCredentials = field(default_factory=ResolvedCredentials)
+    creds: ResolvedCredentials = NO_CREDENTIALS
     reservation: Reservation | None = None
     invoked: bool = False
     result: ToolResult | None = None
@@ -450,7 +453,9 @@ class Gateway:
         """Step 4: the catalog's policy (`PolicyDenied`), then each admission check in turn
         (rate limits: `RateLimited`). Budgets are checked in step 7, atomically with the
         reservation they cap."""
-        await self.catalog.policy.admit(principal, op, arguments)
+        policy = self.catalog.policy
+        if policy.entries:  # no policy section: nothing to check
+            await policy.admit(principal, op, arguments)
         for check in self.admission:
             await check.admit(principal, op, arguments)
 
@@ -477,7 +482,7 @@ class Gateway:
         Nothing when the operation declares none. Raises `UpstreamError`
         (`details.reason == "credential_missing"`) when neither has them."""
         if not op.credentials:
-            return ResolvedCredentials()
+            return NO_CREDENTIALS
         own = await self.own_keys.values(principal.account_id) if self.own_keys else {}
         if own and all(name in own for name in op.credentials.values()):
             return ResolvedCredentials(
@@ -528,10 +533,13 @@ class Gateway:
                 if ctx.channel is not None:  # asking the client stops the tool's clock
                     channel = PausingChannel(ctx.channel, deadline, lambda: self.stopping)
                     ctx = dataclasses.replace(ctx, channel=channel)
+                hooks = self.hooks
                 try:
-                    arguments = await self.hooks.run_before(op, arguments, ctx)
+                    if hooks.before:
+                        arguments = await hooks.run_before(op, arguments, ctx)
                     result = as_result(await op.adapter.invoke(op, arguments, ctx))
-                    result = await self.hooks.run_after(op, arguments, ctx, result)
+                    if hooks.after:
+                        result = await hooks.run_after(op, arguments, ctx, result)
                 finally:
                     self._invoking.discard(deadline)
         except TimeoutError:
