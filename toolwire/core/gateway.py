@@ -67,6 +67,7 @@ from toolwire.core.audit import arguments_digest
 from toolwire.core.catalog import Catalog, Operation
 from toolwire.core.content import TextBlock, ToolResult
 from toolwire.core.context import bound
+from toolwire.core.deadline import Deadline
 from toolwire.core.errors import (
     CANCELLED_BY_CLIENT,
     Forbidden,
@@ -232,7 +233,7 @@ class Gateway:
         self._listeners: list[CatalogListener] = []
         self.federation = Federation((), audit)
         """Resources and prompts of federated MCP servers (`core.federated`); none by default."""
-        self._invoking: set[asyncio.Timeout] = set()
+        self._invoking: set[Deadline] = set()
         """The deadlines of the calls in step 8 now: `stop_calls` moves them to now."""
         self.stopping = False
         """Set by `stop_calls`: calls reaching step 8 fail with `Unavailable` (draining)."""
@@ -341,7 +342,8 @@ class Gateway:
         now = asyncio.get_running_loop().time()
         running = list(self._invoking)
         for deadline in running:
-            deadline.reschedule(now)
+            if not deadline.expired():  # an expiring one is stopping already
+                deadline.reschedule(now)
         if running:
             log.warning("drain deadline: stopped %d call(s) still running", len(running))
         return len(running)
@@ -528,7 +530,7 @@ class Gateway:
         if self.stopping:
             raise draining()
         try:
-            async with asyncio.timeout(timeout) as deadline:
+            async with Deadline.after(timeout) as deadline:
                 self._invoking.add(deadline)
                 if ctx.channel is not None:  # asking the client stops the tool's clock
                     channel = PausingChannel(ctx.channel, deadline, lambda: self.stopping)

@@ -1,11 +1,12 @@
 """The tool timeout's clock stops while the client is being asked (sampling, elicitation, roots).
 
-`Gateway.invoke` runs an adapter under `asyncio.timeout(op.timeout)`. A tool that asks its
-client something waits for a person or a model on the client's side, which is not the tool's
-time: `PausingChannel` wraps the call's `Channel` so that, while at least one such request is
-outstanding, the deadline is lifted, and when the last one is answered it is set again with the
-time that was left. A drain (`Gateway.stop_calls`) still stops a paused call: it moves the
-deadline to now, and the pause does not move it back while the gateway is stopping.
+`Gateway.invoke` runs an adapter under a `Deadline` (`asyncio.Timeout`'s contract). A tool
+that asks its client something waits for a person or a model on the client's side, which is not
+the tool's time: `PausingChannel` wraps the call's `Channel` so that, while at least one such
+request is outstanding, the deadline is lifted, and when the last one is answered it is set
+again with the time that was left. A drain (`Gateway.stop_calls`) still stops a paused call:
+it moves the deadline to now, and the pause does not move it back while the gateway is
+stopping.
 
 What this is not: the ask's own bound (the door's: `asks.ASK_TIMEOUT_S` for handshake-era
 clients, `TOOLWIRE_MCP_INPUT_TIMEOUT_S` for 2026-07-28 ones).
@@ -17,6 +18,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from toolwire.core.deadline import Deadline
 from toolwire.core.ports import Channel
 
 
@@ -25,9 +27,7 @@ class PausingChannel:
 
     __slots__ = ("_deadline", "_depth", "_inner", "_left", "_stopping")
 
-    def __init__(
-        self, inner: Channel, deadline: asyncio.Timeout, stopping: Callable[[], bool]
-    ) -> None:
+    def __init__(self, inner: Channel, deadline: Deadline, stopping: Callable[[], bool]) -> None:
         self._inner = inner
         self._deadline = deadline
         self._stopping = stopping
