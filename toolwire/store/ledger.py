@@ -51,7 +51,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,11 +68,11 @@ from toolwire.core.model import AuditEvent, Principal, Reservation, micro_to_cre
 from toolwire.store import budgets, ledger_pg, ledger_sqlite
 from toolwire.store._common import is_positive_int, upsert_insert, utcnow
 from toolwire.store.audit_sink import audit_insert, audit_row
+from toolwire.store.balance_cache import BalanceCache
 from toolwire.store.db import is_sqlite, sync_sqlite_engine
 from toolwire.store.keys import random_id
 from toolwire.store.ledger_sql import (
     APPLY_UNCONDITIONAL,
-    READ,
     AlchemyStatements,
     BatchStatements,
     SqliteStatements,
@@ -92,10 +91,8 @@ DEFAULT_STALE_AFTER = 600.0
 MAX_BATCH = 2_000
 SETTLE_ATTEMPTS = 3
 SETTLE_DELAY = 0.02
-BALANCE_CACHE_SECONDS = 1.0
-GATHER_TURNS = 2
-BALANCE_CACHE_SIZE = 10_000
 """How long settles nobody waits for may linger for a reservation to share their commit."""
+GATHER_TURNS = 2
 RECONCILE_PAGE = 500
 RECOVERY_DOOR = "recovery"
 """The `door` of the audit record a recovery writes with the charge or release it makes."""
@@ -202,7 +199,7 @@ class SqlLedger:
         self._resolution_stmt: Any = None
         self._conn: AsyncConnection | None = None
         self.stats = LedgerStats()
-        self._balances: dict[str, tuple[int, float]] = {}
+        self.balances = BalanceCache(engine)
         self._sqlite = (
             ledger_sqlite.SqliteWriter(sync_sqlite_engine(engine)) if is_sqlite(engine) else None
         )
@@ -324,17 +321,9 @@ class SqlLedger:
 
     async def balance(self, account_id: str) -> int:
         """The account's balance as this process last saw it commit, or read when that is older
-        than `BALANCE_CACHE_SECONDS`: a receipt's balance, not an accounting read (the admin
-        API reads `AccountStore.balance`, which is exact)."""
-        known = self._balances.get(account_id)
-        if known is not None and time.monotonic() - known[1] < BALANCE_CACHE_SECONDS:
-            return known[0]
-        async with self._engine.connect() as conn:
-            value = (await conn.execute(READ, {"b_acc": account_id})).scalar()
-        if value is None:
-            raise NotFound("no such account", details={"account_id": account_id})
-        self._remember(account_id, int(value))
-        return int(value)
+        than `BALANCE_CACHE_SECONDS` (`store.balance_cache`): a receipt's balance, not an
+        accounting read (the admin API reads `AccountStore.balance`, which is exact)."""
+        return await self.balances.get(account_id)
 
     async def resolution(self, reservation: Reservation) -> int | None:
         """The charge of `reservation`'s charge or release entry (0 for a release), None while
@@ -346,11 +335,6 @@ class SqlLedger:
         async with self._engine.connect() as conn:
             value = (await conn.execute(query)).scalar()
         return None if value is None else int(value)
-
-    def _remember(self, account_id: str, balance: int) -> None:
-        if len(self._balances) >= BALANCE_CACHE_SIZE and account_id not in self._balances:
-            self._balances.pop(next(iter(self._balances)))
-        self._balances[account_id] = (balance, time.monotonic())
 
     # recovery
 
@@ -393,7 +377,7 @@ class SqlLedger:
                 try:
                     if await self._resolve_stale(row, 0, "reconcile: stale reservation"):
                         released += 1
-                        self._balances.pop(row.account_id, None)
+                        self.balances.forget(row.account_id)
                 except Exception:
                     failures += 1
                     log.exception("could not release stale reservation %s", row.reservation_id)
@@ -446,7 +430,7 @@ class SqlLedger:
             charge = min(max(int(charges.get(row.reservation_id, 0)), 0), -int(row.amount))
             note = "reconcile: process died after the call" if charge else "reconcile: process died"
             if await self._resolve_stale(row, charge, note):
-                self._balances.pop(row.account_id, None)
+                self.balances.forget(row.account_id)
                 if charge:
                     charged += 1
                 else:
@@ -635,7 +619,7 @@ class SqlLedger:
 
     def _deliver(self, outcome: _Outcome) -> None:
         for account_id, balance in outcome.final.items():
-            self._remember(account_id, balance)
+            self.balances.remember(account_id, balance)
         self._budget_rows.update(outcome.buckets)
         for op, reservation in outcome.reserved:
             if op.future.done():
