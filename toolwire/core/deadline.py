@@ -34,10 +34,11 @@ _CREATED, _ENTERED, _EXPIRING, _EXPIRED, _EXITED = range(5)
 class Deadline:
     """See the module docstring. `when`: loop time, or None for no deadline (yet)."""
 
-    __slots__ = ("_cancelling", "_slot", "_state", "_task", "_wheel", "_when")
+    __slots__ = ("_cancelling", "_delay", "_slot", "_state", "_task", "_wheel", "_when")
 
     def __init__(self, when: float | None) -> None:
         self._when = when
+        self._delay: float | None = None
         self._state = _CREATED
         self._task: asyncio.Task[object] | None = None
         self._cancelling = 0
@@ -46,8 +47,13 @@ class Deadline:
 
     @classmethod
     def after(cls, seconds: float) -> Deadline:
-        """A deadline `seconds` from now (`asyncio.timeout(seconds)`)."""
-        return cls(asyncio.get_running_loop().time() + seconds)
+        """A deadline `seconds` from when it is entered (`asyncio.timeout(seconds)`, which
+        counts from its making: the same, as both are entered at once). The loop is found
+        through the entering task: one `get_running_loop` (a `getpid` system call in CPython
+        3.11) per call instead of two."""
+        deadline = cls(None)
+        deadline._delay = seconds
+        return deadline
 
     def when(self) -> float | None:
         """The current deadline (loop time), or None."""
@@ -82,7 +88,10 @@ class Deadline:
         self._task = task
         self._cancelling = task.cancelling()
         self._state = _ENTERED
-        self._wheel = wheel = _Wheel.of(asyncio.get_running_loop())
+        loop = task.get_loop()
+        self._wheel = wheel = _Wheel.of(loop)
+        if self._delay is not None:
+            self._when = loop.time() + self._delay
         when = self._when
         if when is not None:
             if when <= wheel.loop.time():
