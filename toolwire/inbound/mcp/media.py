@@ -13,6 +13,7 @@ What this is not: the choice between JSON and SSE for an answer that may stream 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 JSON = ("application", "json")
@@ -35,12 +36,24 @@ ANY = Accepts(json=True, sse=True)
 
 
 def accepts(header: str | None) -> Accepts:
-    """The `Accepts` of an `Accept` header value (None or blank: both)."""
+    """The `Accepts` of an `Accept` header value (None or blank: both). A client sends the same
+    value on every request: the last `ACCEPT_CACHE` distinct values of up to `CACHED_LENGTH`
+    characters are remembered (a longer one is parsed each time, never kept)."""
     if header is None or not header.strip():
         return ANY
+    return _remembered(header) if len(header) <= CACHED_LENGTH else _parse(header)
+
+
+ACCEPT_CACHE = 256
+CACHED_LENGTH = 256
+
+
+def _parse(header: str) -> Accepts:
     ranges = [r for r in (_media_range(part) for part in header.split(",")) if r is not None]
     return Accepts(json=_acceptable(ranges, JSON), sse=_acceptable(ranges, SSE))
 
+
+_remembered = functools.lru_cache(maxsize=ACCEPT_CACHE)(_parse)
 
 _Range = tuple[str, str, float]
 
