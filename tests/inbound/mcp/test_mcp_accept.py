@@ -203,6 +203,17 @@ def test_accept_is_read_with_q_values_and_specificity(
     accept: str | None, json: bool, sse: bool
 ) -> None:
     assert media.accepts(accept) == media.Accepts(json=json, sse=sse)
+    assert media.accepts(accept) == media.Accepts(json=json, sse=sse)  # remembered: the same
+    if accept is not None:  # the same read, padded past what is remembered
+        long = accept + "," + " " * media.CACHED_LENGTH
+        assert media.accepts(long) == media.Accepts(json=json, sse=sse)
+
+
+def test_only_short_accept_values_are_remembered() -> None:
+    media._remembered.cache_clear()
+    media.accepts("application/json")
+    media.accepts("application/json, " + "x/y;q=0.5, " * 40)
+    assert media._remembered.cache_info().currsize == 1
 
 
 def test_subscriptions_listen_needs_sse_and_a_json_only_client_gets_406(gateway: Gateway) -> None:
