@@ -204,7 +204,7 @@ def test_accept_is_read_with_q_values_and_specificity(
 ) -> None:
     assert media.accepts(accept) == media.Accepts(json=json, sse=sse)
     assert media.accepts(accept) == media.Accepts(json=json, sse=sse)  # remembered: the same
-    if accept is not None:  # the same read, padded past what is remembered
+    if accept:  # the same read, padded past what is remembered
         long = accept + "," + " " * media.CACHED_LENGTH
         assert media.accepts(long) == media.Accepts(json=json, sse=sse)
 
