@@ -56,14 +56,26 @@ class IndexedHeaders(Headers):
     """Starlette's `Headers`, with the first value of each name indexed once: `get`, `[]` and
     `in` are one dict look-up instead of a scan of the raw list per call (a request of the MCP
     door reads a dozen headers). Same answers: names are case-insensitive, the first value
-    wins, `getlist` still sees every value."""
+    wins, `getlist` still sees every value (a look-up too, but for a repeated name)."""
 
     def __init__(self, scope: Scope) -> None:
         super().__init__(scope=scope)
         first: dict[bytes, bytes] = {}
+        repeated: set[bytes] = set()
         for key, value in self._list:
-            first.setdefault(key, value)
+            if key in first:
+                repeated.add(key)
+            else:
+                first[key] = value
         self._first = first
+        self._repeated = repeated
+
+    def getlist(self, key: str) -> list[str]:
+        raw = key.lower().encode("latin-1")
+        if raw in self._repeated:
+            return super().getlist(key)
+        value = self._first.get(raw)
+        return [] if value is None else [value.decode("latin-1")]
 
     def __getitem__(self, key: str) -> str:
         value = self._first.get(key.lower().encode("latin-1"))
