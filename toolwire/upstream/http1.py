@@ -201,19 +201,28 @@ def encode_head(
 ) -> bytes:
     """The request line and `headers` (names and values as bytes, or str in Latin-1) as sent,
     after the checks in the module docstring (`httpx.LocalProtocolError`)."""
+    lines = [request_line(method, target)]
+    lines.extend(header_line(name, value) for name, value in headers)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def request_line(method: str, target: bytes) -> bytes:
+    """`METHOD target HTTP/1.1`, checked as `encode_head` checks it."""
     verb = method.encode("ascii")
     if not TOKEN.fullmatch(verb):
         raise httpx.LocalProtocolError("the method is not a token")
     if BAD_TARGET.search(target):
         raise httpx.LocalProtocolError("the request target holds a space or a control character")
-    lines = [verb + b" " + target + b" HTTP/1.1"]
-    for name, value in headers:
-        key = name if isinstance(name, bytes) else name.encode("latin-1")
-        data = value if isinstance(value, bytes) else value.encode("latin-1")
-        if not TOKEN.fullmatch(key) or BAD_VALUE.search(data):
-            raise httpx.LocalProtocolError("a header holds a line break or a control character")
-        lines.append(key + b": " + data)
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    return verb + b" " + target + b" HTTP/1.1"
+
+
+def header_line(name: bytes | str, value: bytes | str) -> bytes:
+    """`name: value` as sent (str in Latin-1), checked as `encode_head` checks it."""
+    key = name if isinstance(name, bytes) else name.encode("latin-1")
+    data = value if isinstance(value, bytes) else value.encode("latin-1")
+    if not TOKEN.fullmatch(key) or BAD_VALUE.search(data):
+        raise httpx.LocalProtocolError("a header holds a line break or a control character")
+    return key + b": " + data
 
 
 class Http1Pool:

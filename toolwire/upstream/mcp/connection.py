@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp.client import Client, IncomingMessage
@@ -49,6 +49,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from toolwire.core.errors import UpstreamError
 from toolwire.core.federated import ContentKind
 from toolwire.core.ports import NO_CLIENT_REQUESTS, ClientRequestError
+
+if TYPE_CHECKING:
+    from toolwire.upstream.mcp.direct import DirectCalls
 
 log = logging.getLogger("toolwire.upstream.mcp")
 
@@ -183,6 +186,10 @@ class Connection:
             None,
         )
         self._catching_up: set[asyncio.Task[None]] = set()
+        self.direct_for: Callable[[Client], DirectCalls | None] | None = None
+        """Set by the transport's builder where a `tools/call` may go beside the session
+        (`direct.DirectCalls.of`); asked once the session is open."""
+        self.direct: DirectCalls | None = None
 
     # -- life -------------------------------------------------------------------------------
 
@@ -219,6 +226,7 @@ class Connection:
             client = await self._factory(self)
             async with client:
                 self.client = client
+                self.direct = self.direct_for(client) if self.direct_for is not None else None
                 self.stats = Stats()
                 self._ready.set()
                 listener = None
@@ -236,6 +244,7 @@ class Connection:
             log.info("MCP upstream %s: session ended: %s", self.upstream, describe(exc))
         finally:
             self.client = None
+            self.direct = None
             self._ready.set()
             self.ended.set()
 
@@ -449,9 +458,12 @@ class Connection:
         arguments: dict[str, Any],
         sink: CallSink,
         trace: Mapping[str, str] | None = None,
-    ) -> types.CallToolResult:
-        """`tools/call` on this session. Cancelling the awaiting task cancels the request
-        upstream (the SDK sends `notifications/cancelled`). Raises what the SDK raises.
+    ) -> types.CallToolResult | dict[str, Any]:
+        """`tools/call` on this session: the result as a `CallToolResult`, or, where the call
+        went beside the session (2026-07-28 over Streamable HTTP, `direct.DirectCalls`), as the
+        JSON object the upstream sent, validated the same way. Cancelling the awaiting task
+        cancels the request upstream (the SDK sends `notifications/cancelled`, or the direct
+        call closes its POST). Raises what the SDK raises.
         `trace`: the call's W3C trace context (`InvokeContext.trace_headers`), made the current
         OpenTelemetry context for the SDK's call: the SDK's own client span ("MCP send
         tools/call") becomes a child of the call's span and is what reaches the upstream, in
@@ -463,6 +475,9 @@ class Connection:
         parent = otel_context.attach(W3C.extract(carried)) if carried else None
         try:
             with self._in_flight(sink):
+                direct = self.direct
+                if direct is not None:
+                    return await direct.call_tool(name, arguments, sink.progress, carried)
                 return await client.call_tool(
                     name,
                     arguments,

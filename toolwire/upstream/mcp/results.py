@@ -23,9 +23,18 @@ from toolwire.core.errors import UpstreamError
 
 
 def to_result(
-    upstream: str, result: types.CallToolResult, max_bytes: int, scrub: Callable[[Any], Any]
+    upstream: str,
+    result: types.CallToolResult | dict[str, Any],
+    max_bytes: int,
+    scrub: Callable[[Any], Any],
 ) -> ToolResult:
-    raw: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    """`result`: the SDK's model, or the result object as the upstream sent it (already
+    validated: `direct.DirectCalls`), whose JSON is then measured as sent."""
+    raw: dict[str, Any] = (
+        result
+        if isinstance(result, dict)
+        else result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    )
     size = len(orjson.dumps(raw))
     if size > max_bytes:
         raise UpstreamError(

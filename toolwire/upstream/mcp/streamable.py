@@ -52,12 +52,13 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import anyio
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 from mcp_types import (
     CONNECTION_CLOSED,
@@ -77,7 +78,14 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from toolwire.upstream.http1 import DEFAULT_PORTS, Http1Pool, Key, Streamed, encode_head
+from toolwire.upstream.http1 import (
+    DEFAULT_PORTS,
+    Http1Pool,
+    Key,
+    Streamed,
+    header_line,
+    request_line,
+)
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, describe
 from toolwire.upstream.mcp.sse import SseError, SseParser
 
@@ -89,6 +97,11 @@ MAX_RECONNECTION_ATTEMPTS = 2
 RECONNECT_DELAY_S = 1.0
 MAX_REDIRECTS = 20
 CLOSE_TIMEOUT_S = 5.0
+Deliver = Callable[[JSONRPCMessage], Awaitable[None]]
+"""Where the messages of one request's answer go (the session's inbox, or `exchange`'s caller)."""
+MAX_CACHED_LINES = 256
+"""Encoded header lines a session keeps (`StreamableHttp._line`); past that it starts over."""
+UNCACHED = frozenset({"content-length", *TRACE_KEYS})
 READ_TIMEOUT_S = 300.0
 """Seconds each read of an answer may wait (a stream may be quiet that long), as the SDK's."""
 
@@ -188,6 +201,7 @@ class StreamableHttp:
         """GET streams opened without `Last-Event-ID` by this transport."""
         self._key, self._target, self._host = _locate(url)
         self._headers = {k.lower(): v for k, v in headers.items()}
+        self._lines: dict[tuple[str, str], bytes] = {}
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.inbox = Inbox()
@@ -298,10 +312,14 @@ class StreamableHttp:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if self.failure is None:
-                self.failure = exc
-                log.info("MCP upstream transport failed: %s", describe(exc))
-            self.inbox.close()
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """A transport failure: the session ends (every waiting request fails)."""
+        if self.failure is None:
+            self.failure = exc
+            log.info("MCP upstream transport failed: %s", describe(exc))
+        self.inbox.close()
 
     def _request_headers(self, extra: Mapping[str, str]) -> dict[str, str]:
         headers = {
@@ -324,9 +342,10 @@ class StreamableHttp:
         headers = self._request_headers(extra)
         if method != "GET":
             headers["content-length"] = str(len(body))
+        fields = b"".join(self._line(name, value) for name, value in headers.items())
         target = self._target
         for _ in range(MAX_REDIRECTS + 1):
-            data = encode_head(method, target, headers.items()) + body
+            data = request_line(method, target) + b"\r\n" + fields + b"\r\n" + body
             answer = await self.pool.open(self._key, data, timeout=READ_TIMEOUT_S)
             location = _same_origin_redirect(answer, self._key, target)
             if location is None:
@@ -335,53 +354,104 @@ class StreamableHttp:
             target = location
         return answer
 
+    def _line(self, name: str, value: str) -> bytes:
+        """`header_line(name, value)` and its CRLF, checked once per session for the headers
+        every request repeats (the trace context and the length differ each time)."""
+        if name in UNCACHED:
+            return header_line(name, value) + b"\r\n"
+        line = self._lines.get((name, value))
+        if line is None:
+            line = header_line(name, value) + b"\r\n"
+            if len(self._lines) >= MAX_CACHED_LINES:
+                self._lines.clear()
+            self._lines[(name, value)] = line
+        return line
+
     def _put(self, message: JSONRPCMessage) -> None:
         self.inbox.put(SessionMessage(message))
 
-    def _fail(self, request_id: RequestId, code: int, text: str) -> None:
-        error = ErrorData(code=code, message=text)
-        self._put(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
+    async def _deliver(self, message: JSONRPCMessage) -> None:
+        self._put(message)
 
     async def _post(self, message: JSONRPCMessage, body: bytes, extra: Mapping[str, str]) -> None:
         sent_session = self.session_id is not None
         answer = await self._open("POST", body, extra)
         try:
-            await self._answered(message, answer, sent_session)
+            request_id = message.id if isinstance(message, JSONRPCRequest) else None
+            initialize = isinstance(message, JSONRPCRequest) and message.method == "initialize"
+            await self._answered(request_id, initialize, answer, sent_session, self._deliver)
         finally:
             await answer.aclose()
 
+    async def exchange(
+        self, request_id: RequestId, body: bytes, extra: Mapping[str, str], deliver: Deliver
+    ) -> None:
+        """One request (`body`, a JSON-RPC request with id `request_id`, already stamped) POSTed
+        from the calling task, outside the SDK's session: each message of its answer goes to
+        `deliver` in order, its response (or the error the wire rules make of the answer) last,
+        by the same rules as a request the session sends (module docstring). Cancelling the
+        caller closes the POST, which is the cancellation at 2026-07-28. A transport failure
+        ends the session as it does under the session, and raises `MCPError`
+        (`CONNECTION_CLOSED`)."""
+        try:
+            answer = await self._open("POST", body, extra)
+            try:
+                await self._answered(request_id, False, answer, False, deliver)
+            finally:
+                await answer.aclose()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed") from exc
+
     async def _answered(
-        self, message: JSONRPCMessage, answer: Streamed, sent_session: bool
+        self,
+        request_id: RequestId | None,
+        initialize: bool,
+        answer: Streamed,
+        sent_session: bool,
+        deliver: Deliver,
     ) -> None:
         status = answer.status
-        request_id = message.id if isinstance(message, JSONRPCRequest) else None
         if status == 404 and sent_session:
             self.on_session_lost()  # the server no longer knows the session (spec: re-initialise)
         if request_id is None:
             await _drain(answer)
             return
         if status == 202:
-            self._fail(request_id, INVALID_REQUEST, "server answered a request with 202 Accepted")
+            await deliver(
+                _failure(request_id, INVALID_REQUEST, "server answered a request with 202 Accepted")
+            )
             return
         if 300 <= status < 400 and _header(answer, b"location") is not None:
-            self._fail(request_id, INVALID_REQUEST, "Redirect not followed: it leaves the endpoint")
+            await deliver(
+                _failure(
+                    request_id, INVALID_REQUEST, "Redirect not followed: it leaves the endpoint"
+                )
+            )
             return
         content_type = (_header(answer, b"content-type") or "").lower()
         if status >= 400:
-            await self._error_answer(request_id, answer, status, content_type, sent_session)
+            await self._error_answer(
+                request_id, answer, status, content_type, sent_session, deliver
+            )
             return
-        if isinstance(message, JSONRPCRequest) and message.method == "initialize":
+        if initialize:
             self.session_id = _header(answer, b"mcp-session-id") or None
         if content_type.startswith("application/json"):
             body = await _drain(answer)
             try:
-                self._put(_parse(body))
+                parsed = _parse(body)
             except ValidationError as exc:
-                self._fail(request_id, PARSE_ERROR, f"Failed to parse JSON response: {exc}")
+                parsed = _failure(request_id, PARSE_ERROR, f"Failed to parse JSON response: {exc}")
+            await deliver(parsed)
         elif content_type.startswith("text/event-stream"):
-            await self._events(request_id, answer)
+            await self._events(request_id, answer, deliver)
         else:
-            self._fail(request_id, INVALID_REQUEST, f"Unexpected content type: {content_type}")
+            await deliver(
+                _failure(request_id, INVALID_REQUEST, f"Unexpected content type: {content_type}")
+            )
 
     async def _error_answer(
         self,
@@ -390,6 +460,7 @@ class StreamableHttp:
         status: int,
         content_type: str,
         sent_session: bool,
+        deliver: Deliver,
     ) -> None:
         """A status of 400 or more: the server's JSON-RPC error if the body is one."""
         body = await _drain(answer)
@@ -397,34 +468,38 @@ class StreamableHttp:
             with contextlib.suppress(ValidationError):
                 parsed = jsonrpc_message_adapter.validate_json(body, by_name=False)
                 if isinstance(parsed, JSONRPCError):
-                    self._put(JSONRPCError(jsonrpc="2.0", id=request_id, error=parsed.error))
+                    await deliver(JSONRPCError(jsonrpc="2.0", id=request_id, error=parsed.error))
                     return
         if status == 404:
             if sent_session:
-                self._fail(request_id, INVALID_REQUEST, "Session terminated")
+                await deliver(_failure(request_id, INVALID_REQUEST, "Session terminated"))
             else:
-                self._fail(request_id, METHOD_NOT_FOUND, "Not Found")
+                await deliver(_failure(request_id, METHOD_NOT_FOUND, "Not Found"))
             return
-        self._fail(request_id, INTERNAL_ERROR, "Server returned an error response")
+        await deliver(_failure(request_id, INTERNAL_ERROR, "Server returned an error response"))
 
-    async def _events(self, request_id: RequestId, answer: Streamed) -> None:
-        """A request's SSE answer: each message to the inbox until its result; resumed with
+    async def _events(self, request_id: RequestId, answer: Streamed, deliver: Deliver) -> None:
+        """A request's SSE answer: each message delivered until its result; resumed with
         `Last-Event-ID` when it ends early after an event with an id."""
         parser = SseParser()
         try:
             async for chunk in answer.chunks():
                 for event in parser.feed(chunk):
-                    if self._event(event.data, event.event, request_id):
+                    if await self._event(event.data, event.event, request_id, deliver):
                         return
         except SseError as exc:
-            self._fail(request_id, CONNECTION_CLOSED, f"SSE stream failed: {exc}")
+            await deliver(_failure(request_id, CONNECTION_CLOSED, f"SSE stream failed: {exc}"))
             return
         if parser.last_id is None:
-            self._fail(request_id, CONNECTION_CLOSED, "SSE stream ended without a response")
+            await deliver(
+                _failure(request_id, CONNECTION_CLOSED, "SSE stream ended without a response")
+            )
             return
-        await self._resume(request_id, parser.last_id, parser.retry_ms)
+        await self._resume(request_id, parser.last_id, parser.retry_ms, deliver)
 
-    async def _resume(self, request_id: RequestId, last_id: str, retry_ms: int | None) -> None:
+    async def _resume(
+        self, request_id: RequestId, last_id: str, retry_ms: int | None, deliver: Deliver
+    ) -> None:
         attempts = 0
         while attempts < MAX_RECONNECTION_ATTEMPTS:
             await asyncio.sleep(RECONNECT_DELAY_S if retry_ms is None else retry_ms / 1000)
@@ -440,21 +515,25 @@ class StreamableHttp:
                 parser = SseParser()
                 async for chunk in answer.chunks():
                     for event in parser.feed(chunk):
-                        if self._event(event.data, event.event, request_id):
+                        if await self._event(event.data, event.event, request_id, deliver):
                             return
                 last_id = parser.last_id or last_id
                 retry_ms = parser.retry_ms if parser.retry_ms is not None else retry_ms
                 attempts = 0
             finally:
                 await answer.aclose()
-        self._fail(
-            request_id,
-            CONNECTION_CLOSED,
-            "SSE stream ended and reconnection attempts were exhausted",
+        await deliver(
+            _failure(
+                request_id,
+                CONNECTION_CLOSED,
+                "SSE stream ended and reconnection attempts were exhausted",
+            )
         )
 
-    def _event(self, data: str, kind: str, request_id: RequestId | None) -> bool:
-        """One SSE event to the inbox; True when it was the result of `request_id`."""
+    async def _event(
+        self, data: str, kind: str, request_id: RequestId | None, deliver: Deliver
+    ) -> bool:
+        """One SSE event delivered; True when it was the result of `request_id`."""
         if kind != "message" or not data:
             return False  # a priming event, or a kind MCP does not send
         try:
@@ -463,14 +542,14 @@ class StreamableHttp:
             if request_id is None:
                 self.inbox.put(exc)
                 return False
-            self._fail(request_id, PARSE_ERROR, f"Failed to parse SSE message: {exc}")
+            await deliver(_failure(request_id, PARSE_ERROR, f"Failed to parse SSE message: {exc}"))
             return True
         if isinstance(message, JSONRPCResponse | JSONRPCError):
             if request_id is not None:
                 message.id = request_id
-            self._put(message)
+            await deliver(message)
             return True
-        self._put(message)
+        await deliver(message)
         return False
 
     async def _get_stream(self) -> None:
@@ -495,7 +574,7 @@ class StreamableHttp:
                     parser = SseParser()
                     async for chunk in answer.chunks():
                         for event in parser.feed(chunk):
-                            self._event(event.data, event.event, None)
+                            await self._event(event.data, event.event, None, self._deliver)
                     last_id = parser.last_id or last_id
                     retry_ms = parser.retry_ms if parser.retry_ms is not None else retry_ms
                     attempts = 0
@@ -507,6 +586,10 @@ class StreamableHttp:
                 if attempts >= MAX_RECONNECTION_ATTEMPTS:
                     return
             await asyncio.sleep(RECONNECT_DELAY_S if retry_ms is None else retry_ms / 1000)
+
+
+def _failure(request_id: RequestId, code: int, text: str) -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
 
 
 def _parse(body: bytes) -> JSONRPCMessage:

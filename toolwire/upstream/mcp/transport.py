@@ -36,6 +36,7 @@ from mcp_types import Implementation
 from toolwire.upstream.http import HttpUpstream
 from toolwire.upstream.http.origin import Confinement, origin_of
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C, Connection
+from toolwire.upstream.mcp.direct import DirectCalls
 from toolwire.upstream.mcp.http_pool import MAX_CONNECTIONS, lean_pool, pooled_transport
 from toolwire.upstream.mcp.spec import Http, McpSpec, Stdio
 from toolwire.upstream.mcp.streamable import StreamableHttp
@@ -217,9 +218,9 @@ async def build_client(
             max_connections=max_connections,
         )
         own = {"User-Agent": "toolwire", **headers}
-        return Client(
-            StreamableHttp(transport.url, pool, own, conn.lose_session, conn.reopened), **common
-        )
+        streamable = StreamableHttp(transport.url, pool, own, conn.lose_session, conn.reopened)
+        conn.direct_for = lambda client: DirectCalls.of(client, streamable, conn.on_log)
+        return Client(streamable, **common)
     token_url = transport.auth.token_url if transport.auth else None
     guard = OriginGuard(
         pooled_transport(

@@ -110,6 +110,18 @@ async def trace(ctx: Context) -> str:
 
 
 @server.tool()
+def fail(message: str) -> str:
+    """Fail with `message` (the client gets a result with `isError`)."""
+    raise ValueError(message)
+
+
+@server.tool()
+async def request_id(ctx: Context) -> str:
+    """The JSON-RPC id of this request, as this server received it."""
+    return str(ctx.request_id)
+
+
+@server.tool()
 async def grow(ctx: Context) -> str:
     """Add a tool named `added` and tell the client the tool list changed."""
 
@@ -298,7 +310,10 @@ if __name__ == "__main__":
         GET_STREAMS = GetStreams(app)
         uvicorn.run(GET_STREAMS, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
     elif sys.argv[1:2] == ["http"]:
-        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
+        sse = bool(os.environ.get("FIXTURE_SSE"))  # answers as event streams (progress, logs)
+        server.run(
+            "streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=not sse
+        )
     elif sys.argv[1:2] == ["sse"]:
         server.run("sse", host="127.0.0.1", port=int(sys.argv[2]))
     else:
