@@ -66,8 +66,16 @@ MAX_ERROR_MESSAGE = 300
 
 
 def _digest(creds: Mapping[str, str]) -> str:
+    if not creds:
+        return NO_CREDENTIALS
     material = orjson.dumps(sorted(creds.items()))
     return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+NO_CREDENTIALS = hashlib.blake2b(b"[]", digest_size=16).hexdigest()
+"""The pool key of a call with no credential values (most calls: computed once)."""
+NO_SECRETS = Redactor()
+"""The redactor of a call that brings no secret of its own (never added to)."""
 
 
 def _signature(tools: Sequence[ToolSpec]) -> bytes:
@@ -332,7 +340,9 @@ class McpUpstream:
         definition = operation.definition or {}
         name = str(definition.get("name", operation.name))
         creds = dict(ctx.credentials)
-        fresh = Redactor([v for v in creds.values() if v not in self.redactor])
+        fresh = (
+            Redactor([v for v in creds.values() if v not in self.redactor]) if creds else NO_SECRETS
+        )
         sink = CallSink(
             ctx.progress, ctx.log, self.spec.limits.max_notifications, ctx.client_request
         )

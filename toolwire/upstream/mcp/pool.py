@@ -127,12 +127,13 @@ class Pool:
         every session is busy and the pool has room. Waits (at most `connect_timeout`) while
         connecting; raises `UpstreamError` (reason `unavailable`) when the upstream is down."""
         self.last_used = time.monotonic()
-        async with self._changed:
-            try:
-                async with asyncio.timeout(self.limits.connect_timeout):
-                    await self._changed.wait_for(self._settled)
-            except TimeoutError:
-                pass
+        if not self._settled():  # else nothing to wait for (the common case: no lock, no timer)
+            async with self._changed:
+                try:
+                    async with asyncio.timeout(self.limits.connect_timeout):
+                        await self._changed.wait_for(self._settled)
+                except TimeoutError:
+                    pass
         primary = self.primary
         if self.state != "ready" or primary is None or not primary.alive:
             raise UpstreamError(
