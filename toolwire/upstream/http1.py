@@ -398,6 +398,9 @@ class Http1Pool:
     async def _acquire(self) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_connections)
+        if not self._slots.locked():  # a slot is free: taken without waiting, so no timer
+            await self._slots.acquire()
+            return
         try:
             async with asyncio.timeout(self.timeout):
                 await self._slots.acquire()

@@ -18,10 +18,11 @@ What it keeps of the SDK's `Client.call_tool`, rule for rule:
   (protocol version, client info and capabilities, `logLevel`, `Mcp-Method`, `Mcp-Name`,
   `Mcp-Param-*`), the request id as `progressToken`, the W3C trace context (SEP-414) in `_meta`
   and headers, under a client span "MCP send tools/call NAME" when a tracer provider records;
-- the answer: the result checked against the negotiated version
-  (`mcp_types.methods.validate_server_result`) and the session's result type
-  (`CallToolResult` or `InputRequiredResult`), a result that is not an error checked against the
-  tool's output schema (`ClientSession.validate_tool_result`); an error answer raises `MCPError`;
+- the answer: the result checked against the negotiated version's shape
+  (`mcp_types.methods.SERVER_RESULTS`, as `validate_server_result` checks it) and the session's
+  result type (`CallToolResult` or `InputRequiredResult`), a result that is not an error
+  checked against the tool's output schema (`ClientSession.validate_tool_result`); an error
+  answer raises `MCPError`;
 - progress on the request's stream goes to the caller's callback, log lines to the connection's
   log callback (its rule: to the only call in flight), anything else the upstream sends on it to
   the session (which answers requests as it would);
@@ -39,7 +40,6 @@ here (`ClientSession._stamp`, `_call_tool_adapter`, `Client._drive_input_require
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -54,7 +54,7 @@ from mcp_types import methods
 from mcp_types.version import LATEST_MODERN_VERSION
 from opentelemetry import trace
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind, StatusCode
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from toolwire.upstream.mcp.connection import TRACE_HEADERS, TRACE_KEYS, W3C
 from toolwire.upstream.mcp.streamable import StreamableHttp
@@ -68,6 +68,10 @@ Progress = ProgressFnT
 OnLog = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
 
 _tracer = trace.get_tracer("toolwire.upstream.mcp")
+_surface = methods.SERVER_RESULTS.get((METHOD, LATEST_MODERN_VERSION))
+SURFACE = TypeAdapter[Any](_surface) if _surface is not None else None  # type: ignore[arg-type]
+"""The negotiated version's own result shape, the check `methods.validate_server_result` makes
+(which dumps what it validated as well: not needed here)."""
 
 
 class DirectCalls:
@@ -206,8 +210,8 @@ class DirectCalls:
         ttl = raw.get("ttlMs")  # the session floors a negative one before validating
         if isinstance(ttl, int | float) and not isinstance(ttl, bool) and ttl < 0:
             raw["ttlMs"] = 0
-        with contextlib.suppress(KeyError):  # a method the table does not know: none to check
-            methods.validate_server_result(METHOD, LATEST_MODERN_VERSION, raw)
+        if SURFACE is not None:
+            SURFACE.validate_python(raw, by_name=False)
         session = self._session
         result = session._call_tool_adapter.validate_python(raw, by_name=False)
         if isinstance(result, types.InputRequiredResult):
