@@ -1,12 +1,17 @@
 """A 2026-07-28 `tools/call` to a Streamable HTTP upstream goes beside the SDK's session
 (`toolwire/upstream/mcp/direct.py`): the fixture server (the official SDK's, over Streamable
 HTTP) sees the direct call's own request ids, and what the session path carried still crosses:
-the result as sent (text, `structuredContent`, `isError`), progress and log lines to the calling
-MCP client, the output-schema check, the size cap, and an upstream error."""
+the result as sent (text, `structuredContent`, `isError`), the size cap, progress and log lines
+to the calling MCP client, and an upstream's `input_required` rounds (tests/upstream/mcp/servers/
+asking.py over Streamable HTTP) driven by the SDK to the client's elicitation and back."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -15,25 +20,46 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.upstream.mcp.support import execute, fixture_over, gateway
-from toolwire.testing import RunningGateway
+from tests.upstream.mcp.support import _wait_port, execute, fixture_over, gateway
+from toolwire.testing import RunningGateway, free_port
 from toolwire.upstream.mcp.direct import FIRST_ID
 
 pytestmark = pytest.mark.timeout(240)
 
 
+ASKING = Path(__file__).parent / "servers" / "asking.py"
+
+
+@contextmanager
+def asking_over_http() -> Iterator[str]:
+    """tests/upstream/mcp/servers/asking.py over Streamable HTTP; yields its /mcp URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ASKING), "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port, process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    with fixture_over("http", {"FIXTURE_SSE": "1"}) as url:
+    with fixture_over("http", {"FIXTURE_SSE": "1"}) as url, asking_over_http() as asking:
         mcp = {
             "fx": {
                 "url": url,
                 "allow_private_networks": True,
                 "max_result_bytes": 65536,
                 "max_notifications": 50,
-            }
+            },
+            "ask": {"url": asking, "allow_private_networks": True},
         }
-        with gateway(tmp_path_factory.mktemp("direct"), mcp, ready=["fx"]) as running:
+        with gateway(tmp_path_factory.mktemp("direct"), mcp, ready=["fx", "ask"]) as running:
             yield running
 
 
@@ -82,3 +108,21 @@ async def test_progress_and_log_lines_reach_the_calling_client(gw: RunningGatewa
     assert not result.is_error and result.content[0].text == "done"  # type: ignore[union-attr]
     assert progress == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
     assert lines == ["line 1", "line 2", "line 3"]
+
+
+async def test_input_required_rounds_reach_the_client_and_its_answer_goes_back(
+    gw: RunningGateway,
+) -> None:
+    _, key = gw.create_account(credits=5)
+    asked: list[str] = []
+
+    async def elicit(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"answer": "over HTTP"})
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    transport = streamable_http_client(f"{gw.url}/mcp", http_client=http)
+    async with http, Client(transport, cache=None, elicitation_callback=elicit) as client:
+        result = await client.call_tool("ask.resolved_confirm", {})
+    assert result.content[0].text == "resolved: over HTTP", result  # type: ignore[union-attr]
+    assert len(asked) == 1, asked

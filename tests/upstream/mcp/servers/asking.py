@@ -1,6 +1,7 @@
-"""A real MCP server (the official SDK's MCPServer, over stdio) whose tools ask their client
-something in the middle of a call: elicitation, sampling, roots, two questions in a row, and
-one that asks then works a while (for the tool timeout that pauses while the client answers).
+"""A real MCP server (the official SDK's MCPServer, over stdio or Streamable HTTP) whose tools
+ask their client something in the middle of a call: elicitation, sampling, roots, two questions
+in a row, and one that asks then works a while (for the tool timeout that pauses while the
+client answers).
 `resolved_confirm` asks through the SDK's `Resolve`/`Elicit`, which a 2026-07-28 session turns
 into an `input_required` result of the server's own (the others need a handshake-era session to
 send their requests mid-call).
@@ -9,12 +10,14 @@ Prompts and resources ask too: the prompt `tone` and the resource template
 `asking://vault/{name}` elicit mid-request (handshake-era session), the prompt `native_tone`
 answers `input_required` itself and reads the answer from the retry (2026-07-28 session).
 
-    python asking.py
+    python asking.py              # stdio
+    python asking.py http PORT    # Streamable HTTP on 127.0.0.1:PORT
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Annotated
 
 import mcp_types as types
@@ -118,4 +121,7 @@ async def native_tone(ctx: Context) -> str | InputRequiredResult:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if sys.argv[1:2] == ["http"]:  # Streamable HTTP on 127.0.0.1:PORT (2026-07-28, stateless)
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]), json_response=True)
+    else:
+        server.run("stdio")
