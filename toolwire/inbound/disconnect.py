@@ -44,11 +44,15 @@ class DisconnectSignal:
     the firing; a callback set after the firing is the caller's to check against `gone`.
     """
 
-    __slots__ = ("callback", "gone")
+    __slots__ = ("callback", "gone", "loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.gone = False
         self.callback: Callable[[], None] | None = None
+        self.loop = loop
+        """The event loop the request runs on (its server's), when the server says: the
+        request's task is then found without `get_running_loop` (a `getpid` system call in
+        CPython 3.11, on every call)."""
 
     def fire(self) -> None:
         """The connection was lost: mark `gone` and run the callback (at most once)."""
@@ -86,7 +90,8 @@ async def unless_disconnected(scope: Scope, receive: Receive, work: Awaitable[T]
     cancelled when the client leaves: by the server's `DisconnectSignal` when there is one, else
     by one watcher task. A cancellation from elsewhere propagates unchanged.
     """
-    current = asyncio.current_task()
+    signal = signal_of(scope)
+    current = asyncio.current_task(signal.loop if signal is not None else None)
     if current is None:  # not in a task (never under an ASGI server): nothing to race
         return await work
     gone: list[bool] = []
@@ -95,7 +100,6 @@ async def unless_disconnected(scope: Scope, receive: Receive, work: Awaitable[T]
         gone.append(True)
         current.cancel()
 
-    signal = signal_of(scope)
     watcher: asyncio.Task[None] | None = None
     if signal is not None:
         signal.callback = cancel

@@ -94,7 +94,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         # The request's disconnect signal (`toolwire.inbound.disconnect`), fired below.
-        self.scope["extensions"] = {EXTENSION: {"signal": DisconnectSignal()}}
+        self.scope["extensions"] = {EXTENSION: {"signal": DisconnectSignal(self.loop)}}
         if self._due is None:  # a kept-alive connection's next request
             self._arm(self.header_timeout, "headers")
 
