@@ -109,7 +109,9 @@ from toolwire.core.servers import VirtualServer
 
 log = logging.getLogger("toolwire.gateway")
 NO_HOOKS = InvokeHooks()
-NO_CREDENTIALS = ResolvedCredentials(MappingProxyType({}))
+EMPTY: Mapping[str, str] = MappingProxyType({})
+"""An empty read-only mapping, shared: no trace headers, no credential values."""
+NO_CREDENTIALS = ResolvedCredentials(EMPTY)
 """What a call whose operation needs no credential gets (one shared, read-only value)."""
 
 CatalogListener = Callable[[], Awaitable[None]]
@@ -516,7 +518,7 @@ class Gateway:
             run.creds.values,
             channel=run.call.channel,
             catalog_changed=self.catalog_changed,
-            trace_headers={} if run.span is None else run.span.headers,
+            trace_headers=EMPTY if run.span is None else run.span.headers,
         )
 
     async def invoke(

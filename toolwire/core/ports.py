@@ -75,7 +75,7 @@ async def _unchanged() -> None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InvokeContext:
     """What an adapter gets besides the arguments: who asked, the credentials to inject, the
     door's channel (progress, logs, client capabilities), a cancellation signal, and the
@@ -83,18 +83,30 @@ class InvokeContext:
 
     `cancelled` is set when the call is abandoned (the client went away, or the timeout passed):
     work running outside the event loop (a thread) should check it and stop; async work is
-    cancelled the ordinary way."""
+    cancelled the ordinary way. It is made the first time someone asks for it.
+
+    Treated as immutable (`dataclasses.replace` makes a changed copy); not frozen, since one is
+    made per call and a frozen `__init__` costs three times as much (docs/design/
+    hot-path-front.md)."""
 
     request_id: str
     principal: Principal
     credentials: Mapping[str, str] = field(default_factory=dict)
     channel: Channel | None = None
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     catalog_changed: CatalogChanged = _unchanged
     trace_headers: Mapping[str, str] = field(default_factory=dict)
     """The call's W3C trace context (`traceparent`, `tracestate`) when tracing is on: an adapter
     sends these headers with its upstream requests (HTTP and, through the MCP client, federated
     MCP servers), so the upstream's spans join the call's trace. Empty when tracing is off."""
+    _cancelled: asyncio.Event | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        """Set when the call is abandoned (see the class docstring)."""
+        event = self._cancelled
+        if event is None:
+            event = self._cancelled = asyncio.Event()
+        return event
 
     @property
     def client_capabilities(self) -> Mapping[str, Any]:
