@@ -155,13 +155,15 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def fixture_over(transport: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """tests/upstream/mcp/servers/fixture.py serving `http` (Streamable HTTP, yields its /mcp
-    URL) or `sse` (legacy HTTP+SSE, yields its /sse URL) on 127.0.0.1, with `env` added to its
-    environment."""
+def fixture_over(
+    transport: str, env: Mapping[str, str] | None = None, script: Path = FIXTURE
+) -> Iterator[str]:
+    """tests/upstream/mcp/servers/fixture.py (or `script`, another fixture server taking the
+    same arguments) serving `http` (Streamable HTTP, yields its /mcp URL) or `sse` (legacy
+    HTTP+SSE, yields its /sse URL) on 127.0.0.1, with `env` added to its environment."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(FIXTURE), transport, str(port)],
+        [sys.executable, str(script), transport, str(port)],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

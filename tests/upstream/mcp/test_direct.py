@@ -7,10 +7,7 @@ asking.py over Streamable HTTP) driven by the SDK to the client's elicitation an
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +17,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.upstream.mcp.support import _wait_port, execute, fixture_over, gateway
-from toolwire.testing import RunningGateway, free_port
+from tests.upstream.mcp.support import execute, fixture_over, gateway
+from toolwire.testing import RunningGateway
 from toolwire.upstream.mcp.direct import FIRST_ID
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,21 +27,9 @@ pytestmark = pytest.mark.timeout(240)
 ASKING = Path(__file__).parent / "servers" / "asking.py"
 
 
-@contextmanager
-def asking_over_http() -> Iterator[str]:
+def asking_over_http() -> Any:
     """tests/upstream/mcp/servers/asking.py over Streamable HTTP; yields its /mcp URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ASKING), "http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port, process)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return fixture_over("http", script=ASKING)
 
 
 @pytest.fixture(scope="module")
