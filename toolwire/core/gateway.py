@@ -457,9 +457,7 @@ class Gateway:
         """Step 4: the catalog's policy (`PolicyDenied`), then each admission check in turn
         (rate limits: `RateLimited`). Budgets are checked in step 7, atomically with the
         reservation they cap."""
-        policy = self.catalog.policy
-        if policy.entries:  # no policy section: nothing to check
-            await policy.admit(principal, op, arguments)
+        self.catalog.policy.admit(principal, op, arguments)
         for check in self.admission:
             await check.admit(principal, op, arguments)
 

@@ -154,11 +154,9 @@ class Policy:
         """The entry for `op`: its operation's, else its tool's, else None."""
         return self.entries.get(op.qualified) or self.entries.get(op.tool)
 
-    async def admit(
-        self, principal: Principal, op: Operation, arguments: Mapping[str, Any]
-    ) -> None:
+    def admit(self, principal: Principal, op: Operation, arguments: Mapping[str, Any]) -> None:
         """Step 4's policy check: the destructive grant, then every argument constraint;
-        `PolicyDenied` naming the rule."""
+        `PolicyDenied` naming the rule. Synchronous: it reads only the catalog and the call."""
         rules = self.of(op)
         if rules is None:
             return
