@@ -44,14 +44,23 @@ def new_request_id(given: str | None = None) -> str:
 
 def request_id_of(scope: Scope) -> str:
     """The request id `Edge` chose for this request (one is made if it did not run)."""
+    rid = scope.setdefault("state", {}).get("request_id")
+    if isinstance(rid, str):
+        return rid
+    return _chosen(scope, scope_headers(scope, _ID_HEADER).get(b"x-request-id"))
+
+
+def _chosen(scope: Scope, given: str | None) -> str:
+    """The request's id: the one already kept in ``scope["state"]``, else `new_request_id(given)`,
+    kept there."""
     state: dict[str, Any] = scope.setdefault("state", {})
     rid = state.get("request_id")
     if not isinstance(rid, str):
-        headers = dict(scope.get("headers") or [])
-        raw = headers.get(b"x-request-id")
-        rid = new_request_id(raw.decode("latin-1") if raw is not None else None)
-        state["request_id"] = rid
+        rid = state["request_id"] = new_request_id(given)
     return rid
+
+
+_ID_HEADER = frozenset({b"x-request-id"})
 
 
 EDGE_HEADERS = frozenset({b"x-request-id", b"content-length", b"origin"})
@@ -63,9 +72,7 @@ def enter(scope: Scope, receive: Receive, found: Mapping[bytes, str], limit: int
     `EDGE_HEADERS` the request carries, as `http.scope_headers` gives them): choose its request
     id once (kept in ``scope["state"]``, `request_id_of`) and return `receive` bounded by the
     body limit of `limit` bytes (`PayloadTooLarge`, `InvalidRequest` raised from it)."""
-    state: dict[str, Any] = scope.setdefault("state", {})
-    if not isinstance(state.get("request_id"), str):
-        state["request_id"] = new_request_id(found.get(b"x-request-id"))
+    _chosen(scope, found.get(b"x-request-id"))
     return _Limited(receive, limit, found.get(b"content-length"))
 
 
