@@ -2,22 +2,21 @@
 `BALANCE_CACHE_SECONDS` (a receipt's balance, not an accounting read: the admin API reads
 `AccountStore.balance`, which is exact).
 
-One read per account at a time: when an account's figure expires under load, every call in
-flight would otherwise open a connection of its own for the same row (on SQLite, aiosqlite's
-thread per connection beyond the pool's, made and ended each time: a stampede once a second,
-seen as a dozen short-lived threads under `wrk -c32`). The others wait for that read, shielded:
-a caller that leaves does not cancel the read the others share.
+One read per account at a time (`store.single_flight`): when an account's figure expires under
+load, every call in flight would otherwise open a connection of its own for the same row (on
+SQLite, aiosqlite's thread per connection beyond the pool's, made and ended each time: a
+stampede once a second, seen as a dozen short-lived threads under `wrk -c32`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.errors import NotFound
 from toolwire.store.ledger_sql import READ
+from toolwire.store.single_flight import SingleFlight
 
 BALANCE_CACHE_SECONDS = 1.0
 BALANCE_CACHE_SIZE = 10_000
@@ -30,20 +29,14 @@ class BalanceCache:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._known: dict[str, tuple[int, float]] = {}
-        self._reading: dict[str, asyncio.Task[int]] = {}
-        """account id -> the read in flight for it."""
+        self._reading: SingleFlight[str, int] = SingleFlight()
 
     async def get(self, account_id: str) -> int:
         """The account's balance: remembered, or read (`NotFound` for no such account)."""
         known = self._known.get(account_id)
         if known is not None and time.monotonic() - known[1] < BALANCE_CACHE_SECONDS:
             return known[0]
-        read = self._reading.get(account_id)
-        if read is None:
-            read = asyncio.get_running_loop().create_task(self._read(account_id))
-            read.add_done_callback(_retrieve)
-            self._reading[account_id] = read
-        return await asyncio.shield(read)
+        return await self._reading.run(account_id, lambda: self._read(account_id))
 
     def remember(self, account_id: str, balance: int) -> None:
         """`balance` is the account's as of a commit this process just made or read."""
@@ -57,18 +50,9 @@ class BalanceCache:
         self._known.pop(account_id, None)
 
     async def _read(self, account_id: str) -> int:
-        try:
-            async with self._engine.connect() as conn:
-                value = (await conn.execute(READ, {"b_acc": account_id})).scalar()
-        finally:
-            self._reading.pop(account_id, None)
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(READ, {"b_acc": account_id})).scalar()
         if value is None:
             raise NotFound("no such account", details={"account_id": account_id})
         self.remember(account_id, int(value))
         return int(value)
-
-
-def _retrieve(task: asyncio.Task[int]) -> None:
-    # Mark a failed shared read's exception as seen even if every caller went away.
-    if not task.cancelled():
-        task.exception()

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.model import Principal
 from toolwire.core.scopes import ScopeSet
+from toolwire.store.single_flight import SingleFlight
 from toolwire.store.tables import accounts, api_keys
 
 log = logging.getLogger("toolwire.store.keys")
@@ -108,7 +109,7 @@ class SqlKeyStore:
         # sha256(raw key) -> (principal, monotonic expiry); insertion-ordered for eviction.
         self._positive: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
         self._negative: OrderedDict[bytes, float] = OrderedDict()
-        self._inflight: dict[bytes, asyncio.Task[Principal | None]] = {}
+        self._inflight: SingleFlight[bytes, Principal | None] = SingleFlight()
         self._epoch = 0
         self._lookups = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._used: dict[str, float] = {}
@@ -134,13 +135,8 @@ class SqlKeyStore:
         parsed = parse_key(raw_key)
         if parsed is None:
             return None
-        task = self._inflight.get(digest)
-        if task is None:
-            task = asyncio.create_task(self._resolve(digest, parsed))
-            task.add_done_callback(_retrieve)
-            self._inflight[digest] = task
-        # Shielded: a caller that goes away does not cancel the look-up others may share.
-        principal = await asyncio.shield(task)
+        # One look-up per key at a time, shared; a caller that leaves does not cancel it.
+        principal = await self._inflight.run(digest, lambda: self._resolve(digest, parsed))
         if principal is not None:
             self._used[principal.key_id] = time.time()
         return principal
@@ -201,10 +197,7 @@ class SqlKeyStore:
 
     async def _resolve(self, digest: bytes, parsed: ParsedKey) -> Principal | None:
         epoch = self._epoch
-        try:
-            principal = await self._lookup(parsed)
-        finally:
-            del self._inflight[digest]
+        principal = await self._lookup(parsed)
         if epoch == self._epoch:  # not invalidated meanwhile: the answer may be cached
             self._remember(digest, principal)
         return principal
@@ -267,9 +260,3 @@ class SqlKeyStore:
             self._negative.move_to_end(digest)
             while len(self._negative) > NEGATIVE_CACHE_SIZE:
                 self._negative.popitem(last=False)
-
-
-def _retrieve(task: asyncio.Task[Principal | None]) -> None:
-    # Mark a failed shared look-up's exception as seen even if every caller went away.
-    if not task.cancelled():
-        task.exception()
