@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from tests.store.test_ledger import new_principal
 from toolwire.core.errors import NotFound
-from toolwire.store import Store, balance_cache
+from toolwire.store import Store
 from toolwire.store.balance_cache import BalanceCache
 
 
@@ -38,15 +38,24 @@ async def test_many_calls_at_once_share_one_read(store: Store) -> None:
     assert len(reads) == 1
 
 
-async def test_an_expired_figure_is_read_again(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_expired_figure_is_read_again(store: Store) -> None:
     principal = await new_principal(store, 7_000)
     cache = BalanceCache(store.engine)
     cache.remember(principal.account_id, 1)
     assert await cache.get(principal.account_id) == 1
-    monkeypatch.setattr(balance_cache, "BALANCE_CACHE_SECONDS", 0.0)
-    assert await cache.get(principal.account_id) == 7_000
+    expired = BalanceCache(store.engine, ttl=0.0)
+    expired.remember(principal.account_id, 1)
+    assert await expired.get(principal.account_id) == 7_000
+
+
+async def test_a_commit_seen_while_a_read_is_in_flight_wins(store: Store) -> None:
+    principal = await new_principal(store, 8_000)
+    cache = BalanceCache(store.engine)
+    reading = asyncio.ensure_future(cache.get(principal.account_id))
+    await asyncio.sleep(0)  # the read has started
+    cache.remember(principal.account_id, 42)  # the ledger committed meanwhile
+    assert await reading == 8_000  # what it read goes to its own caller...
+    assert await cache.get(principal.account_id) == 42  # ...but is not kept over the commit
 
 
 async def test_a_caller_that_leaves_does_not_cancel_the_shared_read(store: Store) -> None:

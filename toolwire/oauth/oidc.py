@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 from toolwire.core.errors import Forbidden, Unauthenticated
+from toolwire.core.read_through import ReadThrough
 from toolwire.oauth.verifier import (
     ALGORITHMS,
     FETCH_TIMEOUT_S,
@@ -99,16 +100,15 @@ class OidcClient:
         self.redirect_uri = settings.base_url + CALLBACK_PATH
         self.scopes = settings.console_oidc_scopes
         self.allowed = operator_entries(settings)
-        self._metadata: dict[str, Any] | None = None
-        self._metadata_at = float("-inf")
-        self._keys: list[dict[str, Any]] = []
-        self._keys_at = float("-inf")
+        self._metadata: ReadThrough[str, dict[str, Any]] = ReadThrough(METADATA_TTL_S)
+        self._keys: ReadThrough[str, list[dict[str, Any]]] = ReadThrough(JWKS_TTL_S)
 
     async def metadata(self) -> dict[str, Any]:
         """The issuer's discovery document (cached `METADATA_TTL_S`); `Unauthenticated` when it
         cannot be read or describes another issuer."""
-        if self._metadata is not None and time.monotonic() - self._metadata_at < METADATA_TTL_S:
-            return self._metadata
+        return await self._metadata.get("metadata", self._read_metadata)
+
+    async def _read_metadata(self) -> dict[str, Any]:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
             document = await _fetch_json(url)
@@ -119,7 +119,6 @@ class OidcClient:
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(document.get(name), str):
                 raise Unauthenticated(f"the sign-in provider's discovery document has no {name}")
-        self._metadata, self._metadata_at = document, time.monotonic()
         return document
 
     async def start(self) -> tuple[Flow, str]:
@@ -241,21 +240,22 @@ class OidcClient:
         return claims
 
     async def _key(self, kid: str | None, alg: str) -> dict[str, Any]:
-        fresh = time.monotonic() - self._keys_at < JWKS_TTL_S
-        found = _pick(self._keys, kid, alg) if fresh else None
-        if found is None:
-            metadata = await self.metadata()
-            try:
-                document = await _fetch_json(metadata["jwks_uri"])
-            except Exception as exc:
-                raise Unauthenticated(f"the sign-in provider's keys: {exc}") from None
-            raw = document.get("keys")
-            self._keys = [k for k in raw if isinstance(k, dict)] if isinstance(raw, list) else []
-            self._keys_at = time.monotonic()
-            found = _pick(self._keys, kid, alg)
+        found = _pick(await self._keys.get("jwks", self._read_keys), kid, alg)
+        if found is None:  # rotated since we read them: read them again (once, shared)
+            self._keys.forget("jwks")
+            found = _pick(await self._keys.get("jwks", self._read_keys), kid, alg)
         if found is None:
             raise Unauthenticated("the ID token's signing key is unknown")
         return found
+
+    async def _read_keys(self) -> list[dict[str, Any]]:
+        metadata = await self.metadata()
+        try:
+            document = await _fetch_json(metadata["jwks_uri"])
+        except Exception as exc:
+            raise Unauthenticated(f"the sign-in provider's keys: {exc}") from None
+        raw = document.get("keys")
+        return [k for k in raw if isinstance(k, dict)] if isinstance(raw, list) else []
 
 
 def _checked_url(url: str) -> str:

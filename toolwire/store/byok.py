@@ -21,7 +21,6 @@ value read is registered with the redactor, when one is given, so logs never sho
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -30,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.errors import NotFound
+from toolwire.core.read_through import ReadThrough
 from toolwire.core.records import ByokInfo
 from toolwire.sealing import TokenSealer
 from toolwire.store._common import upsert_insert, utcnow
@@ -57,8 +57,7 @@ class ByokStore:
         self._engine = engine
         self._sealer = TokenSealer(master_key)
         self._on_value = on_value
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._cache: ReadThrough[str, dict[str, str]] = ReadThrough(cache_seconds)
 
     async def put(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
         """Create or replace; returns the info and whether it was new. The value's rules are
@@ -94,7 +93,7 @@ class ByokStore:
                 ).scalar_one()
         except IntegrityError:
             raise _unknown_account(account_id) from None
-        self._cache.pop(account_id, None)
+        self._cache.forget(account_id)
         if self._on_value is not None:
             self._on_value(value)
         return ByokInfo(account_id, provider, row, now), created
@@ -104,7 +103,7 @@ class ByokStore:
             result = await conn.execute(
                 delete(byok_credentials).where(_t.account_id == account_id, _t.provider == provider)
             )
-        self._cache.pop(account_id, None)
+        self._cache.forget(account_id)
         return result.rowcount == 1
 
     async def list(self, account_id: str) -> list[ByokInfo]:
@@ -122,10 +121,11 @@ class ByokStore:
             return [ByokInfo(account_id, r.provider, r.created_at, r.updated_at) for r in rows]
 
     async def values(self, account_id: str) -> dict[str, str]:
-        """provider -> value for the call path (cached briefly); never exposed by an API."""
-        cached = self._cache.get(account_id)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
-            return cached[1]
+        """provider -> value for the call path, read once per `cache_seconds` by one caller at a
+        time (`core.read_through`); never exposed by an API."""
+        return await self._cache.get(account_id, lambda: self._read(account_id))
+
+    async def _read(self, account_id: str) -> dict[str, str]:
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 select(_t.provider, _t.ciphertext).where(_t.account_id == account_id)
@@ -137,7 +137,6 @@ class ByokStore:
         if self._on_value is not None:
             for value in found.values():
                 self._on_value(value)
-        self._cache[account_id] = (time.monotonic(), found)
         return found
 
 

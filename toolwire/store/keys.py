@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from toolwire.core.model import Principal
 from toolwire.core.scopes import ScopeSet
-from toolwire.store.single_flight import SingleFlight
+from toolwire.core.single_flight import SingleFlight
 from toolwire.store.tables import accounts, api_keys
 
 log = logging.getLogger("toolwire.store.keys")

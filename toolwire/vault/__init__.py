@@ -8,19 +8,20 @@ results and errors. What it is not: BYOK (the caller's own keys wrap this resolv
 general key-value store.
 
 Reads are cached for `cache_seconds`, so `toolwire secrets set` on a running deployment takes effect
-within that window without a restart.
+within that window without a restart; an expired value is read by one caller while the others
+wait for it (`core.read_through`), not by every call in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 
 from toolwire.core.catalog import Operation
 from toolwire.core.errors import UpstreamError
 from toolwire.core.model import Principal
 from toolwire.core.ports import ResolvedCredentials
+from toolwire.core.read_through import ReadThrough
 from toolwire.store.secrets import SecretInfo, SecretStore
 from toolwire.vault.crypto import Sealer, VaultError
 from toolwire.vault.redact import MASK, Redactor, install_log_redaction
@@ -63,8 +64,7 @@ class Vault:
         self.store = store
         self.sealer = sealer
         self.redactor = redactor or Redactor()
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: ReadThrough[str, str | None] = ReadThrough(cache_seconds)
 
     @classmethod
     def over(cls, store: SecretStore, master_key: bytes, redactor: Redactor | None = None) -> Vault:
@@ -77,31 +77,37 @@ class Vault:
             raise VaultError("a secret value cannot be empty")
         created = await self.store.put(name, self.sealer.seal(name, value))
         self.redactor.add(value)
-        self._cache[name] = (time.monotonic(), value)
+        self._cache.put(name, value)
         return created
 
+    @property
+    def cache_seconds(self) -> float:
+        """How long a read value is served before it is read again."""
+        return self._cache.ttl
+
     async def get(self, name: str) -> str | None:
-        cached = self._cache.get(name)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
-            return cached[1]
+        """The value of `name`, None when it is not set; read once per `cache_seconds`, by one
+        caller at a time (`core.read_through`). Raises `VaultError` when it cannot be opened."""
+        return await self._cache.get(name, lambda: self._read(name))
+
+    async def _read(self, name: str) -> str | None:
         token = await self.store.get(name)
         value = None if token is None else self.sealer.open(name, token)
         if value is not None:
             self.redactor.add(value)
-        self._cache[name] = (time.monotonic(), value)
         return value
 
     async def list(self) -> list[SecretInfo]:
         return await self.store.list()
 
     async def delete(self, name: str) -> bool:
-        self._cache.pop(name, None)
-        return await self.store.delete(name)
+        deleted = await self.store.delete(name)
+        self._cache.forget(name)  # a read that began meanwhile may have found it: not kept
+        return deleted
 
     async def load(self) -> int:
         """Open every stored secret once (at start): all values are known to the redactor before
         any call runs. Returns how many there are."""
-        now = time.monotonic()
         stored = await self.store.all()
         for name, token in stored.items():
             try:
@@ -110,7 +116,7 @@ class Vault:
                 log.error("%s", exc)
                 continue
             self.redactor.add(value)
-            self._cache[name] = (now, value)
+            self._cache.put(name, value)
         return len(stored)
 
     async def resolve(self, principal: Principal, operation: Operation) -> ResolvedCredentials:

@@ -1,8 +1,9 @@
 """One read in flight per key: callers asking for the same key meanwhile share its result.
 
 Used where a cache entry missing or expired under load would otherwise send every call in
-flight to the database for the same row (a key's principal, `store.keys`; an account's receipt
-balance, `store.balance_cache`). The read runs in a task of its own, awaited shielded: a caller
+flight to the database for the same row (a key's principal, `store.keys`; every
+`core.read_through` cache: receipt balances, vault and BYOK credentials, an OIDC provider's
+documents). The read runs in a task of its own, awaited shielded: a caller
 that leaves does not cancel the read the others share; its failure reaches every caller waiting
 then, and is not kept (the next caller reads again).
 """
