@@ -69,6 +69,7 @@ from toolwire.sealing import derive_key
 from toolwire.services import Services
 from toolwire.settings import Settings
 from toolwire.state import state_from_url
+from toolwire.state.breakers import BreakerBoard
 from toolwire.store import Store
 from toolwire.store.audit_log import AuditLog
 from toolwire.store.boundary import guard
@@ -211,6 +212,9 @@ async def build_services(
         reload=reloader.admin_reload,
         plans=lambda: gateway.catalog.limits.plans,
     )
+    health = prepared.health
+    breakers = BreakerBoard(state, reloader.instance, health.apply, health.names)
+    health.share_with(breakers)
     services = Services(
         settings,
         gateway,
@@ -224,6 +228,7 @@ async def build_services(
         upstreams=plan,
         metrics=metrics,
         pins=pins,
+        breakers=breakers,
     )
     await plan.start(gateway.catalog_changed, vault.get, settings.upstream_start_wait_s)
     return services, created
@@ -455,7 +460,7 @@ def create_app(
         pin_watch = None
         if services.pins is not None:
             pin_watch = asyncio.create_task(watch_pins(services.gateway, services.pins))
-        await services.reloader.start()
+        await services.start_sharing()
         try:
             async with background(services):
                 if on_ready is not None:
@@ -472,7 +477,7 @@ def create_app(
                 pin_watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pin_watch
-            await services.reloader.stop()
+            await services.stop_sharing()
             if app.state.a2a_door is not None:
                 await app.state.a2a_door.aclose()  # the SDK's handler drains its running tasks
             await runtime.aclose()

@@ -14,6 +14,7 @@ from toolwire.core.gateway import Gateway
 from toolwire.core.pins import PinGuard
 from toolwire.settings import Settings
 from toolwire.state import StateBackend
+from toolwire.state.breakers import BreakerBoard
 
 if TYPE_CHECKING:
     from toolwire.billing import Billing
@@ -53,3 +54,17 @@ class Services:
     """This process's Prometheus metrics (None when `Settings.metrics` is off)."""
     pins: PinGuard | None = None
     """The pin check the gateway asks (`toolwire.core.pins`), refreshed by the app's lifespan."""
+    breakers: BreakerBoard | None = None
+    """The upstreams' circuit breakers agreed with the other instances."""
+
+    async def start_sharing(self, *, sighup: bool = True) -> None:
+        """Follow the other instances: catalog reloads (`Reloader.start`, with SIGHUP when
+        `sighup`) and upstream breakers (`BreakerBoard.start`). Returns once subscribed."""
+        await self.reloader.start(sighup=sighup)
+        if self.breakers is not None:
+            await self.breakers.start()
+
+    async def stop_sharing(self) -> None:
+        await self.reloader.stop()
+        if self.breakers is not None:
+            await self.breakers.stop()

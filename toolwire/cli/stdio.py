@@ -86,7 +86,7 @@ async def _serve_local(settings: object, key: str, server: str | None = None) ->
             raise Unavailable from exc
 
         async def stop() -> None:
-            await services.reloader.stop()
+            await services.stop_sharing()
             await services.gateway.live.aclose()
             await services.store.close()
             await services.state.close()
@@ -104,7 +104,7 @@ async def _serve_local(settings: object, key: str, server: str | None = None) ->
         except BaseException:
             await stop()
             raise
-        await services.reloader.start(sighup=False)  # a catalog edit reaches the client
+        await services.start_sharing(sighup=False)  # a catalog edit reaches the client
         return face_of(services), principal, stop
 
     await serve_local(start)

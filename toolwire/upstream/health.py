@@ -17,25 +17,51 @@ The concurrency cap (a bulkhead) fails a call over `max_concurrency` in flight a
 UPSTREAM_ERROR (reason "upstream_busy"): a slow upstream holds at most that many calls, and every
 other upstream's tools are unaffected. Latency: the median of the last `WINDOW` successful calls.
 
-What it is not: shared between processes. Breaker state is per process for now; a shared one
-(issue 14, Redis) replaces `HealthRegistry.for_upstream`'s construction: the seam is there.
+Several instances share their breakers through a `BreakerShare` (`toolwire.state.breakers`, over
+Redis when `TOOLWIRE_STATE_URL` names it): an instance whose breaker opens tells the others, which
+open theirs for the same episode (same opening time, same `reset_after`) without having to fail
+`failure_threshold` calls of their own; when the episode's `reset_after` is over, one instance
+wins the right to send the half-open probe (the others keep refusing and try again a second
+later), and its outcome closes or reopens every instance's breaker. Consecutive failures are
+counted per instance; nothing is shared on a call that passes (no round trip on the hot path).
+The concurrency cap and latency stay per process. Without a share (one process), or when the
+share cannot be reached, each breaker works on its own as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from toolwire.core.errors import UpstreamError, UpstreamTimeout
+
+log = logging.getLogger("toolwire.upstream.health")
 
 State = Literal["closed", "open", "half_open"]
 WINDOW = 200
 """Successful calls whose latency the p50 is taken over."""
+PROBE_RETRY_S = 1.0
+"""An instance that lost the probe election refuses for this long, then asks again."""
+
+
+class BreakerShare(Protocol):
+    """How the breakers of several instances agree (`toolwire.state.breakers.BreakerBoard`)."""
+
+    def announce(
+        self, upstream: str, opened_at: float | None, reason: str | None, reset_after: float
+    ) -> None:
+        """This instance's breaker for `upstream` opened at `opened_at` (Unix seconds) because
+        of `reason`, or closed (`opened_at` None). Returns at once (sent in the background)."""
+
+    async def claim_probe(self, upstream: str, opened_at: float, ttl_s: float) -> bool:
+        """Whether this instance sends the half-open probe of the episode that opened at
+        `opened_at` (one instance wins per episode; the claim lapses after `ttl_s`)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +115,10 @@ class UpstreamHealth:
         self._state: State = "closed"
         self._failures = 0
         self._opened_at = 0.0
+        self._opened_wall = 0.0
+        """When the current episode opened (Unix seconds): its identity between instances."""
         self._probing = False
+        self.share: BreakerShare | None = None
         self.in_flight = 0
         self.calls = 0
         self.failed_calls = 0
@@ -139,6 +168,8 @@ class UpstreamHealth:
         `UpstreamError`/`UpstreamTimeout` leaving the block, or `attempt.failed(reason)`, is a
         failure; anything else that completes is a success (its latency kept)."""
         probe = self._admit()
+        if probe:
+            await self._elect()
         self.in_flight += 1
         self.calls += 1
         attempt = Attempt()
@@ -166,6 +197,8 @@ class UpstreamHealth:
         """Admission only (the `UpstreamGuard` shape of the MCP adapter, branch fed-core): the
         caller reports the outcome with `record_success(seconds)` / `record_failure(reason)`."""
         probe = self._admit()
+        if probe:
+            await self._elect()
         self.in_flight += 1
         self.calls += 1
         try:
@@ -190,6 +223,44 @@ class UpstreamHealth:
             "p50_ms": self.p50_ms(),
         }
 
+    async def _elect(self) -> None:
+        """This call is the half-open probe here: with a share, only if this instance wins the
+        episode's probe; otherwise it is refused and the breaker stays open `PROBE_RETRY_S`."""
+        share = self.share
+        if share is None:
+            return
+        try:
+            won = await share.claim_probe(self.name, self._opened_wall, self.policy.reset_after)
+        except Exception as exc:  # the share is unreachable: probe on our own, as alone
+            log.warning("breaker of %s: probe election failed (%s); probing alone", self.name, exc)
+            return
+        if won:
+            return
+        self._probing = False
+        self._state = "open"
+        self._opened_at = self._clock() - self.policy.reset_after + PROBE_RETRY_S
+        self._admit()  # raises circuit_open
+        raise AssertionError("unreachable: the breaker was just reopened")  # pragma: no cover
+
+    def apply(self, opened_at: float | None, reason: str | None) -> None:
+        """Another instance's breaker for this upstream opened at `opened_at` (Unix seconds)
+        because of `reason`, or closed (None): follow it, unless this one already knows a
+        later episode. Nothing is announced back."""
+        if opened_at is None:
+            if self._state != "closed":
+                self._state = "closed"
+                self._failures = 0
+                self._probing = False
+            return
+        if self._state != "closed" and self._opened_wall >= opened_at:
+            return
+        self._state = "open"
+        self._opened_wall = opened_at
+        self._opened_at = self._clock() - max(0.0, time.time() - opened_at)
+        self._probing = False
+        self.last_error = reason
+        self.last_error_at = opened_at
+
     def _unrecorded(self, probe: bool) -> None:
         """A probe that ended without an outcome: stay open, let another probe through later."""
         if probe:
@@ -199,17 +270,23 @@ class UpstreamHealth:
         self._failures = 0
         self._latencies.append(seconds * 1000.0)
         if probe or self._state != "closed":
+            reopened = self._state != "closed"
             self._state = "closed"
+            if reopened and self.share is not None:
+                self.share.announce(self.name, None, None, self.policy.reset_after)
         self._probing = False
 
     def _failure(self, probe: bool, reason: str) -> None:
         self.failed_calls += 1
         self._failures += 1
         self.last_error = reason
-        self.last_error_at = time.time()
+        self.last_error_at = now = time.time()
         if probe or self._failures >= self.policy.failure_threshold:
             self._state = "open"
             self._opened_at = self._clock()
+            self._opened_wall = now
+            if self.share is not None:
+                self.share.announce(self.name, self._opened_wall, reason, self.policy.reset_after)
         self._probing = False
 
     def snapshot(self) -> dict[str, Any]:
@@ -250,8 +327,10 @@ class Health(UpstreamHealth):
 class HealthRegistry:
     """This process's `UpstreamHealth` per upstream name (`UpstreamReport` for the core)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Any = time.monotonic) -> None:
         self._by_name: dict[str, UpstreamHealth] = {}
+        self._share: BreakerShare | None = None
+        self._clock = clock
 
     def for_upstream(
         self, name: str, kind: str, policy: HealthPolicy | None = None
@@ -259,8 +338,25 @@ class HealthRegistry:
         """The health of `name`, created on first use (a reload keeps its state)."""
         found = self._by_name.get(name)
         if found is None or found.policy != (policy or HealthPolicy()) or found.kind != kind:
-            found = self._by_name[name] = UpstreamHealth(name, kind, policy)
+            found = self._by_name[name] = UpstreamHealth(name, kind, policy, clock=self._clock)
+            found.share = self._share
         return found
+
+    def share_with(self, share: BreakerShare) -> None:
+        """Agree with the other instances through `share`, from now on."""
+        self._share = share
+        for health in self._by_name.values():
+            health.share = share
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def apply(self, upstream: str, opened_at: float | None, reason: str | None) -> None:
+        """Another instance's breaker for `upstream` opened or closed (`UpstreamHealth.apply`);
+        ignored for an upstream this instance does not have."""
+        found = self._by_name.get(upstream)
+        if found is not None:
+            found.apply(opened_at, reason)
 
     def forget(self, name: str) -> None:
         """Drop `name`'s health (a reload removed that upstream): no longer reported."""
