@@ -5,7 +5,8 @@ gateway secret. No sticky sessions: nginx round-robins every request.
 Proves: an MCP session opened through one instance continues through the others; 2,000 priced
 calls at c=64 against credits for N charge exactly N; a rate limit of R per minute per key holds
 across the three (counters in Redis); a catalog reload on one instance is served by all within a
-second (Redis pub/sub); an instance drained with SIGTERM under load finishes its calls, settles
+second (Redis pub/sub); a key revoked through one instance is refused by all within the key-cache
+window; an instance drained with SIGTERM under load finishes its calls, settles
 them, and nginx moves traffic to the others without one failed call, while a call still running
 at its drain deadline is answered 503 UNAVAILABLE, uncharged; `kill -9` of an instance under load
 loses no credit (ledger == receipts) while the others serve, and every answer a client received
@@ -31,6 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.support.books import books, charged_requests, eventually, scalar
 from tests.support.cluster import UPSTREAM_HEADER, Cluster, fire, running_cluster, scratch_postgres
 from toolwire.core.model import MICRO, credits_to_micro
+from toolwire.store.keys import parse_key
 
 pytestmark = pytest.mark.timeout(300)  # processes start slowly on a loaded machine
 PRICE = 0.25
@@ -45,6 +47,8 @@ CONFIG = {
 RELOADED = {**CONFIG, "prices": {**CONFIG["prices"], "calc": 0.5}}
 """The catalog the reload test serves for a while: `calc` priced."""
 DRAIN_TIMEOUT_S = 5
+KEY_CACHE_S = 5.0
+"""`TOOLWIRE_KEY_CACHE_SECONDS` of the instances (the default, said here for the revoke test)."""
 CALLS = 2_000
 AFFORDABLE = 700
 
@@ -58,7 +62,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             tmp_path_factory.mktemp("scale-out"),
             database=database,
             config=CONFIG,
-            env={"TOOLWIRE_DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S), "TOOLWIRE_RELOAD_POLL_S": "0"},
+            env={
+                "TOOLWIRE_DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S),
+                "TOOLWIRE_RELOAD_POLL_S": "0",
+                "TOOLWIRE_KEY_CACHE_SECONDS": str(KEY_CACHE_S),
+            },
         ) as running,
     ):
         warnings.simplefilter("ignore", ResourceWarning)
@@ -193,6 +201,33 @@ async def served(http: httpx.AsyncClient, url: str) -> str | None:
     """The catalog version the instance at `url` serves (its `/readyz`)."""
     version: str | None = (await http.get(url + "/readyz")).json().get("catalog_version")
     return version
+
+
+async def test_a_key_revoked_through_one_instance_is_refused_by_all_within_the_key_cache(
+    cluster: Cluster,
+) -> None:
+    """Each instance caches an accepted key for `TOOLWIRE_KEY_CACHE_SECONDS` (5 s): a revoke
+    through the first instance's admin API is refused by every instance (their own ports, each
+    with the key cached) within that window, and by nginx's round robin after it."""
+    _, key = cluster.front.create_account(credits=1, name="revoked")
+    parsed = parse_key(key)
+    assert parsed is not None
+    for instance in cluster.instances:  # each one has the key cached as valid
+        with instance.client(key) as http:
+            assert http.get("/api/v1/me").status_code == 200
+    with cluster.instances[0].admin() as admin:
+        assert admin.delete(f"/admin/v1/keys/{parsed.key_id}").status_code == 200
+    revoked_at = time.monotonic()
+
+    async def refused_everywhere() -> bool:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+            codes = [(await http.get(f"{i.url}/api/v1/me")).status_code for i in cluster.instances]
+        return codes == [401] * len(cluster.instances)
+
+    await eventually(refused_everywhere, within=KEY_CACHE_S + 2)
+    assert time.monotonic() - revoked_at <= KEY_CACHE_S + 2
+    with cluster.front.client(key) as http:
+        assert {http.get("/api/v1/me").status_code for _ in range(6)} == {401}
 
 
 async def test_an_instance_drained_under_load_finishes_its_calls_and_nginx_moves_on(
