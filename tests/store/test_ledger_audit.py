@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.store.test_audit_sink import MESSAGES
 from tests.store.test_ledger import new_principal
 from toolwire.core.errors import Internal
 from toolwire.core.model import AuditEvent, Reservation
@@ -349,3 +350,25 @@ async def test_a_record_quoting_unstorable_text_still_commits_with_its_resolutio
     [row] = await rows(store, request_id=rid)
     assert row.message == "upstream said \ufffd and \ufffd"
     assert await charged_in_ledger(store, reservation.id) == (PRICE if kind == "settle" else 0)
+
+
+async def test_a_settles_record_stores_every_value_as_given(store: Store) -> None:
+    """What the batch sends (one JSON parameter on PostgreSQL's one-statement path) comes back
+    as the event said: quotes, escapes, astral characters, a JSON-looking message, 2 MB, empty
+    and absent values, extreme times and floats."""
+    principal = await new_principal(store, 100 * PRICE)
+    times = [1_764_590_400.0000005, 0.0, 4_102_444_799.999_999_7, 1.5e9, 1_764_590_400.5, 2.0]
+    latencies = [0.0, 0.1 + 0.2, 1e-7, 12_345.678_9, 2.0, float(2**53)]
+    sent = []
+    for i, (message, at, latency) in enumerate(zip(MESSAGES, times, latencies, strict=True)):
+        rid = f"req-as-given-{i}"
+        reservation = await reserve(store, principal, rid)
+        given = dataclasses.replace(
+            event(rid, PRICE), message=message, at=at, latency_ms=latency, upstream=message
+        )
+        await store.ledger.settle(reservation, PRICE, given)
+        sent.append((dataclasses.replace(given, call_id=reservation.id), PRICE))
+    for given, charged in sent:
+        [row] = await rows(store, request_id=given.request_id)
+        expected = {**audit_row(given), "credits_charged": charged}
+        assert {name: getattr(row, name) for name in expected} == expected

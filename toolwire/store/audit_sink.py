@@ -10,7 +10,7 @@ record the ledger already committed with its settle. `recent()` reads events bac
 
 A batch is a few statements, not one per row (docs/design/audit-batch-writes.md): on SQLite,
 multi-row INSERTs of up to 64 rows in the writer thread (`insert_sqlite_audit`), on PostgreSQL one
-INSERT over `unnest` of one array per column (`PG_AUDIT_INSERT`), committed on its own.
+INSERT of the rows sent as one JSON parameter (`PG_AUDIT_INSERT`), committed on its own.
 
 Arguments: an event's `arguments` (present only for tools whose config keeps them) are passed
 through `redact` (the vault's redactor, `Redactor.scrub_obj`) in the writer, off the call path,
@@ -35,7 +35,7 @@ import math
 import re
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +61,7 @@ __all__ = [
     "audit_row",
     "audit_values",
     "insert_sqlite_audit",
+    "pg_audit_json",
     "record_of",
     "sqlite_audit_values",
     "sqlite_unix_timestamp",
@@ -224,7 +225,7 @@ class SqlAuditSink:
         rows = [audit_values(e, self.redact, at=_utc_datetime) for e in batch]
         async with self._engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql(PG_AUDIT_INSERT, tuple(zip(*rows, strict=True)))
+            await conn.exec_driver_sql(PG_AUDIT_INSERT, (pg_audit_json(rows),))
 
     async def _write_all(self) -> int:
         written = 0
@@ -382,17 +383,23 @@ AUDIT_COLUMNS = (
     "call_id",
 )
 """Every column an audit row has, in one fixed order."""
-_PG_ARRAY_TYPES = {"at": "timestamptz[]", "credits_charged": "bigint[]", "latency_ms": "float8[]"}
 PG_AUDIT_INSERT = (
-    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(
-        f"${i}::{_PG_ARRAY_TYPES.get(name, 'text[]')}" for i, name in enumerate(AUDIT_COLUMNS, 1)
-    )
-    + f") ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
+    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "
+    f"SELECT {', '.join(AUDIT_COLUMNS)} FROM json_populate_recordset(NULL::audit_events, $1::json)"
+    f" ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING"
 )
-"""Audit rows on asyncpg, one array per column (`AUDIT_COLUMNS` order, `at` aware datetimes):
-one statement for any number of rows; a call's record already stored (or twice in the batch)
-is kept once."""
+"""Audit rows on asyncpg as ONE parameter, a JSON array of objects (`pg_audit_json`), read by
+PostgreSQL with the table's own row type: one statement for any number of rows; a call's record
+already stored (or twice in the batch) is kept once. Why JSON, not one array per column:
+asyncpg checks every element of an array parameter against the `collections.abc` ABCs in
+Python (16 checks a row here); orjson writes the whole batch in C
+(docs/design/ledger-postgresql-batch.md)."""
+
+
+def pg_audit_json(rows: Iterable[Sequence[Any]]) -> str:
+    """`rows` (`AUDIT_COLUMNS` order, `at` aware datetimes) as `PG_AUDIT_INSERT`'s parameter."""
+    return orjson.dumps([dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in rows]).decode()
+
 
 SQLITE_AUDIT_ROWS = 64
 """Rows in the largest multi-row INSERT `insert_sqlite_audit` sends (16 parameters each)."""

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from toolwire.store.audit_sink import AUDIT_COLUMNS
 from toolwire.store.tables import AUDIT_CALL_PREDICATE, RESOLVING_PREDICATE
 
@@ -45,9 +47,8 @@ WITH locked AS (
 res AS (
     INSERT INTO ledger_entries
         (account_id, key_id, kind, amount, charged, reservation_id, created_at)
-    SELECT r.account_id, r.key_id, r.kind, r.amount, r.charged, r.reservation_id, $9
-    FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
-        AS r(account_id, key_id, kind, amount, charged, reservation_id)
+    SELECT r.account_id, r.key_id, r.kind, r.amount, r.charged, r.reservation_id, $4
+    FROM json_populate_recordset(NULL::ledger_entries, $3::json) AS r
     ON CONFLICT (reservation_id) WHERE {RESOLVING_PREDICATE} DO NOTHING
     RETURNING reservation_id, account_id, amount
 ),
@@ -69,31 +70,23 @@ ent AS (
     INSERT INTO ledger_entries
         (account_id, key_id, kind, amount, charged, reservation_id, request_id, tool, operation,
          created_at, instance_id)
-    SELECT r.account_id, r.key_id, 'reserve', -r.amount, 0, r.reservation_id, r.request_id,
-           r.tool, r.operation, $9, $10
-    FROM unnest($11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[],
-                $17::text[])
-        AS r(account_id, key_id, amount, reservation_id, request_id, tool, operation)
+    SELECT r.account_id, r.key_id, 'reserve', r.amount, 0, r.reservation_id, r.request_id,
+           r.tool, r.operation, $4, $5
+    FROM json_populate_recordset(NULL::ledger_entries, $6::json) AS r
 ),
 aud AS (
-    INSERT INTO audit_events
-        (request_id, at, account_id, key_id, tool, operation, door, outcome, credits_charged,
-         latency_ms, credential_source, message, upstream, arguments_digest, arguments, call_id)
+    INSERT INTO audit_events ({", ".join(AUDIT_COLUMNS)})
     SELECT a.request_id, a.at, a.account_id, a.key_id, a.tool, a.operation, a.door, a.outcome,
-           CASE WHEN a.call_id IN (SELECT reservation_id FROM res) THEN a.charged ELSE 0 END,
+           CASE WHEN a.call_id IN (SELECT reservation_id FROM res) THEN a.credits_charged
+                ELSE 0 END,
            a.latency_ms, a.credential_source, a.message, a.upstream, a.arguments_digest,
            a.arguments, a.call_id
-    FROM unnest($19::text[], $20::timestamptz[], $21::text[], $22::text[], $23::text[],
-                $24::text[], $25::text[], $26::text[], $27::bigint[], $28::float8[], $29::text[],
-                $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])
-        AS a(request_id, at, account_id, key_id, tool, operation, door, outcome, charged,
-             latency_ms, credential_source, message, upstream, arguments_digest, arguments,
-             call_id)
+    FROM json_populate_recordset(NULL::audit_events, $8::json) AS a
     ON CONFLICT (call_id) WHERE {AUDIT_CALL_PREDICATE} DO NOTHING
 )
 SELECT 'r' AS k, reservation_id AS id, NULL::bigint AS balance FROM res
 UNION ALL SELECT 'a', id, balance FROM upd
-UNION ALL SELECT 'c', NULL, 1 / (CASE WHEN (SELECT count(*) FROM upd) = $18 THEN 1 ELSE 0 END)
+UNION ALL SELECT 'c', NULL, 1 / (CASE WHEN (SELECT count(*) FROM upd) = $7 THEN 1 ELSE 0 END)
 """
 """The batch statement; parameters as `write_batch` binds them."""
 
@@ -159,24 +152,37 @@ async def write_batch(
             BATCH_SQL,
             accounts,
             [totals[a] for a in accounts],
-            [r.account_id for r in resolutions],
-            [r.key_id for r in resolutions],
-            [r.kind for r in resolutions],
-            [r.amount for r in resolutions],
-            [r.charged for r in resolutions],
-            [r.reservation_id for r in resolutions],
+            orjson.dumps(
+                [
+                    {
+                        "account_id": r.account_id,
+                        "key_id": r.key_id,
+                        "kind": r.kind,
+                        "amount": r.amount,
+                        "charged": r.charged,
+                        "reservation_id": r.reservation_id,
+                    }
+                    for r in resolutions
+                ]
+            ).decode(),
             now,
             instance_id,
-            [r.account_id for r in reserves],
-            [r.key_id for r in reserves],
-            [r.amount for r in reserves],
-            [r.reservation_id for r in reserves],
-            [r.request_id for r in reserves],
-            [r.tool for r in reserves],
-            [r.operation for r in reserves],
+            orjson.dumps(
+                [
+                    {
+                        "account_id": r.account_id,
+                        "key_id": r.key_id,
+                        "amount": -r.amount,
+                        "reservation_id": r.reservation_id,
+                        "request_id": r.request_id,
+                        "tool": r.tool,
+                        "operation": r.operation,
+                    }
+                    for r in reserves
+                ]
+            ).decode(),
             len(accounts),
-            # $19..$34: the audit rows' columns (`call_id` last: the reservation's id)
-            *[[a[name] for a in audits] for name in AUDIT_COLUMNS],
+            orjson.dumps(list(audits)).decode(),  # `AUDIT_COLUMNS` -> value, `at` aware
         )
     except asyncpg.DivisionByZeroError:
         return None  # some account fell short: the statement was rolled back whole
