@@ -18,10 +18,12 @@ class Source:
         self.reads = 0
         self.gate = asyncio.Event()
         self.gate.set()
+        self.started = asyncio.Event()
 
     def reader(self, key: str):  # type: ignore[no-untyped-def]
         async def read() -> int:
             self.reads += 1
+            self.started.set()
             found = self.values.get(key)  # what the database holds when the read runs
             await self.gate.wait()  # ...and the answer still on its way back
             if found is None:
@@ -57,8 +59,7 @@ async def test_a_write_during_a_read_wins_over_it(change: str) -> None:
     source, cache = Source(), ReadThrough[str, int](60)
     source.gate.clear()
     early = asyncio.ensure_future(cache.get("a", source.reader("a")))
-    while source.reads == 0:  # until the read has run (its answer is held at the gate)
-        await asyncio.sleep(0)
+    await source.started.wait()  # the read has run (its answer is held at the gate)
     source.values["a"] = 5  # the process writes while the old read is in flight
     if change == "put":
         cache.put("a", 5)
