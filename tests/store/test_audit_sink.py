@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import sqlite3
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import select
 
 from toolwire.core.model import AuditEvent
@@ -206,6 +208,19 @@ async def test_text_no_database_can_hold_is_stored_replaced_and_blocks_nothing(
             text.replace("\x00", "\ufffd").replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")
         )
         assert (row.tool, row.operation, row.message, row.upstream) == (want,) * 4
+
+
+@pytest.mark.parametrize("latency", [math.nan, math.inf, -math.inf])
+async def test_a_latency_no_format_can_carry_is_stored_as_zero_and_blocks_nothing(
+    store: Store, latency: float
+) -> None:
+    """NaN and infinities (JSON, the PostgreSQL batches' parameter format, has no number for
+    them): the record is stored with 0.0, and so is the one behind it."""
+    store.audit.record(_call(1, "call_nan", latency_ms=latency))
+    store.audit.record(_call(2, "call_next"))
+    await store.audit.flush()
+    rows = await _stored(store)
+    assert [(r.call_id, r.latency_ms) for r in rows] == [("call_nan", 0.0), ("call_next", 1.5)]
 
 
 def _variable_limit() -> int:

@@ -372,3 +372,16 @@ async def test_a_settles_record_stores_every_value_as_given(store: Store) -> Non
         [row] = await rows(store, request_id=given.request_id)
         expected = {**audit_row(given), "credits_charged": charged}
         assert {name: getattr(row, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("latency", [float("nan"), float("inf")])
+async def test_a_latency_no_format_can_carry_does_not_fail_the_settle(
+    store: Store, latency: float
+) -> None:
+    principal = await new_principal(store, 10 * PRICE)
+    reservation = await reserve(store, principal, "req-nan")
+    given = dataclasses.replace(event("req-nan", PRICE), latency_ms=latency)
+    await store.ledger.settle(reservation, PRICE, given)
+    [row] = await rows(store, request_id="req-nan")
+    assert (row.latency_ms, row.credits_charged) == (0.0, PRICE)
+    assert await charged_in_ledger(store, reservation.id) == PRICE

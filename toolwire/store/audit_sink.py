@@ -273,7 +273,7 @@ def audit_row(event: AuditEvent, redact: Redact | None = None) -> dict[str, Any]
         "door": event.door,
         "outcome": event.outcome,
         "credits_charged": int(event.credits_charged),
-        "latency_ms": float(event.latency_ms),
+        "latency_ms": storable_ms(event.latency_ms),
         "credential_source": event.credential_source,
         "message": storable(event.message),
         "upstream": storable(event.upstream),
@@ -304,7 +304,7 @@ def audit_values(
         event.door,
         event.outcome,
         int(event.credits_charged),
-        float(event.latency_ms),
+        storable_ms(event.latency_ms),
         event.credential_source,
         storable(event.message),
         storable(event.upstream),
@@ -326,6 +326,15 @@ def storable(text: str | None) -> str | None:
     if text is None or (text.isascii() and "\x00" not in text):
         return text
     return _UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_ms(value: float) -> float:
+    """A latency as every path can carry it: NaN and infinities (which JSON, the PostgreSQL
+    batches' parameter format, has no number for: orjson writes null, which the NOT NULL column
+    refuses) become 0.0. The gateway measures latencies with `perf_counter`, so none is expected;
+    one would otherwise fail its batch on every retry, as `storable` says of text."""
+    value = float(value)
+    return value if math.isfinite(value) else 0.0
 
 
 def sqlite_unix_timestamp(at: float) -> str:
