@@ -246,7 +246,7 @@ class SqlLedger:
             raise ValueError(
                 f"a reservation is a positive integer of micro-credits, not {amount!r}"
             )
-        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reservation] = self._loop().create_future()
         self._submit(
             _Reserve(
                 principal.account_id,
@@ -277,7 +277,7 @@ class SqlLedger:
             raise ValueError("a charge is an integer of micro-credits")
         if not 0 <= charge <= reservation.amount:
             raise ValueError(f"charge {charge} outside 0..{reservation.amount}")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int] = self._loop().create_future()
         self._submit(self._resolution("charge", reservation, charge, future, audit))
         await future
         return reservation.balance_after + reservation.amount - charge
@@ -285,7 +285,7 @@ class SqlLedger:
     async def release(self, reservation: Reservation, audit: AuditEvent | None = None) -> int:
         """Give the whole reservation back; returns the balance after it (waits for the commit).
         `audit` is committed with it, as with `settle`."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int] = self._loop().create_future()
         self._submit(self._resolution("release", reservation, 0, future, audit))
         return await future
 
@@ -501,6 +501,15 @@ class SqlLedger:
         if op.future is not None:
             self._waiting += 1
         self._wake.set()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The caller's loop: the writer's while it runs (a ledger serves the loop its writer
+        runs on; `asyncio.get_running_loop` is a `getpid` system call in CPython 3.11, and a
+        priced call makes two futures)."""
+        task = self._task
+        if task is None or task.done():
+            return asyncio.get_running_loop()
+        return task.get_loop()
 
     def _ensure_writer(self) -> None:
         if self._task is not None and not self._task.done():
