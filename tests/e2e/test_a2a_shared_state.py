@@ -4,7 +4,6 @@ task started on one is followed live from the other (task events through Redis p
 
 from __future__ import annotations
 
-import secrets
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from a2a.types.a2a_pb2 import (
 )
 
 from tests.e2e.test_a2a_sdk_client import a2a_client, call_message, last_task
-from tests.e2e.test_mcp_clients import redis_url
-from toolwire.testing import RunningGateway, start_gateway
+from tests.support.cluster import gateway_pair
+from toolwire.testing import RunningGateway
 
 CONFIG = {"builtins": {"modules": ["tests.support.door_tools"]}, "prices": {"matrix.wait": 2}}
 V1 = {"A2A-Version": "1.0"}
@@ -44,19 +43,10 @@ def balance(gateway: RunningGateway, key: str) -> float:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGateway, ...]]:
     """Two gateways over one database and one Redis."""
-    tmp_path = tmp_path_factory.mktemp("a2a-shared")
-    env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
-    database = ["--database-url", f"sqlite:///{tmp_path / 'shared.db'}"]
-    admin = f"tw_admin_{secrets.token_hex(8)}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
-        a = start_gateway(tmp_path / "a", env=env, admin_key=admin, config=CONFIG, args=database)
-        b = start_gateway(tmp_path / "b", env=env, admin_key=admin, config=CONFIG, args=database)
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+        with gateway_pair(tmp_path_factory.mktemp("a2a-shared"), CONFIG) as both:
+            yield both
 
 
 def test_a_task_started_on_one_gateway_is_read_and_cancelled_on_another(

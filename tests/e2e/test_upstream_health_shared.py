@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.test_mcp_clients import redis_url
 from tests.e2e.test_upstream_health import Upstream, operation
 from tests.support.books import eventually
+from tests.support.cluster import gateway_pair
 from tests.upstream.servers import serving
-from toolwire.testing import RunningGateway, start_gateway
+from toolwire.testing import RunningGateway
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +40,10 @@ def world(
                 name: {"description": "fails", "operations": {"fail": operation(name, "/fail")}}
             },
         }
-        env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
-        database = ["--database-url", f"sqlite:///{tmp / 'shared.db'}"]
-        admin = f"tw_admin_{secrets.token_hex(8)}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
-            a = start_gateway(tmp / "a", env=env, admin_key=admin, config=config, args=database)
-            b = start_gateway(tmp / "b", env=env, admin_key=admin, config=config, args=database)
-        try:
-            yield a, b, upstream, name
-        finally:
-            a.stop()
-            b.stop()
+            with gateway_pair(tmp, config) as (a, b):
+                yield a, b, upstream, name
 
 
 async def test_a_breaker_opened_through_one_gateway_is_open_on_the_other(

@@ -59,14 +59,23 @@ async def until(check: object) -> None:
     raise AssertionError("never happened")
 
 
-async def test_a_breaker_opened_on_one_instance_opens_the_other(
-    pair: tuple[Instance, Instance],
-) -> None:
-    a, b = pair
+async def opened_by(a: Instance, b: Instance, *, reset: bool = False) -> None:
+    """Two failures through `a` open its breaker; wait until `b` follows. With `reset`, both
+    clocks then move past the episode's `reset_after` (both half-open)."""
     await fail(a.up)
     await fail(a.up)
     assert state(a.up) == "open"
     await until(lambda: state(b.up) == "open")
+    if reset:
+        a.clock.now += POLICY.reset_after
+        b.clock.now += POLICY.reset_after
+
+
+async def test_a_breaker_opened_on_one_instance_opens_the_other(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    await opened_by(a, b)
     assert await refused(b.up) == "circuit_open"  # b never failed a call of its own
     assert b.up.snapshot()["last_error"] == "upstream_timeout"
     assert b.up.snapshot()["consecutive_failures"] == 0
@@ -76,11 +85,7 @@ async def test_one_instance_wins_the_probe_and_its_success_closes_both(
     pair: tuple[Instance, Instance],
 ) -> None:
     a, b = pair
-    await fail(a.up)
-    await fail(a.up)
-    await until(lambda: state(b.up) == "open")
-    a.clock.now += 10
-    b.clock.now += 10
+    await opened_by(a, b, reset=True)
     assert state(a.up) == state(b.up) == "half_open"
     async with a.up.guard():  # a's probe is out...
         assert await refused(b.up) == "circuit_open"  # ...so b does not send its own
@@ -93,11 +98,7 @@ async def test_a_failed_probe_reopens_both_for_a_new_episode(
     pair: tuple[Instance, Instance],
 ) -> None:
     a, b = pair
-    await fail(a.up)
-    await fail(a.up)
-    await until(lambda: state(b.up) == "open")
-    a.clock.now += 10
-    b.clock.now += 10
+    await opened_by(a, b, reset=True)
     first = b.up._opened_wall
     await fail(b.up)  # b wins this episode's probe, and it fails
     assert state(b.up) == "open"
@@ -132,9 +133,7 @@ async def test_what_is_not_a_breaker_message_is_ignored_and_listening_goes_on(
 ) -> None:
     a, b = pair
     await a.board.state.publish(CHANNEL, garbage)
-    await fail(a.up)
-    await fail(a.up)
-    await until(lambda: state(b.up) == "open")
+    await opened_by(a, b)
 
 
 async def test_a_share_that_cannot_be_reached_leaves_each_breaker_on_its_own() -> None:

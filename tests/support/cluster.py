@@ -61,6 +61,28 @@ def redis_url() -> str:
 
 
 @contextlib.contextmanager
+def gateway_pair(
+    root: Path, config: Mapping[str, Any] | None = None
+) -> Iterator[tuple[RunningGateway, RunningGateway]]:
+    """Two `toolwire serve` processes over one SQLite database file and one Redis, with one
+    secret and one admin key (no load balancer: each is reached on its own port)."""
+    env = {"TOOLWIRE_SECRET_KEY": secrets.token_urlsafe(32), "TOOLWIRE_STATE_URL": redis_url()}
+    database = ["--database-url", f"sqlite:///{root / 'shared.db'}"]
+    admin = f"tw_admin_{secrets.token_hex(8)}"
+    a = start_gateway(root / "a", env=env, admin_key=admin, config=config, args=database)
+    try:
+        b = start_gateway(root / "b", env=env, admin_key=admin, config=config, args=database)
+    except BaseException:
+        a.stop()
+        raise
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+@contextlib.contextmanager
 def scratch_postgres() -> Iterator[str]:
     """A fresh PostgreSQL database (async SQLAlchemy URL), dropped afterwards; skipped when
     PostgreSQL is unreachable (a failure when CI=true), like `tests/conftest.py`'s `db_url`."""
