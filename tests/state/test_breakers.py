@@ -6,6 +6,7 @@ instance starting late reads an open breaker, and what is not a breaker message 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -153,3 +154,13 @@ async def test_a_share_that_cannot_be_reached_leaves_each_breaker_on_its_own() -
     finally:
         await a.board.stop()
         await shared.close()
+
+
+async def test_a_reason_that_is_not_a_reason_code_is_not_shown(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    text = b'{"origin": "x", "upstream": "up", "opened_at": %f, "reason": "<img src=x> 500"}'
+    await a.board.state.publish(CHANNEL, text % time.time())
+    await until(lambda: state(b.up) == "open")
+    assert b.up.snapshot()["last_error"] is None

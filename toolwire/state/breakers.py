@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -35,6 +36,10 @@ CLOSED_TTL_S = 1.0
 """How long the "closed" record stays (an instance starting then reads nothing: closed)."""
 QUEUE = 1_000
 MAX_TEXT = 200
+REASON = re.compile(r"[a-z][a-z0-9_]{0,63}(?: [0-9]{3})?")
+"""A reason as the breakers record them: a reason code (`upstream_timeout`, `unreachable`),
+with an HTTP status after it (`http_status 503`). Another instance's reason is shown on
+`/readyz`: anything else from the channel is not shown (it becomes None)."""
 
 Apply = Callable[[str, float | None, str | None], None]
 """(upstream, opened_at or None for closed, reason): `HealthRegistry.apply`."""
@@ -149,6 +154,7 @@ def _parse(raw: bytes) -> tuple[str, str, float | None, str | None] | None:
         isinstance(opened_at, bool) or not isinstance(opened_at, (int, float))
     ):
         return None
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_TEXT):
+    if reason is not None and not isinstance(reason, str):
         return None
-    return str(origin), str(upstream), None if opened_at is None else float(opened_at), reason
+    shown = reason if reason is not None and REASON.fullmatch(reason) else None
+    return str(origin), str(upstream), None if opened_at is None else float(opened_at), shown
