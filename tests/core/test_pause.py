@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from toolwire.core.pause import PausingChannel
+from toolwire.core.ports import InvokeContext
 
 
 class SlowClient:
@@ -60,3 +62,28 @@ async def test_a_drain_stops_a_paused_call() -> None:
             stopping = True
             deadline.reschedule(asyncio.get_running_loop().time())  # Gateway.stop_calls
             await asking
+
+
+def test_with_channel_is_replace_with_that_channel() -> None:
+    """`InvokeContext.with_channel` (the gateway's per-call copy) keeps every other field, as
+    `dataclasses.replace` does: a field added to the context must be added there too."""
+
+    async def changed() -> None:
+        return None
+
+    principal: Any = object()
+
+    ctx = InvokeContext(
+        "req_1",
+        principal,
+        {"token": "t"},
+        None,
+        changed,
+        {"traceparent": "00-x"},
+    )
+    _ = ctx.cancelled  # made: the copy shares it
+    channel: Any = object()
+    copied = ctx.with_channel(channel)
+    expected = dataclasses.replace(ctx, channel=channel)
+    for f in dataclasses.fields(InvokeContext):
+        assert getattr(copied, f.name) is getattr(expected, f.name), f.name

@@ -534,7 +534,7 @@ class Gateway:
                 self._invoking.add(deadline)
                 if ctx.channel is not None:  # asking the client stops the tool's clock
                     channel = PausingChannel(ctx.channel, deadline, lambda: self.stopping)
-                    ctx = dataclasses.replace(ctx, channel=channel)
+                    ctx = ctx.with_channel(channel)
                 hooks = self.hooks
                 try:
                     if hooks.before:

@@ -108,6 +108,20 @@ class InvokeContext:
             event = self._cancelled = asyncio.Event()
         return event
 
+    def with_channel(self, channel: Channel | None) -> InvokeContext:
+        """This context with `channel`: `dataclasses.replace(self, channel=channel)`, built
+        directly (a tool call of the MCP door makes one per call; `replace` walks the fields,
+        three times the cost)."""
+        return InvokeContext(
+            self.request_id,
+            self.principal,
+            self.credentials,
+            channel,
+            self.catalog_changed,
+            self.trace_headers,
+            self._cancelled,
+        )
+
     @property
     def client_capabilities(self) -> Mapping[str, Any]:
         return {} if self.channel is None else self.channel.client_capabilities
