@@ -53,42 +53,43 @@ class ErrorRow:
 
 
 class IndexedHeaders(Headers):
-    """Starlette's `Headers`, with the first value of each name indexed once: `get`, `[]` and
-    `in` are one dict look-up instead of a scan of the raw list per call (a request of the MCP
-    door reads a dozen headers). Same answers: names are case-insensitive, the first value
-    wins, `getlist` still sees every value (a look-up too, but for a repeated name)."""
+    """Starlette's `Headers`, with the first value of each name indexed once, decoded: `get`,
+    `[]` and `in` are one dict look-up instead of a scan of the raw list and two codec calls per
+    call (a request of the MCP door reads a dozen headers). Same answers: names are
+    case-insensitive (ASGI gives them in lower case), the first value wins, `getlist` still sees
+    every value (a look-up too, but for a repeated name)."""
 
     def __init__(self, scope: Scope) -> None:
         super().__init__(scope=scope)
-        first: dict[bytes, bytes] = {}
-        repeated: set[bytes] = set()
+        first: dict[str, str] = {}
+        repeated: set[str] = set()
         for key, value in self._list:
-            if key in first:
-                repeated.add(key)
+            name = key.decode("latin-1")
+            if name in first:
+                repeated.add(name)
             else:
-                first[key] = value
+                first[name] = value.decode("latin-1")
         self._first = first
         self._repeated = repeated
 
     def getlist(self, key: str) -> list[str]:
-        raw = key.lower().encode("latin-1")
-        if raw in self._repeated:
+        name = key.lower()
+        if name in self._repeated:
             return super().getlist(key)
-        value = self._first.get(raw)
-        return [] if value is None else [value.decode("latin-1")]
+        value = self._first.get(name)
+        return [] if value is None else [value]
 
     def __getitem__(self, key: str) -> str:
-        value = self._first.get(key.lower().encode("latin-1"))
+        value = self._first.get(key.lower())
         if value is None:
             raise KeyError(key)
-        return value.decode("latin-1")
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self._first.get(key.lower().encode("latin-1"))
-        return default if value is None else value.decode("latin-1")
+        return self._first.get(key.lower(), default)
 
     def __contains__(self, key: Any) -> bool:
-        return isinstance(key, str) and key.lower().encode("latin-1") in self._first
+        return isinstance(key, str) and key.lower() in self._first
 
 
 class IndexedRequest(Request):
@@ -115,29 +116,62 @@ async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The request body. The size limit is `toolwire.inbound.middleware.Edge`'s, which
     raises `PayloadTooLarge` from the stream; `limit` (bytes) adds the same check here, for a
     door that must refuse before the middleware's bound or runs without it."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise InvalidRequest("invalid Content-Length header") from None
-        if limit is not None and size > limit:
-            raise PayloadTooLarge(
-                f"request body of {size} bytes exceeds the limit of {limit} bytes",
-                details={"limit_bytes": limit},
-            )
-        if size == 0:
-            return b""
+    if declared_size(request.headers.get("content-length"), limit) == 0:
+        return b""
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
         if limit is not None and total > limit:
-            raise PayloadTooLarge(
-                f"request body exceeds the limit of {limit} bytes", details={"limit_bytes": limit}
-            )
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_raw_body(request: Request, limit: int) -> bytes:
+    """`read_body(request, limit)` read straight from the request's ASGI `receive`, not
+    through Starlette's `Request.stream` (an async generator per request: the MCP door's hot
+    path, docs/benchmarks.md). Same checks and errors. For a door that reads the body once and
+    never asks the `Request` for it again (its `body()` would wait for more)."""
+    if declared_size(request.headers.get("content-length"), limit) == 0:
+        return b""
+    receive = request.receive
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def declared_size(declared: str | None, limit: int | None) -> int | None:
+    """A `Content-Length` value as a size (None: not declared); `InvalidRequest` when it is not
+    a number, `PayloadTooLarge` when it is over `limit`."""
+    if declared is None:
+        return None
+    try:
+        size = int(declared)
+    except ValueError:
+        raise InvalidRequest("invalid Content-Length header") from None
+    if limit is not None and size > limit:
+        raise PayloadTooLarge(
+            f"request body of {size} bytes exceeds the limit of {limit} bytes",
+            details={"limit_bytes": limit},
+        )
+    return size
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body exceeds the limit of {limit} bytes", details={"limit_bytes": limit}
+    )
 
 
 def parse_json(body: bytes) -> Any:

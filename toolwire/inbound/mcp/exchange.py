@@ -20,8 +20,11 @@ from toolwire.inbound.mcp.jsonrpc import RequestId
 from toolwire.inbound.mcp.runtime import Runtime, runtime_of
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
+    """Treated as immutable; not frozen, as one is made per request (a frozen `__init__` costs
+    three times as much: docs/design/hot-path-front.md)."""
+
     request: Request
     send: Send
     services: Face
@@ -31,13 +34,9 @@ class Exchange:
     @classmethod
     def start(cls, scope: Scope, receive: Receive, send: Send) -> Exchange:
         request = IndexedRequest(scope, receive)  # a dozen header reads: one index
-        return cls(
-            request=request,
-            send=send,
-            services=scope["app"].state.services,
-            runtime=runtime_of(scope["app"]),
-            accepts=media.accepts(request.headers.get("accept")),
-        )
+        app = scope["app"]
+        accepts = media.accepts(request.headers.get("accept"))
+        return cls(request, send, app.state.services, runtime_of(app), accepts)
 
     async def refuse(self, error: ToolwireError, rid: RequestId | None = None) -> None:
         await refusals.refuse(self.send, error, self.services, accepts=self.accepts, rid=rid)

@@ -35,7 +35,7 @@ from toolwire.core.federated import NotSubscribable
 from toolwire.core.model import Principal
 from toolwire.inbound import tracecontext
 from toolwire.inbound.disconnect import wait_disconnect
-from toolwire.inbound.http import read_body
+from toolwire.inbound.http import read_raw_body
 from toolwire.inbound.mcp import (
     changes,
     envelope,
@@ -137,7 +137,7 @@ class Post:
             raise UnsupportedMediaType
         if self.accepts.nothing:
             raise NotAcceptable
-        raw = await read_body(self.request, self.services.settings.max_body_bytes)
+        raw = await read_raw_body(self.request, self.services.settings.max_body_bytes)
         if not raw:
             raise RpcError(INVALID_REQUEST, "the body is empty")
         return jsonrpc.loads(raw)
