@@ -40,6 +40,7 @@ from toolwire.inbound.mcp.jsonrpc import (
 
 NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 X_MCP_HEADER = "x-mcp-header"
+_SENTINEL = "=?base64?"
 _B64 = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 _B64_ALPHABET = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _PLAIN = re.compile(r"^[\x20-\x7e]*$")
@@ -158,7 +159,8 @@ def _raw_values(headers: Mapping[str, str], name: str) -> list[str]:
     """Every value sent for `name` (Starlette headers keep repeats; a plain mapping has one)."""
     getlist = getattr(headers, "getlist", None)
     if callable(getlist):
-        return [str(v) for v in getlist(name)]
+        values: list[str] = getlist(name)  # Starlette's: strings already
+        return values
     return [headers[name]] if name in headers else []
 
 
@@ -226,6 +228,8 @@ def _header_text(value: Any) -> str:
 
 def decode_header_value(value: str) -> str | None:
     """A header value as sent: literal, or the `=?base64?...?=` form decoded (None if invalid)."""
+    if not value.startswith(_SENTINEL):  # the common case: a literal value
+        return value
     found = _B64.match(value)
     if found is None:
         return value

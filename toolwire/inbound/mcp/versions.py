@@ -30,11 +30,13 @@ META_IDEMPOTENCY_KEY: Final = "io.toolwire/idempotencyKey"
 """tools/call `_meta` field: the MCP spelling of REST's `Idempotency-Key` header."""
 
 
+_POSITION: Final = {version: position for position, version in enumerate(KNOWN)}
+
+
 def at_least(version: str, minimum: str) -> bool:
     """Whether `version` is a known version no older than `minimum` (unknown: False)."""
-    if version not in KNOWN:
-        return False
-    return KNOWN.index(version) >= KNOWN.index(minimum)
+    position = _POSITION.get(version)
+    return position is not None and position >= _POSITION[minimum]
 
 
 def is_modern(version: str) -> bool:
