@@ -101,6 +101,10 @@ class Connection:
     keep: Keep = keep_nothing
 
 
+_NO_SUBSCRIPTIONS = NoSubscriptions()
+"""A stateless request's (it holds nothing: one serves every request)."""
+
+
 class Kernel:
     """`receive()` over one `Handlers`; `cancel` and `tools_changed` come from the runtime
     (they reach other instances through the state backend)."""
@@ -212,7 +216,7 @@ class Kernel:
             tools_changed=self._tools_changed,
             ask=ask,
             session_id=conn.id,
-            subscriptions=self.subscriptions if conn.era == "handshake" else NoSubscriptions(),
+            subscriptions=self.subscriptions if conn.era == "handshake" else _NO_SUBSCRIPTIONS,
             rounds=self.rounds if conn.era == "modern" else None,
         )
 

@@ -250,20 +250,27 @@ async def _answer_inline(
     a notification opens the stream and is written from `emit` itself. No body task, queue or
     `asyncio.wait` per request (the hot path, docs/benchmarks.md); same answers."""
     stream = SseStream(send)
-    lock = asyncio.Lock()  # emitters in other tasks must not interleave with each other
+    # Emitters in other tasks must not interleave with each other: one lock, made by the first
+    # notification (most requests send none).
+    guard: list[asyncio.Lock] = []
     keepalive: list[asyncio.Task[None]] = []
     ended = False  # a notification emitted after the answer (a call kept running) is dropped
+
+    def lock() -> asyncio.Lock:
+        if not guard:
+            guard.append(asyncio.Lock())
+        return guard[0]
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(KEEPALIVE_S)
-            async with lock:
+            async with lock():
                 await stream.comment()
 
     async def emit(message: dict[str, Any]) -> None:
         if not accepts.sse or ended:
             return
-        async with lock:
+        async with lock():
             if ended:
                 return
             if not stream.started:
@@ -279,7 +286,10 @@ async def _answer_inline(
         ended = True  # from here on, only the final message is written
         for task in keepalive:
             task.cancel()
-    async with lock:
+    if not guard:  # no notification: nothing is being written, and none will be (`ended`)
+        await send_reply(send, final, status_of(final), headers, accepts=accepts)
+        return
+    async with lock():
         if not stream.started:
             await send_reply(send, final, status_of(final), headers, accepts=accepts)
             return
