@@ -46,8 +46,11 @@ _B64_ALPHABET = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 _PLAIN = re.compile(r"^[\x20-\x7e]*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModernMeta:
+    """A valid envelope's facts. Treated as immutable; not frozen, as one is made per modern
+    request (a frozen `__init__` costs three times as much: docs/design/hot-path-front.md)."""
+
     version: str
     client_capabilities: dict[str, Any] = field(default_factory=dict)
     client_info: dict[str, Any] = field(default_factory=dict)

@@ -112,9 +112,10 @@ async def _cannot_ask(method: str, _params: Mapping[str, Any]) -> dict[str, Any]
     raise ClientRequestError(NO_CLIENT_REQUESTS, f"{method}: this request has no stream to ask on")
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
-    """Who sends this request, in which version, and where its notifications go."""
+    """Who sends this request, in which version, and where its notifications go (one per
+    request: slots, for a cheaper `__init__`)."""
 
     principal: Principal
     version: str

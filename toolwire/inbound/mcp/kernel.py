@@ -78,7 +78,7 @@ def new_connection_id() -> str:
     return random_hex(16)  # 128 random bits, as uuid4 gave
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     """One MCP client as the kernel sees it.
 
