@@ -2,12 +2,16 @@
 HTTP parsing or a socket. For profiling (cProfile) and for A/B of two checkouts:
 
     python bench/inprocess.py [--door rest|mcp] [--price 0.001] [--n 3000] [--profile FILE]
+                              [--door-only]
     PYTHONPATH=/path/to/other/checkout python bench/inprocess.py ...   # the other side of an A/B
 
 Runs by path (not `-m`) so that `PYTHONPATH` decides which `toolwire` it measures. Prints the
 mean wall µs per request (sequential, concurrency 1), the CPU µs per request (every thread of
 the process: what bounds throughput under load, and much less disturbed by other processes
-than wall time), and with `--profile` writes a cProfile dump.
+than wall time), and with `--profile` writes a cProfile dump. `--door-only` answers every
+measured call's `Gateway.execute` with the `Outcome` of the last warm-up call: what is left is the
+door's own cost (headers, body, envelope, rendering, the answer), without the core, the ledger
+or the audit writer, so two doors (REST, MCP) or two trees compare on that alone.
 Figures from here are for comparing two runs on the same machine, never absolute targets.
 """
 
@@ -132,7 +136,32 @@ class Lifespan:
         await self.task
 
 
-async def run(door: str, price: float, n: int, profile: str | None) -> dict[str, Any]:
+def answer_with_last_outcome() -> Callable[[], None]:
+    """From the second call on, `Gateway.execute` returns the first call's `Outcome` (returns
+    the function that switches that on)."""
+    from toolwire.core.gateway import Gateway
+
+    execute = Gateway.execute
+    kept: list[Any] = []
+
+    async def keeping(self: Gateway, principal: Any, call: Any) -> Any:
+        kept[:] = [await execute(self, principal, call)]
+        return kept[0]
+
+    async def kept_outcome(self: Gateway, principal: Any, call: Any) -> Any:
+        return kept[0]
+
+    Gateway.execute = keeping  # type: ignore[method-assign]
+
+    def switch() -> None:
+        Gateway.execute = kept_outcome  # type: ignore[method-assign]
+
+    return switch
+
+
+async def run(
+    door: str, price: float, n: int, profile: str | None, door_only: bool = False
+) -> dict[str, Any]:
     import logging
 
     from toolwire import logs
@@ -172,10 +201,13 @@ async def run(door: str, price: float, n: int, profile: str | None) -> dict[str,
                         "Mcp-Name": "echo",
                     }
                 )
+            only_door = answer_with_last_outcome() if door_only else None
             for _ in range(300):  # warm up
                 status, out = await call(app, "POST", path, body_, headers)
             if status != 200:
                 raise RuntimeError(f"{status}: {out[:300]!r}")
+            if only_door is not None:
+                only_door()
             prof = cProfile.Profile() if profile else None
             if prof:
                 prof.enable()
@@ -188,7 +220,7 @@ async def run(door: str, price: float, n: int, profile: str | None) -> dict[str,
                 prof.dump_stats(profile)
             await asyncio.sleep(0.3)  # let the batched writers drain before shutdown
     return {
-        "door": door,
+        "door": door + (" (door only)" if door_only else ""),
         "price": price,
         "n": n,
         "us_per_request": round(elapsed / n * 1e6, 1),
@@ -202,8 +234,11 @@ def main() -> None:
     parser.add_argument("--price", type=float, default=0.001)
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--profile", default=None)
+    parser.add_argument(
+        "--door-only", action="store_true", help="Gateway.execute answered with a kept Outcome"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.door, args.price, args.n, args.profile))
+    result = asyncio.run(run(args.door, args.price, args.n, args.profile, args.door_only))
     print(json.dumps(result), file=sys.stdout)
 
 
