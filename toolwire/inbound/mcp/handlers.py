@@ -49,6 +49,7 @@ from toolwire.inbound.mcp.jsonrpc import (
     notification,
 )
 from toolwire.inbound.mcp.round_state import Subject
+from toolwire.inbound.mcp.rounds import may_park
 from toolwire.inbound.mcp.subscriptions import TooManySubscriptions
 
 Era = Literal["handshake", "modern"]
@@ -313,7 +314,7 @@ class Handlers:
             channel=channel,
             trace_context=tracecontext.received(meta if isinstance(meta, dict) else None),
         )
-        if ctx.rounds is None:
+        if ctx.rounds is None or not may_park(ctx.client_capabilities, params):
             return await self.run_call(ctx, call)
 
         async def run(given: Channel) -> dict[str, Any]:
@@ -472,7 +473,7 @@ async def _asking(
     door's channel (handshake era: asked on the request's stream), or through `ctx.rounds`
     (2026-07-28: parked for `input_required` rounds), exactly as a `tools/call`."""
     channel = CallChannel(ctx, None)  # neither method's upstream result carries progress
-    if ctx.rounds is None:
+    if ctx.rounds is None or not may_park(ctx.client_capabilities, params):
         return await run(channel)
     return await ctx.rounds.call(ctx, subject, params, channel, run)
 

@@ -70,6 +70,18 @@ def askable(capabilities: Mapping[str, Any]) -> bool:
     return any(isinstance(capabilities.get(c), dict) for c in CLIENT_REQUEST_CAPABILITY.values())
 
 
+def may_park(capabilities: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether `Rounds.call` could do more for this request than run it with the door's own
+    channel: it answers a round (`requestState` or `inputResponses`, checked there), or its
+    client declared a capability it can be asked for. When not, the handlers run it themselves
+    (no `Subject`, no closure: most calls)."""
+    return (
+        params.get("requestState") is not None
+        or params.get("inputResponses") is not None
+        or askable(capabilities)
+    )
+
+
 def progress_token(params: Mapping[str, Any]) -> Any:
     meta = params.get("_meta")
     token = meta.get("progressToken") if isinstance(meta, dict) else None
