@@ -67,6 +67,8 @@ ChannelFor = Callable[["Context", Any], Channel]
 
 def askable(capabilities: Mapping[str, Any]) -> bool:
     """Whether the client declared any capability a federated server may ask it for."""
+    if not capabilities:  # declared nothing (most clients): no generator to run
+        return False
     return any(isinstance(capabilities.get(c), dict) for c in CLIENT_REQUEST_CAPABILITY.values())
 
 
