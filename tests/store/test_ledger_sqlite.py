@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.store.test_ledger import PRICE, _assert_invariant, _reserve, new_principal
+from toolwire.core.model import Principal
 from toolwire.store import Store, ledger_sqlite
 from toolwire.store.ledger_sqlite import SqliteWriter
 
@@ -82,26 +83,146 @@ async def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_thread(
     assert [e.kind for e in history] == ["reserve", "grant"]
 
 
-@pytest.mark.parametrize("every", [ledger_sqlite.CHECKPOINT_EVERY, 10**9])
-async def test_the_writer_checkpoints_the_wal_itself(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+async def _call(store: Store, principal: Principal) -> None:
+    reservation = await _reserve(store.ledger, principal)
+    await store.ledger.settle(reservation, PRICE)
+
+
+def _wal_salt(wal: Path) -> int:
+    """Salt-1 of the WAL file's header: SQLite adds one to it each time the WAL restarts."""
+    with wal.open("rb") as f:
+        return int.from_bytes(f.read(32)[16:20], "big")
+
+
+def _restarts_since(wal: Path, salt: int) -> int:
+    return (_wal_salt(wal) - salt) % 2**32
+
+
+@pytest.mark.parametrize("checkpoints", [True, False])
+async def test_the_wal_restarts_under_continuous_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpoints: bool
 ) -> None:
-    """The writer connection never checkpoints on commit (`wal_autocheckpoint = 0`); its own
-    PASSIVE checkpoints let the WAL restart from the beginning. Without them (`every` huge)
-    the WAL grows with every commit, which is what the bound below catches."""
-    monkeypatch.setattr(ledger_sqlite, "CHECKPOINT_EVERY", every)
+    """32 callers reserve and settle without a pause while the checkpoint cycles run: pass 1
+    beside the commits, and pass 2 between two batches once the WAL holds `RESTART_FRAMES`
+    frames, after which the next commit starts the WAL again from its beginning (the WAL
+    header's salt-1 goes up by one). The load runs until the WAL restarted twice; without
+    checkpoints (the writer connection never checkpoints on commit) it never does, and the
+    load stops after 3,000 calls."""
+    monkeypatch.setattr(ledger_sqlite, "CHECKPOINT_OPS", 64 if checkpoints else 10**9)
+    monkeypatch.setattr(ledger_sqlite, "CHECKPOINT_EVERY", 256 if checkpoints else 10**9)
+    monkeypatch.setattr(ledger_sqlite, "RESTART_FRAMES", 256)
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'toolwire.db'}")
+    wal = tmp_path / "toolwire.db-wal"
     try:
         principal = await new_principal(store, 10**9)
-        wal = tmp_path / "toolwire.db-wal"
-        for _ in range(600):
-            reservation = await _reserve(store.ledger, principal)
-            await store.ledger.settle(reservation, PRICE)
-        size = wal.stat().st_size
-        await _assert_invariant(store, principal.account_id, 10**9 - 600 * PRICE)
+        salt = _wal_salt(wal)
+        calls = 0
+
+        async def caller() -> None:
+            nonlocal calls
+            while _restarts_since(wal, salt) < 2 and (checkpoints or calls < 3000):
+                await _call(store, principal)
+                calls += 1
+
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(caller() for _ in range(32)))
+        restarts, size = _restarts_since(wal, salt), wal.stat().st_size
+        await _assert_invariant(store, principal.account_id, 10**9 - calls * PRICE)
     finally:
         await store.close()
-    if every < 10**9:
-        assert size < 12_000_000, size
+    if checkpoints:
+        assert restarts >= 2
     else:
-        assert size >= 20_000_000, size
+        assert restarts == 0
+        assert size > 10 * 2**20
+
+
+@pytest.mark.parametrize("pass_2", [True, False])
+async def test_pass_2_restarts_a_wal_that_pass_1_could_not_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pass_2: bool
+) -> None:
+    """Under load a commit lands while pass 1 runs, so pass 1 never leaves the WAL all in the
+    database and the WAL cannot restart. Here another connection writes a transaction across
+    every pass 1; pass 2, between two of the ledger's batches, copies what that left, and the
+    ledger's next commit restarts the WAL. Without pass 2 (`RESTART_FRAMES` out of reach) it
+    never restarts. Each call waits for a running cycle: every run sees the same sequence."""
+    monkeypatch.setattr(ledger_sqlite, "CHECKPOINT_EVERY", 16)
+    monkeypatch.setattr(ledger_sqlite, "RESTART_FRAMES", 64 if pass_2 else 10**9)
+    beside = SqliteWriter._checkpoint_beside
+
+    def beside_a_commit(self: SqliteWriter) -> ledger_sqlite.Checkpointed | None:
+        other = sqlite3.connect(tmp_path / "toolwire.db", isolation_level=None)
+        try:
+            other.execute("PRAGMA wal_autocheckpoint = 0")  # no checkpoint of its own
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("PRAGMA user_version = 7")
+            answer = beside(self)
+            other.execute("COMMIT")
+        finally:
+            other.close()
+        return answer
+
+    monkeypatch.setattr(SqliteWriter, "_checkpoint_beside", beside_a_commit)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'toolwire.db'}")
+    wal = tmp_path / "toolwire.db-wal"
+    try:
+        principal = await new_principal(store, 10**9)
+        state = _writer(store).state
+        salt = _wal_salt(wal)
+        for _ in range(150):
+            await _call(store, principal)
+            if state.cycle is not None:
+                await state.cycle
+        restarts = _restarts_since(wal, salt)
+        await _assert_invariant(store, principal.account_id, 10**9 - 150 * PRICE)
+    finally:
+        await store.close()
+    assert state.cycles >= 8
+    if pass_2:
+        assert restarts >= 2
+    else:
+        assert restarts == 0
+
+
+async def test_a_wal_grown_behind_a_reader_shrinks_when_it_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader holding an old snapshot keeps the checkpoints from copying past it, so the WAL
+    grows; once it lets go, the next restart truncates the file to `WAL_SIZE_LIMIT`. Each call
+    here waits for a running checkpoint cycle, so that the cycles see the same WAL every run."""
+    monkeypatch.setattr(ledger_sqlite, "CHECKPOINT_EVERY", 16)
+    monkeypatch.setattr(ledger_sqlite, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(ledger_sqlite, "WAL_SIZE_LIMIT", 256 * 1024)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'toolwire.db'}")
+    wal = tmp_path / "toolwire.db-wal"
+    try:
+        principal = await new_principal(store, 10**9)
+        state = _writer(store).state
+        calls = 0
+
+        async def call() -> None:
+            nonlocal calls
+            await _call(store, principal)
+            calls += 1
+            if state.cycle is not None:
+                await state.cycle
+
+        reader = sqlite3.connect(tmp_path / "toolwire.db", isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM ledger_entries").fetchone()
+            for _ in range(200):
+                await call()
+            grown = wal.stat().st_size
+        finally:
+            reader.close()
+        assert grown > 16 * ledger_sqlite.WAL_SIZE_LIMIT
+        salt = _wal_salt(wal)
+        async with asyncio.timeout(60):
+            while _restarts_since(wal, salt) == 0:
+                await call()
+        # Cut to the limit by the commit that restarted it (that commit's frames are in it).
+        assert wal.stat().st_size <= ledger_sqlite.WAL_SIZE_LIMIT
+        await _assert_invariant(store, principal.account_id, 10**9 - calls * PRICE)
+    finally:
+        await store.close()

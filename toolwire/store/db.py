@@ -172,12 +172,14 @@ def create_engine(
     return create_async_engine(parsed, connect_args=connect_args, **options)
 
 
-def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+def sync_sqlite_engine(engine: AsyncEngine, *, connections: int = 1) -> Engine:
     """A plain (pysqlite) engine on the same SQLite file, with the same pragmas, for work that
-    runs whole in one worker thread (the ledger's batches) instead of hopping per statement."""
+    runs whole in one worker thread (the ledger's batches) instead of hopping per statement;
+    at most `connections` connections at once (the ledger's writer keeps a second one for its
+    checkpoints)."""
     url = engine.url.set(drivername="sqlite")
     sync = sa_create_engine(
-        url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+        url, pool_size=connections, max_overflow=0, connect_args={"check_same_thread": False}
     )
     busy_ms = _SQLITE_BUSY_MS.get(engine.sync_engine, SQLITE_BUSY_TIMEOUT_MS)
     event.listen(sync, "connect", functools.partial(_sqlite_on_connect, busy_ms))

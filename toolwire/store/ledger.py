@@ -201,7 +201,9 @@ class SqlLedger:
         self.stats = LedgerStats()
         self.balances = BalanceCache(engine)
         self._sqlite = (
-            ledger_sqlite.SqliteWriter(sync_sqlite_engine(engine)) if is_sqlite(engine) else None
+            ledger_sqlite.SqliteWriter(sync_sqlite_engine(engine, connections=2))
+            if is_sqlite(engine)
+            else None
         )
         """SQLite: where each batch commits, on the loop or in the writer thread."""
 
@@ -229,7 +231,7 @@ class SqlLedger:
         self._waiting = 0
         await self._drop_connection()
         if self._sqlite is not None:
-            self._sqlite.close()
+            await self._sqlite.close()
 
     async def flush(self) -> None:
         """Wait until everything queued before this call has been processed."""
@@ -686,7 +688,7 @@ class SqlLedger:
         if self._sqlite is not None:
             return await self._sqlite.run(
                 functools.partial(self._write_batch, reserves=reserves, resolves=resolves),
-                alone=len(reserves) + len(resolves) == 1,
+                ops=len(reserves) + len(resolves),
             )
         try:
             conn = await self._connection()
