@@ -18,12 +18,13 @@ whichever comes first, with PASSIVE passes (they never wait for readers):
 1. *beside* the commits, on a connection and a thread of its own: batches keep committing (on
    the loop or in the writer thread) while it copies nearly the whole WAL into the database and
    waits for the fsyncs of that bulk. Nothing waits for it; but commits keep appending while it
-   runs, so it alone never leaves the WAL empty, and the WAL never restarts under load;
+   runs, so under steady load it alone seldom leaves the WAL all copied, and the WAL, which
+   restarts only then, would grow without end;
 2. once the WAL holds `RESTART_FRAMES` frames, *between* two batches, on the writer connection
    in the writer thread (batches wait behind it, and none commits on the loop meanwhile): it
    copies only what was committed during pass 1, so the WAL is then all in the database and the
-   next commit starts it again from its beginning. It still waits for two fsyncs (~1-5 ms),
-   which is why it runs only every few cycles.
+   next commit starts it again from its beginning. It still waits for two fsyncs (a few ms,
+   however little it copies), which is why it runs only every few cycles.
 
 After a restart the writer's first commit truncates the WAL file to `WAL_SIZE_LIMIT`
 (``journal_size_limit``): a WAL that grew while a reader held an old snapshot shrinks again.
@@ -249,8 +250,8 @@ def _passive_checkpoint(conn: Connection) -> Checkpointed | None:
     the next cycle tries again)."""
     try:
         raw: Any = conn.connection.dbapi_connection
-        busy, pages, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(busy), int(pages), int(copied)
+        busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(frames), int(copied)
     except Exception:
         log.warning("ledger WAL checkpoint failed", exc_info=True)
         return None
