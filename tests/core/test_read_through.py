@@ -20,77 +20,79 @@ class Source:
         self.gate.set()
         self.started = asyncio.Event()
 
-    def reader(self, key: str):  # type: ignore[no-untyped-def]
-        async def read() -> int:
-            self.reads += 1
-            self.started.set()
-            found = self.values.get(key)  # what the database holds when the read runs
-            await self.gate.wait()  # ...and the answer still on its way back
-            if found is None:
-                raise KeyError(key)
-            return found
-
-        return read
+    async def read(self, key: str) -> int:
+        self.reads += 1
+        self.started.set()
+        found = self.values.get(key)  # what the database holds when the read runs
+        await self.gate.wait()  # ...and the answer still on its way back
+        if found is None:
+            raise KeyError(key)
+        return found
 
 
 async def test_many_callers_at_once_share_one_read_and_it_is_kept() -> None:
-    source, cache = Source(), ReadThrough[str, int](60)
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 60)
     source.gate.clear()
-    waiting = [asyncio.ensure_future(cache.get("a", source.reader("a"))) for _ in range(20)]
+    waiting = [asyncio.ensure_future(cache.get("a")) for _ in range(20)]
     await asyncio.sleep(0)
     source.gate.set()
     assert await asyncio.gather(*waiting) == [1] * 20
     assert source.reads == 1
     source.values["a"] = 10
-    assert await cache.get("a", source.reader("a")) == 1  # kept: younger than ttl
+    assert await cache.get("a") == 1  # kept: younger than ttl
     assert source.reads == 1
 
 
 async def test_an_expired_value_is_read_again() -> None:
-    source, cache = Source(), ReadThrough[str, int](0)
-    assert await cache.get("a", source.reader("a")) == 1
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 0)
+    assert await cache.get("a") == 1
     source.values["a"] = 10
-    assert await cache.get("a", source.reader("a")) == 10
+    assert await cache.get("a") == 10
     assert source.reads == 2
 
 
 @pytest.mark.parametrize("change", ["put", "forget"])
 async def test_a_write_during_a_read_wins_over_it(change: str) -> None:
-    source, cache = Source(), ReadThrough[str, int](60)
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 60)
     source.gate.clear()
-    early = asyncio.ensure_future(cache.get("a", source.reader("a")))
+    early = asyncio.ensure_future(cache.get("a"))
     await source.started.wait()  # the read has run (its answer is held at the gate)
     source.values["a"] = 5  # the process writes while the old read is in flight
     if change == "put":
         cache.put("a", 5)
     else:
         cache.forget("a")
-    late = asyncio.ensure_future(cache.get("a", source.reader("a")))  # must not join the old read
+    late = asyncio.ensure_future(cache.get("a"))  # must not join the old read
     await asyncio.sleep(0)
     source.gate.set()
     assert await early == 1  # the old read answers its own callers...
     assert await late == 5
-    assert await cache.get("a", source.reader("a")) == 5  # ...but its value is not kept
+    assert await cache.get("a") == 5  # ...but its value is not kept
 
 
 async def test_a_failed_read_reaches_every_waiting_caller_and_is_not_kept() -> None:
-    source, cache = Source(), ReadThrough[str, int](60)
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 60)
     source.gate.clear()
-    waiting = [asyncio.ensure_future(cache.get("x", source.reader("x"))) for _ in range(3)]
+    waiting = [asyncio.ensure_future(cache.get("x")) for _ in range(3)]
     await asyncio.sleep(0)
     source.gate.set()
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, KeyError) for r in results)
     assert source.reads == 1
     source.values["x"] = 7
-    assert await cache.get("x", source.reader("x")) == 7
+    assert await cache.get("x") == 7
 
 
 async def test_a_caller_that_leaves_does_not_cancel_the_read_others_wait_for() -> None:
-    source, cache = Source(), ReadThrough[str, int](60)
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 60)
     source.gate.clear()
-    first = asyncio.ensure_future(cache.get("a", source.reader("a")))
-    second = asyncio.ensure_future(cache.get("a", source.reader("a")))
+    first = asyncio.ensure_future(cache.get("a"))
+    second = asyncio.ensure_future(cache.get("a"))
     await asyncio.sleep(0)
     first.cancel()
     source.gate.set()
@@ -100,16 +102,17 @@ async def test_a_caller_that_leaves_does_not_cancel_the_read_others_wait_for() -
 
 
 async def test_at_most_size_keys_are_kept_and_counters_stay_bounded() -> None:
-    source, cache = Source(), ReadThrough[str, int](60, size=3)
+    source = Source()
+    cache = ReadThrough[str, int](source.read, 60, size=3)
     for i in range(10):
         source.values[f"k{i}"] = i
-        assert await cache.get(f"k{i}", source.reader(f"k{i}")) == i
+        assert await cache.get(f"k{i}") == i
         cache.forget(f"k{i}")
         cache.put(f"k{i}", i)
     assert source.reads == 10
-    assert await cache.get("k9", source.reader("k9")) == 9  # the newest are kept
+    assert await cache.get("k9") == 9  # the newest are kept
     assert source.reads == 10
-    assert await cache.get("k0", source.reader("k0")) == 0  # the oldest made room: read again
+    assert await cache.get("k0") == 0  # the oldest made room: read again
     assert source.reads == 11
     assert len(cache._known) <= 3
     assert len(cache._generation) <= 2 * 3 + 1

@@ -29,9 +29,13 @@ DEFAULT_SIZE = 10_000
 
 
 class ReadThrough(Generic[K, V]):
-    """Values by key with their age (`time.monotonic()`), read through `get`'s `read`."""
+    """Values by key with their age (`time.monotonic()`), read with `read(key)` when missing or
+    older than `ttl` seconds."""
 
-    def __init__(self, ttl: float, *, size: int = DEFAULT_SIZE) -> None:
+    def __init__(
+        self, read: Callable[[K], Awaitable[V]], ttl: float, *, size: int = DEFAULT_SIZE
+    ) -> None:
+        self._read = read
         self.ttl = ttl
         """Seconds a value is served without reading it again (0: every `get` reads)."""
         self.size = size
@@ -40,9 +44,9 @@ class ReadThrough(Generic[K, V]):
         self._reading: dict[K, int] = {}  # reads in flight by key (their callers)
         self._reads: SingleFlight[tuple[K, int], V] = SingleFlight()
 
-    async def get(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
-        """The value of `key`: kept and younger than `ttl`, else `read()`'s (shared with every
-        caller asking for `key` meanwhile). Raises what `read` raises."""
+    async def get(self, key: K) -> V:
+        """The value of `key`: kept and younger than `ttl`, else `read(key)`'s (shared with
+        every caller asking for `key` meanwhile). Raises what `read` raises."""
         known = self._known.get(key)
         if known is not None and time.monotonic() - known[1] < self.ttl:
             return known[0]
@@ -50,7 +54,7 @@ class ReadThrough(Generic[K, V]):
         reading = self._reading
         reading[key] = reading.get(key, 0) + 1
         try:
-            value = await self._reads.run((key, generation), read)
+            value = await self._reads.run((key, generation), lambda: self._read(key))
         finally:
             if reading[key] == 1:
                 del reading[key]

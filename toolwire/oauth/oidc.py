@@ -100,13 +100,17 @@ class OidcClient:
         self.redirect_uri = settings.base_url + CALLBACK_PATH
         self.scopes = settings.console_oidc_scopes
         self.allowed = operator_entries(settings)
-        self._metadata: ReadThrough[str, dict[str, Any]] = ReadThrough(METADATA_TTL_S)
-        self._keys: ReadThrough[str, list[dict[str, Any]]] = ReadThrough(JWKS_TTL_S)
+        self._metadata: ReadThrough[str, dict[str, Any]] = ReadThrough(
+            lambda _: self._read_metadata(), METADATA_TTL_S
+        )
+        self._keys: ReadThrough[str, list[dict[str, Any]]] = ReadThrough(
+            lambda _: self._read_keys(), JWKS_TTL_S
+        )
 
     async def metadata(self) -> dict[str, Any]:
         """The issuer's discovery document (cached `METADATA_TTL_S`); `Unauthenticated` when it
         cannot be read or describes another issuer."""
-        return await self._metadata.get("metadata", self._read_metadata)
+        return await self._metadata.get("metadata")
 
     async def _read_metadata(self) -> dict[str, Any]:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -240,10 +244,10 @@ class OidcClient:
         return claims
 
     async def _key(self, kid: str | None, alg: str) -> dict[str, Any]:
-        found = _pick(await self._keys.get("jwks", self._read_keys), kid, alg)
+        found = _pick(await self._keys.get("jwks"), kid, alg)
         if found is None:  # rotated since we read them: read them again (once, shared)
             self._keys.forget("jwks")
-            found = _pick(await self._keys.get("jwks", self._read_keys), kid, alg)
+            found = _pick(await self._keys.get("jwks"), kid, alg)
         if found is None:
             raise Unauthenticated("the ID token's signing key is unknown")
         return found

@@ -26,11 +26,11 @@ class BalanceCache:
 
     def __init__(self, engine: AsyncEngine, *, ttl: float = BALANCE_CACHE_SECONDS) -> None:
         self._engine = engine
-        self._known: ReadThrough[str, int] = ReadThrough(ttl, size=BALANCE_CACHE_SIZE)
+        self._known: ReadThrough[str, int] = ReadThrough(self._read, ttl, size=BALANCE_CACHE_SIZE)
 
     async def get(self, account_id: str) -> int:
         """The account's balance: remembered, or read (`NotFound` for no such account)."""
-        return await self._known.get(account_id, lambda: self._read(account_id))
+        return await self._known.get(account_id)
 
     def remember(self, account_id: str, balance: int) -> None:
         """`balance` is the account's as of a commit this process just made or read."""

@@ -57,7 +57,7 @@ class ByokStore:
         self._engine = engine
         self._sealer = TokenSealer(master_key)
         self._on_value = on_value
-        self._cache: ReadThrough[str, dict[str, str]] = ReadThrough(cache_seconds)
+        self._cache: ReadThrough[str, dict[str, str]] = ReadThrough(self._read, cache_seconds)
 
     async def put(self, account_id: str, provider: str, value: str) -> tuple[ByokInfo, bool]:
         """Create or replace; returns the info and whether it was new. The value's rules are
@@ -123,7 +123,7 @@ class ByokStore:
     async def values(self, account_id: str) -> dict[str, str]:
         """provider -> value for the call path, read once per `cache_seconds` by one caller at a
         time (`core.read_through`); never exposed by an API."""
-        return await self._cache.get(account_id, lambda: self._read(account_id))
+        return await self._cache.get(account_id)
 
     async def _read(self, account_id: str) -> dict[str, str]:
         async with self._engine.connect() as conn:

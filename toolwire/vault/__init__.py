@@ -64,7 +64,7 @@ class Vault:
         self.store = store
         self.sealer = sealer
         self.redactor = redactor or Redactor()
-        self._cache: ReadThrough[str, str | None] = ReadThrough(cache_seconds)
+        self._cache: ReadThrough[str, str | None] = ReadThrough(self._read, cache_seconds)
 
     @classmethod
     def over(cls, store: SecretStore, master_key: bytes, redactor: Redactor | None = None) -> Vault:
@@ -88,7 +88,7 @@ class Vault:
     async def get(self, name: str) -> str | None:
         """The value of `name`, None when it is not set; read once per `cache_seconds`, by one
         caller at a time (`core.read_through`). Raises `VaultError` when it cannot be opened."""
-        return await self._cache.get(name, lambda: self._read(name))
+        return await self._cache.get(name)
 
     async def _read(self, name: str) -> str | None:
         token = await self.store.get(name)
