@@ -41,6 +41,10 @@ from toolwire.vault.redact import Redactor
 
 DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 MAX_BACKOFF_S = 5.0
+URL_CACHE_SIZE = 256
+"""Parsed URLs an upstream keeps (`HttpUpstream.parsed`); the cache is emptied when full."""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods httpx gives `Content-Length: 0` when they carry no body (`Request._prepare`)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,13 @@ class HttpUpstream:
         self.base_headers = httpx.Headers(
             {"User-Agent": "toolwire", "Accept-Encoding": "gzip", **spec.headers}
         )
+        # What `call_headers` makes when the call adds no header and no trace context: the same
+        # every call, so made once (with, without a JSON body).
+        self._fixed_headers = (
+            self._merged_headers({}, None, json_body=False),
+            self._merged_headers({}, None, json_body=True),
+        )
+        self._urls: dict[str, httpx.URL] = {}
         self._transport: PooledTransport | None = None
         self._guard: CredentialGuard | None = None
         self._client: httpx.AsyncClient | None = None
@@ -134,6 +145,39 @@ class HttpUpstream:
         if built_url.startswith(("http://", "https://")):
             return built_url
         return self.spec.base_url.rstrip("/") + "/" + built_url.lstrip("/")
+
+    def parsed(self, url: str) -> httpx.URL:
+        """`httpx.URL(url)`, parsed once per distinct URL (an `httpx.URL` is immutable, and the
+        same string always parses to the same URL). Raises `httpx.InvalidURL`."""
+        found = self._urls.get(url)
+        if found is None:
+            found = httpx.URL(url)
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[url] = found
+        return found
+
+    def call_headers(
+        self, added: Mapping[str, str], trace: Mapping[str, str] | None, *, json_body: bool
+    ) -> httpx.Headers:
+        """The upstream's headers, then the call's (`added`, then `trace`; each replaces one
+        of the same name), `Content-Type: application/json` with a body and `Accept:
+        application/json` unless already given. Not to be changed: it may be a shared one."""
+        if not added and not trace:
+            return self._fixed_headers[json_body]
+        return self._merged_headers(added, trace, json_body=json_body)
+
+    def _merged_headers(
+        self, added: Mapping[str, str], trace: Mapping[str, str] | None, *, json_body: bool
+    ) -> httpx.Headers:
+        headers = self.base_headers.copy()
+        headers.update(added)
+        if trace:
+            headers.update(trace)
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        headers.setdefault("Accept", "application/json")
+        return headers
 
     async def send(
         self,
@@ -197,24 +241,17 @@ class HttpUpstream:
     ) -> tuple[int, Mapping[str, str], bytes]:
         guard = self.guard
         content = orjson.dumps(built.body) if built.has_body else None
-        headers = self.base_headers.copy()
-        headers.update(built.headers)
-        if trace:
-            headers.update(trace)
-        if content is not None:
-            headers["Content-Type"] = "application/json"
-        headers.setdefault("Accept", "application/json")
+        headers = self.call_headers(built.headers, trace, json_body=content is not None)
         try:
-            url = httpx.URL(self.url(built.url))
+            url = self.parsed(self.url(built.url))
+            if built.query:
+                # httpx replaces a URL's own query with `params`: keep both (a `next` link's cursor)
+                url = httpx.URL(url, params=[*url.params.multi_items(), *built.query])
         except httpx.InvalidURL:
             raise InvalidArguments("the URL built from the arguments is not valid") from None
-        # httpx replaces a URL's own query with `params`: keep both (a `next` link's cursor).
-        params = (
-            httpx.QueryParams([*url.params.multi_items(), *built.query]) if built.query else None
-        )
         # The request goes straight to the guarded pool (`PooledTransport.fetch`), not through
         # an httpx client: no auth flow, cookie jar, redirect loop or Response object per call.
-        request = httpx.Request(method, url, params=params, headers=headers, content=content)
+        request = json_request(method, url, headers, content)
         if self.auth is not None and self._credentials_go_to(request.url):
             await self.auth.apply(self.client, request, creds)
         try:
@@ -249,6 +286,33 @@ class HttpUpstream:
                 return None
             delay = max(delay, float(asked))
         return min(delay, MAX_BACKOFF_S)
+
+
+def json_request(
+    method: str, url: httpx.URL, headers: httpx.Headers, content: bytes | None
+) -> httpx.Request:
+    """`httpx.Request(method, url, headers=headers, content=content)`, the same request (method,
+    URL, headers in the same order, body read), made without httpx's content encoding pass:
+    `Host` and `Content-Length` are added as `Request._prepare` adds them.
+    `tests/upstream/test_http_request_lean.py` holds the two side by side."""
+    method = method.upper()
+    body = content or b""
+    raw = headers.raw
+    if body and "Content-Length" not in headers:
+        raw = [*raw, (b"Content-Length", b"%d" % len(body))]  # httpx's `setdefault`: appended
+    auto: list[tuple[bytes, bytes]] = []
+    if "Host" not in headers and url.host:
+        auto.append((b"Host", url.netloc))
+    if (
+        not body
+        and method in BODY_METHODS
+        and "Content-Length" not in headers
+        and "Transfer-Encoding" not in headers
+    ):
+        auto.append((b"Content-Length", b"0"))
+    request = httpx.Request(method, url, headers=auto + raw, stream=httpx.ByteStream(body))
+    request.read()
+    return request
 
 
 @dataclass
