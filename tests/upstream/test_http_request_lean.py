@@ -1,10 +1,15 @@
 """The HTTP adapter's per-call request: `json_request` makes the request `httpx.Request(...,
 content=...)` makes (what `CredentialGuard` checks and `Http1Pool` sends), and an upstream's
-cached URLs and fixed headers are what parsing and merging each call would give."""
+cached URLs and fixed headers are what parsing and merging each call would give; a compiled
+`Expression` searches as `jmespath` does."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any
+
 import httpx
+import jmespath
 import pytest
 
 from toolwire.upstream.http.adapter import (
@@ -13,6 +18,7 @@ from toolwire.upstream.http.adapter import (
     UpstreamSpec,
     json_request,
 )
+from toolwire.upstream.http.request import Expression, compile_expression
 from toolwire.vault import Redactor
 
 URLS = ["http://api.test/v1/x", "https://api.test:8443/a%20b?c=1", "http://[::1]:81/"]
@@ -83,3 +89,47 @@ def test_parsed_urls_are_cached_and_bounded() -> None:
     with pytest.raises(httpx.InvalidURL):
         up.parsed("http://[::1")
     assert "http://[::1" not in up._urls
+
+
+EXPRESSIONS = [
+    "{message: message}",
+    "items[?n > `1`].name",
+    "sort_by(items, &n)[].name",
+    "length(items) || `0`",
+    "to_string(missing)",
+    "{a: a.b, c: join(',', tags)}",
+]
+DOCUMENTS: list[Any] = [
+    {"message": "hello", "items": [{"n": 2, "name": "b"}, {"n": 1, "name": "a"}], "tags": ["x"]},
+    {"a": {"b": [1, 2]}, "tags": []},
+    None,
+    [1, 2],
+]
+
+
+@pytest.mark.parametrize("text", EXPRESSIONS)
+def test_expression_searches_as_jmespath_does(text: str) -> None:
+    compiled = compile_expression(text, "test")
+    assert isinstance(compiled, Expression)
+    reference = jmespath.compile(text)
+    for _ in range(2):  # the interpreter is reused: a second pass gives the same answers
+        for document in DOCUMENTS:
+            try:
+                expected: Any = ("ok", reference.search(document))
+            except jmespath.exceptions.JMESPathError as exc:
+                expected = ("error", type(exc))
+            try:
+                got: Any = ("ok", compiled.search(document))
+            except jmespath.exceptions.JMESPathError as exc:
+                got = ("error", type(exc))
+            assert got == expected
+
+
+def test_expression_takes_options() -> None:
+    compiled = compile_expression("{b: b, a: a}", "test")
+    assert compiled is not None
+    found = compiled.search({"a": 1, "b": 2}, jmespath.Options(dict_cls=OrderedDict))
+    assert isinstance(found, OrderedDict) and list(found) == ["b", "a"]
+    assert compile_expression(None, "test") is None
+    with pytest.raises(ValueError, match="invalid JMESPath"):
+        compile_expression("{a:", "test")

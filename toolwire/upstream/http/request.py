@@ -25,6 +25,7 @@ from urllib.parse import quote
 import jmespath
 import orjson
 from jmespath.parser import ParsedResult
+from jmespath.visitor import Options, TreeInterpreter
 
 from toolwire.core.errors import InvalidArguments
 from toolwire.upstream.http import styles
@@ -95,13 +96,30 @@ def query_pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
+class Expression(ParsedResult):
+    """A compiled JMESPath expression that searches with an interpreter of its own, made once.
+    `ParsedResult.search` makes a `TreeInterpreter` (and its function table) for every search,
+    most of what a small expression such as `{message: message}` costs. The interpreter keeps
+    nothing between searches but its cache of visit methods by node type."""
+
+    def __init__(self, expression: str, parsed: Any) -> None:
+        super().__init__(expression, parsed)
+        self._interpreter = TreeInterpreter()
+
+    def search(self, value: Any, options: Options | None = None) -> Any:
+        if options is not None:
+            return super().search(value, options)
+        return self._interpreter.visit(self.parsed, value)
+
+
 def compile_expression(text: str | None, where: str) -> ParsedResult | None:
     if text is None:
         return None
     try:
-        return jmespath.compile(text)
+        compiled = jmespath.compile(text)
     except jmespath.exceptions.JMESPathError as exc:
         raise ValueError(f"{where}: invalid JMESPath: {exc}") from None
+    return Expression(compiled.expression, compiled.parsed)
 
 
 def _drop_nulls(value: Any) -> Any:
