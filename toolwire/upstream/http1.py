@@ -202,7 +202,13 @@ def encode_head(
     """The request line and `headers` (names and values as bytes, or str in Latin-1) as sent,
     after the checks in the module docstring (`httpx.LocalProtocolError`)."""
     lines = [request_line(method, target)]
-    lines.extend(header_line(name, value) for name, value in headers)
+    token, bad_value = TOKEN.fullmatch, BAD_VALUE.search
+    for name, value in headers:  # `header_line`, inlined: this runs for every header sent
+        key = name if isinstance(name, bytes) else name.encode("latin-1")
+        data = value if isinstance(value, bytes) else value.encode("latin-1")
+        if not token(key) or bad_value(data):
+            raise httpx.LocalProtocolError("a header holds a line break or a control character")
+        lines.append(key + b": " + data)
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
