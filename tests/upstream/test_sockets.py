@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpcore
 import httpcore2
 import httpx
 import pytest
@@ -142,6 +143,30 @@ async def _a_server_that_does_not_answer_times_out() -> None:
             await closed.wait()  # the client closed its side of the timed-out connection
 
 
+async def _a_read_that_timed_out_leaves_the_stream_readable() -> None:
+    go, closed = asyncio.Event(), asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await go.wait()
+        writer.write(b"late")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        closed.set()
+
+    async with await serve(handler) as server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port_of(server), timeout=5)
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(100, timeout=0.05)
+        go.set()
+        assert await stream.read(100, timeout=5) == b"late"  # no timer left from the first read
+        await asyncio.sleep(0.1)
+        await stream.aclose()
+        async with asyncio.timeout(5):
+            await closed.wait()
+
+
 async def _a_body_larger_than_the_read_buffer_arrives_whole() -> None:
     body = bytes(range(256)) * (4 * READ_BUFFER_LIMIT // 256 + 7)
 
@@ -223,6 +248,12 @@ def test_an_idle_connection_the_server_closed_is_replaced_not_failed(
 
 def test_a_server_that_does_not_answer_times_out(run: Callable[[Awaitable[None]], None]) -> None:
     run(_a_server_that_does_not_answer_times_out())
+
+
+def test_a_read_that_timed_out_leaves_the_stream_readable(
+    run: Callable[[Awaitable[None]], None],
+) -> None:
+    run(_a_read_that_timed_out_leaves_the_stream_readable())
 
 
 def test_a_body_larger_than_the_read_buffer_arrives_whole(

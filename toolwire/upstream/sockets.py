@@ -49,7 +49,8 @@ class _Protocol(asyncio.Protocol):
         self.eof = False
         self.lost = False
         self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[bool] | None = None
+        """The reader's: True when its time ran out (`_expire`), False when woken."""
         self.drained: asyncio.Future[None] | None = None
         self.write_paused = False
         self.read_paused = False
@@ -85,12 +86,18 @@ class _Protocol(asyncio.Protocol):
     def _wake(self) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(False)
 
     def _drained(self) -> None:
         drained, self.drained = self.drained, None
         if drained is not None and not drained.done():
             drained.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    """A read's time is up: its waiter says so (unless the protocol woke it first)."""
+    if not waiter.done():
+        waiter.set_result(True)
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -120,12 +127,18 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             await self._flush(timeout)
         p = self.protocol
         if not p.buffer and not p.eof and not p.lost:
-            p.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = p.waiter = loop.create_future()
+            # a timer that ends the wait, not `asyncio.timeout` (which cancels the task and maps
+            # the cancellation back): one timer handle per wait, nothing else
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
             try:
-                async with asyncio.timeout(timeout):
-                    await p.waiter
-            except TimeoutError:
-                raise self.errors.ReadTimeout("timed out reading from the upstream") from None
+                expired = await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if expired:
+                raise self.errors.ReadTimeout("timed out reading from the upstream")
         if p.buffer:
             data = bytes(p.buffer[:max_bytes])
             del p.buffer[:max_bytes]
