@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import random
@@ -21,6 +22,7 @@ from toolwire.store import Store
 from toolwire.store._common import sqlite_timestamp
 from toolwire.store.audit_sink import (
     AUDIT_COLUMNS,
+    SQLITE_AUDIT_ROWS,
     SqlAuditSink,
     audit_row,
     audit_values,
@@ -29,6 +31,7 @@ from toolwire.store.audit_sink import (
     sqlite_audit_values,
     sqlite_unix_timestamp,
 )
+from toolwire.store.db import sqlite_write_lock
 from toolwire.store.tables import audit_events
 from toolwire.vault import Redactor
 
@@ -273,3 +276,39 @@ def test_sqlite_values_are_the_rows_values() -> None:
     ]
     for at in times:
         assert sqlite_unix_timestamp(at) == sqlite_timestamp(datetime.fromtimestamp(at, UTC)), at
+
+
+@pytest.mark.parametrize("holder", ["this process's writer thread", "another process"])
+async def test_sqlite_records_wait_for_another_writer_and_are_all_stored(
+    store: Store, holder: str
+) -> None:
+    """The sink commits on the loop when the file is free; when another writer has it (this
+    process's ledger thread: `db.sqlite_write_lock`; another process: SQLITE_BUSY at once on
+    the loop) the chunk goes to the writer thread, which waits for it, and nothing is lost."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single writer")
+    database = store.engine.url.database
+    assert database is not None
+    lock = sqlite_write_lock(store.engine)
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        if holder == "another process":
+            other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock, as a second process would
+        else:
+            lock.acquire()
+        for i in range(3 * SQLITE_AUDIT_ROWS + 5):
+            store.audit.record(_call(i, f"call_w{i}"))
+        flushing = asyncio.ensure_future(store.audit.flush())
+        await asyncio.sleep(0.3)
+        assert not flushing.done()  # waiting for the other writer, not failing
+        if holder == "another process":
+            other.execute("COMMIT")
+        else:
+            lock.release()
+        await asyncio.wait_for(flushing, 30)
+    finally:
+        if lock.locked() and holder != "another process":
+            lock.release()
+        other.close()
+    rows = await _stored(store)
+    assert [r.call_id for r in rows] == [f"call_w{i}" for i in range(3 * SQLITE_AUDIT_ROWS + 5)]

@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from toolwire.core.model import AuditEvent
 from toolwire.core.records import AuditRecord
 from toolwire.store._common import sqlite_timestamp
-from toolwire.store.db import is_sqlite, sync_sqlite_engine
+from toolwire.store.db import is_sqlite, is_sqlite_busy, sqlite_write_lock, sync_sqlite_engine
 from toolwire.store.tables import AUDIT_CALL_PREDICATE, audit_events
 
 __all__ = [
@@ -94,6 +94,7 @@ class SqlAuditSink:
         # SQLite: batches go through the raw sqlite3 connection in a worker thread, off the
         # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
         self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
+        self._write_lock = sqlite_write_lock(engine) if self._sqlite is not None else None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._interval = flush_interval
         self._batch_size = batch_size
@@ -208,13 +209,48 @@ class SqlAuditSink:
         if self._sqlite is None:
             await self._insert_pg(batch)
             return
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._insert_sqlite, batch)
+        rows = [audit_values(e, self.redact) for e in batch]
+        for start in range(0, len(rows), SQLITE_AUDIT_ROWS):
+            chunk = rows[start : start + SQLITE_AUDIT_ROWS]
+            if not self._insert_on_loop(chunk):
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._insert_sqlite, chunk)
+            await asyncio.sleep(0)  # the loop's other work between two chunks
 
-    def _insert_sqlite(self, batch: list[AuditEvent]) -> None:
-        assert self._sqlite is not None
-        rows = [audit_values(e, self.redact) for e in batch]  # before taking the write lock
-        with self._sqlite.begin() as conn:
+    def _insert_on_loop(self, rows: list[tuple[Any, ...]]) -> bool:
+        """One transaction of `rows` on the loop, as the ledger commits its batches there
+        (`ledger_sqlite`): a writer thread holding SQLite's write lock while it waits for the
+        GIL (up to the 5 ms switch interval per statement, with the loop busy) starved the
+        ledger's batches behind it (priced calls fell ~20x under a mixed load). False when
+        another writer has the file (this process's writer thread, or another process:
+        SQLITE_BUSY at once, busy timeout 0): nothing was written, run it in the thread."""
+        assert self._sqlite is not None and self._write_lock is not None
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            with self._sqlite.connect() as conn:
+                raw: Any = conn.connection.dbapi_connection
+                busy_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+                raw.execute("PRAGMA busy_timeout = 0")
+                try:
+                    with conn.begin():
+                        insert_sqlite_audit(raw, rows)
+                except Exception as exc:
+                    if is_sqlite_busy(exc):
+                        return False
+                    raise
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            return True
+        finally:
+            self._write_lock.release()
+
+    def _insert_sqlite(self, rows: list[tuple[Any, ...]]) -> None:
+        """`rows` in one transaction, in the writer thread, under the process's write lock for
+        the file (`db.sqlite_write_lock`), waiting in SQLite's busy handler for another
+        process."""
+        assert self._sqlite is not None and self._write_lock is not None
+        with self._write_lock, self._sqlite.begin() as conn:
             raw: Any = conn.connection.dbapi_connection
             insert_sqlite_audit(raw, rows)
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from toolwire.store.db import SQLITE_BUSY_TIMEOUT_MS
+from toolwire.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite_busy, sqlite_write_lock
 
 log = logging.getLogger("toolwire.store.ledger")
 T = TypeVar("T")
@@ -62,8 +61,6 @@ WAL_SIZE_LIMIT = 64 * 2**20
 """Bytes the WAL file is truncated to when it restarts (``journal_size_limit``): above what it
 holds when pass 2 restarts it (~6,000 frames of 4 KB), so that it is not cut and grown again
 every time; a WAL that grew further (a reader kept an old snapshot) shrinks back to it."""
-SQLITE_BUSY = 5
-"""SQLite's primary result code for a lock held by another connection."""
 
 Checkpointed = tuple[int, int, int]
 """A PASSIVE checkpoint's answer: (busy, frames in the WAL, frames copied to the database)."""
@@ -116,19 +113,6 @@ class WriterState:
         return answer[1]
 
 
-def is_busy(error: BaseException) -> bool:
-    """Whether `error` or an error in its cause chain (SQLAlchemy wraps the driver's) is
-    SQLITE_BUSY, with any extended code (BUSY_SNAPSHOT, BUSY_RECOVERY)."""
-    seen: BaseException | None = error
-    depth = 0
-    while seen is not None and depth < 8:
-        if isinstance(seen, sqlite3.OperationalError):
-            return seen.sqlite_errorcode & 0xFF == SQLITE_BUSY  # Python >= 3.11
-        seen = seen.__cause__ or seen.__context__
-        depth += 1
-    return False
-
-
 class SqliteWriter:
     """The ledger writer's SQLite connection (one, kept open) and its thread; `run` commits one
     batch, on the loop when it is alone and nothing else uses the connection, else in the
@@ -140,6 +124,8 @@ class SqliteWriter:
         """A plain pysqlite engine on the ledger's file, two connections
         (`db.sync_sqlite_engine`): the writer's and the checkpoint's."""
         self.state = WriterState()
+        self._write_lock = sqlite_write_lock(engine)
+        """This process's writers of the file queue here, not in SQLite's busy handler."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self._beside = ThreadPoolExecutor(1, thread_name_prefix="ledger-checkpoint")
         self._conn: Connection | None = None
@@ -155,7 +141,7 @@ class SqliteWriter:
         replaced)."""
         loop = asyncio.get_running_loop()
         try:
-            if ops == 1 and self.state.may_commit_on_loop():
+            if self.state.may_commit_on_loop():
                 done, outcome = self._on_loop(write)
                 if done:
                     return outcome  # type: ignore[return-value]
@@ -190,31 +176,38 @@ class SqliteWriter:
     def _on_loop(self, write: Callable[[Connection], T]) -> tuple[bool, T | None]:
         """(True, outcome), or (False, None) when another process holds the write lock
         (SQLITE_BUSY at once: busy timeout 0; the transaction rolled back, nothing written)."""
-        conn = self._connection()
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("PRAGMA busy_timeout = 0")
+        if not self._write_lock.acquire(blocking=False):  # another writer of ours is writing
+            self.state.busy += 1
+            return False, None
         try:
-            outcome = write(conn)
-        except Exception as exc:
-            if is_busy(exc):
-                self.state.busy += 1
-                return False, None
-            self._drop()
-            raise
+            conn = self._connection()
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                outcome = write(conn)
+            except Exception as exc:
+                if is_sqlite_busy(exc):
+                    self.state.busy += 1
+                    return False, None
+                self._drop()
+                raise
+            finally:
+                if not conn.closed:
+                    raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         finally:
-            if not conn.closed:
-                raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            self._write_lock.release()
         self.state.on_loop += 1
         return True, outcome
 
     def _in_thread(self, write: Callable[[Connection], T]) -> T:
-        conn = self._connection()
-        try:
-            return write(conn)
-        except Exception:
-            self._drop()  # start the next batch on a fresh connection
-            raise
+        with self._write_lock:
+            conn = self._connection()
+            try:
+                return write(conn)
+            except Exception:
+                self._drop()  # start the next batch on a fresh connection
+                raise
 
     def _checkpoint(self) -> Checkpointed | None:
         """Pass 2, in the writer thread on the writer connection."""
