@@ -4,6 +4,7 @@ process wrote (`put`) or knows stale (`forget`) wins over a read in flight."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -30,14 +31,19 @@ class Source:
         return found
 
 
+async def at_once(cache: ReadThrough[str, int], source: Source, key: str, n: int) -> list[Any]:
+    """`n` callers ask for `key` while the read's answer is held back; what each got."""
+    source.gate.clear()
+    waiting = [asyncio.ensure_future(cache.get(key)) for _ in range(n)]
+    await asyncio.sleep(0)
+    source.gate.set()
+    return await asyncio.gather(*waiting, return_exceptions=True)
+
+
 async def test_many_callers_at_once_share_one_read_and_it_is_kept() -> None:
     source = Source()
     cache = ReadThrough[str, int](source.read, 60)
-    source.gate.clear()
-    waiting = [asyncio.ensure_future(cache.get("a")) for _ in range(20)]
-    await asyncio.sleep(0)
-    source.gate.set()
-    assert await asyncio.gather(*waiting) == [1] * 20
+    assert await at_once(cache, source, "a", 20) == [1] * 20
     assert source.reads == 1
     source.values["a"] = 10
     assert await cache.get("a") == 1  # kept: younger than ttl
@@ -76,11 +82,7 @@ async def test_a_write_during_a_read_wins_over_it(change: str) -> None:
 async def test_a_failed_read_reaches_every_waiting_caller_and_is_not_kept() -> None:
     source = Source()
     cache = ReadThrough[str, int](source.read, 60)
-    source.gate.clear()
-    waiting = [asyncio.ensure_future(cache.get("x")) for _ in range(3)]
-    await asyncio.sleep(0)
-    source.gate.set()
-    results = await asyncio.gather(*waiting, return_exceptions=True)
+    results = await at_once(cache, source, "x", 3)
     assert all(isinstance(r, KeyError) for r in results)
     assert source.reads == 1
     source.values["x"] = 7
