@@ -49,7 +49,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from toolwire.core.model import AuditEvent
 from toolwire.core.records import AuditRecord
 from toolwire.store._common import sqlite_timestamp
-from toolwire.store.db import is_sqlite, is_sqlite_busy, sqlite_write_lock, sync_sqlite_engine
+from toolwire.store.db import (
+    is_sqlite,
+    sqlite_busy_ms,
+    sqlite_write_lock,
+    sync_sqlite_engine,
+    write_now,
+)
 from toolwire.store.tables import AUDIT_CALL_PREDICATE, audit_events
 
 __all__ = [
@@ -95,6 +101,7 @@ class SqlAuditSink:
         # event loop (the loop is every call's hot path); PostgreSQL: asyncpg on the loop.
         self._sqlite: Engine | None = sync_sqlite_engine(engine) if is_sqlite(engine) else None
         self._write_lock = sqlite_write_lock(engine) if self._sqlite is not None else None
+        self._busy_ms = sqlite_busy_ms(engine) if self._sqlite is not None else 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._interval = flush_interval
         self._batch_size = batch_size
@@ -225,25 +232,15 @@ class SqlAuditSink:
         another writer has the file (this process's writer thread, or another process:
         SQLITE_BUSY at once, busy timeout 0): nothing was written, run it in the thread."""
         assert self._sqlite is not None and self._write_lock is not None
-        if not self._write_lock.acquire(blocking=False):
-            return False
-        try:
-            with self._sqlite.connect() as conn:
-                raw: Any = conn.connection.dbapi_connection
-                busy_ms = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
-                raw.execute("PRAGMA busy_timeout = 0")
-                try:
-                    with conn.begin():
-                        insert_sqlite_audit(raw, rows)
-                except Exception as exc:
-                    if is_sqlite_busy(exc):
-                        return False
-                    raise
-                finally:
-                    raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            return True
-        finally:
-            self._write_lock.release()
+        with self._sqlite.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
+
+            def insert() -> None:
+                with conn.begin():
+                    insert_sqlite_audit(raw, rows)
+
+            done, _ = write_now(self._write_lock, raw, self._busy_ms, insert)
+        return done
 
     def _insert_sqlite(self, rows: list[tuple[Any, ...]]) -> None:
         """`rows` in one transaction, in the writer thread, under the process's write lock for

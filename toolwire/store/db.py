@@ -11,13 +11,15 @@ form) nor schema management (`toolwire.store.migrations`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
 import sys
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event, exc, make_url
 from sqlalchemy import create_engine as sa_create_engine
@@ -183,8 +185,7 @@ def sync_sqlite_engine(engine: AsyncEngine, *, connections: int = 1) -> Engine:
     sync = sa_create_engine(
         url, pool_size=connections, max_overflow=0, connect_args={"check_same_thread": False}
     )
-    busy_ms = _SQLITE_BUSY_MS.get(engine.sync_engine, SQLITE_BUSY_TIMEOUT_MS)
-    event.listen(sync, "connect", functools.partial(_sqlite_on_connect, busy_ms))
+    event.listen(sync, "connect", functools.partial(_sqlite_on_connect, sqlite_busy_ms(engine)))
     return sync
 
 
@@ -227,6 +228,39 @@ def sqlite_write_lock(engine: Engine | AsyncEngine) -> threading.Lock:
         if found is None:
             found = _SQLITE_WRITE_LOCKS[key] = threading.Lock()
         return found
+
+
+T = TypeVar("T")
+
+
+def write_now(
+    lock: threading.Lock, raw: sqlite3.Connection, busy_ms: int, write: Callable[[], T]
+) -> tuple[bool, T | None]:
+    """`write()` (one transaction on `raw`) now or not at all, for a writer on the event loop,
+    which must not wait: (True, its outcome), or (False, None) when this process's other writer
+    holds `lock` (`sqlite_write_lock`) or another process holds SQLite's write lock (SQLITE_BUSY
+    at once: the busy timeout is 0 meanwhile, then `busy_ms` again; the transaction rolled back,
+    nothing written). Any other error propagates."""
+    if not lock.acquire(blocking=False):
+        return False, None
+    try:
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            return True, write()
+        except Exception as error:
+            if is_sqlite_busy(error):
+                return False, None
+            raise
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by the failed write
+                raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    finally:
+        lock.release()
+
+
+def sqlite_busy_ms(engine: AsyncEngine) -> int:
+    """The busy timeout (ms) `engine`'s connections and the plain engines beside it use."""
+    return _SQLITE_BUSY_MS.get(engine.sync_engine, SQLITE_BUSY_TIMEOUT_MS)
 
 
 _SQLITE_BUSY_MS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()

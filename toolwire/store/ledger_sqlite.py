@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from toolwire.store.db import SQLITE_BUSY_TIMEOUT_MS, is_sqlite_busy, sqlite_write_lock
+from toolwire.store.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_write_lock, write_now
 
 log = logging.getLogger("toolwire.store.ledger")
 T = TypeVar("T")
@@ -176,27 +176,16 @@ class SqliteWriter:
     def _on_loop(self, write: Callable[[Connection], T]) -> tuple[bool, T | None]:
         """(True, outcome), or (False, None) when another process holds the write lock
         (SQLITE_BUSY at once: busy timeout 0; the transaction rolled back, nothing written)."""
-        if not self._write_lock.acquire(blocking=False):  # another writer of ours is writing
+        conn = self._connection()
+        raw: Any = conn.connection.dbapi_connection
+        try:
+            done, outcome = write_now(self._write_lock, raw, self._busy_ms, lambda: write(conn))
+        except Exception:
+            self._drop()
+            raise
+        if not done:
             self.state.busy += 1
             return False, None
-        try:
-            conn = self._connection()
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
-            raw.execute("PRAGMA busy_timeout = 0")
-            try:
-                outcome = write(conn)
-            except Exception as exc:
-                if is_sqlite_busy(exc):
-                    self.state.busy += 1
-                    return False, None
-                self._drop()
-                raise
-            finally:
-                if not conn.closed:
-                    raw.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-        finally:
-            self._write_lock.release()
         self.state.on_loop += 1
         return True, outcome
 
