@@ -34,6 +34,8 @@ from typing import Any, cast
 
 import httpcore
 
+from toolwire.core.deadline import Deadline
+
 READ_BUFFER_LIMIT = 256 * 1024
 """Bytes buffered from a socket before reading from it pauses (flow control)."""
 COALESCE_BYTES = 64 * 1024
@@ -49,8 +51,7 @@ class _Protocol(asyncio.Protocol):
         self.eof = False
         self.lost = False
         self.error: BaseException | None = None
-        self.waiter: asyncio.Future[bool] | None = None
-        """The reader's: True when its time ran out (`_expire`), False when woken."""
+        self.waiter: asyncio.Future[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.write_paused = False
         self.read_paused = False
@@ -86,18 +87,12 @@ class _Protocol(asyncio.Protocol):
     def _wake(self) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(False)
+            waiter.set_result(None)
 
     def _drained(self) -> None:
         drained, self.drained = self.drained, None
         if drained is not None and not drained.done():
             drained.set_result(None)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    """A read's time is up: its waiter says so (unless the protocol woke it first)."""
-    if not waiter.done():
-        waiter.set_result(True)
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -127,18 +122,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             await self._flush(timeout)
         p = self.protocol
         if not p.buffer and not p.eof and not p.lost:
-            loop = asyncio.get_running_loop()
-            waiter = p.waiter = loop.create_future()
-            # a timer that ends the wait, not `asyncio.timeout` (which cancels the task and maps
-            # the cancellation back): one timer handle per wait, nothing else
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            p.waiter = asyncio.get_running_loop().create_future()
+            # `core.deadline.Deadline`, asyncio.timeout's contract on one sweep per loop: no
+            # timer handle made and closed per read (the HTTP tool's hot path)
             try:
-                expired = await waiter
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            if expired:
-                raise self.errors.ReadTimeout("timed out reading from the upstream")
+                async with Deadline(None) if timeout is None else Deadline.after(timeout):
+                    await p.waiter
+            except TimeoutError:
+                raise self.errors.ReadTimeout("timed out reading from the upstream") from None
         if p.buffer:
             data = bytes(p.buffer[:max_bytes])
             del p.buffer[:max_bytes]
